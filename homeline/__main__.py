@@ -1,0 +1,3 @@
+from homeline.cli import main
+
+raise SystemExit(main())

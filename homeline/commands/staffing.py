@@ -1,0 +1,8 @@
+"""`homeline staffing` sub-commands."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Not written yet: adds nothing, so `homeline staffing` is an unknown command."""

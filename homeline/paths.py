@@ -1,0 +1,30 @@
+"""Where Homeline keeps things outside the repository.
+
+- cache (heavy, rebuildable artefacts keyed on their inputs): ``$HOMELINE_CACHE``
+  or ``~/.cache/homeline``;
+- state (rendered Asterisk configuration, secrets, SQLite database, logs):
+  ``$HOMELINE_STATE`` or ``~/.local/state/homeline``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "DIALPLANS_DIR", "cache_dir", "state_dir"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DIALPLANS_DIR = REPO_ROOT / "dialplans"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("HOMELINE_CACHE") or Path.home() / ".cache" / "homeline"
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def state_dir() -> Path:
+    base = os.environ.get("HOMELINE_STATE") or Path.home() / ".local" / "state" / "homeline"
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
