@@ -1,0 +1,166 @@
+"""Render the Asterisk configuration from the templates in ``dialplans/templates``.
+
+Templates use ``{{name}}`` placeholders (Asterisk's own ``${VAR}`` syntax passes
+through untouched). An unknown or missing placeholder is an error naming the
+template file, the line and the placeholders that are known.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from homeline.paths import DIALPLANS_DIR
+
+__all__ = ["AgentLine", "RenderSettings", "RenderError", "render_config", "write_config"]
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# characters that would break out of a pjsip.conf / extensions.conf value
+_UNSAFE_VALUE = re.compile(r"[\r\n;\[\]{}$]")
+
+
+class RenderError(Exception):
+    """A template or an input value cannot be rendered; the message names the file and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    """What the PBX needs of a home agent: the endpoint name and a display name."""
+
+    agent_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    sip_port: int
+    ami_port: int
+    agi_port: int
+    ami_secret: str
+    rtp_start: int = 10000
+    rtp_end: int = 20000
+    sip_bind: str = "127.0.0.1"
+    ami_bind: str = "127.0.0.1"
+    ami_permit: str = "127.0.0.1/255.255.255.255"
+    ami_user: str = "homeline"
+    agi_host: str = "127.0.0.1"
+    caller_match: str = "127.0.0.1"
+    support_number: str = "100"
+    plain_menu_number: str = "200"
+    default_language: str = "en"
+    moh_class: str = "homeline"
+    moh_directory: str = "/usr/share/asterisk/moh"
+    fallback_ring_s: int = 30
+    ring_timeout_s: int = 15
+    agent_secrets: Mapping[str, str] = field(default_factory=dict)
+
+
+TEMPLATE_FILES = {
+    "pjsip.conf": "pjsip.conf.tmpl",
+    "extensions.conf": "extensions.conf.tmpl",
+    "manager.conf": "manager.conf.tmpl",
+    "rtp.conf": "rtp.conf.tmpl",
+    "musiconhold.conf": "musiconhold.conf.tmpl",
+    "modules.conf": "modules.conf",
+    "logger.conf": "logger.conf",
+}
+
+
+def _fill(template_path: Path, values: Mapping[str, object]) -> str:
+    try:
+        text = template_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RenderError(f"{template_path}: cannot read template: {exc.strerror}") from exc
+    problems: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            line = text.count("\n", 0, match.start()) + 1
+            problems.append(
+                f"{template_path}:{line}: unknown placeholder {{{{{name}}}}} "
+                f"(known: {', '.join(sorted(values))})"
+            )
+            return match.group(0)
+        return str(values[name])
+
+    out = _PLACEHOLDER.sub(substitute, text)
+    if problems:
+        raise RenderError("\n".join(problems))
+    return out
+
+
+def _check_value(source: str, name: str, value: object) -> None:
+    if isinstance(value, str) and _UNSAFE_VALUE.search(value):
+        raise RenderError(
+            f"{source}: {name}: {value!r} contains a character that would break the "
+            "Asterisk configuration (newline, ';', brackets, braces or '$')"
+        )
+
+
+def render_config(
+    settings: RenderSettings,
+    agents: Iterable[AgentLine],
+    templates_dir: Path | None = None,
+) -> dict[str, str]:
+    """Return ``{file name: text}`` for every Asterisk configuration file Homeline owns."""
+    tdir = Path(templates_dir) if templates_dir else DIALPLANS_DIR / "templates"
+    agent_list = sorted(agents, key=lambda a: a.agent_id)
+    seen: set[str] = set()
+    for agent in agent_list:
+        if not _AGENT_ID.match(agent.agent_id):
+            raise RenderError(
+                f"agents: {agent.agent_id!r}: id must be 1-40 of a-z, 0-9, '_' and '-' "
+                "(it is also the PJSIP endpoint name)"
+            )
+        if agent.agent_id in seen or agent.agent_id.startswith("homeline"):
+            raise RenderError(f"agents: {agent.agent_id!r}: duplicate or reserved agent id")
+        seen.add(agent.agent_id)
+        _check_value(f"agents: {agent.agent_id}", "name", agent.name)
+        if agent.agent_id not in settings.agent_secrets:
+            raise RenderError(f"agents: {agent.agent_id}: no SIP secret was provided")
+    values = {k: v for k, v in asdict(settings).items() if k != "agent_secrets"}
+    for key, value in values.items():
+        _check_value("settings", key, value)
+    for port_name in ("sip_port", "ami_port", "agi_port", "rtp_start", "rtp_end"):
+        port = values[port_name]
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise RenderError(f"settings: {port_name}: {port!r} is not a port number 1-65535")
+    if settings.rtp_end <= settings.rtp_start:
+        raise RenderError(
+            f"settings: rtp_end: {settings.rtp_end} must be above rtp_start {settings.rtp_start}"
+        )
+
+    endpoint_blocks = []
+    extension_blocks = []
+    for agent in agent_list:
+        secret = settings.agent_secrets[agent.agent_id]
+        _check_value(f"secrets: {agent.agent_id}", "password", secret)
+        one = {"agent_id": agent.agent_id, "agent_name": agent.name or agent.agent_id,
+               "agent_secret": secret}
+        endpoint_blocks.append(_fill(tdir / "pjsip-agent.conf.tmpl", one))
+        extension_blocks.append(_fill(tdir / "extensions-agent.conf.tmpl", one))
+    values["agent_endpoints"] = "\n".join(endpoint_blocks) or "; (no agents in the directory)"
+    values["agent_extensions"] = "\n".join(extension_blocks) or "; (no agents in the directory)"
+    values["fallback_dial"] = (
+        "&".join(f"PJSIP/{a.agent_id}" for a in agent_list) or "Local/s@homeline-no-agent"
+    )
+    values["plain_menu_context"] = _fill(tdir / "plain-menu.conf.tmpl", values)
+    return {name: _fill(tdir / tmpl, values) for name, tmpl in TEMPLATE_FILES.items()}
+
+
+def write_config(files: Mapping[str, str], etc_dir: Path) -> list[Path]:
+    """Write rendered files into ``etc_dir`` (0640: pjsip.conf and manager.conf hold secrets)."""
+    etc = Path(etc_dir)
+    etc.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in sorted(files.items()):
+        path = etc / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o640)
+        tmp.replace(path)
+        written.append(path)
+    return written
