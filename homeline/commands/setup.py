@@ -1,8 +1,46 @@
-"""`homeline setup` sub-commands."""
+"""`homeline setup`: provision every heavy, cached part a fresh machine lacks.
+
+Idempotent and quick when everything is there: the Asterisk root (Debian sid
+in a chroot), the pjsua2 wheel built from Debian's pjproject tarball, and the
+prompts built and installed where Asterisk looks up sounds.
+"""
 from __future__ import annotations
 
 import argparse
+import time
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Not written yet: adds nothing, so `homeline setup` is an unknown command."""
+    parser = sub.add_parser(
+        "setup",
+        help="provision Asterisk, pjsua2 and the prompts (cached; quick when done)",
+        description=__doc__,
+    )
+    parser.add_argument("--skip-prompts", action="store_true", help="do not build/install prompts")
+    parser.set_defaults(func=run)
+
+
+def _progress(message: str) -> None:
+    print(f"[setup] {message}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from homeline.pbx.sandbox import ensure_root
+    from homeline.provision.pjsua2_wheel import ensure_installed
+
+    started = time.monotonic()
+    root = ensure_root(progress=_progress)
+    _progress(f"asterisk root: {root.path} ({root.version})")
+    wheel = ensure_installed(progress=_progress)
+    _progress(f"pjsua2: {wheel}")
+    if not args.skip_prompts:
+        from prompts.build import build_all
+        from prompts.catalog import load_catalog
+        from prompts.install import install
+
+        report = build_all(load_catalog(), progress=_progress)
+        _progress(f"prompts: {report}")
+        installed = install(root.sounds_dir)
+        _progress(f"prompts installed under {root.sounds_dir}: {installed}")
+    _progress(f"ready in {time.monotonic() - started:.1f} s")
+    return 0
