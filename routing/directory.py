@@ -1,0 +1,438 @@
+"""The agent directory: agents, queues and policy, from ``dialplans/agents.yaml`` or a dict.
+
+The file is admin-edited and untrusted: unknown keys are refused with the
+allowed list, every problem is collected and raised at once in one
+`DirectoryError` as ``file:node:field: message [code]`` lines (node = the agent
+id, ``queue/<id>`` or ``policy``). The agent id is the PJSIP endpoint name, so
+it follows the same rule as the rendered pjsip.conf: 1-40 of ``a-z 0-9 _ -``,
+not starting with ``homeline``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from routing.errors import DirectoryError, Problem
+from routing.model import SELECTION_RULES, Agent, ExpansionStep, Queue, RoutingPolicy
+from routing.windows import HoursChange, HoursPolicy, HourWindow, load_zone, validate_weekly
+
+__all__ = ["Directory", "load_directory", "AGENT_ID_RE"]
+
+AGENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_LANG_RE = re.compile(r"^[a-z]{2,3}$")
+
+_AGENT_KEYS = ("name", "zone", "skills", "languages", "windows", "changes", "trainee",
+               "capacity", "endpoint")
+_QUEUE_KEYS = ("name", "skills", "languages", "language_level", "priority", "service_level",
+               "aht_s", "wrap_up_s", "min_time_left_s", "max_wait_s", "overflow",
+               "callback_after_s", "expansion", "selection", "simple_intents")
+_POLICY_KEYS = tuple(f.name for f in fields(RoutingPolicy))
+_HOURS_KEYS = tuple(f.name for f in fields(HoursPolicy))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Directory:
+    agents: tuple[Agent, ...]
+    queues: tuple[Queue, ...]
+    policy: RoutingPolicy = RoutingPolicy()
+    source: str = "<directory>"
+
+    def agent(self, agent_id: str) -> Agent:
+        for a in self.agents:
+            if a.id == agent_id:
+                return a
+        raise KeyError(agent_id)
+
+    def queue(self, queue_id: str) -> Queue:
+        for q in self.queues:
+            if q.id == queue_id:
+                return q
+        raise KeyError(queue_id)
+
+    def with_agent(self, agent: Agent) -> Directory:
+        agents = tuple(agent if a.id == agent.id else a for a in self.agents)
+        return Directory(agents, self.queues, self.policy, self.source)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<dict>", *,
+                  now: datetime | None = None) -> Directory:
+        """Validate ``data`` (the YAML document's shape); `DirectoryError` lists every problem.
+
+        With ``now``, weekly windows are also checked for DST gaps in the coming year.
+        """
+        return _Loader(source, now).load(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The inverse of `from_dict` (used by journals to replay with the same directory)."""
+        pol = {f.name: getattr(self.policy, f.name) for f in fields(RoutingPolicy)
+               if f.name != "hours"}
+        pol["hours"] = {f.name: getattr(self.policy.hours, f.name) for f in fields(HoursPolicy)}
+        queues: dict[str, Any] = {}
+        for q in self.queues:
+            queues[q.id] = {
+                "name": q.name, "skills": dict(q.skills), "languages": list(q.languages),
+                "language_level": q.language_level, "priority": q.priority,
+                "service_level": {"target": q.sl_target, "answer_s": q.sl_answer_s},
+                "aht_s": q.aht_s, "wrap_up_s": q.wrap_up_s,
+                "min_time_left_s": q.min_time_left_s, "max_wait_s": q.max_wait_s,
+                "overflow": q.overflow, "callback_after_s": q.callback_after_s,
+                "expansion": [{"after_s": s.after_s, "min_level": s.min_level,
+                               "any_skill": s.any_skill} for s in q.expansion],
+                "selection": q.selection, "simple_intents": list(q.simple_intents),
+            }
+        agents: dict[str, Any] = {}
+        for a in self.agents:
+            agents[a.id] = {
+                "name": a.name, "zone": a.zone, "skills": dict(a.skills),
+                "languages": dict(a.languages), "windows": [str(w) for w in a.windows],
+                "changes": [str(c) for c in a.changes], "trainee": a.trainee,
+                "capacity": dict(a.capacity), "endpoint": a.endpoint,
+            }
+        return {"policy": pol, "queues": queues, "agents": agents}
+
+
+def load_directory(path: str | Path, *, now: datetime | None = None) -> Directory:
+    """Load and validate an agent directory YAML file."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DirectoryError([Problem(str(p), "-", "-", f"cannot read: {exc.strerror}",
+                                      "file-unreadable")]) from exc
+    dups: list[Problem] = []
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            if key in seen:
+                dups.append(Problem(str(p), str(key), "id", f"defined twice (line "
+                                    f"{key_node.start_mark.line + 1})", "duplicate"))
+            seen.add(key)
+        return loader.construct_mapping(node)
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "-"
+        raise DirectoryError([Problem(str(p), where, "-", f"not valid YAML: {exc}",
+                                      "yaml-syntax")]) from exc
+    if dups:
+        raise DirectoryError(dups)
+    return Directory.from_dict(data, source=str(p), now=now)
+
+
+class _Loader:
+    def __init__(self, source: str, now: datetime | None) -> None:
+        self.source = source
+        self.now = now
+        self.problems: list[Problem] = []
+
+    def bad(self, node: str, field: str, message: str, code: str) -> None:
+        self.problems.append(Problem(self.source, node, field, message, code))
+
+    def keys(self, node: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+        for k in data:
+            if k not in allowed:
+                self.bad(node, str(k), f"unknown key {k!r}; allowed: {', '.join(allowed)}",
+                         "unknown-key")
+
+    def num(self, node: str, field: str, v: Any, lo: float, hi: float | None = None,
+            integer: bool = False, default: Any = None) -> Any:
+        if v is None:
+            return default
+        ok_type = isinstance(v, int) if integer else isinstance(v, int | float)
+        if isinstance(v, bool) or not ok_type:
+            self.bad(node, field, f"must be {'an integer' if integer else 'a number'}, got {v!r}",
+                     "type")
+            return default
+        if v < lo or (hi is not None and v > hi):
+            rng = f">= {lo:g}" if hi is None else f"between {lo:g} and {hi:g}"
+            self.bad(node, field, f"{v!r} must be {rng}", "range")
+            return default
+        return v
+
+    def levels(self, node: str, field: str, v: Any, name_re: re.Pattern[str],
+               what: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        if v is None:
+            return out
+        if not isinstance(v, Mapping):
+            self.bad(node, field, f"must be a mapping of {what} to level 1-5, got {v!r}", "type")
+            return out
+        for k, lv in v.items():
+            if not isinstance(k, str) or not name_re.match(k):
+                self.bad(node, field, f"{k!r} is not a valid {what} name", "name")
+                continue
+            n = self.num(node, f"{field}.{k}", lv, 1, 5, integer=True)
+            if n is not None:
+                out[k] = n
+        return out
+
+    def strings(self, node: str, field: str, v: Any) -> list[str]:
+        if v is None:
+            return []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            self.bad(node, field, f"must be a list of strings, got {v!r}", "type")
+            return []
+        return list(v)
+
+    def load(self, data: Any) -> Directory:
+        if not isinstance(data, Mapping):
+            self.bad("-", "-", "the directory must be a mapping with agents, queues, policy",
+                     "type")
+            raise DirectoryError(self.problems)
+        self.keys("-", data, ("agents", "queues", "policy"))
+        policy = self.policy(data.get("policy") or {})
+        queues = self.queues(data.get("queues") or {})
+        agents = self.agents(data.get("agents") or {}, policy.hours)
+        qids = {q.id for q in queues}
+        for q in queues:
+            if q.overflow and q.overflow not in qids and not q.overflow.startswith("ext:"):
+                self.bad(f"queue/{q.id}", "overflow", f"{q.overflow!r} is neither a queue "
+                         f"({', '.join(sorted(qids))}) nor an external target 'ext:<name>'",
+                         "overflow-target")
+        self.overflow_cycles(queues)
+        if self.problems:
+            raise DirectoryError(self.problems)
+        return Directory(tuple(agents), tuple(queues), policy, self.source)
+
+    def overflow_cycles(self, queues: list[Queue]) -> None:
+        nxt = {q.id: q.overflow for q in queues}
+        for q in queues:
+            seen, cur = [q.id], nxt.get(q.id)
+            while cur in nxt:
+                if cur in seen:
+                    self.bad(f"queue/{q.id}", "overflow",
+                             f"overflow loops: {' -> '.join(seen + [cur])}", "overflow-cycle")
+                    break
+                seen.append(cur)
+                cur = nxt.get(cur)
+
+    def policy(self, d: Any) -> RoutingPolicy:
+        if not isinstance(d, Mapping):
+            self.bad("policy", "-", "must be a mapping", "type")
+            return RoutingPolicy()
+        self.keys("policy", d, _POLICY_KEYS)
+        hd = d.get("hours") or {}
+        hours = HoursPolicy()
+        if isinstance(hd, Mapping):
+            self.keys("policy", {f"hours.{k}": v for k, v in hd.items()},
+                      tuple(f"hours.{k}" for k in _HOURS_KEYS))
+            base = HoursPolicy()
+            lo = self.num("policy", "hours.min_weekly_hours", hd.get("min_weekly_hours"), 0, 168,
+                          default=base.min_weekly_hours)
+            hi = self.num("policy", "hours.max_weekly_hours", hd.get("max_weekly_hours"), 0, 168,
+                          default=base.max_weekly_hours)
+            if lo > hi:
+                self.bad("policy", "hours", f"min_weekly_hours {lo} > max_weekly_hours {hi}",
+                         "range")
+            hours = HoursPolicy(
+                lo, hi,
+                self.num("policy", "hours.min_window_minutes", hd.get("min_window_minutes"), 1,
+                         1440, integer=True, default=base.min_window_minutes),
+                self.num("policy", "hours.notice_hours", hd.get("notice_hours"), 0, 24 * 60,
+                         default=base.notice_hours))
+        else:
+            self.bad("policy", "hours", "must be a mapping", "type")
+        b = RoutingPolicy()
+        wz = d.get("week_zone", b.week_zone)
+        try:
+            load_zone(str(wz))
+        except ValueError as exc:
+            self.bad("policy", "week_zone", str(exc), "zone-unknown")
+            wz = b.week_zone
+        av = d.get("available_on_register", b.available_on_register)
+        if not isinstance(av, bool):
+            self.bad("policy", "available_on_register", "must be true or false", "type")
+            av = b.available_on_register
+        n: Callable[..., Any] = self.num
+        return RoutingPolicy(
+            ring_timeout_s=n("policy", "ring_timeout_s", d.get("ring_timeout_s"), 1, 600,
+                             default=b.ring_timeout_s),
+            max_misses=n("policy", "max_misses", d.get("max_misses"), 1, 100, integer=True,
+                         default=b.max_misses),
+            miss_cooldown_s=n("policy", "miss_cooldown_s", d.get("miss_cooldown_s"), 0, 3600,
+                              default=b.miss_cooldown_s),
+            aging_s_per_priority=n("policy", "aging_s_per_priority",
+                                   d.get("aging_s_per_priority"), 0, 86400,
+                                   default=b.aging_s_per_priority),
+            returning_caller_h=n("policy", "returning_caller_h", d.get("returning_caller_h"),
+                                 0, 24 * 365, default=b.returning_caller_h),
+            trainee_low_load_waiting=n("policy", "trainee_low_load_waiting",
+                                       d.get("trainee_low_load_waiting"), 0, 10**6,
+                                       integer=True, default=b.trainee_low_load_waiting),
+            available_on_register=av,
+            week_zone=str(wz),
+            runners_up=n("policy", "runners_up", d.get("runners_up"), 0, 50, integer=True,
+                         default=b.runners_up),
+            hours=hours,
+        )
+
+    def queues(self, d: Any) -> list[Queue]:
+        out: list[Queue] = []
+        if not isinstance(d, Mapping):
+            self.bad("queues", "-", "must be a mapping of queue id to settings", "type")
+            return out
+        for qid, q in d.items():
+            node = f"queue/{qid}"
+            if not isinstance(qid, str) or not _NAME_RE.match(qid):
+                self.bad(node, "id", "queue id must be 1-40 of a-z, 0-9, '_' and '-'", "id")
+                continue
+            if not isinstance(q, Mapping):
+                self.bad(node, "-", "must be a mapping", "type")
+                continue
+            self.keys(node, q, _QUEUE_KEYS)
+            langs = self.strings(node, "languages", q.get("languages"))
+            for lg in langs:
+                if not _LANG_RE.match(lg):
+                    self.bad(node, "languages", f"{lg!r} is not a language code like 'en'",
+                             "name")
+            sl = q.get("service_level") or {}
+            if not isinstance(sl, Mapping):
+                self.bad(node, "service_level", "must be {target: 0.8, answer_s: 20}", "type")
+                sl = {}
+            self.keys(node, {f"service_level.{k}": v for k, v in sl.items()},
+                      ("service_level.target", "service_level.answer_s"))
+            steps: list[ExpansionStep] = []
+            exp = q.get("expansion") or []
+            if not isinstance(exp, list):
+                self.bad(node, "expansion", "must be a list of steps", "type")
+                exp = []
+            last = 0.0
+            for i, st in enumerate(exp):
+                f = f"expansion[{i}]"
+                if not isinstance(st, Mapping):
+                    self.bad(node, f, "must be {after_s: N, min_level: L} or "
+                             "{after_s: N, any_skill: true}", "type")
+                    continue
+                self.keys(node, {f"{f}.{k}": v for k, v in st.items()},
+                          (f"{f}.after_s", f"{f}.min_level", f"{f}.any_skill"))
+                after = self.num(node, f"{f}.after_s", st.get("after_s"), 0.001, default=None)
+                if after is None:
+                    if "after_s" not in st:
+                        self.bad(node, f"{f}.after_s", "missing", "required")
+                    continue
+                if after <= last:
+                    self.bad(node, f"{f}.after_s", "steps must come in increasing after_s",
+                             "order")
+                last = after
+                ml = self.num(node, f"{f}.min_level", st.get("min_level"), 1, 5, integer=True)
+                anys = st.get("any_skill", False)
+                if not isinstance(anys, bool):
+                    self.bad(node, f"{f}.any_skill", "must be true or false", "type")
+                    anys = False
+                if ml is None and not anys:
+                    self.bad(node, f, "a step must set min_level or any_skill", "required")
+                steps.append(ExpansionStep(after, ml, anys))
+            sel = q.get("selection", "longest-idle")
+            if sel not in SELECTION_RULES:
+                self.bad(node, "selection", f"{sel!r}; allowed: {', '.join(SELECTION_RULES)}",
+                         "choice")
+                sel = "longest-idle"
+            ov = q.get("overflow")
+            if ov is not None and not isinstance(ov, str):
+                self.bad(node, "overflow", "must be a queue id or 'ext:<name>'", "type")
+                ov = None
+            name = q.get("name", qid)
+            out.append(Queue(
+                id=qid, name=str(name),
+                skills=self.levels(node, "skills", q.get("skills"), _NAME_RE, "skill"),
+                languages=tuple(langs),
+                language_level=self.num(node, "language_level", q.get("language_level"), 1, 5,
+                                        integer=True, default=1),
+                priority=self.num(node, "priority", q.get("priority"), -100, 100, integer=True,
+                                  default=0),
+                sl_target=self.num(node, "service_level.target", sl.get("target"), 0, 1,
+                                   default=0.8),
+                sl_answer_s=self.num(node, "service_level.answer_s", sl.get("answer_s"), 0,
+                                     default=20.0),
+                aht_s=self.num(node, "aht_s", q.get("aht_s"), 1, default=300.0),
+                wrap_up_s=self.num(node, "wrap_up_s", q.get("wrap_up_s"), 0, default=30.0),
+                min_time_left_s=self.num(node, "min_time_left_s", q.get("min_time_left_s"), 0),
+                max_wait_s=self.num(node, "max_wait_s", q.get("max_wait_s"), 1),
+                overflow=ov,
+                callback_after_s=self.num(node, "callback_after_s", q.get("callback_after_s"), 0),
+                expansion=tuple(steps),
+                selection=sel,
+                simple_intents=tuple(self.strings(node, "simple_intents",
+                                                  q.get("simple_intents"))),
+            ))
+        return out
+
+    def agents(self, d: Any, hours: HoursPolicy) -> list[Agent]:
+        out: list[Agent] = []
+        if not isinstance(d, Mapping):
+            self.bad("agents", "-", "must be a mapping of agent id to settings", "type")
+            return out
+        endpoints: dict[str, str] = {}
+        for aid, a in d.items():
+            node = str(aid)
+            if not isinstance(aid, str) or not AGENT_ID_RE.match(aid) or aid.startswith("homeline"):
+                self.bad(node, "id", "agent id (= PJSIP endpoint) must be 1-40 of a-z, 0-9, "
+                         "'_' and '-', not starting with 'homeline'", "id")
+                continue
+            if not isinstance(a, Mapping):
+                self.bad(node, "-", "must be a mapping", "type")
+                continue
+            self.keys(node, a, _AGENT_KEYS)
+            zone = a.get("zone", "UTC")
+            if not isinstance(zone, str):
+                self.bad(node, "zone", "must be an IANA zone name", "type")
+                zone = "UTC"
+            windows: list[HourWindow] = []
+            for i, text in enumerate(self.strings(node, "windows", a.get("windows"))):
+                try:
+                    windows.append(HourWindow.parse(text))
+                except ValueError as exc:
+                    self.bad(node, f"windows[{i}]", str(exc), "window-format")
+            changes: list[HoursChange] = []
+            for i, text in enumerate(self.strings(node, "changes", a.get("changes"))):
+                kind, _, rest = text.partition(" ")
+                if kind not in ("add", "cancel"):
+                    self.bad(node, f"changes[{i}]", f"{text!r}: must start with 'add' or "
+                             "'cancel', e.g. 'cancel 2026-12-24 18:00-21:00'", "change-format")
+                    continue
+                try:
+                    changes.append(HoursChange.parse(rest, kind))  # type: ignore[arg-type]
+                except ValueError as exc:
+                    self.bad(node, f"changes[{i}]", str(exc), "change-format")
+            self.problems += validate_weekly(windows, zone, hours, source=self.source,
+                                             node=node, now=self.now)
+            trainee = a.get("trainee", False)
+            if not isinstance(trainee, bool):
+                self.bad(node, "trainee", "must be true or false", "type")
+                trainee = False
+            cap = self.levels(node, "capacity", a.get("capacity", {"voice": 1}), _NAME_RE,
+                              "channel")
+            ep = a.get("endpoint", aid)
+            if not isinstance(ep, str) or not AGENT_ID_RE.match(ep):
+                self.bad(node, "endpoint", "must be a PJSIP endpoint name (a-z, 0-9, _ -)", "id")
+                ep = aid
+            if ep in endpoints:
+                self.bad(node, "endpoint", f"{ep!r} is already used by {endpoints[ep]}",
+                         "duplicate")
+            endpoints[ep] = aid
+            langs = self.levels(node, "languages", a.get("languages", {"en": 5}), _LANG_RE,
+                                "language")
+            if not langs:
+                self.bad(node, "languages", "an agent needs at least one language", "required")
+            out.append(Agent(
+                id=aid, name=str(a.get("name", aid)),
+                skills=self.levels(node, "skills", a.get("skills"), _NAME_RE, "skill"),
+                languages=langs, zone=zone, windows=tuple(windows), changes=tuple(changes),
+                trainee=trainee, capacity=cap or {"voice": 1}, endpoint=ep,
+            ))
+        return out

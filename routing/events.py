@@ -1,0 +1,255 @@
+"""Events the router consumes (past tense) and decisions it returns (imperative).
+
+All are frozen, slotted dataclasses of plain values, so they can be journaled
+as JSON lines (`routing.journal`) and replayed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from routing.windows import HoursChange, HourWindow
+
+__all__ = [
+    # events
+    "Event",
+    "AgentRegistered",
+    "AgentUnregistered",
+    "AgentMadeAvailable",
+    "AgentWentOnBreak",
+    "AgentHoursChanged",
+    "CallArrived",
+    "CallbackAccepted",
+    "OfferAnswered",
+    "OfferNotAnswered",
+    "CallEnded",
+    "CallerAbandoned",
+    "TimerFired",
+    # decisions
+    "Decision",
+    "Reason",
+    "OfferCall",
+    "CancelOffer",
+    "CallQueued",
+    "OfferCallback",
+    "AgentPutOnBreak",
+    "AgentStateChanged",
+    "WakeAt",
+    "CallOverflowed",
+    "CallRejected",
+    "EventIgnored",
+]
+
+
+# ---------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class AgentRegistered:
+    """The agent's SIP contact became reachable (PJSIP contact/device state)."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUnregistered:
+    """The agent's SIP contact is gone or unreachable."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMadeAvailable:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentWentOnBreak:
+    agent_id: str
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHoursChanged:
+    """The agent's hours were changed (CLI or portal); routing uses them at once."""
+
+    agent_id: str
+    windows: tuple[HourWindow, ...]
+    changes: tuple[HoursChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallArrived:
+    """A caller finished the IVR and asks for an agent.
+
+    ``required_skills`` (name, level) pairs override the queue's skills when given.
+    """
+
+    call_id: str
+    queue_id: str
+    language: str | None = None
+    intent: str = ""
+    caller: str = ""
+    priority: int = 0
+    required_skills: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAccepted:
+    """The caller accepted a callback: they hang up but keep their place in line."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAnswered:
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferNotAnswered:
+    """The offer rang out, was rejected or failed (``cause``: no-answer, rejected, busy ...)."""
+
+    call_id: str
+    agent_id: str
+    cause: str = "no-answer"
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """A connected call hung up (``by``: caller, agent or system)."""
+
+    call_id: str
+    by: str = "caller"
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAbandoned:
+    """The caller hung up before being connected (waiting or while an agent rang)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """The time asked for by a `WakeAt` came (or any time: the router checks what is due)."""
+
+
+Event = (AgentRegistered | AgentUnregistered | AgentMadeAvailable | AgentWentOnBreak
+         | AgentHoursChanged | CallArrived | CallbackAccepted | OfferAnswered
+         | OfferNotAnswered | CallEnded | CallerAbandoned | TimerFired)
+
+
+# ---------------------------------------------------------------- decisions
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a decision was made: the rule, the chosen agent, who else was eligible.
+
+    ``text`` is one human-readable line (the demo prints it); the other fields
+    carry the same facts for programs.
+    """
+
+    rule: str
+    text: str
+    chosen: str | None = None
+    others: tuple[str, ...] = ()  # other eligible agents, best first (at most runners_up)
+    more_eligible: bool = False  # there were more eligible agents than listed
+    queue_id: str | None = None
+    step: int = 0
+    requirement: str = ""
+    window: str = ""  # the chosen agent's open window, local time
+    window_closes_at: datetime | None = None
+    idle_s: float | None = None
+    excluded: tuple[tuple[str, str], ...] = ()  # (agent_id, why) for notable exclusions
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCall:
+    """Ring ``endpoint`` (PJSIP) for ``call_id``; give up after ``ring_timeout_s``."""
+
+    call_id: str
+    agent_id: str
+    endpoint: str
+    ring_timeout_s: float
+    reason: Reason
+    callback: bool = False  # the caller hung up earlier: call them back through the agent
+    caller: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOffer:
+    """Stop ringing the agent (ring timeout passed in the router's view)."""
+
+    call_id: str
+    agent_id: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    """The call waits; announce ``position`` (1 = next) and ``expected_wait_s``."""
+
+    call_id: str
+    queue_id: str
+    position: int
+    expected_wait_s: float
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCallback:
+    call_id: str
+    expected_wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPutOnBreak:
+    """Tell the agent they were put on break, and why."""
+
+    agent_id: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    agent_id: str
+    old: str
+    new: str
+    trigger: str
+
+
+@dataclass(frozen=True, slots=True)
+class WakeAt:
+    """Call ``handle(TimerFired(), at)`` at ``at`` (replaces any earlier wake-up)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallOverflowed:
+    """The call left its queue for ``target`` (another queue id or an external target)."""
+
+    call_id: str
+    from_queue: str
+    target: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallRejected:
+    """Nothing can ever serve this call (unknown queue, no agent with the skill at all ...)."""
+
+    call_id: str
+    why: str
+    code: str = "no-agent"
+
+
+@dataclass(frozen=True, slots=True)
+class EventIgnored:
+    """The event referred to something the router does not know (stale or duplicate)."""
+
+    event: str
+    why: str = field(default="")
+
+
+Decision = (OfferCall | CancelOffer | CallQueued | OfferCallback | AgentPutOnBreak
+            | AgentStateChanged | WakeAt | CallOverflowed | CallRejected | EventIgnored)
