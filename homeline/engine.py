@@ -1,0 +1,408 @@
+"""The engine: FastAGI IVR + router + AMI adapter, wired together.
+
+Threads (the router core itself is single-threaded and pure):
+
+- FastAGI threads, one per call (``ivr.fastagi``), run the flow; a ``route``
+  command posts the call to the router thread and waits for its answer
+  (queue position, expected wait) so the IVR can announce it;
+- the AMI reader thread translates AMI events (``routing.ami_events``) and posts
+  them to the router thread;
+- the router thread is the only caller of ``Router.handle(event, now)``; it
+  carries out the decisions over AMI (Setvar + Redirect) and keeps the single
+  wake-up time the router asked for.
+
+An offer for a call whose IVR session is still running is held until the AGI
+session ends: redirecting a channel that is inside AGI() would end the IVR
+under its feet.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from routing.ami import AmiConnection, AmiError, AmiEvent
+from routing.ami_events import AmiTranslator
+from routing.events import (
+    AgentPutOnBreak,
+    CallArrived,
+    CallOverflowed,
+    CallQueued,
+    CallRejected,
+    CancelOffer,
+    OfferCall,
+    OfferNotAnswered,
+    TimerFired,
+    WakeAt,
+)
+
+__all__ = ["Engine", "EngineConfig", "CallTimeline"]
+
+log = logging.getLogger("homeline.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 0
+    agent_context: str = "homeline-agent"
+    hold_context: str = "homeline-hold"
+    journal_path: Path | None = None
+
+
+@dataclass
+class CallTimeline:
+    """What happened to one call, for people (the demo) and for call records."""
+
+    call_id: str
+    caller: str = ""
+    channel: str = ""
+    digits: str = ""
+    intent: str = ""
+    language: str = ""
+    queue: str = ""
+    agent: str | None = None
+    reason: str = ""
+    answered: bool = False
+    ended: bool = False
+    outcome: str = ""
+    offers: list[str] = field(default_factory=list)
+    steps: list[tuple[float, str]] = field(default_factory=list)
+
+    def note(self, what: str) -> None:
+        self.steps.append((time.time(), what))
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig,
+        router: Any,
+        flow_for_new_call: Callable[[], Any],
+        agent_ids: list[str],
+        recordings: Any = None,
+        survey_handler: Callable[..., Any] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self._router = router
+        self._flow_for_new_call = flow_for_new_call
+        self._recordings = recordings
+        self._survey_handler = survey_handler
+        self._clock = clock
+        self._translator = AmiTranslator(agent_ids)
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._wake: datetime | None = None
+        self._in_ivr: set[str] = set()
+        self._held_offers: dict[str, list[OfferCall]] = {}
+        self._timelines: dict[str, CallTimeline] = {}
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[str, Any], None]] = []
+        self._router_thread: threading.Thread | None = None
+        self._journal = None
+        self._ami = AmiConnection(
+            config.ami_host, config.ami_port, config.ami_user, config.ami_secret,
+            on_event=self._ami_event, on_connected=self._ami_connected,
+        )
+        self._agi: Any = None
+        self.errors: list[str] = []
+        _listen_timelines(self)
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        from ivr.fastagi import FastAGIServer
+
+        if self.config.journal_path is not None:
+            self._journal = open(self.config.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._router_thread = threading.Thread(
+            target=self._router_loop, name="router", daemon=True
+        )
+        self._router_thread.start()
+        handlers: dict[str, Callable[..., Any]] = {"ivr": self._ivr_call}
+        if self._survey_handler is not None:
+            handlers["survey"] = self._survey_handler
+        self._agi = FastAGIServer(
+            host=self.config.agi_host, port=self.config.agi_port, handlers=handlers
+        )
+        self._agi.start()
+        try:
+            self._ami.start(wait_s=15)
+        except AmiError:
+            self.stop()
+            raise
+
+    @property
+    def agi_port(self) -> int:
+        return int(self._agi.port)
+
+    def stop(self) -> None:
+        self._ami.stop()
+        if self._agi is not None:
+            self._agi.stop()
+        if self._router_thread is not None:
+            self._inbox.put(("stop", None))
+            self._router_thread.join(5)
+            self._router_thread = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- observation -------------------------------------------------------------
+    def subscribe(self, listener: Callable[[str, Any], None]) -> None:
+        """``listener(kind, payload)`` for every router event and decision (any thread)."""
+        self._listeners.append(listener)
+
+    def timeline(self, call_id: str) -> CallTimeline | None:
+        with self._lock:
+            return self._timelines.get(call_id)
+
+    def timelines(self) -> list[CallTimeline]:
+        with self._lock:
+            return list(self._timelines.values())
+
+    def registered_agents(self) -> set[str]:
+        return {a for a in self._translator._agents if self._translator.registered(a)}
+
+    @property
+    def ami(self) -> AmiConnection:
+        return self._ami
+
+    def post(self, event: Any) -> None:
+        """Feed one router event (e.g. an agent's hours changed) from any thread."""
+        self._inbox.put(("event", event))
+
+    def _timeline_for(self, call_id: str) -> CallTimeline:
+        with self._lock:
+            timeline = self._timelines.get(call_id)
+            if timeline is None:
+                timeline = self._timelines[call_id] = CallTimeline(call_id=call_id)
+            return timeline
+
+    # -- FastAGI side (one thread per call) --------------------------------------
+    def _ivr_call(self, agi: Any, env: Mapping[str, str]) -> None:
+        from ivr.agi_runner import run_call
+
+        call_id = env.get("agi_uniqueid", "")
+        channel = env.get("agi_channel", "")
+        caller = env.get("agi_callerid", "")
+        timeline = self._timeline_for(call_id)
+        timeline.caller, timeline.channel = caller, channel
+        timeline.note("IVR answered")
+        with self._lock:
+            self._in_ivr.add(call_id)
+
+        def on_route(route: Any) -> Any:
+            return self._route_from_ivr(route, channel, timeline)
+
+        try:
+            result = run_call(
+                agi, self._flow_for_new_call(), call_id=call_id, caller=caller,
+                on_route=on_route, recordings=self._recordings, log=log,
+            )
+            timeline.outcome = str(getattr(result, "outcome", ""))
+            digits = getattr(result, "digits", None)
+            if digits:
+                timeline.digits = str(digits)
+            timeline.note(f"IVR finished: {timeline.outcome or 'no outcome'}")
+        finally:
+            with self._lock:
+                self._in_ivr.discard(call_id)
+            self._inbox.put(("ivr-done", call_id))
+
+    def _route_from_ivr(self, route: Any, channel: str, timeline: CallTimeline) -> Any:
+        from ivr.agi_runner import RouteAck
+
+        request = route.request
+        timeline.intent, timeline.language = request.intent, request.language
+        timeline.queue = request.queue
+        timeline.note(
+            f"route request: queue={request.queue} intent={request.intent} "
+            f"language={request.language}"
+        )
+        arrived = CallArrived(
+            call_id=request.call_id, queue_id=request.queue, language=request.language,
+            intent=request.intent, caller=request.caller, priority=request.priority,
+        )
+        reply: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._inbox.put(("route", (arrived, channel, reply)))
+        try:
+            position, wait_s = reply.get(timeout=5)
+        except queue.Empty:
+            position, wait_s = 0, 0.0
+        return RouteAck(position=position, expected_wait_s=wait_s)
+
+    # -- AMI side ------------------------------------------------------------------
+    def _ami_event(self, event: AmiEvent) -> None:
+        self._inbox.put(("ami", event))
+
+    def _ami_connected(self) -> None:
+        # Rebuild our view of the world: which agents are registered, which calls live.
+        try:
+            channels = self._ami.action_list("CoreShowChannels", "CoreShowChannelsComplete")
+            devices = self._ami.action_list("DeviceStateList", "DeviceStateListComplete")
+        except AmiError as exc:
+            log.warning("AMI resync failed: %s", exc)
+            return
+        self._inbox.put(("resync", (channels.events, devices.events)))
+
+    # -- the router thread -----------------------------------------------------------
+    def _router_loop(self) -> None:
+        while True:
+            timeout = None
+            if self._wake is not None:
+                timeout = max(0.0, (self._wake - self._clock()).total_seconds())
+            try:
+                kind, payload = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                self._wake = None
+                self._handle(TimerFired())
+                continue
+            if kind == "stop":
+                return
+            try:
+                self._dispatch(kind, payload)
+            except Exception as exc:  # a bug here must not stop routing for everyone
+                log.exception("router thread: %s failed", kind)
+                self.errors.append(f"{kind}: {exc!r}")
+
+    def _dispatch(self, kind: str, payload: Any) -> None:
+        if kind == "event":
+            self._handle(payload)
+        elif kind == "ami":
+            for event in self._translator.translate(payload):
+                self._handle(event)
+        elif kind == "resync":
+            channels, devices = payload
+            for event in self._translator.resync(channels, devices):
+                self._handle(event)
+        elif kind == "route":
+            arrived, channel, reply = payload
+            self._translator.track(arrived.call_id, channel)
+            decisions = self._handle(arrived)
+            position, wait_s = 0, 0.0
+            for decision in decisions:
+                if isinstance(decision, CallQueued) and decision.call_id == arrived.call_id:
+                    position, wait_s = decision.position, decision.expected_wait_s
+            reply.put((position, wait_s))
+        elif kind == "ivr-done":
+            for offer in self._held_offers.pop(payload, []):
+                self._offer(offer)
+
+    def _handle(self, event: Any) -> list[Any]:
+        now = self._clock()
+        decisions = list(self._router.handle(event, now))
+        self._record(now, event, decisions)
+        for decision in decisions:
+            self._carry_out(decision)
+        return decisions
+
+    def _record(self, now: datetime, event: Any, decisions: list[Any]) -> None:
+        for listener in self._listeners:
+            listener("event", event)
+            for decision in decisions:
+                listener("decision", decision)
+        if self._journal is not None:
+            from routing.journal import encode
+
+            self._journal.write(json.dumps(encode(now, event)) + "\n")
+            self._journal.flush()
+
+    def _carry_out(self, decision: Any) -> None:
+        if isinstance(decision, WakeAt):
+            self._wake = decision.at
+        elif isinstance(decision, OfferCall):
+            with self._lock:
+                in_ivr = decision.call_id in self._in_ivr
+            if in_ivr:
+                self._held_offers.setdefault(decision.call_id, []).append(decision)
+            else:
+                self._offer(decision)
+        elif isinstance(decision, CallQueued):
+            timeline = self._timeline_for(decision.call_id)
+            timeline.note(
+                f"queued in {decision.queue_id}: position {decision.position}, "
+                f"expected wait {decision.expected_wait_s:.0f} s"
+            )
+        elif isinstance(decision, CancelOffer):
+            self._back_to_hold(decision.call_id, decision.why)
+        elif isinstance(decision, AgentPutOnBreak):
+            log.warning("agent %s put on break: %s", decision.agent_id, decision.why)
+        elif isinstance(decision, CallOverflowed | CallRejected):
+            timeline = self._timeline_for(decision.call_id)
+            timeline.note(f"{type(decision).__name__}: {decision.why}")
+
+    def _offer(self, offer: OfferCall) -> None:
+        call = self._translator.calls.get(offer.call_id)
+        timeline = self._timeline_for(offer.call_id)
+        if call is None:
+            return  # the caller already hung up; the router has been told
+        timeline.agent, timeline.reason = offer.agent_id, offer.reason.text
+        timeline.offers.append(offer.agent_id)
+        timeline.note(f"offered to {offer.agent_id}: {offer.reason.text}")
+        try:
+            # Setvar then Redirect (both need only the 'call' write class; no Originate)
+            self._ami.action("Setvar", Channel=call.channel, Variable="HOMELINE_RING_TIMEOUT",
+                             Value=str(max(1, round(offer.ring_timeout_s))))
+            self._ami.action("Redirect", Channel=call.channel,
+                             Context=self.config.agent_context, Exten=offer.agent_id,
+                             Priority="1")
+        except AmiError as exc:
+            timeline.note(f"redirect to {offer.agent_id} failed: {exc}")
+            log.warning("offer %s -> %s failed: %s", offer.call_id, offer.agent_id, exc)
+            if offer.call_id in self._translator.calls:
+                self._inbox.put(("event", OfferNotAnswered(offer.call_id, offer.agent_id,
+                                                           cause="pbx-error")))
+
+    def _back_to_hold(self, call_id: str, why: str) -> None:
+        call = self._translator.calls.get(call_id)
+        if call is None:
+            return
+        self._timeline_for(call_id).note(f"offer cancelled: {why}")
+        try:
+            self._ami.action("Redirect", Channel=call.channel, Context=self.config.hold_context,
+                             Exten="s", Priority="1")
+        except AmiError as exc:
+            log.warning("back to hold for %s failed: %s", call_id, exc)
+
+def _listen_timelines(engine: Engine) -> None:
+    from routing.events import CallEnded, CallerAbandoned, OfferAnswered
+
+    def listener(kind: str, payload: Any) -> None:
+        if kind != "event":
+            return
+        if isinstance(payload, OfferAnswered):
+            timeline = engine._timeline_for(payload.call_id)
+            timeline.answered, timeline.agent = True, payload.agent_id
+            timeline.note(f"agent {payload.agent_id} answered")
+        elif isinstance(payload, CallEnded):
+            timeline = engine._timeline_for(payload.call_id)
+            timeline.ended = True
+            timeline.note(f"hang-up by {payload.by}")
+        elif isinstance(payload, CallerAbandoned):
+            timeline = engine._timeline_for(payload.call_id)
+            timeline.ended = True
+            timeline.note("caller hung up before an agent answered")
+        elif isinstance(payload, OfferNotAnswered):
+            engine._timeline_for(payload.call_id).note(
+                f"{payload.agent_id} did not answer ({payload.cause})")
+
+    engine.subscribe(listener)
+

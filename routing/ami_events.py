@@ -1,0 +1,145 @@
+"""Translate AMI events into the router's own events.
+
+Which AMI events mean what (Asterisk wiki, "Asterisk 22 ManagerEvents"):
+
+- ``DeviceStateChange`` for ``PJSIP/<agent>``: ``UNAVAILABLE``/``INVALID`` means no
+  registered contact; any other state means the softphone is registered.
+- ``DialEnd`` on the caller's channel (its ``Uniqueid`` is our call id, the agent's
+  leg is ``DestChannel``): ``DialStatus: ANSWER`` is an answered offer;
+  ``NOANSWER``/``BUSY``/``CHANUNAVAIL``/``CONGESTION`` a failed one; ``CANCEL`` means
+  the caller left, which the ``Hangup`` that follows reports.
+- ``Hangup`` of the caller's channel ends the call (abandoned if never
+  connected); ``Hangup`` of the agent's leg (``Linkedid`` = the caller's
+  ``Uniqueid``) ends a connected call from the agent's side.
+
+The translator holds only the mapping from channels to calls; every rule about
+what happens next belongs to the router.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from routing.ami import AmiEvent
+from routing.events import (
+    AgentRegistered,
+    AgentUnregistered,
+    CallEnded,
+    CallerAbandoned,
+    Event,
+    OfferAnswered,
+    OfferNotAnswered,
+)
+
+__all__ = ["AmiTranslator", "TrackedCall", "agent_of_channel"]
+
+_UNREACHABLE_STATES = {"UNAVAILABLE", "INVALID", "UNKNOWN"}
+_FAILED_DIAL = {"NOANSWER": "no-answer", "BUSY": "busy", "CHANUNAVAIL": "unavailable",
+                "CONGESTION": "congestion"}
+
+
+def agent_of_channel(channel: str) -> str | None:
+    """``PJSIP/alice-0000002a`` -> ``alice`` (channel names are ``PJSIP/<endpoint>-<seq>``)."""
+    if not channel.startswith("PJSIP/"):
+        return None
+    name = channel[len("PJSIP/"):]
+    endpoint, sep, _seq = name.rpartition("-")
+    return endpoint if sep else name
+
+
+@dataclass(slots=True)
+class TrackedCall:
+    call_id: str
+    channel: str
+    phase: str = "waiting"  # waiting | connected | agent-left
+    agent_id: str | None = None
+
+
+class AmiTranslator:
+    def __init__(self, agent_ids: Iterable[str]) -> None:
+        self._agents = set(agent_ids)
+        self._registered: set[str] = set()
+        self.calls: dict[str, TrackedCall] = {}
+
+    def add_agent(self, agent_id: str) -> None:
+        self._agents.add(agent_id)
+
+    def track(self, call_id: str, channel: str) -> None:
+        """A call left the IVR for the router: follow its channel from now on."""
+        self.calls[call_id] = TrackedCall(call_id=call_id, channel=channel)
+
+    def registered(self, agent_id: str) -> bool:
+        return agent_id in self._registered
+
+    def translate(self, event: AmiEvent) -> list[Event]:
+        handler = getattr(self, f"_on_{event.name}", None)
+        return handler(event) if handler else []
+
+    # -- per event -----------------------------------------------------------
+    def _device(self, device: str, state: str) -> list[Event]:
+        agent = device[len("PJSIP/"):] if device.startswith("PJSIP/") else None
+        if agent is None or agent not in self._agents:
+            return []
+        reachable = state.upper() not in _UNREACHABLE_STATES
+        if reachable and agent not in self._registered:
+            self._registered.add(agent)
+            return [AgentRegistered(agent)]
+        if not reachable and agent in self._registered:
+            self._registered.discard(agent)
+            return [AgentUnregistered(agent)]
+        return []
+
+    def _on_DeviceStateChange(self, event: AmiEvent) -> list[Event]:  # noqa: N802
+        return self._device(event.get("Device"), event.get("State"))
+
+    def _on_DialEnd(self, event: AmiEvent) -> list[Event]:  # noqa: N802
+        call = self.calls.get(event.get("Uniqueid"))
+        agent = agent_of_channel(event.get("DestChannel"))
+        if call is None or agent is None:
+            return []
+        status = event.get("DialStatus").upper()
+        if status == "ANSWER":
+            call.phase, call.agent_id = "connected", agent
+            return [OfferAnswered(call.call_id, agent)]
+        if status in _FAILED_DIAL:
+            return [OfferNotAnswered(call.call_id, agent, cause=_FAILED_DIAL[status])]
+        return []
+
+    def _on_Hangup(self, event: AmiEvent) -> list[Event]:  # noqa: N802
+        call = self.calls.get(event.get("Uniqueid"))
+        if call is not None:
+            del self.calls[call.call_id]
+            if call.phase == "connected":
+                return [CallEnded(call.call_id, by="caller")]
+            if call.phase == "agent-left":
+                return []
+            return [CallerAbandoned(call.call_id)]
+        linked = self.calls.get(event.get("Linkedid"))
+        agent = agent_of_channel(event.get("Channel"))
+        if linked is not None and linked.phase == "connected" and agent == linked.agent_id:
+            linked.phase = "agent-left"
+            return [CallEnded(linked.call_id, by="agent")]
+        return []
+
+    # -- after a reconnect -----------------------------------------------------
+    def resync(self, channels: Iterable[AmiEvent], devices: Iterable[AmiEvent]) -> list[Event]:
+        """Events missed while AMI was down, from ``CoreShowChannels`` and ``DeviceStateList``."""
+        out: list[Event] = []
+        for device in devices:
+            out += self._device(device.get("Device"), device.get("State"))
+        alive = {c.get("Uniqueid"): c for c in channels}
+        for call in list(self.calls.values()):
+            seen = alive.get(call.call_id)
+            if seen is None:
+                out += self._on_Hangup(AmiEvent("Hangup", {"Uniqueid": call.call_id}))
+                continue
+            if call.phase == "waiting" and seen.get("BridgeId"):
+                # bridged to an agent while we were away: find the agent's leg
+                for other in alive.values():
+                    agent = agent_of_channel(other.get("Channel"))
+                    if (other.get("BridgeId") == seen.get("BridgeId") and agent
+                            and agent in self._agents):
+                        call.phase, call.agent_id = "connected", agent
+                        out.append(OfferAnswered(call.call_id, agent))
+                        break
+        return out
