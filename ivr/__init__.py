@@ -1,1 +1,55 @@
-"""ivr package."""
+"""Homeline IVR: the flow language (model, loader, validator), the per-call state
+machine, speech intent, and the FastAGI adapter that runs flows on real calls.
+
+Heavy adapters (``ivr.fastagi``, ``ivr.agi_runner``, ``ivr.speech``) are imported
+from their modules, not here, so the pure core stays light.
+"""
+from __future__ import annotations
+
+from ivr.commands import (
+    AWAITING_COMMANDS,
+    FINAL_COMMANDS,
+    CallerHungUp,
+    CollectDigits,
+    Command,
+    DigitsEntered,
+    Event,
+    Hangup,
+    InputTimedOut,
+    Lookup,
+    LookupCompleted,
+    LookupFailed,
+    Play,
+    PromptItem,
+    PromptRef,
+    RecordAudio,
+    RecordingFinished,
+    ReturnToDialplan,
+    Route,
+    RouteAccepted,
+    RouteRequest,
+    SayDigits,
+    SayNumber,
+    SetLanguage,
+    SetVariable,
+    SpeechRecognized,
+    SurveyAnswered,
+    Transfer,
+    Voicemail,
+)
+from ivr.engine import CallSession
+from ivr.errors import AgiProtocolError, EngineError, FlowInvalid, IvrError, Problem
+from ivr.expr import Expr, ExprError, Secret, parse_expr
+from ivr.flow import Flow
+from ivr.loader import check_flow, load_flow, load_prompt_catalog
+
+__all__ = [
+    "AWAITING_COMMANDS", "FINAL_COMMANDS", "CallerHungUp", "CollectDigits", "Command",
+    "DigitsEntered", "Event", "Hangup", "InputTimedOut", "Lookup", "LookupCompleted",
+    "LookupFailed", "Play", "PromptItem", "PromptRef", "RecordAudio", "RecordingFinished",
+    "ReturnToDialplan", "Route", "RouteAccepted", "RouteRequest", "SayDigits", "SayNumber",
+    "SetLanguage", "SetVariable", "SpeechRecognized", "SurveyAnswered", "Transfer", "Voicemail",
+    "CallSession", "AgiProtocolError", "EngineError", "FlowInvalid", "IvrError", "Problem",
+    "Expr", "ExprError", "Secret", "parse_expr", "Flow", "check_flow", "load_flow",
+    "load_prompt_catalog",
+]

@@ -1,0 +1,451 @@
+"""Runs a compiled flow on one live call: engine commands -> AGI commands -> engine events.
+
+Every value written into an AGI command is either a constant, a catalog prompt id,
+a validated identifier, or digits: nothing the caller sent is pasted in unchecked
+(see ``_arg``). Digits of a ``secure`` collect never reach a log, a VERBOSE line, a
+channel variable or the loggable result; only the session keeps them in memory.
+
+AGI commands used (Asterisk docs, "AGI Commands"): STREAM FILE (escape digits =
+barge-in), SAY NUMBER / SAY DIGITS, WAIT FOR DIGIT (collect; GET DATA has one
+timeout for first and later digits and cannot play several prompts, so collect is
+STREAM FILE + WAIT FOR DIGIT), RECORD FILE, SET VARIABLE (``CHANNEL(language)`` and
+results), GET VARIABLE, HANGUP.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ivr.commands import (
+    CallerHungUp,
+    CollectDigits,
+    Command,
+    DigitsEntered,
+    Event,
+    Hangup,
+    InputTimedOut,
+    Lookup,
+    LookupCompleted,
+    LookupFailed,
+    Play,
+    PromptItem,
+    PromptRef,
+    RecordAudio,
+    RecordingFinished,
+    ReturnToDialplan,
+    Route,
+    RouteAccepted,
+    RouteRequest,
+    SayNumber,
+    SetLanguage,
+    SetVariable,
+    SpeechRecognized,
+    SurveyAnswered,
+    Transfer,
+    Voicemail,
+)
+from ivr.engine import CallSession
+from ivr.errors import AgiProtocolError, IvrError
+from ivr.fastagi import AGIHangup, SocketAGI
+from ivr.flow import Flow
+
+__all__ = ["RouteAck", "Recordings", "CallResult", "SurveyResult", "run_call", "run_survey",
+           "http_lookup", "DTMF_KEYS"]
+
+DTMF_KEYS = "0123456789*#"
+_SAFE_ARG = re.compile(r"[A-Za-z0-9_.:+@/-]{0,128}")
+_LANG = re.compile(r"[a-z]{2}")
+_VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}|CHANNEL\(language\)")
+_DIGIT_CHARS = set("0123456789*#ABCD")
+_LOG = logging.getLogger("homeline.ivr.call")
+
+
+def _arg(value: object) -> str:
+    """A value allowed inside an AGI command line, quoted; anything else is refused."""
+    text = str(value)
+    if not _SAFE_ARG.fullmatch(text):
+        raise AgiProtocolError(f"refusing to send unsafe AGI argument ({len(text)} chars)")
+    return f'"{text}"'
+
+
+def _name(name: str) -> str:
+    if not _VAR_NAME.fullmatch(name):
+        raise AgiProtocolError(f"refusing to use channel variable name {name[:40]!r}")
+    return f'"{name}"'
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAck:
+    """The router's answer to a route request (for the optional announcement)."""
+
+    position: int = 0
+    expected_wait_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recordings:
+    """Where recordings go: ``host_dir`` on this host, seen by Asterisk as ``to_chroot(p)``."""
+
+    host_dir: Path
+    to_chroot: Callable[[str], str] = str
+    to_host: Callable[[str], str] = str
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    call_id: str
+    outcome: str
+    flow: str
+    flow_version: str
+    caller: str
+    language: str
+    intent: str | None
+    inputs: tuple[str, ...]
+    path: tuple[str, ...]
+    route: RouteRequest | None = None
+    ack: RouteAck | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+    def loggable(self) -> dict[str, Any]:
+        """JSON-ready, secure values already masked."""
+        return {
+            "call_id": self.call_id, "outcome": self.outcome, "flow": self.flow,
+            "flow_version": self.flow_version, "caller": self.caller,
+            "language": self.language, "intent": self.intent, "inputs": list(self.inputs),
+            "path": list(self.path),
+            "route": None if self.route is None else {
+                "queue": self.route.queue, "skills": list(self.route.skills),
+                "priority": self.route.priority, "intent": self.route.intent,
+                "language": self.route.language, "data": dict(self.route.data),
+                "callback": self.route.callback},
+            "ack": None if self.ack is None else {"position": self.ack.position,
+                                                  "expected_wait_s": self.ack.expected_wait_s},
+            "variables": {k: v for k, v in self.variables.items()},
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyResult:
+    call_id: str
+    agent: str
+    intent: str
+    score: int | None
+    comment_path: str
+    completed: bool
+    flow_version: str = ""
+
+    def loggable(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "agent": self.agent, "intent": self.intent,
+                "score": self.score, "comment_path": self.comment_path,
+                "completed": self.completed, "flow_version": self.flow_version}
+
+
+def http_lookup(url: str, timeout_s: float) -> Mapping[str, str]:
+    """GET ``url`` expecting a flat JSON object; raises OSError/ValueError on failure."""
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - admin URL
+        body = resp.read(64 * 1024)
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("lookup answer is not a JSON object")
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, (str, int, float, bool))}
+
+
+class _Call:
+    """The AGI side of one call."""
+
+    def __init__(self, agi: SocketAGI, session: CallSession, recordings: Recordings | None,
+                 log: logging.Logger, recognizer: Any, lookup: Callable[[str, float],
+                                                                       Mapping[str, str]]):
+        self.agi, self.session, self.recordings = agi, session, recordings
+        self.log, self.recognizer, self.lookup = log, recognizer, lookup
+        self.pending = ""
+        self.inputs: list[str] = []
+        self.records = 0
+        self.survey: SurveyAnswered | None = None
+        self.ack: RouteAck | None = None
+
+    # -- primitives ---------------------------------------------------------
+
+    def stream(self, item: PromptItem, escape: str) -> str:
+        """Play one item; returns the escape digit pressed or ''."""
+        esc = f'"{escape}"'
+        if isinstance(item, PromptRef):
+            reply = self.agi.command("STREAM FILE", _arg(f"homeline/{item.prompt_id}"), esc)
+        elif isinstance(item, SayNumber):
+            reply = self.agi.command("SAY NUMBER", _arg(_digits_only(item.value)), esc)
+        else:
+            reply = self.agi.command("SAY DIGITS", _arg(_digits_only(item.value)), esc)
+        if reply.result == "-1":
+            # STREAM FILE answers result=-1 when the file is missing (res_agi.c); a hang-up
+            # would have come as HANGUP/511 instead.
+            self.log.warning("call %s: prompt %s could not be played", self.session.call_id,
+                             getattr(item, "prompt_id", "say"))
+            return ""
+        return _dtmf(reply.result)
+
+    def play(self, items: tuple[PromptItem, ...], barge: bool) -> str:
+        for item in items:
+            d = self.stream(item, DTMF_KEYS if barge else "")
+            if d:
+                return d
+        return ""
+
+    def wait_digit(self, timeout_s: float) -> str:
+        reply = self.agi.command("WAIT FOR DIGIT", int(timeout_s * 1000))
+        if reply.result == "-1":
+            raise AGIHangup("WAIT FOR DIGIT failed (channel gone)")
+        return _dtmf(reply.result)
+
+    def set_var(self, name: str, value: str) -> None:
+        self.agi.command("SET VARIABLE", _name(name), _arg(value))
+
+    # -- commands -----------------------------------------------------------
+
+    def collect(self, cmd: CollectDigits) -> Event:
+        digits, self.pending = (self.pending if cmd.barge_in else ""), ""
+        if not digits:
+            digits = self.play(cmd.prompts, cmd.barge_in)
+        if not digits:
+            digits = self.wait_digit(cmd.first_digit_timeout_s)
+        if not digits:
+            self.inputs.append(f"{cmd.node}:timeout")
+            return InputTimedOut()
+        while (len(digits) < cmd.max_digits
+               and not (cmd.terminator and digits.endswith(cmd.terminator))):
+            d = self.wait_digit(cmd.inter_digit_timeout_s or cmd.first_digit_timeout_s)
+            if not d:
+                break
+            digits += d
+        if cmd.terminator and digits.endswith(cmd.terminator):
+            digits = digits[: -len(cmd.terminator)]
+        shown = f"[secure: {len(digits)} digits]" if cmd.secure else digits
+        self.inputs.append(f"{cmd.node}:{shown}")
+        return DigitsEntered(digits)
+
+    def record(self, cmd: RecordAudio) -> Event:
+        self.play(cmd.prompts, False)
+        if self.recordings is None:
+            self.log.error("call %s: no recordings directory configured", self.session.call_id)
+            return InputTimedOut()
+        self.records += 1
+        self.recordings.host_dir.mkdir(parents=True, exist_ok=True)
+        base = self.recordings.host_dir / f"{_safe(self.session.call_id)}-{cmd.node}-{self.records}"
+        for_asterisk = self.recordings.to_chroot(str(base))
+        # RECORD FILE <file> <format> <escape digits> <timeout ms> [offset] [BEEP] [s=<sec>]
+        args: list[str | int] = [_arg(for_asterisk), "wav", '"#"', int(cmd.max_seconds * 1000)]
+        if cmd.beep:
+            args += [0, "BEEP"]
+        args.append(f"s={max(1, round(cmd.silence_seconds))}")
+        reply = self.agi.command("RECORD FILE", *args)
+        if reply.result == "-1":
+            raise AGIHangup("RECORD FILE failed (channel gone)")
+        wav = Path(f"{base}.wav")
+        if not wav.exists() or wav.stat().st_size <= 44:
+            self.inputs.append(f"{cmd.node}:silence")
+            return InputTimedOut()
+        if cmd.purpose == "comment":
+            self.inputs.append(f"{cmd.node}:recorded")
+            return RecordingFinished(str(wav), _duration(wav))
+        result: SpeechRecognized = self.recognizer.recognize(wav)
+        self.inputs.append(f"{cmd.node}:said:{result.intent or '?'}:{result.confidence:.2f}")
+        return result
+
+    def do_lookup(self, cmd: Lookup) -> Event:
+        try:
+            return LookupCompleted(dict(self.lookup(cmd.url, cmd.timeout_s)))
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            # The URL may carry secure digits: name the node, never the URL.
+            self.log.info("call %s: lookup at node %s failed (%s)", self.session.call_id,
+                          cmd.node, exc.__class__.__name__)
+            return LookupFailed(exc.__class__.__name__)
+
+
+def _dtmf(result: str) -> str:
+    """``result=<ascii code>`` of a DTMF key, or '' for 0 (no key)."""
+    if not result.isdigit() or result == "0":
+        return ""
+    ch = chr(int(result)) if int(result) < 256 else ""
+    if ch not in _DIGIT_CHARS:
+        raise AgiProtocolError(f"AGI result {result!r} is not a DTMF key")
+    return ch
+
+
+def _digits_only(value: str) -> str:
+    if not value.isdigit():
+        raise AgiProtocolError("SAY value is not digits")
+    return value
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:64]
+
+
+def _duration(wav: Path) -> float:
+    try:
+        import soundfile
+
+        info = soundfile.info(str(wav))
+        return float(info.frames) / float(info.samplerate)
+    except (RuntimeError, OSError):
+        return 0.0
+
+
+def _clean_caller(raw: str) -> str:
+    return re.sub(r"[^0-9A-Za-z+*#._-]", "", raw)[:64]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
+           on_route: Callable[[RouteRequest], RouteAck] | None) -> None:
+    """Execute commands until the session finishes."""
+    session, agi = call.session, call.agi
+    while True:
+        event: Event | None = None
+        for cmd in commands:
+            if isinstance(cmd, Play):
+                d = call.play(cmd.items, cmd.barge_in)
+                call.pending = (call.pending + d) if d else call.pending
+            elif isinstance(cmd, SetLanguage):
+                if not _LANG.fullmatch(cmd.language):
+                    raise AgiProtocolError("language code is not two letters")
+                call.set_var("CHANNEL(language)", cmd.language)
+            elif isinstance(cmd, SetVariable):
+                pass  # flow variables live in the session; channel variables are results only
+            elif isinstance(cmd, CollectDigits):
+                event = call.collect(cmd)
+            elif isinstance(cmd, RecordAudio):
+                event = call.record(cmd)
+            elif isinstance(cmd, Lookup):
+                event = call.do_lookup(cmd)
+            elif isinstance(cmd, Route):
+                if on_route is None:
+                    raise IvrError("this script cannot route calls")
+                ack = on_route(cmd.request)
+                call.ack = ack
+                event = RouteAccepted(ack.position, ack.expected_wait_s)
+            elif isinstance(cmd, SurveyAnswered):
+                call.survey = cmd
+            elif isinstance(cmd, ReturnToDialplan):
+                req = session.route_request
+                if req is not None:
+                    call.set_var("HOMELINE_CALL_ID", session.call_id)
+                    call.set_var("HOMELINE_QUEUE", req.queue)
+                    call.set_var("HOMELINE_INTENT", req.intent)
+                    call.set_var("HOMELINE_LANGUAGE", req.language)
+                call.set_var("HOMELINE_OUTCOME", cmd.outcome)
+            elif isinstance(cmd, Transfer):
+                call.set_var("HOMELINE_OUTCOME", "transfer")
+                call.set_var("HOMELINE_TRANSFER_TO", cmd.destination)
+            elif isinstance(cmd, Voicemail):
+                call.set_var("HOMELINE_OUTCOME", "voicemail")
+                call.set_var("HOMELINE_VOICEMAIL_BOX", cmd.box)
+            elif isinstance(cmd, Hangup):
+                call.set_var("HOMELINE_OUTCOME", "hangup")
+                agi.command("HANGUP")
+        if session.finished:
+            return
+        if event is None:
+            raise IvrError(f"flow {session.flow.name!r} left node {session.node!r} "
+                           "without asking for anything")
+        commands = session.step(event, now())
+
+
+def _result(call: _Call, outcome: str, detail: str = "") -> CallResult:
+    s = call.session
+    return CallResult(call_id=s.call_id, outcome=outcome, flow=s.flow.name,
+                      flow_version=s.flow.version, caller=s.caller, language=s.language,
+                      intent=s.intent, inputs=tuple(call.inputs), path=tuple(s.path),
+                      route=s.route_request, ack=call.ack, variables=s.variables(),
+                      detail=detail)
+
+
+def run_call(agi: SocketAGI, flow: Flow, *, call_id: str, caller: str,
+             on_route: Callable[[RouteRequest], RouteAck],
+             recordings: Recordings | None = None, log: logging.Logger | None = None,
+             recognizer: Any = None, lookup: Callable[[str, float], Mapping[str, str]]
+             = http_lookup, now: Callable[[], datetime] = _utcnow) -> CallResult:
+    """Run ``flow`` on the live call behind ``agi`` until it is routed or ends.
+
+    Returns the outcome as a value: ``routed``, ``callback``, ``transfer``,
+    ``voicemail``, ``hangup``, ``caller-hangup`` or ``error`` (the dialplan then takes
+    its static fallback route). Never raises for a caller hang-up.
+    """
+    log = log or _LOG
+    if recognizer is None and flow.speech is not None:
+        from ivr.speech import recognizer_for
+
+        recognizer = recognizer_for(flow)
+    session = CallSession(flow, call_id=call_id, caller=_clean_caller(caller))
+    call = _Call(agi, session, recordings, log, recognizer, lookup)
+    try:
+        _drive(call, session.start(now()), now, on_route)
+        result = _result(call, session.outcome or "error")
+    except AGIHangup:
+        session.step(CallerHungUp(), now())
+        result = _result(call, "caller-hangup")
+    except IvrError as exc:
+        log.error("call %s: flow %s stopped: %s", call_id, flow.name, exc)
+        try:
+            call.set_var("HOMELINE_OUTCOME", "error")
+        except (AGIHangup, IvrError, OSError):
+            pass
+        result = _result(call, "error", str(exc))
+    log.info("call %s: %s", call_id, json.dumps(result.loggable(), sort_keys=True))
+    return result
+
+
+def run_survey(agi: SocketAGI, flow: Flow, *, recordings: Recordings | None = None,
+               log: logging.Logger | None = None,
+               now: Callable[[], datetime] = _utcnow) -> SurveyResult:
+    """The post-call survey (script ``survey``, reached via Dial's ``g`` option).
+
+    call id, agent and intent come from the channel variables HOMELINE_CALL_ID,
+    HOMELINE_AGENT and HOMELINE_INTENT (GET VARIABLE).
+    """
+    log = log or _LOG
+
+    def var(name: str) -> str:
+        reply = agi.command("GET VARIABLE", _name(name))
+        value = reply.data if reply.result == "1" else ""
+        return value if _SAFE_ARG.fullmatch(value) else ""
+
+    call_id = agent = intent = ""
+    session: CallSession | None = None
+    call: _Call | None = None
+    try:
+        call_id, agent, intent = var("HOMELINE_CALL_ID"), var("HOMELINE_AGENT"), var(
+            "HOMELINE_INTENT")
+        lang = var("CHANNEL(language)")
+        if flow.post_call is None:
+            raise IvrError(f"flow {flow.name!r} has no post_call survey")
+        session = CallSession(flow, call_id=call_id, caller="",
+                              variables={"intent": intent or None, "agent": agent})
+        if lang in flow.languages:
+            session.language = lang
+        call = _Call(agi, session, recordings, log, None, http_lookup)
+        _drive(call, session.start(now(), entry=flow.post_call), now, None)
+    except AGIHangup:
+        if session is not None:
+            session.step(CallerHungUp(), now())
+    except IvrError as exc:
+        log.error("survey for call %s stopped: %s", call_id or "?", exc)
+    answered = call.survey if call is not None else None
+    result = SurveyResult(call_id, agent, intent, answered.score if answered else None,
+                          answered.comment_path if answered else "", answered is not None,
+                          flow.version)
+    log.info("survey %s", json.dumps(result.loggable(), sort_keys=True))
+    return result

@@ -1,0 +1,276 @@
+"""FastAGI server: Asterisk's ``AGI(agi://host:port/<script>)`` calls land here.
+
+pyst2 0.5.1's own ``asterisk/fastagi.py`` is Python-2 only and ``AGI.__init__``
+installs a SIGHUP handler (main thread only), so ``SocketAGI`` subclasses
+``asterisk.agi.AGI`` to speak over the socket and skip the signal handler; a Python 3
+``socketserver.ThreadingTCPServer`` gives one thread per call.
+
+Protocol (Asterisk docs, "AGI" and res_agi.c): after connecting, Asterisk sends
+``agi_<name>: <value>`` lines ending with a blank line; each command we send is
+answered by ``200 result=<n> [(<data>)] [endpos=<n>]``, ``510`` (invalid command),
+``511`` (command not permitted on a dead channel) or ``520`` (usage, multi-line).
+When the caller hangs up, FastAGI writes ``HANGUP`` on the socket; after that every
+command gets ``511``; an EOF means the channel is gone.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import asterisk.agi
+
+from ivr.errors import AgiProtocolError
+
+__all__ = ["SocketAGI", "AgiReply", "FastAGIServer", "AgiCallEnded", "Handler",
+           "AGIHangup"]
+
+AGIHangup = asterisk.agi.AGIHangup
+_LOG = logging.getLogger("homeline.ivr.fastagi")
+_REPLY = re.compile(r"^(\d{3})[ -](.*)$")
+_KV = re.compile(r"(\w+)=(\S*)(?:\s+\(([^)]*)\))?")
+MAX_LINE = 8192
+
+
+class _Null:
+    """pyst2 writes every command and result to ``stderr``; secure digits must not leak."""
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class AgiReply:
+    """A parsed ``200 result=...`` line: ``result``, the parenthesised ``data``, extras."""
+
+    code: int
+    result: str
+    data: str
+    extras: Mapping[str, str]
+
+
+class SocketAGI(asterisk.agi.AGI):  # type: ignore[misc]
+    """pyst2's AGI over a FastAGI socket; never installs a signal handler."""
+
+    def __init__(self, rfile: IO[str], wfile: IO[str]) -> None:
+        self.stdin, self.stdout, self.stderr = rfile, wfile, _Null()
+        self._got_sighup = False
+        self.env: dict[str, str] = {}
+        self._get_agi_env()
+
+    def _readline(self) -> str:
+        line = self.stdin.readline(MAX_LINE)
+        if line == "":
+            raise asterisk.agi.AGIResultHangup("connection closed by Asterisk")
+        return str(line).strip()
+
+    def read_reply(self) -> AgiReply:
+        """Read one reply; ``HANGUP``/511/EOF raise ``AGIHangup``, 510/520 ``AgiProtocolError``."""
+        line = self._readline()
+        if line == "HANGUP":
+            raise asterisk.agi.AGIResultHangup("caller hung up")
+        m = _REPLY.match(line)
+        if not m:
+            raise AgiProtocolError(f"unexpected AGI reply {line[:80]!r}")
+        code, rest = int(m.group(1)), m.group(2)
+        if code == 511:
+            raise asterisk.agi.AGIResultHangup("channel is dead (511)")
+        if code == 520:
+            while not line.startswith("520 "):
+                line = self._readline()
+            raise AgiProtocolError("AGI usage error (520)")
+        if code != 200:
+            raise AgiProtocolError(f"AGI replied {code}: {rest[:80]}")
+        extras: dict[str, str] = {}
+        result, data = "", ""
+        for key, value, paren in _KV.findall(rest):
+            if key == "result":
+                result, data = value, paren
+            else:
+                extras[key] = value
+        if data == "hangup":
+            raise asterisk.agi.AGIResultHangup("caller hung up")
+        return AgiReply(code, result, data, extras)
+
+    def command(self, name: str, *args: str | int) -> AgiReply:
+        """Send one AGI command (arguments already validated/quoted) and parse its reply."""
+        try:
+            self.send_command(name, *args)
+        except (BrokenPipeError, ConnectionError, OSError) as exc:
+            raise asterisk.agi.AGISIGPIPEHangup("socket closed") from exc
+        return self.read_reply()
+
+    # pyst2's own helpers call get_result(); route it through the stricter parser.
+    def get_result(self, stdin: Any = None) -> dict[str, tuple[str, str]]:
+        reply = self.read_reply()
+        if reply.result == "-1":
+            raise asterisk.agi.AGIAppError("Error executing application, or hangup")
+        out = {"result": (reply.result, reply.data)}
+        out.update({k: (v, "") for k, v in reply.extras.items()})
+        return out
+
+    def execute(self, command: str, *args: Any) -> dict[str, tuple[str, str]]:
+        try:
+            self.send_command(command, *args)
+        except (BrokenPipeError, ConnectionError, OSError) as exc:
+            raise asterisk.agi.AGISIGPIPEHangup("socket closed") from exc
+        return self.get_result()
+
+
+Handler = Callable[[SocketAGI, Mapping[str, str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AgiCallEnded:
+    """One FastAGI session ended: ``reason`` is completed, hangup, unknown-script or error."""
+
+    script: str
+    uniqueid: str
+    reason: str
+    detail: str = ""
+    duration_s: float = 0.0
+
+
+class _RequestHandler(socketserver.StreamRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        srv = self.server
+        started = time.monotonic()
+        script, uniqueid, reason, detail = "", "", "completed", ""
+        me = threading.current_thread()
+        with srv.lock:
+            srv.active[me] = self.connection
+        try:
+            rf = self.connection.makefile("r", encoding="utf-8", errors="replace", newline="\n")
+            wf = self.connection.makefile("w", encoding="utf-8", newline="\n")
+            agi = SocketAGI(rf, wf)
+            env = dict(agi.env)
+            script = env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+            uniqueid = env.get("agi_uniqueid", "")
+            handler = srv.handlers.get(script)
+            if handler is None:
+                reason = "unknown-script"
+                known = ", ".join(sorted(srv.handlers)) or "none"
+                agi.command("VERBOSE", '"Homeline: unknown FastAGI script '
+                            f'{_safe(script)!r} (known: {known}); hanging up"', 1)
+                agi.command("HANGUP")
+            else:
+                handler(agi, env)
+        except asterisk.agi.AGIHangup as exc:
+            reason, detail = "hangup", str(exc)
+        except (ConnectionError, OSError) as exc:
+            reason, detail = "hangup", f"socket: {exc.__class__.__name__}"
+        except AgiProtocolError as exc:
+            reason, detail = "error", str(exc)
+            _LOG.error("FastAGI %s call %s: %s", script or "?", uniqueid or "?", exc)
+        except Exception as exc:  # a bug in a handler: keep the server up, say what it was
+            reason, detail = "error", f"{exc.__class__.__name__}: {exc}"
+            _LOG.exception("FastAGI %s call %s failed", script or "?", uniqueid or "?")
+        finally:
+            with srv.lock:
+                srv.active.pop(me, None)
+        event = AgiCallEnded(script, uniqueid, reason, detail, time.monotonic() - started)
+        if reason == "hangup":
+            _LOG.info("FastAGI %s call %s ended by hang-up", script, uniqueid)
+        if srv.on_event is not None:
+            try:
+                srv.on_event(event)
+            except Exception:  # an observer's bug must not turn into a call failure
+                _LOG.exception("FastAGI on_event observer failed")
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "?", text)[:40]
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], handlers: Mapping[str, Handler],
+                 on_event: Callable[[AgiCallEnded], None] | None) -> None:
+        self.handlers = dict(handlers)
+        self.on_event = on_event
+        self.lock = threading.Lock()
+        self.active: dict[threading.Thread, socket.socket] = {}
+        super().__init__(addr, _RequestHandler)
+
+
+class FastAGIServer:
+    """FastAGI on ``host:port`` (0 = a free port), one thread per call.
+
+    ``handlers`` maps ``agi_network_script`` (``ivr`` in ``agi://host:port/ivr``) to a
+    callable ``(agi, env) -> None``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 handlers: Mapping[str, Handler] | None = None, *,
+                 on_event: Callable[[AgiCallEnded], None] | None = None) -> None:
+        self._server = _Server((host, port), handlers or {}, on_event)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def active_calls(self) -> int:
+        with self._server.lock:
+            return len(self._server.active)
+
+    def start(self) -> FastAGIServer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever,
+                                            kwargs={"poll_interval": 0.2},
+                                            name=f"fastagi:{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listener, then wait up to ``timeout`` s for calls in progress.
+
+        Calls still running after that have their sockets shut down, which ends
+        them as a hang-up.
+        """
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout)
+            self._thread = None
+        self._server.server_close()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._server.lock:
+                active = list(self._server.active.items())
+            if not active:
+                return
+            if time.monotonic() >= deadline:
+                for _thread, sock in active:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                for thread, _sock in active:
+                    thread.join(1.0)
+                return
+            time.sleep(0.02)
+
+    def __enter__(self) -> FastAGIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
