@@ -115,13 +115,21 @@ class CallResult:
     variables: Mapping[str, Any] = field(default_factory=dict)
     detail: str = ""
 
+    @property
+    def digits(self) -> str:
+        """The keys the caller pressed, per input, comma-separated (secure ones masked)."""
+        keyed = [i.split(":", 1)[1] for i in self.inputs
+                 if ":" in i and i.split(":", 1)[1] not in ("timeout", "silence", "recorded")
+                 and not i.split(":", 1)[1].startswith("said:")]
+        return ",".join(keyed)
+
     def loggable(self) -> dict[str, Any]:
         """JSON-ready, secure values already masked."""
         return {
             "call_id": self.call_id, "outcome": self.outcome, "flow": self.flow,
             "flow_version": self.flow_version, "caller": self.caller,
             "language": self.language, "intent": self.intent, "inputs": list(self.inputs),
-            "path": list(self.path),
+            "digits": self.digits, "path": list(self.path),
             "route": None if self.route is None else {
                 "queue": self.route.queue, "skills": list(self.route.skills),
                 "priority": self.route.priority, "intent": self.route.intent,
@@ -310,7 +318,7 @@ def _utcnow() -> datetime:
 
 
 def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
-           on_route: Callable[[RouteRequest], RouteAck] | None) -> None:
+           on_route: Callable[[Route], RouteAck] | None) -> None:
     """Execute commands until the session finishes."""
     session, agi = call.session, call.agi
     while True:
@@ -334,9 +342,9 @@ def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
             elif isinstance(cmd, Route):
                 if on_route is None:
                     raise IvrError("this script cannot route calls")
-                ack = on_route(cmd.request)
+                ack = on_route(cmd)
                 call.ack = ack
-                event = RouteAccepted(ack.position, ack.expected_wait_s)
+                event = RouteAccepted(int(ack.position), int(ack.expected_wait_s))
             elif isinstance(cmd, SurveyAnswered):
                 call.survey = cmd
             elif isinstance(cmd, ReturnToDialplan):
@@ -374,15 +382,17 @@ def _result(call: _Call, outcome: str, detail: str = "") -> CallResult:
 
 
 def run_call(agi: SocketAGI, flow: Flow, *, call_id: str, caller: str,
-             on_route: Callable[[RouteRequest], RouteAck],
+             on_route: Callable[[Route], RouteAck],
              recordings: Recordings | None = None, log: logging.Logger | None = None,
              recognizer: Any = None, lookup: Callable[[str, float], Mapping[str, str]]
              = http_lookup, now: Callable[[], datetime] = _utcnow) -> CallResult:
     """Run ``flow`` on the live call behind ``agi`` until it is routed or ends.
 
-    Returns the outcome as a value: ``routed``, ``callback``, ``transfer``,
-    ``voicemail``, ``hangup``, ``caller-hangup`` or ``error`` (the dialplan then takes
-    its static fallback route). Never raises for a caller hang-up.
+    ``on_route(route)`` gets the engine's ``Route`` command (``route.request`` is the
+    ``RouteRequest``) and returns a ``RouteAck``. Returns the outcome as a value:
+    ``routed``, ``callback``, ``transfer``, ``voicemail``, ``hangup``, ``caller-hangup``
+    or ``error`` (the dialplan then takes its static fallback route). Never raises
+    for a caller hang-up.
     """
     log = log or _LOG
     if recognizer is None and flow.speech is not None:

@@ -434,9 +434,9 @@ class CallSession:
             out.append(ReturnToDialplan("callback"))
             self._finish("callback")
             return
-        if node.announce_position and event.position > 0:
-            minutes = max(1, (event.expected_wait_s + 59) // 60)
-            out.append(Play((PromptRef(QUEUE_POSITION_PROMPT), SayNumber(str(event.position)),
+        if node.announce_position and int(event.position) > 0:
+            minutes = max(1, -(-int(event.expected_wait_s) // 60))
+            out.append(Play((PromptRef(QUEUE_POSITION_PROMPT), SayNumber(str(int(event.position))),
                              PromptRef(QUEUE_WAIT_PROMPT), SayNumber(str(minutes))),
                             self.language, False))
         out.append(ReturnToDialplan("routed"))
