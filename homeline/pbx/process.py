@@ -214,12 +214,18 @@ class AsteriskInstance:
         deadline = time.monotonic() + timeout
         pid = self.pid()
         if pid is not None:
-            with contextlib.suppress(AsteriskCliError):
+            # `core stop now` answers once Asterisk has exited; while it boots there
+            # may be no control socket yet, and then SIGTERM comes at once.
+            try:
                 self.cli("core stop now", timeout=max(0.5, timeout / 3))
+                asked = True
+            except AsteriskCliError:
+                asked = False
             for sig in (signal.SIGTERM, signal.SIGKILL):
-                if self._wait_gone(pid, max(0.5, (deadline - time.monotonic()) / 2)):
+                if asked and self._wait_gone(pid, max(0.5, (deadline - time.monotonic()) / 2)):
                     break
                 _signal_group(pid, sig)
+                asked = True
             if not self._wait_gone(pid, 5.0):
                 raise AsteriskError(f"{self.name}: PID {pid} survived SIGKILL")
             # children Asterisk forked (System(), AGI scripts) share its group

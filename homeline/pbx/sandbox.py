@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from homeline.paths import cache_dir
 from homeline.pbx.chroot import CHROOT_ENV, chroot_command, host_mounts_under
@@ -320,7 +321,7 @@ class _Steps:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _run_killable(argv: Sequence[str], out: object, timeout: float) -> int | None:
+def _run_killable(argv: Sequence[str], out: IO[str], timeout: float) -> int | None:
     """Run in a new session; on timeout or any exception kill the whole group."""
     proc = subprocess.Popen(  # noqa: S603
         list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
