@@ -1,0 +1,157 @@
+"""A running Homeline: an Asterisk instance configured from the templates and
+the agent directory, and the engine attached to it.
+
+Used by ``homeline asterisk up``, ``homeline engine run``, the demo and the
+integration tests; each gets its own instance name, state directory and free
+loopback ports, so several can run side by side.
+"""
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from homeline.pbx.render import AgentLine, RenderSettings, render_config, write_config
+from homeline.secrets import SecretStore
+
+__all__ = ["Ports", "PbxStack", "free_port", "free_rtp_range"]
+
+AMI_USER = "homeline"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port the kernel just said is free on 127.0.0.1 (TCP or UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_rtp_range(size: int = 200) -> tuple[int, int]:
+    """An even-aligned UDP range whose first and last ports are free right now."""
+    for _ in range(50):
+        start = free_port(socket.SOCK_DGRAM) & ~1
+        if start + size >= 65535 or start < 1024:
+            continue
+        try:
+            for port in (start, start + size - 1):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return start, start + size - 1
+    raise OSError("no free UDP range for RTP on 127.0.0.1")
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    sip: int
+    ami: int
+    agi: int
+    rtp_start: int
+    rtp_end: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        rtp_start, rtp_end = free_rtp_range()
+        return cls(sip=free_port(socket.SOCK_DGRAM), ami=free_port(), agi=free_port(),
+                   rtp_start=rtp_start, rtp_end=rtp_end)
+
+    @classmethod
+    def standard(cls) -> Ports:
+        """The ports an admin expects: SIP 5060, AMI 5038, FastAGI 4573."""
+        return cls(sip=5060, ami=5038, agi=4573, rtp_start=10000, rtp_end=20000)
+
+
+class PbxStack:
+    """Asterisk instance ``name`` configured for the agents of ``directory``."""
+
+    def __init__(self, name: str, directory: Any, state_dir: Path, ports: Ports | None = None,
+                 progress: Callable[[str], None] = lambda _m: None) -> None:
+        self.name = name
+        self.directory = directory
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.ports = ports or Ports.free()
+        self.secrets = SecretStore(self.state_dir / "secrets.json")
+        self._progress = progress
+        self.instance: Any = None
+        self.engine: Any = None
+
+    # -- configuration -----------------------------------------------------------
+    def agent_secret(self, agent_id: str) -> str:
+        return self.secrets.get(f"sip:{agent_id}")
+
+    def ami_secret(self) -> str:
+        return self.secrets.get("ami:homeline")
+
+    def render(self, moh_directory: str = "/usr/share/asterisk/moh") -> dict[str, str]:
+        agents = [AgentLine(a.id, a.name) for a in self.directory.agents]
+        settings = RenderSettings(
+            sip_port=self.ports.sip, ami_port=self.ports.ami, agi_port=self.ports.agi,
+            rtp_start=self.ports.rtp_start, rtp_end=self.ports.rtp_end,
+            ami_user=AMI_USER, ami_secret=self.ami_secret(), moh_directory=moh_directory,
+            ring_timeout_s=int(round(self.directory.policy.ring_timeout_s)),
+            agent_secrets={a.agent_id: self.agent_secret(a.agent_id) for a in agents},
+        )
+        return render_config(settings, agents)
+
+    # -- the PBX -------------------------------------------------------------------
+    def start_pbx(self) -> Any:
+        from homeline.pbx.process import AsteriskInstance
+        from homeline.pbx.sandbox import ensure_root
+
+        root = ensure_root(progress=self._progress)
+        self.instance = AsteriskInstance(root, self.name)
+        if self.instance.running():
+            raise RuntimeError(
+                f"Asterisk instance {self.name!r} is already running (pid "
+                f"{self.instance.pid()}); stop it with `homeline asterisk down`"
+            )
+        write_config(self.render(), self.instance.etc_dir)
+        self._progress(f"starting Asterisk {root.version} as instance {self.name!r}")
+        self.instance.start()
+        (self.state_dir / "stack.json").write_text(
+            json.dumps({"name": self.name, "ports": asdict(self.ports)}), encoding="utf-8")
+        return self.instance
+
+    # -- the engine -------------------------------------------------------------------
+    def start_engine(self, router: Any, flow_for_new_call: Callable[[], Any],
+                     journal_path: Path | None = None) -> Any:
+        from homeline.engine import Engine, EngineConfig
+
+        if self.instance is None:
+            raise RuntimeError("start the PBX before the engine")
+        config = EngineConfig(
+            ami_host="127.0.0.1", ami_port=self.ports.ami, ami_user=AMI_USER,
+            ami_secret=self.ami_secret(), agi_port=self.ports.agi, journal_path=journal_path,
+        )
+        self.engine = Engine(
+            config, router, flow_for_new_call,
+            agent_ids=[a.id for a in self.directory.agents],
+            recordings=self.instance,
+        )
+        self.engine.start()
+        return self.engine
+
+    def stop(self) -> None:
+        """Stop the engine and Asterisk; safe to call more than once."""
+        errors = []
+        if self.engine is not None:
+            try:
+                self.engine.stop()
+            except Exception as exc:  # keep going: Asterisk must stop too
+                errors.append(exc)
+            self.engine = None
+        if self.instance is not None:
+            self.instance.stop()
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> PbxStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
