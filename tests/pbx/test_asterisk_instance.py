@@ -183,6 +183,27 @@ def test_two_instances_at_once_then_nothing_left(
         assert port_is_free(port, socket.SOCK_STREAM)
 
 
+def test_up_in_one_process_down_in_another(
+    make_instance: Callable[[str], tuple[AsteriskInstance, int, int]],
+) -> None:
+    """What `homeline asterisk up` then `down` do: the starter exits, Asterisk stays."""
+    inst, _, ami_port = make_instance("updown")
+    code = (
+        "from homeline.pbx.sandbox import ensure_root\n"
+        "from homeline.pbx.process import AsteriskInstance\n"
+        f"AsteriskInstance(ensure_root(), {inst.name!r}).start()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pid = inst.pid()
+    assert pid is not None and instance_pids(inst) == [pid]
+    assert "Response: Success" in ami_login(ami_port, AMI_USER, AMI_SECRET)[1]
+    assert inst.status()["running"]
+    inst.stop()
+    assert not inst.running() and instance_pids(inst) == []
+    assert port_is_free(ami_port, socket.SOCK_STREAM)
+
+
 def test_stop_from_another_process_via_pidfile(
     make_instance: Callable[[str], tuple[AsteriskInstance, int, int]],
 ) -> None:
