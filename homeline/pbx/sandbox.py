@@ -187,11 +187,13 @@ def _deb822_fields(stanza: str) -> dict[str, str]:
 # ---------------------------------------------------------------- the entry point
 
 
-def ensure_root(progress: Progress = print) -> AsteriskRoot:
+def ensure_root(progress: Progress = print, *, mirror: str | None = None) -> AsteriskRoot:
     """Return a usable Asterisk root, restoring or building it if needed.
 
-    Safe to call from several processes at once (a file lock serialises the
-    slow paths). Raises :class:`SandboxError` naming the failed step and its log.
+    ``mirror`` (a Debian archive URL) is only used by a cold build; by default
+    the host's own (:func:`host_mirror`). Safe to call from several processes
+    at once (a file lock serialises the slow paths). Raises
+    :class:`SandboxError` naming the failed step and its log.
     """
     root_path = default_root_path()
     key = package_key()
@@ -210,7 +212,7 @@ def ensure_root(progress: Progress = print) -> AsteriskRoot:
         if tarball is not None:
             _restore(steps, tarball, root_path, key)
         else:
-            _cold_build(steps, root_path, key)
+            _cold_build(steps, root_path, key, mirror or host_mirror())
             root = _load_root(root_path)
             _write_tarball(steps, root, key)
         root = _load_root(root_path)
@@ -409,8 +411,7 @@ def _restore(steps: _Steps, tarball: Path, root_path: Path, key: str) -> None:
         raise
 
 
-def _cold_build(steps: _Steps, root_path: Path, key: str) -> None:
-    mirror = host_mirror()
+def _cold_build(steps: _Steps, root_path: Path, key: str, mirror: str) -> None:
     staging = root_path.with_name(f"root.build-{os.getpid()}")
     if staging.exists():
         _remove_tree(staging)

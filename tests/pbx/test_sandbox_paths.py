@@ -8,8 +8,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from homeline.pbx.chroot import host_mounts_under
+from homeline.pbx.errors import SandboxError
 from homeline.pbx.process import AsteriskInstance, bound_ports
-from homeline.pbx.sandbox import AsteriskRoot, host_mirror, package_key
+from homeline.pbx.sandbox import AsteriskRoot, ensure_root, host_mirror, package_key
 
 
 def test_mirror_from_deb822_skips_security(tmp_path: Path) -> None:
@@ -112,3 +114,22 @@ def test_bound_ports_sees_our_own_sockets() -> None:
         unbound_listener.bind(("127.0.0.1", 0))  # bound but not listening: not reported
         port = unbound_listener.getsockname()[1]
         assert ("127.0.0.1", port) not in bound_ports(os.getpid())["tcp"]
+
+
+def test_failed_cold_build_names_the_step_and_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """debootstrap against a closed loopback port: fails fast, leaves nothing."""
+    monkeypatch.setenv("HOMELINE_CACHE", str(tmp_path))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    lines: list[str] = []
+    with pytest.raises(SandboxError, match=r"step 'debootstrap' exited with \d+; log: ") as caught:
+        ensure_root(progress=lines.append, mirror=f"http://127.0.0.1:{closed}/debian")
+    log = Path(str(caught.value).rsplit("log: ", 1)[1])
+    assert log.parent == tmp_path / "asterisk/logs"
+    assert "Failed getting release file" in log.read_text()
+    assert any("debootstrap" in line and " s]" in line for line in lines)
+    assert sorted(p.name for p in (tmp_path / "asterisk").iterdir()) == ["lock", "logs"]
+    assert host_mounts_under(tmp_path) == []
