@@ -1,0 +1,636 @@
+"""DTMF generation and detection (numpy), meeting the ITU-T Q.24 receiver figures.
+
+Levels are in dBm0 with full scale (1.0 float, 32767 int16) as the G.711 mu-law
+overload point, a sine at +3.17 dBm0 (ITU-T G.711, the digital milliwatt is
+0 dBm0). ``generate`` returns float32 audio in [-1, 1].
+
+How the detector works (one analysis grid shared by the streaming and batch APIs):
+
+- the signal is cut in 5 ms sub-blocks; for each one the complex DFT at the 8
+  DTMF frequencies is one small matrix product (Goertzel's maths, vectorised);
+- every 10 ms a 20 ms window (4 sub-blocks, summed phase-coherently) is
+  *classified*: strongest row/column, level, twist, relative peak, share of the
+  window energy in the pair (purity) and the measured frequency offset of each
+  tone (phase advance between windows 10 ms apart) against the Q.24 limits;
+- two consecutive classified windows begin a digit; its edges are measured on
+  the 5 ms sub-blocks: a sub-block is "on" while the pair holds half of its
+  energy, which is where a tone covers half of it, whatever the level. So the
+  duration and gap figures of Q.24 (accept >= 40 ms, reject <= 23 ms, a 10 ms
+  drop-out does not split, a 40 ms pause does) do not depend on the level.
+
+ITU-T Q.24 (11/88) Table 1, AT&T column: frequency tolerance accept <= 1.5 %
+(+2 Hz for the generator), reject >= 3.5 %; twist +4/-8 dB; signal duration
+accept >= 40 ms, reject <= 23 ms; pause >= 40 ms; interruption <= 10 ms
+bridged; levels 0 to -25 dBm0 accepted, <= -55 dBm0 rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "ROWS",
+    "COLS",
+    "KEYS",
+    "FULL_SCALE_DBM0",
+    "DtmfError",
+    "DigitEvent",
+    "DigitSpan",
+    "Detection",
+    "DetectorSettings",
+    "DtmfDetector",
+    "dbm0_to_amplitude",
+    "tone_pair",
+    "generate",
+    "to_int16",
+    "detect",
+    "detect_batch",
+    "detect_file",
+    "redact",
+]
+
+ROWS: tuple[float, ...] = (697.0, 770.0, 852.0, 941.0)
+COLS: tuple[float, ...] = (1209.0, 1336.0, 1477.0, 1633.0)
+KEYS = "123A456B789C*0#D"
+FULL_SCALE_DBM0 = 3.17  # ITU-T G.711 mu-law: full-scale sine is +3.17 dBm0
+_FREQS = np.array(ROWS + COLS)
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class DtmfError(ValueError):
+    """Bad input to the DTMF generator or detector (unknown digit, bad rate, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DigitEvent:
+    """A digit began (``kind == "start"``) or ended, at ``time_s`` from stream start."""
+
+    kind: Literal["start", "end"]
+    digit: str
+    time_s: float
+    channel: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DigitSpan:
+    """One detected digit with its start and end time (seconds)."""
+
+    digit: str
+    start_s: float
+    end_s: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "digit": self.digit,
+            "start_s": round(self.start_s, 4),
+            "end_s": round(self.end_s, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    digits: str
+    events: tuple[DigitSpan, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"digits": self.digits, "events": [e.to_json() for e in self.events]}
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """Thresholds; defaults are set between the Q.24 accept and reject figures."""
+
+    min_level_dbm0: float = -42.0  # per tone; Q.24 accepts -28 (pair at -25), rejects -55
+    max_reverse_twist_db: float = 6.0  # high tone above low; Q.24 accepts +4 dB
+    max_normal_twist_db: float = 10.0  # low tone above high; Q.24 accepts 8 dB
+    relative_peak_db: float = 8.0  # best row/col above the others (as Asterisk dsp.c)
+    min_purity: float = 0.75  # share of the 20 ms window's power in the tone pair
+    # Frequency offset limit per tone: halfway between 1.5 % + 2 Hz and 3.5 %.
+    freq_tolerance: float = 0.025
+    freq_tolerance_hz: float = 1.0
+    min_on_ms: float = 30.0  # Q.24: accept >= 40 ms, reject <= 23 ms
+    min_off_ms: float = 25.0  # Q.24: pause >= 40 ms splits, drop-out <= 10 ms does not
+    edge_purity: float = 0.5  # a sub-block is "on" while the pair holds half its power
+    hits_to_begin: int = 2  # consecutive classified 20 ms windows (10 ms apart)
+
+
+_DEFAULT = DetectorSettings()
+
+
+def dbm0_to_amplitude(level_dbm0: float) -> float:
+    """Peak amplitude (full scale 1.0) of a sine at ``level_dbm0``."""
+    return float(10.0 ** ((level_dbm0 - FULL_SCALE_DBM0) / 20.0))
+
+
+def _key_freqs(digit: str) -> tuple[float, float]:
+    idx = KEYS.find(digit.upper()) if len(digit) == 1 else -1
+    if idx < 0:
+        raise DtmfError(f"not a DTMF digit: {digit!r} (allowed: {KEYS})")
+    return ROWS[idx // 4], COLS[idx % 4]
+
+
+def tone_pair(
+    low_hz: float,
+    high_hz: float,
+    duration_s: float,
+    rate: int = 8000,
+    level_dbm0: float = -10.0,
+    twist_db: float = 0.0,
+    phase: tuple[float, float] = (0.0, 0.0),
+    start_sample: int = 0,
+) -> FloatArray:
+    """Two summed sines; ``level_dbm0`` is the low tone, the high one is ``twist_db`` above.
+
+    ``start_sample`` continues the phase of a longer tone (for drop-out tests).
+    """
+    n = int(round(duration_s * rate))
+    t = (np.arange(n) + start_sample) / rate
+    a_low = dbm0_to_amplitude(level_dbm0)
+    a_high = dbm0_to_amplitude(level_dbm0 + twist_db)
+    sig = a_low * np.sin(2 * np.pi * low_hz * t + phase[0]) + a_high * np.sin(
+        2 * np.pi * high_hz * t + phase[1]
+    )
+    return sig.astype(np.float32)
+
+
+def generate(
+    digits: str,
+    rate: int = 8000,
+    tone_ms: float = 80.0,
+    gap_ms: float = 80.0,
+    level_dbm0: float = -7.0,
+    twist_db: float = 2.0,
+    lead_ms: float = 0.0,
+) -> FloatArray:
+    """Float32 audio of ``digits`` (``0-9 * # A-D``), each tone followed by ``gap_ms``.
+
+    ``level_dbm0`` is the low tone's level, the high tone is ``twist_db`` above
+    (a typical sender: -7 dBm0 low / -5 dBm0 high).
+    """
+    if rate < 4000:
+        raise DtmfError(f"rate {rate} Hz is too low for DTMF (need >= 4000)")
+    parts: list[FloatArray] = [np.zeros(int(round(lead_ms * rate / 1000)), np.float32)]
+    gap = np.zeros(int(round(gap_ms * rate / 1000)), np.float32)
+    for d in digits:
+        if d in " ,-":
+            parts.append(gap)
+            continue
+        low, high = _key_freqs(d)
+        parts.append(tone_pair(low, high, tone_ms / 1000, rate, level_dbm0, twist_db))
+        parts.append(gap)
+    return np.concatenate(parts).astype(np.float32)
+
+
+def to_int16(samples: npt.ArrayLike) -> npt.NDArray[np.int16]:
+    """Float [-1, 1] -> int16 with rounding and saturation."""
+    x = np.asarray(samples, dtype=np.float64) * 32768.0
+    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+
+
+def _as_float(samples: npt.ArrayLike) -> FloatArray:
+    x = np.asarray(samples)
+    if x.dtype == np.int16:
+        return x.astype(np.float32) * np.float32(1.0 / 32768.0)
+    return x.astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """Analysis constants for one sample rate."""
+
+    rate: int
+    sub: int  # samples per 5 ms sub-block
+    basis: FloatArray  # (sub, 16): interleaved cos / -sin, so (.. @ basis).view(complex64)
+    weights: npt.NDArray[np.complex64]  # (4, 8): rotation of each sub-block in the window
+    lag_rot: npt.NDArray[np.complex64]  # (8,): removes the nominal phase advance over 10 ms
+    p_min: float  # per-tone power threshold (mean square)
+    tol_hz: npt.NDArray[np.float64]  # (8,) frequency offset limit
+
+    @property
+    def window(self) -> int:
+        return 4 * self.sub
+
+
+_GRIDS: dict[tuple[int, DetectorSettings], _Grid] = {}
+
+
+def _grid(rate: int, settings: DetectorSettings) -> _Grid:
+    key = (rate, settings)
+    g = _GRIDS.get(key)
+    if g is not None:
+        return g
+    if rate % 200 or rate < 4000:
+        raise DtmfError(f"detector rate must be a multiple of 200 Hz and >= 4000, got {rate}")
+    sub = rate // 200
+    w = 2 * np.pi * _FREQS / rate
+    n = np.arange(sub)[:, None]
+    basis = np.empty((sub, 16), np.float32)
+    basis[:, 0::2] = np.cos(w[None, :] * n)
+    basis[:, 1::2] = -np.sin(w[None, :] * n)
+    q = np.arange(4)[:, None]
+    weights = np.exp(-1j * w[None, :] * q * sub).astype(np.complex64)
+    lag_rot = np.exp(-1j * w * 2 * sub).astype(np.complex64)
+    amp = dbm0_to_amplitude(settings.min_level_dbm0)
+    p_min = amp * amp / 2.0
+    tol = _FREQS * settings.freq_tolerance + settings.freq_tolerance_hz
+    g = _Grid(rate, sub, basis, weights, lag_rot, p_min, tol)
+    _GRIDS[key] = g
+    return g
+
+
+def _classify(
+    xw: npt.NDArray[np.complex64],
+    xprev: npt.NDArray[np.complex64],
+    energy: npt.NDArray[np.float32],
+    g: _Grid,
+    s: DetectorSettings,
+) -> npt.NDArray[np.int8]:
+    """Digit index (0-15) or -1 for each 20 ms window.
+
+    ``xw``: (..., 8) window DFTs; ``xprev``: the same 10 ms earlier; ``energy``:
+    (...) sum of squares over each window.
+    """
+    shape = xw.shape[:-1]
+    out = np.full(shape, -1, np.int8)
+    wlen = g.window
+    power = xw.real * xw.real + xw.imag * xw.imag  # |X|^2
+    prow = power[..., :4]
+    pcol = power[..., 4:]
+    r = prow.argmax(-1)
+    c = pcol.argmax(-1)
+    br = np.take_along_axis(prow, r[..., None], -1)[..., 0]
+    bc = np.take_along_axis(pcol, c[..., None], -1)[..., 0]
+    # Mean-square tone power is 2|X|^2 / W^2; window mean power is energy / W.
+    scale = 2.0 / (wlen * wlen)
+    # Cheap gate first: level and purity before any offset compensation (which
+    # can raise a tone's power by at most 1 / sinc^2 of the offset limit < 2).
+    gate = (np.minimum(br, bc) * scale * 2.0 >= g.p_min) & (
+        (br + bc) * 2.0 * 2.0 >= s.min_purity * wlen * energy
+    )
+    idx = np.nonzero(gate)
+    if idx[0].size == 0:
+        return out
+    r_i, c_i = r[idx], c[idx]
+    x_r = np.take_along_axis(xw[idx][:, :4], r_i[:, None], -1)[:, 0]
+    x_c = np.take_along_axis(xw[idx][:, 4:], c_i[:, None], -1)[:, 0]
+    p_r = np.take_along_axis(xprev[idx][:, :4], r_i[:, None], -1)[:, 0]
+    p_c = np.take_along_axis(xprev[idx][:, 4:], c_i[:, None], -1)[:, 0]
+    rot = g.lag_rot
+    z_r = x_r * np.conj(p_r) * rot[r_i]
+    z_c = x_c * np.conj(p_c) * rot[4 + c_i]
+    hz_per_rad = g.rate / (2 * np.pi * 2 * g.sub)
+    df_r = np.angle(z_r) * hz_per_rad
+    df_c = np.angle(z_c) * hz_per_rad
+    ok = (np.abs(df_r) <= g.tol_hz[r_i]) & (np.abs(df_c) <= g.tol_hz[4 + c_i])
+    # Undo the rectangular window's loss for an off-frequency tone (Dirichlet ~ sinc).
+    comp_r = np.sinc(df_r * wlen / g.rate) ** 2
+    comp_c = np.sinc(df_c * wlen / g.rate) ** 2
+    pr = br[idx] / np.maximum(comp_r, 0.25)
+    pc = bc[idx] / np.maximum(comp_c, 0.25)
+    ok &= (pr * scale >= g.p_min) & (pc * scale >= g.p_min)
+    rev = 10.0 ** (s.max_reverse_twist_db / 10.0)
+    nor = 10.0 ** (s.max_normal_twist_db / 10.0)
+    ok &= (pc <= pr * rev) & (pr <= pc * nor)
+    ok &= (pr + pc) * 2.0 >= s.min_purity * wlen * energy[idx]
+    # Relative peak: every other row/column at least relative_peak_db below.
+    rel = 10.0 ** (-s.relative_peak_db / 10.0)
+    rows = power[idx][:, :4].copy()
+    cols = power[idx][:, 4:].copy()
+    np.put_along_axis(rows, r_i[:, None], 0.0, -1)
+    np.put_along_axis(cols, c_i[:, None], 0.0, -1)
+    ok &= (rows.max(-1) <= br[idx] * rel) & (cols.max(-1) <= bc[idx] * rel)
+    codes = (r_i * 4 + c_i).astype(np.int8)
+    out[idx] = np.where(ok, codes, -1)
+    return out
+
+
+def _subblock_dft(x: FloatArray, g: _Grid) -> tuple[npt.NDArray[np.complex64], FloatArray]:
+    """(..., n*sub) samples -> (..., n, 8) complex sub-block DFTs and (..., n) energies."""
+    blocks = x.reshape(*x.shape[:-1], -1, g.sub)
+    spec = np.ascontiguousarray(blocks @ g.basis).view(np.complex64)
+    energy = np.einsum("...i,...i->...", blocks, blocks)
+    return spec, energy
+
+
+def _windows(
+    spec: npt.NDArray[np.complex64], energy: FloatArray, g: _Grid
+) -> tuple[npt.NDArray[np.complex64], FloatArray]:
+    """Coherent 20 ms windows ending at sub-blocks 3, 5, 7, ... (hop 10 ms).
+
+    ``spec``: (..., n, 8) with n even, starting on the grid (sub-block 0).
+    Window j covers sub-blocks 2j-2 .. 2j+1; the first (j=0) is padded with zeros.
+    """
+    pad = [(0, 0)] * (spec.ndim - 2) + [(2, 0), (0, 0)]
+    sp = np.pad(spec, pad)
+    en = np.pad(energy, pad[:-1])
+    w = g.weights
+    xw = sp[..., 0:-2:2, :] * w[0] + sp[..., 1:-2:2, :] * w[1]
+    xw += sp[..., 2::2, :] * w[2]
+    xw += sp[..., 3::2, :] * w[3]
+    ew = en[..., 0:-2:2] + en[..., 1:-2:2] + en[..., 2::2] + en[..., 3::2]
+    return xw, ew
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+@dataclass(slots=True)
+class _Candidate:
+    code: int
+    first: int  # first "on" sub-block
+    last: int  # last "on" sub-block
+    off: int = 0
+    started: bool = False
+
+
+@dataclass(slots=True)
+class _Tracker:
+    """Per-channel digit state over the sub-block grid (pure; no I/O)."""
+
+    g: _Grid
+    s: DetectorSettings
+    channel: int = 0
+    run_code: int = -1
+    run_len: int = 0
+    active: _Candidate | None = None
+    floor: int = 0  # no digit may begin before this sub-block
+    min_on: int = 0
+    min_off: int = 0
+    events: list[DigitEvent] = field(default_factory=list)
+    spans: list[DigitSpan] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.min_on = int(np.ceil(self.s.min_on_ms / 5.0))
+        self.min_off = int(np.ceil(self.s.min_off_ms / 5.0))
+
+    def _t(self, sub_index: int) -> float:
+        return sub_index * self.g.sub / self.g.rate
+
+    def on(self, spec: npt.NDArray[np.complex64], energy: FloatArray, i: int, code: int) -> bool:
+        """Sub-block ``i`` (index into the arrays) holds the pair of ``code``."""
+        a = spec[i, code // 4]
+        b = spec[i, 4 + code % 4]
+        tone = (a.real * a.real + a.imag * a.imag + b.real * b.real + b.imag * b.imag) * 2.0
+        return bool(tone >= self.s.edge_purity * self.g.sub * energy[i] and energy[i] > 0.0)
+
+    def step(
+        self,
+        code: int,
+        spec: npt.NDArray[np.complex64],
+        energy: FloatArray,
+        i0: int,
+        base: int,
+    ) -> None:
+        """Advance over the two sub-blocks ``i0``, ``i0+1`` (array indices) of one hop.
+
+        ``code`` classifies the window ending at ``i0+1``; ``base`` is the
+        absolute sub-block number of array index 0.
+        """
+        if code == self.run_code:
+            self.run_len += 1
+        else:
+            self.run_code, self.run_len = code, 1
+        cand = self.active
+        if cand is not None:
+            for i in (i0, i0 + 1):
+                if self.on(spec, energy, i, cand.code):
+                    cand.last = base + i
+                    cand.off = 0
+                else:
+                    cand.off += 1
+            if not cand.started and cand.last - cand.first + 1 >= self.min_on:
+                self._start(cand)
+            if cand.off >= self.min_off or (
+                code >= 0 and code != cand.code and self.run_len >= self.s.hits_to_begin
+            ):
+                self._finish(cand)
+                cand = None
+        if cand is None and code >= 0 and self.run_len >= self.s.hits_to_begin:
+            self._begin(code, spec, energy, i0 + 1, base)
+
+    def _begin(
+        self, code: int, spec: npt.NDArray[np.complex64], energy: FloatArray, i: int, base: int
+    ) -> None:
+        lo = max(0, self.floor - base)
+        last = i
+        while last > lo and not self.on(spec, energy, last, code):
+            last -= 1
+        first = last
+        while first - 1 >= lo and self.on(spec, energy, first - 1, code):
+            first -= 1
+        cand = _Candidate(code, base + first, base + last, off=i - last)
+        self.active = cand
+        if cand.last - cand.first + 1 >= self.min_on:
+            self._start(cand)
+
+    def _start(self, cand: _Candidate) -> None:
+        cand.started = True
+        self.events.append(DigitEvent("start", KEYS[cand.code], self._t(cand.first), self.channel))
+
+    def _finish(self, cand: _Candidate) -> None:
+        self.active = None
+        self.floor = cand.last + 1
+        self.run_len = 0 if self.run_code == cand.code else self.run_len
+        if cand.started:
+            end = self._t(cand.last + 1)
+            self.events.append(DigitEvent("end", KEYS[cand.code], end, self.channel))
+            self.spans.append(DigitSpan(KEYS[cand.code], self._t(cand.first), end))
+
+    def flush(self) -> None:
+        if self.active is not None:
+            self._finish(self.active)
+
+
+def _history() -> int:
+    # Sub-blocks kept for walking back to a digit's first edge: the longest run
+    # of "on" sub-blocks before two classified windows is about 8 (40 ms).
+    return 16
+
+
+class DtmfDetector:
+    """Streaming detector: ``feed`` frames (any length; 20 ms is typical).
+
+    Accepts float32 in [-1, 1] or int16. Returns the digit-start/digit-end
+    events completed by this frame, timestamps in seconds from the first sample.
+    A digit's start is reported once it has lasted the minimum duration, its
+    end once the minimum pause followed (so events lag the audio by ~25-30 ms).
+    """
+
+    def __init__(self, rate: int = 8000, settings: DetectorSettings = _DEFAULT) -> None:
+        self.rate = rate
+        self.settings = settings
+        self._g = _grid(rate, settings)
+        self._pending = np.zeros(0, np.float32)
+        hist = _history()
+        self._spec = np.zeros((hist, 8), np.complex64)
+        self._energy = np.zeros(hist, np.float32)
+        self._xprev = np.zeros(8, np.complex64)
+        self._base = -hist  # absolute sub-block number of self._spec[0]
+        self._tracker = _Tracker(self._g, settings)
+        self._tracker.floor = 0
+
+    def feed(self, frame: npt.ArrayLike) -> list[DigitEvent]:
+        x = _as_float(frame)
+        if x.ndim != 1:
+            raise DtmfError(f"feed expects 1-D mono frames, got shape {x.shape}")
+        step = 2 * self._g.sub
+        if self._pending.size:
+            x = np.concatenate((self._pending, x))
+        usable = x.size - x.size % step
+        self._pending = x[usable:].copy()
+        if usable == 0:
+            return []
+        spec, energy = _subblock_dft(x[:usable], self._g)
+        n = spec.shape[0]
+        hist = self._spec.shape[0]
+        all_spec = np.concatenate((self._spec, spec))
+        all_energy = np.concatenate((self._energy, energy))
+        # Windows ending at new sub-blocks 1, 3, ...: need the 2 before them.
+        xw, ew = _windows(all_spec[hist - 2 :], all_energy[hist - 2 :], self._g)
+        xw, ew = xw[1:], ew[1:]
+        xprev = np.concatenate((self._xprev[None, :], xw[:-1]))
+        codes = _classify(xw, xprev, ew, self._g, self.settings)
+        self._xprev = xw[-1]
+        tr = self._tracker
+        before = len(tr.events)
+        if tr.active is not None or codes.max() >= 0:
+            for j, code in enumerate(codes.tolist()):
+                tr.step(code, all_spec, all_energy, hist + 2 * j, self._base)
+        else:
+            tr.run_code, tr.run_len = -1, 0
+        self._spec = all_spec[-hist:]
+        self._energy = all_energy[-hist:]
+        self._base += n
+        return tr.events[before:]
+
+    def flush(self) -> list[DigitEvent]:
+        """End of stream: close a digit still sounding."""
+        tr = self._tracker
+        before = len(tr.events)
+        tr.flush()
+        return tr.events[before:]
+
+    @property
+    def spans(self) -> tuple[DigitSpan, ...]:
+        return tuple(self._tracker.spans)
+
+
+def detect_batch(
+    channels: npt.ArrayLike | Sequence[npt.ArrayLike],
+    rate: int = 8000,
+    settings: DetectorSettings = _DEFAULT,
+) -> list[Detection]:
+    """Detect on many channels at once: a (channels, samples) array or a list of 1-D arrays."""
+    g = _grid(rate, settings)
+    if isinstance(channels, np.ndarray) and channels.ndim == 2:
+        x = _as_float(channels)
+    else:
+        seq = [_as_float(c) for c in channels]  # type: ignore[union-attr]
+        longest = max((c.size for c in seq), default=0)
+        x = np.zeros((len(seq), longest), np.float32)
+        for k, c in enumerate(seq):
+            x[k, : c.size] = c
+    if x.ndim != 2:
+        raise DtmfError(f"detect_batch expects (channels, samples), got shape {x.shape}")
+    step = 2 * g.sub
+    n = x.shape[1] - x.shape[1] % step
+    spec, energy = _subblock_dft(np.ascontiguousarray(x[:, :n]), g)
+    xw, ew = _windows(spec, energy, g)
+    xprev = np.concatenate((np.zeros_like(xw[:, :1]), xw[:, :-1]), axis=1)
+    codes = _classify(xw, xprev, ew, g, settings)
+    results: list[Detection] = []
+    for ch in range(x.shape[0]):
+        tr = _Tracker(g, settings, channel=ch)
+        row = codes[ch]
+        hits = np.flatnonzero(row >= 0)
+        if hits.size:
+            sp, en = spec[ch], energy[ch]
+            j = int(hits[0])
+            stop = row.size
+            while j < stop:
+                code = int(row[j])
+                tr.step(code, sp, en, 2 * j, 0)
+                if tr.active is None and code < 0:
+                    # Idle: jump to the next classified window.
+                    nxt = np.searchsorted(hits, j + 1)
+                    if nxt >= hits.size:
+                        break
+                    j = int(hits[nxt])
+                    tr.run_code, tr.run_len = -1, 0
+                    continue
+                j += 1
+            tr.flush()
+        results.append(Detection("".join(s.digit for s in tr.spans), tuple(tr.spans)))
+    return results
+
+
+def detect(
+    samples: npt.ArrayLike, rate: int = 8000, settings: DetectorSettings = _DEFAULT
+) -> Detection:
+    """Detect digits in mono or (frames, channels) audio at any sample rate."""
+    from prompts.resample import resample
+
+    x = _as_float(samples)
+    if x.ndim == 2:
+        per_channel = [resample(x[:, k], rate, 8000) for k in range(x.shape[1])]
+        return _merge(detect_batch(per_channel, 8000, settings))
+    if x.ndim != 1:
+        raise DtmfError(f"expected mono or (frames, channels) audio, got shape {x.shape}")
+    if rate % 200 or rate < 4000:
+        x, rate = resample(x, rate, 8000), 8000
+    return detect_batch(x[None, :], rate, settings)[0]
+
+
+def _merge(results: Sequence[Detection]) -> Detection:
+    """One timeline from several channels; the same digit overlapping in time counts once."""
+    spans = sorted((s for r in results for s in r.events), key=lambda s: (s.start_s, s.digit))
+    merged: list[DigitSpan] = []
+    for s in spans:
+        if merged and merged[-1].digit == s.digit and s.start_s < merged[-1].end_s:
+            last = merged[-1]
+            merged[-1] = DigitSpan(s.digit, last.start_s, max(last.end_s, s.end_s))
+        else:
+            merged.append(s)
+    return Detection("".join(s.digit for s in merged), tuple(merged))
+
+
+def detect_file(path: str | Path, settings: DetectorSettings = _DEFAULT) -> Detection:
+    """Detect digits in a sound file (any rate, mono or multi-channel)."""
+    import soundfile as sf
+
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    if data.shape[1] == 1:
+        return detect(data[:, 0], int(rate), settings)
+    return detect(data, int(rate), settings)
+
+
+def redact(
+    samples: npt.ArrayLike,
+    rate: int = 8000,
+    pad_ms: float = 20.0,
+    settings: DetectorSettings = _DEFAULT,
+) -> tuple[FloatArray, Detection]:
+    """Silence every detected DTMF tone (plus ``pad_ms`` each side) in mono audio.
+
+    Returns the redacted float32 audio (same rate and length) and what was found.
+    """
+    x = _as_float(samples).copy()
+    if x.ndim != 1:
+        raise DtmfError(f"redact expects mono audio, got shape {x.shape}")
+    found = detect(x, rate, settings)
+    pad = pad_ms / 1000.0
+    for span in found.events:
+        a = max(0, int((span.start_s - pad) * rate))
+        b = min(x.size, int(np.ceil((span.end_s + pad) * rate)))
+        x[a:b] = 0.0
+    return x, found
