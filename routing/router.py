@@ -1,0 +1,796 @@
+"""The router core: ``Router.handle(event, now) -> list[Decision]``.
+
+Pure: no I/O, no clock, no sleeping, no threads. ``now`` is an aware datetime
+(naive -> ValueError); the router asks to be woken with `WakeAt` and expects
+``handle(TimerFired(), at)`` then (any event also runs what is due). Call it
+from one thread. Same events with the same ``now`` values give the same
+decisions: every tie breaks on an explicit key ending with the agent id or an
+arrival sequence number, never on dict or set order.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from routing.directory import Directory
+from routing.events import (
+    AgentHoursChanged,
+    AgentMadeAvailable,
+    AgentPutOnBreak,
+    AgentRegistered,
+    AgentStateChanged,
+    AgentUnregistered,
+    AgentWentOnBreak,
+    CallArrived,
+    CallbackAccepted,
+    CallEnded,
+    CallerAbandoned,
+    CallOverflowed,
+    CallQueued,
+    CallRejected,
+    CancelOffer,
+    Decision,
+    Event,
+    EventIgnored,
+    OfferAnswered,
+    OfferCall,
+    OfferCallback,
+    OfferNotAnswered,
+    Reason,
+    TimerFired,
+    WakeAt,
+)
+from routing.model import Agent, Queue, Requirement, RoutingPolicy
+from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
+from routing.states import AgentState, next_state
+from routing.windows import Schedule, check_aware, format_hhmm, load_zone
+
+if TYPE_CHECKING:
+    from routing.store import Store
+
+__all__ = ["Router"]
+
+S = AgentState
+_STAFFED = (S.AVAILABLE, S.RESERVED, S.ON_CALL, S.WRAP_UP, S.MISSED)
+
+
+@dataclass(slots=True)
+class _AgentRt:
+    agent: Agent
+    schedule: Schedule
+    state: AgentState = S.OFFLINE
+    registered: bool = False
+    wants_break: bool = False
+    pending_break: str | None = None
+    idle_since: float = 0.0
+    misses: int = 0
+    call_id: str | None = None
+    handled_s: float = 0.0
+    signed_h: float = 0.0
+    version: int = 0
+    in_window: bool = False
+    window_until: float | None = None
+    pooled: bool = False
+    timer_token: int = 0
+    staffed: bool = False
+
+
+@dataclass(slots=True)
+class _CallRt:
+    ev: CallArrived
+    queue: Queue
+    arrived: float
+    queued_at: float
+    seq: int
+    language: str | None
+    skills: dict[str, int] | None
+    phase: str = "waiting"  # waiting | ringing | connected
+    agent: str | None = None
+    offer_token: int = 0
+    answered_at: float = 0.0
+    callback: bool = False
+    missed_by: set[str] = field(default_factory=set)
+    key: tuple[float, float, int, str] = (0.0, 0.0, 0, "")
+    line: tuple[str, str] = ("", "")
+    hops: int = 0
+
+
+def _ts(now: datetime) -> float:
+    return now.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class Router:
+    """Skills-based router over a `Directory`; see the module docstring for the contract."""
+
+    def __init__(self, directory: Directory, *, now: datetime | None = None,
+                 policy: RoutingPolicy | None = None) -> None:
+        self.directory = directory
+        self.policy = policy or directory.policy
+        self._week_zone = load_zone(self.policy.week_zone)
+        self._agents: dict[str, _AgentRt] = {}
+        self._queues: dict[str, Queue] = {q.id: q for q in directory.queues}
+        self._lines: dict[tuple[str, str], WaitingLine] = {}
+        self._queue_all: dict[str, WaitingLine] = {q: WaitingLine() for q in self._queues}
+        self._calls: dict[str, _CallRt] = {}
+        self._timers: list[tuple[float, int, str, str, int]] = []  # due, seq, kind, id, token
+        self._seq = 0
+        self._last_agent: dict[str, tuple[str, float]] = {}
+        self._staffed: dict[PoolKey, int] = {}
+        self._serve_cache: dict[tuple[str, str | None, tuple[tuple[str, int], ...]], bool] = {}
+        self._agent_queues: dict[str, list[tuple[str, str, int]]] = {}
+        self._announced_wake: float | None = None
+        self._week_start = -math.inf
+        self._week_end = -math.inf
+        self.pools = AgentPools(self._key, lambda a: self._agents[a].version,
+                                lambda a: self._agents[a].pooled)
+        for a in directory.agents:
+            self._add_agent(a)
+        if now is not None:
+            check_aware(now)
+            self._roll_week(_ts(now))
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_directory(cls, directory: Directory, store: Store | None = None, *,
+                       now: datetime | None = None,
+                       policy: RoutingPolicy | None = None) -> Router:
+        """A router for ``directory``; with ``store`` the agents' stored hours win."""
+        if store is not None:
+            directory = store.apply_hours(directory)
+        return cls(directory, now=now, policy=policy)
+
+    def _add_agent(self, agent: Agent) -> None:
+        rt = _AgentRt(agent, Schedule(load_zone(agent.zone), agent.windows, agent.changes))
+        self._agents[agent.id] = rt
+        self.pools.add_agent(agent.id, list(agent.skills), list(agent.languages), agent.trainee)
+        serve: list[tuple[str, str, int]] = []
+        for q in self.directory.queues:
+            langs: list[str | None] = (list(q.languages) if q.languages
+                                       else [*agent.languages, None])
+            for lg in langs:
+                for step in range(len(q.expansion) + 1):
+                    if q.requirement(step, lg).met_by(agent):
+                        serve.append((q.id, lg or "*", step))
+                        break
+        self._agent_queues[agent.id] = serve
+
+    # ------------------------------------------------------------ keys & indexes
+    def _key(self, agent_id: str, kind: str, skill: str) -> tuple[float, float]:
+        rt = self._agents[agent_id]
+        if kind == "best-proficiency":
+            return (-float(rt.agent.skills.get(skill, 0)), rt.idle_since)
+        if kind == "fair-share":
+            ratio = rt.handled_s / rt.signed_h if rt.signed_h > 0 else math.inf
+            return (ratio, rt.idle_since)
+        return (rt.idle_since, 0.0)
+
+    def _routable(self, rt: _AgentRt) -> bool:
+        return rt.state is S.AVAILABLE and rt.registered and rt.in_window
+
+    def _refresh(self, rt: _AgentRt) -> None:
+        """Re-derive pool membership and staffed counts after any change of ``rt``."""
+        want = self._routable(rt)
+        if want or rt.pooled:
+            rt.version += 1
+        rt.pooled = want
+        if want:
+            self.pools.push(rt.agent.id)
+        staffed = rt.registered and rt.in_window and rt.state in _STAFFED
+        if staffed != rt.staffed:
+            rt.staffed = staffed
+            d = 1 if staffed else -1
+            for p in self.pools.pools_of(rt.agent.id):
+                self._staffed[p] = self._staffed.get(p, 0) + d
+
+    def _update_window(self, rt: _AgentRt, now: float) -> None:
+        is_open, until = rt.schedule.state_at(_dt(now))
+        rt.in_window = is_open
+        rt.window_until = until.timestamp() if until is not None else None
+        if rt.registered and rt.window_until is not None:
+            self._timer(rt.window_until, "window", rt.agent.id, 0)
+
+    def _roll_week(self, now: float) -> None:
+        if now < self._week_end:
+            return
+        local = _dt(now).astimezone(self._week_zone)
+        monday = (local - timedelta(days=local.weekday())).date()
+        start = datetime(monday.year, monday.month, monday.day, tzinfo=self._week_zone)
+        end_d = monday + timedelta(days=7)
+        end = datetime(end_d.year, end_d.month, end_d.day, tzinfo=self._week_zone)
+        self._week_start, self._week_end = start.timestamp(), end.timestamp()
+        for rt in self._agents.values():
+            rt.handled_s = 0.0
+            rt.signed_h = self._signed_hours(rt, start, end)
+        self.pools.reset()
+
+    @staticmethod
+    def _signed_hours(rt: _AgentRt, start: datetime, end: datetime) -> float:
+        total = 0.0
+        for a, b in rt.schedule.intervals(start.astimezone(UTC), end.astimezone(UTC)):
+            total += (min(b, end) - max(a, start)).total_seconds()
+        return total / 3600
+
+    # ------------------------------------------------------------ timers
+    def _timer(self, due: float, kind: str, ident: str, token: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (due, self._seq, kind, ident, token))
+
+    def _timer_valid(self, kind: str, ident: str, token: int, due: float) -> bool:
+        if kind == "window":
+            rt = self._agents.get(ident)
+            return rt is not None and rt.registered and rt.window_until == due
+        if kind in ("wrap", "cool"):
+            rt = self._agents.get(ident)
+            return rt is not None and rt.timer_token == token
+        call = self._calls.get(ident)
+        if call is None:
+            return False
+        if kind == "ring":
+            return call.phase == "ringing" and call.offer_token == token
+        return call.phase == "waiting" and call.offer_token == token  # step / maxwait
+
+    def _next_due(self) -> float | None:
+        t = self._timers
+        while t and not self._timer_valid(t[0][2], t[0][3], t[0][4], t[0][0]):
+            heapq.heappop(t)
+        return t[0][0] if t else None
+
+    def _run_due(self, now: float, out: list[Decision]) -> None:
+        t = self._timers
+        while t and t[0][0] <= now:
+            due, _, kind, ident, token = heapq.heappop(t)
+            if not self._timer_valid(kind, ident, token, due):
+                continue
+            if kind == "window":
+                rt = self._agents[ident]
+                self._update_window(rt, max(now, due))
+                self._refresh(rt)
+                if rt.pooled:
+                    self._agent_freed(rt, now, out)
+            elif kind == "wrap":
+                rt = self._agents[ident]
+                trig = ("wrap_done_offline" if not rt.registered else
+                        "wrap_done_break" if rt.pending_break is not None else "wrap_done")
+                self._move(rt, trig, now, out)
+                if rt.state is S.BREAK:
+                    out.append(AgentPutOnBreak(ident, rt.pending_break or "asked for a break"))
+                    rt.pending_break = None
+                self._after_free(rt, now, out)
+            elif kind == "cool":
+                rt = self._agents[ident]
+                self._move(rt, "cooled_down", now, out)
+                self._after_free(rt, now, out)
+            elif kind == "ring":
+                call = self._calls[ident]
+                aid = call.agent or ""
+                out.append(CancelOffer(call.ev.call_id, aid,
+                                       f"no answer within {self.policy.ring_timeout_s:g} s"))
+                self._missed(call, aid, "no-answer", now, out)
+            elif kind == "step":
+                self._route_call(self._calls[ident], now, out, requeue=True)
+            elif kind == "maxwait":
+                self._overflow(self._calls[ident], now, out,
+                               f"waited {self._calls[ident].queue.max_wait_s:g} s (max wait)")
+
+    # ------------------------------------------------------------ entry point
+    def handle(self, event: Event, now: datetime) -> list[Decision]:
+        """Apply ``event`` at ``now``; return the decisions (possibly none)."""
+        check_aware(now)
+        t = _ts(now)
+        out: list[Decision] = []
+        if t >= self._week_end:
+            self._roll_week(t)
+            for rt in self._agents.values():
+                if rt.pooled:
+                    self._refresh(rt)
+        self._run_due(t, out)
+        self._dispatch(event, t, out)
+        due = self._next_due()
+        if due is not None and (due != self._announced_wake or isinstance(event, TimerFired)):
+            out.append(WakeAt(_dt(due)))
+        self._announced_wake = due
+        return out
+
+    def _dispatch(self, ev: Event, now: float, out: list[Decision]) -> None:
+        if isinstance(ev, CallArrived):
+            self._call_arrived(ev, now, out)
+        elif isinstance(ev, TimerFired):
+            pass
+        elif isinstance(ev, OfferAnswered | OfferNotAnswered):
+            call = self._calls.get(ev.call_id)
+            if call is None or call.phase != "ringing" or call.agent != ev.agent_id:
+                out.append(EventIgnored(type(ev).__name__,
+                                        f"call {ev.call_id} is not ringing {ev.agent_id}"))
+            elif isinstance(ev, OfferAnswered):
+                rt = self._agents[ev.agent_id]
+                call.phase, call.answered_at = "connected", now
+                rt.misses = 0
+                self._move(rt, "answered", now, out)
+            else:
+                self._missed(call, ev.agent_id, ev.cause, now, out)
+        elif isinstance(ev, CallEnded | CallerAbandoned):
+            self._call_gone(ev, now, out)
+        elif isinstance(ev, CallbackAccepted):
+            call = self._calls.get(ev.call_id)
+            if call is None:
+                out.append(EventIgnored("CallbackAccepted", f"unknown call {ev.call_id}"))
+            else:
+                call.callback = True
+        elif isinstance(ev, AgentRegistered | AgentUnregistered | AgentMadeAvailable
+                        | AgentWentOnBreak | AgentHoursChanged):
+            art = self._agents.get(ev.agent_id)
+            if art is None:
+                out.append(EventIgnored(type(ev).__name__, f"unknown agent {ev.agent_id}"))
+                return
+            self._agent_event(ev, art, now, out)
+        else:
+            raise TypeError(f"not a routing event: {ev!r}")
+
+    # ------------------------------------------------------------ agents
+    def _move(self, rt: _AgentRt, trigger: str, now: float, out: list[Decision]) -> None:
+        old = rt.state
+        new = next_state(old, trigger)
+        if new is not old:
+            rt.state = new
+            rt.timer_token += 1  # pending wrap-up / cool-down timers no longer apply
+            if new is S.AVAILABLE:
+                rt.idle_since = now
+            out.append(AgentStateChanged(rt.agent.id, old.value, new.value, trigger))
+        self._refresh(rt)
+
+    def _after_free(self, rt: _AgentRt, now: float, out: list[Decision]) -> None:
+        if rt.pooled:
+            self._agent_freed(rt, now, out)
+
+    def _agent_event(self, ev: Event, rt: _AgentRt, now: float, out: list[Decision]) -> None:
+        if isinstance(ev, AgentRegistered):
+            was = rt.registered
+            rt.registered = True
+            if not was:
+                self._update_window(rt, now)
+            if rt.state is S.OFFLINE:
+                brk = rt.wants_break or not self.policy.available_on_register
+                self._move(rt, "registered_on_break" if brk else "registered", now, out)
+            else:
+                self._move(rt, "registered", now, out)
+        elif isinstance(ev, AgentUnregistered):
+            rt.registered = False
+            call = self._calls.get(rt.call_id or "")
+            ringing = rt.state is S.RESERVED and call is not None
+            self._move(rt, "unregistered", now, out)
+            if ringing and call is not None:
+                out.append(CancelOffer(call.ev.call_id, rt.agent.id, "agent unregistered"))
+                self._back_to_queue(call, rt.agent.id, now, out)
+        elif isinstance(ev, AgentMadeAvailable):
+            rt.wants_break = False
+            rt.pending_break = None
+            rt.misses = 0
+            self._move(rt, "made_available", now, out)
+        elif isinstance(ev, AgentWentOnBreak):
+            rt.wants_break = True
+            call = self._calls.get(rt.call_id or "")
+            ringing = rt.state is S.RESERVED and call is not None
+            if rt.state is S.ON_CALL:
+                rt.pending_break = ev.why or "asked for a break"
+            self._move(rt, "went_on_break", now, out)
+            if ringing and call is not None:
+                out.append(CancelOffer(call.ev.call_id, rt.agent.id, "agent went on break"))
+                self._back_to_queue(call, rt.agent.id, now, out)
+        elif isinstance(ev, AgentHoursChanged):
+            self._set_hours(rt, ev.windows, ev.changes, now)
+        self._after_free(rt, now, out)
+
+    def _set_hours(self, rt: _AgentRt, windows: Sequence[Any], changes: Sequence[Any],
+                   now_ts: float) -> None:
+        self._serve_cache.clear()
+        rt.agent = rt.agent.with_hours(windows, changes)
+        rt.schedule = Schedule(rt.schedule.zone, rt.agent.windows, rt.agent.changes)
+        start, end = _dt(self._week_start), _dt(self._week_end)
+        if math.isfinite(self._week_start):
+            rt.signed_h = self._signed_hours(rt, start, end)
+        self._update_window(rt, now_ts)
+        self._refresh(rt)
+
+    def _missed(self, call: _CallRt, agent_id: str, cause: str, now: float,
+                out: list[Decision]) -> None:
+        rt = self._agents[agent_id]
+        rt.misses += 1
+        rt.call_id = None
+        if rt.misses >= self.policy.max_misses:
+            self._move(rt, "missed_limit", now, out)
+            out.append(AgentPutOnBreak(agent_id, f"missed {rt.misses} offers in a row "
+                                       f"(last: {cause}); make yourself available to continue"))
+        else:
+            self._move(rt, "missed", now, out)
+            rt.timer_token += 1
+            self._timer(now + self.policy.miss_cooldown_s, "cool", agent_id, rt.timer_token)
+        self._back_to_queue(call, agent_id, now, out)
+
+    def _back_to_queue(self, call: _CallRt, agent_id: str, now: float,
+                       out: list[Decision]) -> None:
+        rt = self._agents[agent_id]
+        rt.call_id = None
+        call.missed_by.add(agent_id)
+        call.phase, call.agent = "waiting", None
+        self._route_call(call, now, out, requeue=True)
+
+    # ------------------------------------------------------------ calls
+    def _call_arrived(self, ev: CallArrived, now: float, out: list[Decision]) -> None:
+        if ev.call_id in self._calls:
+            out.append(EventIgnored("CallArrived", f"call {ev.call_id} is already known"))
+            return
+        q = self._queues.get(ev.queue_id)
+        if q is None:
+            out.append(CallRejected(ev.call_id, f"unknown queue {ev.queue_id!r} (known: "
+                                    f"{', '.join(sorted(self._queues))})", "unknown-queue"))
+            return
+        self._seq += 1
+        skills = dict(ev.required_skills) if ev.required_skills else None
+        call = _CallRt(ev, q, now, now, self._seq, q.language_for(ev.language), skills)
+        self._calls[ev.call_id] = call
+        self._route_call(call, now, out, requeue=False)
+
+    def _call_gone(self, ev: CallEnded | CallerAbandoned, now: float,
+                   out: list[Decision]) -> None:
+        call = self._calls.pop(ev.call_id, None)
+        if call is None:
+            out.append(EventIgnored(type(ev).__name__, f"unknown call {ev.call_id}"))
+            return
+        if call.phase == "waiting":
+            if call.callback and isinstance(ev, CallerAbandoned):
+                self._calls[ev.call_id] = call  # the caller hung up for a callback: keep place
+                return
+            self._unqueue(call)
+        elif call.phase == "ringing":
+            rt = self._agents[call.agent or ""]
+            rt.call_id = None
+            out.append(CancelOffer(call.ev.call_id, rt.agent.id, "caller hung up"))
+            self._move(rt, "withdrawn", now, out)
+            self._after_free(rt, now, out)
+        else:
+            rt = self._agents[call.agent or ""]
+            rt.call_id = None
+            rt.handled_s += max(0.0, now - call.answered_at)
+            if call.ev.caller:
+                self._last_agent[call.ev.caller] = (rt.agent.id, now)
+            self._move(rt, "ended", now, out)
+            rt.timer_token += 1
+            self._timer(now + call.queue.wrap_up_s, "wrap", rt.agent.id, rt.timer_token)
+            if call.queue.wrap_up_s <= 0:
+                self._run_due(now, out)
+
+    def _requirement(self, call: _CallRt, step: int) -> Requirement:
+        return call.queue.requirement(step, call.language, call.skills)
+
+    def _can_ever_serve(self, call: _CallRt) -> bool:
+        q = call.queue
+        last = len(q.expansion)
+        req = self._requirement(call, last)
+        key = (q.id, req.language, req.skills)
+        hit = self._serve_cache.get(key)
+        if hit is None:
+            hit = any(req.met_by(rt.agent) and rt.agent.windows or
+                      (req.met_by(rt.agent) and rt.agent.changes)
+                      for rt in self._agents.values())
+            self._serve_cache[key] = hit
+        return hit
+
+    def _route_call(self, call: _CallRt, now: float, out: list[Decision], *,
+                    requeue: bool) -> None:
+        """Offer the call to the best eligible agent, or (re)queue it."""
+        if requeue and call.line[0]:
+            self._unqueue(call)
+        if not self._can_ever_serve(call):
+            self._overflow(call, now, out, "no agent in the directory has what this call needs")
+            return
+        q = call.queue
+        step = q.step_at(now - call.queued_at)
+        req = self._requirement(call, step)
+        line = self._line(q.id, req.language)
+        waiting_before = len(self._queue_all[q.id].keys)
+        picked = self._select(call, req, step, now, waiting_before)
+        if picked is not None:
+            self._offer(call, picked[0], picked[1], now, out)
+            return
+        # wait: index the call and set its step / max-wait timers
+        aging = self.policy.aging_s_per_priority
+        vkey = call.arrived - (q.priority + call.ev.priority) * aging
+        call.key = (vkey, call.arrived, call.seq, call.ev.call_id)
+        call.line = (q.id, req.language or "*")
+        line.add(call.key)
+        self._queue_all[q.id].add(call.key)
+        call.offer_token += 1
+        if step < len(q.expansion):
+            self._timer(call.queued_at + q.expansion[step].after_s, "step",
+                        call.ev.call_id, call.offer_token)
+        if q.max_wait_s is not None:
+            self._timer(call.queued_at + q.max_wait_s, "maxwait", call.ev.call_id,
+                        call.offer_token)
+        import bisect
+
+        position = bisect.bisect_left(self._queue_all[q.id].keys, call.key) + 1
+        staffed = self._staffed.get(self._pool_for(req), 0)
+        expected = position * q.aht_s / max(1, staffed)
+        text = (f"no eligible agent free for {q.id} ({req.describe()}, step {step}); "
+                f"position {position}, expected wait {expected:.0f} s "
+                f"({staffed} agent(s) staffed)")
+        excluded = self._exclusions(req, call, now)
+        if excluded:
+            text += "; " + "; ".join(f"{a}: {w}" for a, w in excluded)
+        out.append(CallQueued(call.ev.call_id, q.id, position, expected,
+                              Reason("queued", text, queue_id=q.id, step=step,
+                                     requirement=req.describe(), excluded=tuple(excluded))))
+        if (not requeue and q.callback_after_s is not None and expected > q.callback_after_s):
+            out.append(OfferCallback(call.ev.call_id, expected))
+
+    def _unqueue(self, call: _CallRt) -> None:
+        qid, lang = call.line
+        if qid:
+            self._lines[(qid, lang)].remove(call.key)
+            self._queue_all[qid].remove(call.key)
+            call.line = ("", "")
+
+    def _line(self, qid: str, lang: str | None) -> WaitingLine:
+        k = (qid, lang or "*")
+        line = self._lines.get(k)
+        if line is None:
+            line = self._lines[k] = WaitingLine()
+        return line
+
+    def _overflow(self, call: _CallRt, now: float, out: list[Decision], why: str) -> None:
+        self._unqueue(call)
+        q = call.queue
+        target = q.overflow
+        if target is None:
+            self._calls.pop(call.ev.call_id, None)
+            out.append(CallRejected(call.ev.call_id, f"{q.id}: {why}; no overflow target",
+                                    "no-agent"))
+            return
+        out.append(CallOverflowed(call.ev.call_id, q.id, target, why))
+        nq = self._queues.get(target)
+        call.hops += 1
+        if nq is None or call.hops > len(self._queues):
+            self._calls.pop(call.ev.call_id, None)
+            return
+        call.queue, call.queued_at = nq, now
+        call.language = nq.language_for(call.ev.language)
+        call.skills = None
+        call.offer_token += 1
+        self._route_call(call, now, out, requeue=False)
+
+    @staticmethod
+    def _pool_for(req: Requirement) -> PoolKey:
+        skill = req.skills[0][0] if req.skills else "*"
+        return (skill, req.language or "*")
+
+    # ------------------------------------------------------------ selection
+    def _eligible(self, rt: _AgentRt, req: Requirement, call: _CallRt, q: Queue,
+                  now: float) -> str | None:
+        """None when eligible, else why not (short)."""
+        if not req.met_by(rt.agent):
+            return "lacks " + req.describe()
+        if rt.agent.id in call.missed_by:
+            return "already missed this call"
+        if rt.window_until is not None and rt.window_until - now < q.time_left_s:
+            return (f"window closes in {(rt.window_until - now) / 60:.0f} min, "
+                    f"{q.time_left_s / 60:.0f} min needed")
+        return None
+
+    def _select(self, call: _CallRt, req: Requirement, step: int, now: float,
+                waiting_before: int) -> tuple[str, Reason] | None:
+        q = call.queue
+        kind = q.selection
+        pol = self.policy
+        # pick the smallest pool that covers the requirement
+        lang = req.language or "*"
+        pool: PoolKey = ("*", lang)
+        best_n = len(self.pools.members.get(pool, ()))
+        for s, _lv in req.skills:
+            n = len(self.pools.members.get((s, lang), ()))
+            if n < best_n:
+                pool, best_n = (s, lang), n
+        low_load = waiting_before <= pol.trainee_low_load_waiting
+        protect = low_load and self.pools.trainees_in.get(pool, 0) > 0
+        simple = call.ev.intent in q.simple_intents
+        popped: list[tuple[list[HeapEntry], HeapEntry]] = []
+        heaps_t = self.pools.heap(pool, kind, True)
+        heaps_n = self.pools.heap(pool, kind, False)
+        if protect:
+            first, second = (heaps_t, heaps_n) if simple else (heaps_n, heaps_t)
+            from itertools import chain
+
+            it: Iterable[HeapEntry] = chain(self.pools.drain(first, popped),
+                                            self.pools.drain(second, popped))
+        else:
+            it = heapq.merge(self.pools.drain(heaps_n, popped), self.pools.drain(heaps_t, popped))
+        chosen: str | None = None
+        others: list[str] = []
+        excluded: list[tuple[str, str]] = []
+        more = False
+        for e in it:
+            rt = self._agents[e[2]]
+            why = self._eligible(rt, req, call, q, now)
+            if why is not None:
+                if len(excluded) < 5:
+                    excluded.append((rt.agent.id, why))
+                continue
+            if chosen is None:
+                chosen = rt.agent.id
+            elif len(others) < pol.runners_up:
+                others.append(rt.agent.id)
+            else:
+                more = True
+                break
+        rule: str = kind
+        pref = self._preferred(call, req, q, now)
+        if pref is not None and pref != chosen:
+            if chosen is not None:
+                others = [chosen, *[o for o in others if o != pref]][: pol.runners_up]
+            chosen, rule = pref, "preferred-agent"
+        elif pref is not None:
+            rule = "preferred-agent"
+        self.pools.restore(popped, chosen)
+        if chosen is None:
+            return None
+        note = ""
+        if protect and rule != "preferred-agent":
+            if simple and self.pools.trainee[chosen]:
+                rule = "trainee-protection"
+                note = (f"low load: simple intent {call.ev.intent!r} goes to a trainee first, "
+                        f"then {kind}")
+            elif not simple:
+                note = f"low load: intent {call.ev.intent!r} goes to non-trainees first"
+        return chosen, self._reason(rule, chosen, others, more, q, step, req, now, excluded,
+                                    call, note)
+
+    def _preferred(self, call: _CallRt, req: Requirement, q: Queue, now: float) -> str | None:
+        last = self._last_agent.get(call.ev.caller) if call.ev.caller else None
+        if last is None or now - last[1] > self.policy.returning_caller_h * 3600:
+            return None
+        rt = self._agents.get(last[0])
+        if rt is None or not rt.pooled or self._eligible(rt, req, call, q, now) is not None:
+            return None
+        return rt.agent.id
+
+    def _window_text(self, rt: _AgentRt, now: float) -> str:
+        local = _dt(now).astimezone(rt.schedule.zone)
+        from routing.windows import DAYS, day_intervals
+
+        minute = local.hour * 60 + local.minute
+        for s, e in day_intervals(rt.agent.windows, rt.agent.changes, local.date()):
+            if s <= minute < e:
+                return f"{DAYS[local.weekday()]} {format_hhmm(s)}-{format_hhmm(e)} {rt.agent.zone}"
+        return f"open ({rt.agent.zone})"
+
+    def _reason(self, rule: str, chosen: str, others: list[str], more: bool, q: Queue,
+                step: int, req: Requirement, now: float, excluded: list[tuple[str, str]],
+                call: _CallRt, note: str = "") -> Reason:
+        rt = self._agents[chosen]
+        idle = now - rt.idle_since
+        win = self._window_text(rt, now)
+        left = (rt.window_until - now) / 60 if rt.window_until is not None else 0.0
+        key_note = {"longest-idle": f"idle {idle:.0f} s",
+                    "best-proficiency": f"proficiency {dict(rt.agent.skills)}, idle {idle:.0f} s",
+                    "fair-share": (f"{rt.handled_s / 60:.1f} handled min over "
+                                   f"{rt.signed_h:g} signed-up h this week, idle {idle:.0f} s")}
+        kind = q.selection
+        text = (f"{chosen} chosen by {rule} ({key_note.get(kind, '')}) for {q.id} step {step} "
+                f"({req.describe()}); window {win}, {left:.0f} min left")
+        if note:
+            text += f"; {note}"
+        if call.missed_by:
+            text += f"; skipped after missing: {', '.join(sorted(call.missed_by))}"
+        text += ("; also eligible: " + ", ".join(others) + (" and more" if more else "")
+                 if others else "; no other eligible agent free")
+        more_excl = excluded + self._exclusions(req, call, now, skip={chosen, *others})
+        if more_excl:
+            text += "; not eligible: " + "; ".join(f"{a}: {w}" for a, w in more_excl[:6])
+        return Reason(rule, text, chosen, tuple(others), more, q.id, step, req.describe(), win,
+                      _dt(rt.window_until) if rt.window_until is not None else None, idle,
+                      tuple(more_excl[:6]))
+
+    def _exclusions(self, req: Requirement, call: _CallRt, now: float,
+                    skip: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """Why the agents of a small directory were not eligible (the demo prints this)."""
+        if len(self._agents) > 32:
+            return []
+        skip = set(skip)
+        out: list[tuple[str, str]] = []
+        for aid in sorted(self._agents):
+            if aid in skip:
+                continue
+            rt = self._agents[aid]
+            if not rt.registered:
+                why = "offline"
+            elif not rt.in_window:
+                nxt = (_dt(rt.window_until).astimezone(rt.schedule.zone)
+                       .strftime("%a %H:%M") if rt.window_until else "no hours this week")
+                why = f"outside window (opens {nxt} {rt.agent.zone})"
+            elif rt.state is not S.AVAILABLE:
+                why = rt.state.value
+            else:
+                why = self._eligible(rt, req, call, call.queue, now) or ""
+                if not why:
+                    continue
+            out.append((aid, why))
+        return out
+
+    def _offer(self, call: _CallRt, agent_id: str, reason: Reason, now: float,
+               out: list[Decision]) -> None:
+        rt = self._agents[agent_id]
+        self._unqueue(call)
+        call.phase, call.agent = "ringing", agent_id
+        call.offer_token += 1
+        rt.call_id = call.ev.call_id
+        self._move(rt, "offered", now, out)
+        self._timer(now + self.policy.ring_timeout_s, "ring", call.ev.call_id, call.offer_token)
+        out.append(OfferCall(call.ev.call_id, agent_id, rt.agent.endpoint,
+                             self.policy.ring_timeout_s, reason, call.callback, call.ev.caller))
+
+    def _agent_freed(self, rt: _AgentRt, now: float, out: list[Decision]) -> None:
+        """An agent became routable: give them the best waiting call they can take."""
+        best: tuple[tuple[float, float, int, str], _CallRt, int] | None = None
+        for qid, lang, min_step in self._agent_queues[rt.agent.id]:
+            line = self._lines.get((qid, lang))
+            if line is None or not line.keys:
+                continue
+            q = self._queues[qid]
+            if rt.window_until is not None and rt.window_until - now < q.time_left_s:
+                continue
+            threshold = now - (q.expansion[min_step - 1].after_s if min_step else 0.0)
+            oldest = line.oldest_arrival()
+            if oldest is None:
+                continue
+            for key in line.keys:
+                if best is not None and key >= best[0]:
+                    break
+                call = self._calls[key[3]]
+                if call.skills is None:
+                    if call.queued_at > threshold or rt.agent.id in call.missed_by:
+                        continue
+                    step = q.step_at(now - call.queued_at)
+                else:
+                    step = q.step_at(now - call.queued_at)
+                    req = self._requirement(call, step)
+                    if not req.met_by(rt.agent) or rt.agent.id in call.missed_by:
+                        continue
+                best = (key, call, step)
+                break
+        if best is None:
+            return
+        _, call, step = best
+        req = self._requirement(call, step)
+        waited = now - call.arrived
+        text = (f"{rt.agent.id} became free and took the first call in line for it: "
+                f"{call.queue.id} {call.ev.call_id} "
+                f"(priority {call.queue.priority}+{call.ev.priority}, "
+                f"waited {waited:.0f} s; priority aged by {self.policy.aging_s_per_priority:g} s "
+                f"per level, then longest wait); window {self._window_text(rt, now)}, "
+                f"idle {now - rt.idle_since:.0f} s")
+        reason = Reason("call-selection", text, rt.agent.id, (), False, call.queue.id, step,
+                        req.describe(), self._window_text(rt, now),
+                        _dt(rt.window_until) if rt.window_until is not None else None,
+                        now - rt.idle_since)
+        self._offer(call, rt.agent.id, reason, now, out)
+
+    # ------------------------------------------------------------ inspection
+    def agent_status(self, agent_id: str) -> dict[str, Any]:
+        rt = self._agents[agent_id]
+        return {"agent": agent_id, "state": rt.state.value, "registered": rt.registered,
+                "in_window": rt.in_window, "call": rt.call_id, "misses": rt.misses,
+                "handled_s": rt.handled_s, "signed_h": rt.signed_h,
+                "window_boundary": _dt(rt.window_until).isoformat() if rt.window_until else None}
+
+    def waiting_calls(self, queue_id: str) -> list[str]:
+        return [k[3] for k in self._queue_all[queue_id].keys]
+
+    def agent_ids(self) -> list[str]:
+        return sorted(self._agents)
