@@ -309,6 +309,7 @@ class SoftphoneHost:
         # detector); callers and agents must always stream.
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.sndAutoCloseTime = -1  # keep the bridge clock running between calls
         ep.libInit(cfg)
         ep.audDevManager().setNullDev()
         self.shared_transport()
@@ -370,21 +371,28 @@ class SoftphoneHost:
         if self._ep is None:
             return
         try:
-            for call in list(self.calls.values()):
-                call.hangup_quietly()
+            self._each_call("hangup_quietly")
             self.pump(2.0, until=lambda: not self.calls)
-            for account in list(self.accounts.values()):
-                account.start_unregister()
+            self._each_account("start_unregister")
             self.pump(2.0, until=lambda: all(a.unregistered for a in self.accounts.values()))
-            for call in list(self.calls.values()):
-                call.release()
+            self._each_call("release")
             self.calls.clear()
             self._run_reaps()
-            for account in list(self.accounts.values()):
-                account.release()
+            self._each_account("release")
             self.accounts.clear()
         finally:
             self._destroy_endpoint()
+
+    # Helpers so that no local variable keeps a pjsua2 object alive past libDestroy:
+    # a Call destroyed after it trips an assertion in pjsua_call_set_user_data.
+    def _each_call(self, method: str) -> None:
+        for key in list(self.calls):
+            getattr(self.calls[key], method)()
+
+    def _each_account(self, method: str) -> None:
+        for key in list(self.accounts):
+            if key in self.accounts:
+                getattr(self.accounts[key], method)()
 
     def _destroy_endpoint(self) -> None:
         ep, self._ep = self._ep, None

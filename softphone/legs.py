@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from softphone.errors import CallError
+from softphone.errors import CallError, SoftphoneTimeout
 from softphone.events import (
     AudioStarted,
     CallStateChanged,
@@ -24,10 +24,35 @@ from softphone.events import (
 )
 from softphone.host import SoftphoneHost, pj_error_text
 
-__all__ = ["CallLeg", "make_pj_call_class", "wav_seconds"]
+__all__ = ["CallLeg", "make_pj_call_class", "wav_complete", "wav_seconds"]
 
 # pjsip_inv_state names (pjsip/sip_inv.h)
 STATES = ("NULL", "CALLING", "INCOMING", "EARLY", "CONNECTING", "CONFIRMED", "DISCONNECTED")
+
+
+def wav_complete(path: Path) -> bool:
+    """True once pjmedia's WAV writer has closed ``path``: it writes the RIFF and
+    data sizes only when the port is destroyed, which the conference bridge does
+    asynchronously on its clock thread (pjmedia conf ports are group-locked)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(44)
+            size = fh.seek(0, 2)
+    except OSError:
+        return False
+    if len(head) < 44 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return False
+    riff = int.from_bytes(head[4:8], "little")
+    data = int.from_bytes(head[40:44], "little")
+    return riff == size - 8 and data == size - 44
+
+
+def wait_wav_complete(path: Path, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not wav_complete(path):
+        if time.monotonic() > deadline:
+            raise SoftphoneTimeout(f"recording {path} was not closed within {timeout:g} s")
+        time.sleep(0.01)
 
 
 def wav_seconds(path: Path) -> float:
@@ -202,11 +227,15 @@ class CallLeg:
             self._recording = path
         return path
 
-    def stop_recording(self) -> Path | None:
-        """Close the recording (its WAV header is written then) and return its path."""
+    def stop_recording(self, timeout: float = 2.0) -> Path | None:
+        """Stop recording (done anyway when the call ends), wait until the WAV file
+        is complete (header written) and return its path (None if never recorded)."""
         self._do(lambda c: c.set_recorder(None), "stop recording", 5.0, missing_ok=True)
         with self._lock:
-            return self._recording
+            path = self._recording
+        if path is not None:
+            wait_wav_complete(path, timeout)
+        return path
 
     # -- pjsua2 thread side ----------------------------------------------------------
 
@@ -271,6 +300,11 @@ def make_pj_call_class(pj: Any) -> type:
         def onCallState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
             ci = self.getInfo()
             state = STATES[ci.state] if 0 <= ci.state < len(STATES) else str(ci.stateText)
+            if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                # close the WAV files before anyone waiting on DISCONNECTED reads them
+                self.player = None
+                self.recorder = None
+                self.audio = None
             self.leg._on_state(state, int(ci.lastStatusCode), str(ci.lastReason),
                                str(ci.callIdString))
             if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:

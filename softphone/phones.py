@@ -36,6 +36,16 @@ def _split_server(server: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _request_user(message: str) -> str | None:
+    """User part of the Request-URI of a SIP request (RFC 3261 section 25.1), or None."""
+    line = message.split("\r\n", 1)[0].split("\n", 1)[0]
+    parts = line.split(" ")
+    if len(parts) != 3 or not parts[1].startswith(("sip:", "sips:")):
+        return None
+    rest = parts[1].split(":", 1)[1]
+    return rest.split("@", 1)[0] if "@" in rest else None
+
+
 @functools.cache
 def _make_pj_account_class(pj: Any) -> type:
     class PjAccount(pj.Account):  # type: ignore[misc]
@@ -63,7 +73,7 @@ def _make_pj_account_class(pj: Any) -> type:
             self.phone.events.append(event)
 
         def onIncomingCall(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
-            self.phone._on_incoming(self, prm.callId)
+            self.phone._on_incoming(self, prm.callId, _request_user(str(prm.rdata.wholeMsg)))
 
         def start_unregister(self) -> None:
             if not self.unregistered:
@@ -98,6 +108,7 @@ class _Phone:
         self._calls_lock = threading.Lock()
         self._call_added = threading.Condition(self._calls_lock)
         self._key = 0
+        self._wait_cursor = 0
         self._transport = -1
         self.port = 0
         self._closed = False
@@ -181,6 +192,7 @@ class _Phone:
             cfg.natConfig.sdpNatRewriteUse = 0
             cfg.natConfig.sipOutboundUse = 0
             cfg.natConfig.iceEnabled = False
+            cfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED  # plain RTP on loopback
             configure(cfg, pj)
             account = _make_pj_account_class(pj)(self)
             self._key = host.next_key()
@@ -206,7 +218,7 @@ class _Phone:
             self._call_added.notify_all()
         return leg, pj_call
 
-    def _on_incoming(self, account: Any, call_id: int) -> None:
+    def _on_incoming(self, account: Any, call_id: int, request_user: str | None) -> None:
         raise NotImplementedError
 
 
@@ -314,15 +326,21 @@ class AgentPhone(_Phone):
         return event
 
     def wait_call(self, timeout: float = 10.0, *, index: int | None = None) -> CallLeg:
-        """Wait for incoming call number ``index`` (0-based; default: the next one
-        after the calls already present when this method was called)."""
-        want = len(self.calls) if index is None else index
+        """Wait for incoming call number ``index`` (0-based). By default, successive
+        calls of this method return successive incoming calls (first the oldest not
+        yet returned), whether they arrived before or after the wait began."""
         deadline = time.monotonic() + timeout
         with self._call_added:
+            want = self._wait_cursor if index is None else index
+            if index is None:
+                self._wait_cursor += 1
             while len(self._calls) <= want:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise SoftphoneTimeout(f"no incoming call for {self.user} within {timeout:g} s")
+                    if index is None:
+                        self._wait_cursor -= 1
+                    raise SoftphoneTimeout(
+                        f"no incoming call #{want + 1} for {self.user} within {timeout:g} s")
                 self._call_added.wait(remaining)
             return self._calls[want]
 
@@ -345,8 +363,13 @@ class AgentPhone(_Phone):
                 raise SoftphoneError(f"cannot {what} {self.user}: {pj_error_text(exc)}") from exc
         self.host.call(run, 5.0, f"{what} {self.user}")
 
-    def _on_incoming(self, account: Any, call_id: int) -> None:
+    def _on_incoming(self, account: Any, call_id: int, request_user: str | None) -> None:
         leg, pj_call = self._new_leg(account, "incoming", call_id)
+        if request_user is not None and request_user != self.user:
+            # pjsua hands INVITEs for unknown users to the best-scoring account
+            # (pjsua_acc_find_for_incoming); an agent must not answer those.
+            pj_call.answer_with(404)
+            return
         ci = pj_call.getInfo()
         leg.call_id = str(ci.callIdString)
         leg.remote_uri = str(ci.remoteUri)
@@ -428,6 +451,7 @@ class TestCaller(_Phone):
             prm = pj.CallOpParam(True)
             prm.opt.audioCount = 1
             prm.opt.videoCount = 0
+            prm.opt.textCount = 0  # no RFC 4103 text stream in the offer
             try:
                 pj_call.makeCall(uri, prm)
             except Exception as exc:
@@ -448,6 +472,6 @@ class TestCaller(_Phone):
 
         return self.host.call(make, timeout, f"calling {uri}")
 
-    def _on_incoming(self, account: Any, call_id: int) -> None:
+    def _on_incoming(self, account: Any, call_id: int, request_user: str | None) -> None:
         leg, pj_call = self._new_leg(account, "incoming", call_id)
         pj_call.answer_with(603)
