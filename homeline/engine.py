@@ -17,7 +17,6 @@ under its feet.
 """
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -124,7 +123,11 @@ class Engine:
         from ivr.fastagi import FastAGIServer
 
         if self.config.journal_path is not None:
-            self._journal = open(self.config.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+            from routing.journal import Recorder
+
+            # every event and decision as JSON lines: `homeline route replay` reproduces them
+            self._journal = open(self.config.journal_path, "w", encoding="utf-8")  # noqa: SIM115
+            self._router = Recorder(self._router, self._journal, start=self._clock())
         self._router_thread = threading.Thread(
             target=self._router_loop, name="router", daemon=True
         )
@@ -218,9 +221,8 @@ class Engine:
                 on_route=on_route, recordings=self._recordings, log=log,
             )
             timeline.outcome = str(getattr(result, "outcome", ""))
-            digits = getattr(result, "digits", None)
-            if digits:
-                timeline.digits = str(digits)
+            keys = [i for i in getattr(result, "inputs", ()) if set(i) <= set("0123456789*#")]
+            timeline.digits = "".join(keys)
             timeline.note(f"IVR finished: {timeline.outcome or 'no outcome'}")
         finally:
             with self._lock:
@@ -247,7 +249,7 @@ class Engine:
             position, wait_s = reply.get(timeout=5)
         except queue.Empty:
             position, wait_s = 0, 0.0
-        return RouteAck(position=position, expected_wait_s=wait_s)
+        return RouteAck(position=position, expected_wait_s=round(wait_s))
 
     # -- AMI side ------------------------------------------------------------------
     def _ami_event(self, event: AmiEvent) -> None:
@@ -319,11 +321,6 @@ class Engine:
             listener("event", event)
             for decision in decisions:
                 listener("decision", decision)
-        if self._journal is not None:
-            from routing.journal import encode
-
-            self._journal.write(json.dumps(encode(now, event)) + "\n")
-            self._journal.flush()
 
     def _carry_out(self, decision: Any) -> None:
         if isinstance(decision, WakeAt):

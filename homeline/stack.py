@@ -128,10 +128,19 @@ class PbxStack:
             ami_host="127.0.0.1", ami_port=self.ports.ami, ami_user=AMI_USER,
             ami_secret=self.ami_secret(), agi_port=self.ports.agi, journal_path=journal_path,
         )
+        from ivr.agi_runner import Recordings
+
+        spool = self.instance.spool_dir / "homeline"
+        spool.mkdir(parents=True, exist_ok=True)
+        recordings = Recordings(
+            host_dir=spool,
+            to_chroot=lambda path: str(self.instance.to_chroot(path)),
+            to_host=lambda path: str(self.instance.to_host(path)),
+        )
         self.engine = Engine(
             config, router, flow_for_new_call,
             agent_ids=[a.id for a in self.directory.agents],
-            recordings=self.instance,
+            recordings=recordings,
         )
         self.engine.start()
         return self.engine
