@@ -112,9 +112,11 @@ class DetectorSettings:
     max_normal_twist_db: float = 10.0  # low tone above high; Q.24 accepts 8 dB
     relative_peak_db: float = 8.0  # best row/col above the others (as Asterisk dsp.c)
     min_purity: float = 0.75  # share of the 20 ms window's power in the tone pair
-    # Frequency offset limit per tone: halfway between 1.5 % + 2 Hz and 3.5 %.
-    freq_tolerance: float = 0.025
-    freq_tolerance_hz: float = 1.0
+    # Frequency offset limit per tone, as a position between Q.24's accept edge
+    # (1.5 % + 2 Hz) and reject edge (3.5 %): 0 = accept edge, 1 = reject edge.
+    # Below the middle: the offset estimate is precise (phase advance over
+    # 10 ms), and music held between the two edges is then not taken for a digit.
+    freq_limit: float = 0.35
     min_on_ms: float = 30.0  # Q.24: accept >= 40 ms, reject <= 23 ms
     min_off_ms: float = 25.0  # Q.24: pause >= 40 ms splits, drop-out <= 10 ms does not
     edge_purity: float = 0.5  # a sub-block is "on" while the pair holds half its power
@@ -242,7 +244,9 @@ def _grid(rate: int, settings: DetectorSettings) -> _Grid:
     lag_rot = np.exp(-1j * w * 2 * sub).astype(np.complex64)
     amp = dbm0_to_amplitude(settings.min_level_dbm0)
     p_min = amp * amp / 2.0
-    tol = _FREQS * settings.freq_tolerance + settings.freq_tolerance_hz
+    accept_edge = _FREQS * 0.015 + 2.0
+    reject_edge = _FREQS * 0.035
+    tol = accept_edge + settings.freq_limit * (reject_edge - accept_edge)
     g = _Grid(rate, sub, basis, weights, lag_rot, p_min, tol)
     _GRIDS[key] = g
     return g
@@ -250,15 +254,17 @@ def _grid(rate: int, settings: DetectorSettings) -> _Grid:
 
 def _classify(
     xw: npt.NDArray[np.complex64],
-    xprev: npt.NDArray[np.complex64],
+    first: npt.NDArray[np.complex64],
+    second: npt.NDArray[np.complex64],
     energy: npt.NDArray[np.float32],
     g: _Grid,
     s: DetectorSettings,
 ) -> npt.NDArray[np.int8]:
     """Digit index (0-15) or -1 for each 20 ms window.
 
-    ``xw``: (..., 8) window DFTs; ``xprev``: the same 10 ms earlier; ``energy``:
-    (...) sum of squares over each window.
+    ``xw``: (..., 8) window DFTs; ``first``/``second``: the DFTs of its two
+    10 ms halves (each referenced to its own start), whose phase difference
+    gives each tone's frequency offset; ``energy``: (...) window sum of squares.
     """
     shape = xw.shape[:-1]
     out = np.full(shape, -1, np.int8)
@@ -283,11 +289,17 @@ def _classify(
     r_i, c_i = r[idx], c[idx]
     x_r = np.take_along_axis(xw[idx][:, :4], r_i[:, None], -1)[:, 0]
     x_c = np.take_along_axis(xw[idx][:, 4:], c_i[:, None], -1)[:, 0]
-    p_r = np.take_along_axis(xprev[idx][:, :4], r_i[:, None], -1)[:, 0]
-    p_c = np.take_along_axis(xprev[idx][:, 4:], c_i[:, None], -1)[:, 0]
+    a, b = first[idx], second[idx]
+    a_r = np.take_along_axis(a[:, :4], r_i[:, None], -1)[:, 0]
+    a_c = np.take_along_axis(a[:, 4:], c_i[:, None], -1)[:, 0]
+    b_r = np.take_along_axis(b[:, :4], r_i[:, None], -1)[:, 0]
+    b_c = np.take_along_axis(b[:, 4:], c_i[:, None], -1)[:, 0]
+    # Phase advance over 10 ms minus the nominal one: (w - w_k) * 2 * sub.
+    # Both halves lie inside the window, so a window the tone fully covers
+    # gives an unbiased estimate even when its neighbours do not.
     rot = g.lag_rot
-    z_r = x_r * np.conj(p_r) * rot[r_i]
-    z_c = x_c * np.conj(p_c) * rot[4 + c_i]
+    z_r = b_r * np.conj(a_r) * rot[r_i]
+    z_c = b_c * np.conj(a_c) * rot[4 + c_i]
     hz_per_rad = g.rate / (2 * np.pi * 2 * g.sub)
     df_r = np.angle(z_r) * hz_per_rad
     df_c = np.angle(z_c) * hz_per_rad
@@ -324,21 +336,23 @@ def _subblock_dft(x: FloatArray, g: _Grid) -> tuple[npt.NDArray[np.complex64], F
 
 def _windows(
     spec: npt.NDArray[np.complex64], energy: FloatArray, g: _Grid
-) -> tuple[npt.NDArray[np.complex64], FloatArray]:
-    """Coherent 20 ms windows ending at sub-blocks 3, 5, 7, ... (hop 10 ms).
+) -> tuple[
+    npt.NDArray[np.complex64], FloatArray, npt.NDArray[np.complex64], npt.NDArray[np.complex64]
+]:
+    """Coherent 20 ms windows, hop 10 ms, from (..., n, 8) sub-block DFTs (n even).
 
-    ``spec``: (..., n, 8) with n even, starting on the grid (sub-block 0).
-    Window j covers sub-blocks 2j-2 .. 2j+1; the first (j=0) is padded with zeros.
+    Window k covers sub-blocks 2k .. 2k+3 (so it ends at sub-block 2k+3);
+    there are n/2 - 1 of them. Returns the window DFTs, energies, and the DFTs
+    of each window's two 10 ms halves.
     """
-    pad = [(0, 0)] * (spec.ndim - 2) + [(2, 0), (0, 0)]
-    sp = np.pad(spec, pad)
-    en = np.pad(energy, pad[:-1])
     w = g.weights
-    xw = sp[..., 0:-2:2, :] * w[0] + sp[..., 1:-2:2, :] * w[1]
-    xw += sp[..., 2::2, :] * w[2]
-    xw += sp[..., 3::2, :] * w[3]
-    ew = en[..., 0:-2:2] + en[..., 1:-2:2] + en[..., 2::2] + en[..., 3::2]
-    return xw, ew
+    pairs = spec[..., 0::2, :] + spec[..., 1::2, :] * w[1]
+    epairs = energy[..., 0::2] + energy[..., 1::2]
+    first = pairs[..., :-1, :]
+    second = pairs[..., 1:, :]
+    xw = first + second * w[2]
+    ew = epairs[..., :-1] + epairs[..., 1:]
+    return xw, ew, first, second
 
 
 # --------------------------------------------------------------------------- tracking
@@ -474,7 +488,6 @@ class DtmfDetector:
         hist = _history()
         self._spec = np.zeros((hist, 8), np.complex64)
         self._energy = np.zeros(hist, np.float32)
-        self._xprev = np.zeros(8, np.complex64)
         self._base = -hist  # absolute sub-block number of self._spec[0]
         self._tracker = _Tracker(self._g, settings)
         self._tracker.floor = 0
@@ -495,12 +508,9 @@ class DtmfDetector:
         hist = self._spec.shape[0]
         all_spec = np.concatenate((self._spec, spec))
         all_energy = np.concatenate((self._energy, energy))
-        # Windows ending at new sub-blocks 1, 3, ...: need the 2 before them.
-        xw, ew = _windows(all_spec[hist - 2 :], all_energy[hist - 2 :], self._g)
-        xw, ew = xw[1:], ew[1:]
-        xprev = np.concatenate((self._xprev[None, :], xw[:-1]))
-        codes = _classify(xw, xprev, ew, self._g, self.settings)
-        self._xprev = xw[-1]
+        # Windows ending at new sub-blocks 1, 3, ...: each needs the 2 before it.
+        xw, ew, first, second = _windows(all_spec[hist - 2 :], all_energy[hist - 2 :], self._g)
+        codes = _classify(xw, first, second, ew, self._g, self.settings)
         tr = self._tracker
         before = len(tr.events)
         if tr.active is not None or codes.max() >= 0:
@@ -545,9 +555,8 @@ def detect_batch(
     step = 2 * g.sub
     n = x.shape[1] - x.shape[1] % step
     spec, energy = _subblock_dft(np.ascontiguousarray(x[:, :n]), g)
-    xw, ew = _windows(spec, energy, g)
-    xprev = np.concatenate((np.zeros_like(xw[:, :1]), xw[:, :-1]), axis=1)
-    codes = _classify(xw, xprev, ew, g, settings)
+    xw, ew, first, second = _windows(spec, energy, g)
+    codes = _classify(xw, first, second, ew, g, settings)
     results: list[Detection] = []
     for ch in range(x.shape[0]):
         tr = _Tracker(g, settings, channel=ch)
@@ -559,7 +568,7 @@ def detect_batch(
             stop = row.size
             while j < stop:
                 code = int(row[j])
-                tr.step(code, sp, en, 2 * j, 0)
+                tr.step(code, sp, en, 2 * j + 2, 0)
                 if tr.active is None and code < 0:
                     # Idle: jump to the next classified window.
                     nxt = np.searchsorted(hits, j + 1)
