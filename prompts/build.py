@@ -253,4 +253,4 @@ def _build_one(job: _Job, out: Path, cfg: BuildSettings) -> float:
     tmp = target.with_name(f".{target.name}.tmp")
     sf.write(str(tmp), pcm, cfg.rate, subtype="PCM_16", format="WAV")
     os.replace(tmp, target)
-    return pcm.size / cfg.rate
+    return float(pcm.size / cfg.rate)

@@ -287,8 +287,6 @@ def _classify(
     if idx[0].size == 0:
         return out
     r_i, c_i = r[idx], c[idx]
-    x_r = np.take_along_axis(xw[idx][:, :4], r_i[:, None], -1)[:, 0]
-    x_c = np.take_along_axis(xw[idx][:, 4:], c_i[:, None], -1)[:, 0]
     a, b = first[idx], second[idx]
     a_r = np.take_along_axis(a[:, :4], r_i[:, None], -1)[:, 0]
     a_c = np.take_along_axis(a[:, 4:], c_i[:, None], -1)[:, 0]

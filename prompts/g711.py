@@ -25,7 +25,8 @@ def ulaw_encode(pcm: npt.ArrayLike) -> ByteArray:
     exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
     exponent = np.clip(exponent, 0, 7)
     mantissa = (mag >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    out: ByteArray = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    return out
 
 
 def ulaw_decode(code: npt.ArrayLike) -> Int16Array:

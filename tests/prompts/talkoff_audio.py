@@ -144,3 +144,29 @@ def hold_music(seconds: float, seed: int = 7) -> np.ndarray:
         note(_A4 * 2 ** ((root - 9 - 24) / 12), bar, 8 * beat, 0.2, 4)  # bass
     peak = float(np.max(np.abs(out))) or 1.0
     return (out * (0.6 / peak)).astype(np.float32)
+
+
+def sine_duet(seconds: float, seed: int) -> np.ndarray:
+    """Two pure-sine voices an octave-ish apart on a C major scale, notes held 0.2-0.6 s.
+
+    Held pure notes such as F5 (698.5 Hz) with F#6 (1480 Hz) sit within a few
+    per cent of a DTMF pair: the hardest talk-off material there is.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    out = np.zeros(n)
+    scale = np.array([0, 2, 4, 5, 7, 9, 11])
+    pos = 0
+    beat = int(RATE * 0.2)
+    while pos < n:
+        length = min(beat * int(rng.choice([1, 2, 3])), n - pos)
+        t = np.arange(length) / RATE
+        env = np.minimum(1, t / 0.03) * np.minimum(1, (length / RATE - t) / 0.03)
+        for octave, amp in ((0, 1.0), (12, rng.uniform(0.4, 1.2))):
+            step = scale[rng.integers(0, 7)] + 12 * rng.integers(0, 2) + octave
+            freq = _A4 * 2 ** ((step - 9 + 12) / 12)
+            out[pos : pos + length] += (
+                amp * env * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6.3))
+            )
+        pos += length
+    return (out * 0.5 / np.abs(out).max()).astype(np.float32)
