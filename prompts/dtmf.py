@@ -380,6 +380,11 @@ class _Tracker:
     min_off: int = 0
     events: list[DigitEvent] = field(default_factory=list)
     spans: list[DigitSpan] = field(default_factory=list)
+    # "on" decisions for one digit over a slice of sub-blocks, computed at once.
+    _mask_code: int = -1
+    _mask_src: object = None
+    _mask_lo: int = 0
+    _mask: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.min_on = int(np.ceil(self.s.min_on_ms / 5.0))
@@ -389,11 +394,23 @@ class _Tracker:
         return sub_index * self.g.sub / self.g.rate
 
     def on(self, spec: npt.NDArray[np.complex64], energy: FloatArray, i: int, code: int) -> bool:
-        """Sub-block ``i`` (index into the arrays) holds the pair of ``code``."""
-        a = spec[i, code // 4]
-        b = spec[i, 4 + code % 4]
-        tone = (a.real * a.real + a.imag * a.imag + b.real * b.real + b.imag * b.imag) * 2.0
-        return bool(tone >= self.s.edge_purity * self.g.sub * energy[i] and energy[i] > 0.0)
+        """Sub-block ``i`` (index into the arrays) holds the pair of ``code``.
+
+        True while the pair carries ``edge_purity`` of the sub-block's power,
+        i.e. while the tone covers about half of it, whatever its level.
+        """
+        j = i - self._mask_lo
+        if code != self._mask_code or spec is not self._mask_src or not 0 <= j < len(self._mask):
+            lo = max(0, i - 16)
+            hi = min(spec.shape[0], i + 48)
+            a = spec[lo:hi, code // 4]
+            b = spec[lo:hi, 4 + code % 4]
+            tone = (a.real * a.real + a.imag * a.imag + b.real * b.real + b.imag * b.imag) * 2.0
+            e = energy[lo:hi]
+            self._mask = ((tone >= self.s.edge_purity * self.g.sub * e) & (e > 0.0)).tolist()
+            self._mask_code, self._mask_src, self._mask_lo = code, spec, lo
+            j = i - lo
+        return self._mask[j]
 
     def step(
         self,
