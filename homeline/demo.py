@@ -138,7 +138,7 @@ def _probe_wav(work: Path, digits: str) -> Path:
     return path
 
 
-def _place_call(spec: DemoCall, host: Any, engine: Any, agents: dict[str, Any], sip_port: int,
+def place_call(spec: DemoCall, host: Any, engine: Any, agents: dict[str, Any], sip_port: int,
                 work: Path, seen: set[str]) -> dict[str, Any]:
     from prompts.audio_proof import verify_heard
     from softphone import TestCaller
@@ -253,7 +253,7 @@ def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = D
             raise RuntimeError(f"AMI saw only {sorted(engine.registered_agents())} registered")
         for spec in calls:
             say(f"call from {spec.caller}: menu keys {spec.digits}")
-            record = _place_call(spec, host, engine, phones, stack.ports.sip, work, seen)
+            record = place_call(spec, host, engine, phones, stack.ports.sip, work, seen)
             result.calls.append(record)
             for line in record.get("timeline", []):
                 say(f"    {line}")
