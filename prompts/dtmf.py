@@ -270,12 +270,8 @@ def _classify(
     out = np.full(shape, -1, np.int8)
     wlen = g.window
     power = xw.real * xw.real + xw.imag * xw.imag  # |X|^2
-    prow = power[..., :4]
-    pcol = power[..., 4:]
-    r = prow.argmax(-1)
-    c = pcol.argmax(-1)
-    br = np.take_along_axis(prow, r[..., None], -1)[..., 0]
-    bc = np.take_along_axis(pcol, c[..., None], -1)[..., 0]
+    br = power[..., :4].max(-1)
+    bc = power[..., 4:].max(-1)
     # Mean-square tone power is 2|X|^2 / W^2; window mean power is energy / W.
     scale = 2.0 / (wlen * wlen)
     # Cheap gate first: level and purity before any offset compensation (which
@@ -286,12 +282,14 @@ def _classify(
     idx = np.nonzero(gate)
     if idx[0].size == 0:
         return out
-    r_i, c_i = r[idx], c[idx]
+    pw = power[idx]
+    r_i = pw[:, :4].argmax(-1)
+    c_i = pw[:, 4:].argmax(-1)
+    k = np.arange(r_i.size)
     a, b = first[idx], second[idx]
-    a_r = np.take_along_axis(a[:, :4], r_i[:, None], -1)[:, 0]
-    a_c = np.take_along_axis(a[:, 4:], c_i[:, None], -1)[:, 0]
-    b_r = np.take_along_axis(b[:, :4], r_i[:, None], -1)[:, 0]
-    b_c = np.take_along_axis(b[:, 4:], c_i[:, None], -1)[:, 0]
+    a_r, a_c = a[k, r_i], a[k, 4 + c_i]
+    b_r, b_c = b[k, r_i], b[k, 4 + c_i]
+    br_i, bc_i = pw[k, r_i], pw[k, 4 + c_i]
     # Phase advance over 10 ms minus the nominal one: (w - w_k) * 2 * sub.
     # Both halves lie inside the window, so a window the tone fully covers
     # gives an unbiased estimate even when its neighbours do not.
@@ -305,8 +303,8 @@ def _classify(
     # Undo the rectangular window's loss for an off-frequency tone (Dirichlet ~ sinc).
     comp_r = np.sinc(df_r * wlen / g.rate) ** 2
     comp_c = np.sinc(df_c * wlen / g.rate) ** 2
-    pr = br[idx] / np.maximum(comp_r, 0.25)
-    pc = bc[idx] / np.maximum(comp_c, 0.25)
+    pr = br_i / np.maximum(comp_r, 0.25)
+    pc = bc_i / np.maximum(comp_c, 0.25)
     ok &= (pr * scale >= g.p_min) & (pc * scale >= g.p_min)
     rev = 10.0 ** (s.max_reverse_twist_db / 10.0)
     nor = 10.0 ** (s.max_normal_twist_db / 10.0)
@@ -314,11 +312,11 @@ def _classify(
     ok &= (pr + pc) * 2.0 >= s.min_purity * wlen * energy[idx]
     # Relative peak: every other row/column at least relative_peak_db below.
     rel = 10.0 ** (-s.relative_peak_db / 10.0)
-    rows = power[idx][:, :4].copy()
-    cols = power[idx][:, 4:].copy()
-    np.put_along_axis(rows, r_i[:, None], 0.0, -1)
-    np.put_along_axis(cols, c_i[:, None], 0.0, -1)
-    ok &= (rows.max(-1) <= br[idx] * rel) & (cols.max(-1) <= bc[idx] * rel)
+    rows = pw[:, :4].copy()
+    cols = pw[:, 4:].copy()
+    rows[k, r_i] = 0.0
+    cols[k, c_i] = 0.0
+    ok &= (rows.max(-1) <= br_i * rel) & (cols.max(-1) <= bc_i * rel)
     codes = (r_i * 4 + c_i).astype(np.int8)
     out[idx] = np.where(ok, codes, -1)
     return out
