@@ -85,7 +85,8 @@ class CallStateChanged:
     reason: str
 
     def describe(self) -> str:
-        return f"call {self.call_id}: {self.state} ({self.status} {self.reason})"
+        status = f" ({self.status} {self.reason})" if self.status else ""
+        return f"call {self.call_id}: {self.state}{status}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,7 @@ def _agent(args: argparse.Namespace) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
-    from softphone import CallError, SoftphoneError, SoftphoneHost, TestCaller
+    from softphone import CallError, SoftphoneError, SoftphoneHost, SoftphoneTimeout, TestCaller
 
     t0 = time.monotonic()
     answered = False
@@ -125,7 +125,7 @@ def _call(args: argparse.Namespace) -> int:
                     flush()
                 leg.hangup()
                 end = leg.wait_disconnected(10)
-            except CallError as exc:
+            except (CallError, SoftphoneTimeout) as exc:
                 flush()
                 print(f"not answered: {exc}", file=sys.stderr)
                 return 1
