@@ -1,8 +1,96 @@
-"""`homeline asterisk` sub-commands."""
+"""`homeline asterisk up|down|status|cli`: the PBX admins and the engine use.
+
+`up` renders the configuration from dialplans/ (agents, templates, generated
+secrets) and starts Asterisk from its sandbox root on the standard ports (SIP
+5060, AMI 5038 on 127.0.0.1); `down` stops it and leaves no process or mount.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from homeline.paths import DIALPLANS_DIR
+
+INSTANCE = "main"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Not written yet: adds nothing, so `homeline asterisk` is an unknown command."""
+    parser = sub.add_parser("asterisk", help="run the PBX (up, down, status, cli)",
+                            description=__doc__)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    up = actions.add_parser("up", help="render the configuration and start Asterisk")
+    up.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    up.set_defaults(func=run_up)
+    actions.add_parser("down", help="stop Asterisk").set_defaults(func=run_down)
+    status = actions.add_parser("status", help="is it running, which version, which ports")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=run_status)
+    cli = actions.add_parser("cli", help="run one Asterisk CLI command, e.g. 'pjsip show contacts'")
+    cli.add_argument("words", nargs="+")
+    cli.set_defaults(func=run_cli)
+
+
+def _instance():  # type: ignore[no-untyped-def]
+    from homeline.pbx.process import AsteriskInstance
+    from homeline.pbx.sandbox import ensure_root
+
+    return AsteriskInstance(ensure_root(progress=lambda m: print(m, file=sys.stderr)), INSTANCE)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from homeline.commands.dialplan import load_directory_or_report
+    from homeline.paths import state_dir
+    from homeline.pbx.errors import PbxError
+    from homeline.pbx.render import RenderError
+    from homeline.stack import PbxStack, Ports
+
+    directory = load_directory_or_report(args.agents)
+    if directory is None:
+        return 1
+    stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard(),
+                     progress=lambda m: print(m, file=sys.stderr))
+    try:
+        instance = stack.start_pbx()
+    except (PbxError, RenderError, RuntimeError) as exc:
+        print(f"asterisk up: {exc}", file=sys.stderr)
+        return 1
+    print(f"Asterisk is up (pid {instance.pid()}): SIP 127.0.0.1:{stack.ports.sip}, "
+          f"AMI 127.0.0.1:{stack.ports.ami}, FastAGI expected on 127.0.0.1:{stack.ports.agi}")
+    print("next: `homeline engine run`; stop with `homeline asterisk down`")
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    instance = _instance()
+    was_running = instance.running()
+    instance.stop()
+    print("Asterisk stopped" if was_running else "Asterisk was not running")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    status = _instance().status()
+    if args.json:
+        print(json.dumps(status, default=str, indent=1))
+    else:
+        for key, value in status.items():
+            print(f"{key}: {value}")
+    return 0 if status.get("running") else 3
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from homeline.pbx.errors import AsteriskCliError
+
+    instance = _instance()
+    if not instance.running():
+        print("Asterisk is not running: `homeline asterisk up`", file=sys.stderr)
+        return 1
+    try:
+        print(instance.cli(" ".join(args.words)))
+    except AsteriskCliError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0

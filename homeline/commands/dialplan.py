@@ -1,8 +1,57 @@
-"""`homeline dialplan` sub-commands."""
+"""`homeline dialplan render`: write the Asterisk configuration from dialplans/."""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from homeline.paths import DIALPLANS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Not written yet: adds nothing, so `homeline dialplan` is an unknown command."""
+    parser = sub.add_parser("dialplan", help="Asterisk configuration from dialplans/templates")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    render = actions.add_parser(
+        "render", help="write pjsip.conf, extensions.conf, manager.conf ... into a directory")
+    render.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml",
+                        help="agent directory (default: dialplans/agents.yaml)")
+    render.add_argument("--out", type=Path, default=None,
+                        help="where to write (default: <state dir>/asterisk-etc)")
+    render.set_defaults(func=run_render)
+
+
+def load_directory_or_report(path: Path) -> object | None:
+    """The agent directory, or None after printing every problem in it."""
+    from routing import DirectoryError, load_directory
+
+    try:
+        return load_directory(path)
+    except DirectoryError as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return None
+    except OSError as exc:
+        print(f"{path}: cannot read the agent directory: {exc.strerror}", file=sys.stderr)
+        return None
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from homeline.paths import state_dir
+    from homeline.pbx.render import RenderError, write_config
+    from homeline.stack import PbxStack, Ports
+
+    directory = load_directory_or_report(args.agents)
+    if directory is None:
+        return 1
+    stack = PbxStack("main", directory, state_dir(), Ports.standard())
+    try:
+        files = stack.render()
+    except RenderError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    out = args.out or state_dir() / "asterisk-etc"
+    for path in write_config(files, out):
+        print(path)
+    return 0

@@ -1,8 +1,62 @@
-"""`homeline engine` sub-commands."""
+"""`homeline engine run`: the FastAGI IVR and the AMI router against the PBX
+started by `homeline asterisk up`, until Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+from pathlib import Path
+
+from homeline.paths import DIALPLANS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Not written yet: adds nothing, so `homeline engine` is an unknown command."""
+    parser = sub.add_parser("engine", help="run the IVR and router against the running PBX")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    run = actions.add_parser("run", help="serve calls until Ctrl-C", description=__doc__)
+    run.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    run.add_argument("--flow", type=Path, default=DIALPLANS_DIR / "flows" / "main-menu.yaml")
+    run.add_argument("--journal", type=Path, default=None,
+                     help="write router events as JSON lines (for `homeline route replay`)")
+    run.set_defaults(func=run_engine)
+
+
+def run_engine(args: argparse.Namespace) -> int:
+    import logging
+    from datetime import UTC, datetime
+
+    from homeline.commands.asterisk import INSTANCE, _instance
+    from homeline.commands.dialplan import load_directory_or_report
+    from homeline.paths import state_dir
+    from homeline.stack import PbxStack, Ports
+    from ivr.errors import IvrError
+    from ivr.loader import load_flow
+    from routing import Router
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    directory = load_directory_or_report(args.agents)
+    if directory is None:
+        return 1
+    try:
+        flow = load_flow(args.flow)
+    except IvrError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    instance = _instance()
+    if not instance.running():
+        print("Asterisk is not running: start it with `homeline asterisk up`", file=sys.stderr)
+        return 1
+    stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard())
+    stack.instance = instance
+    engine = stack.start_engine(Router.from_directory(directory, now=datetime.now(UTC)),
+                                lambda: flow, journal_path=args.journal)
+    print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI 127.0.0.1:{stack.ports.ami}"
+          " (Ctrl-C to stop)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop()
+    return 0
