@@ -17,10 +17,12 @@ module's registries, so they are also destroyed on the pjsua2 thread.
 from __future__ import annotations
 
 import atexit
+import functools
 import heapq
 import itertools
 import queue
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -32,7 +34,7 @@ from typing import Any, TypeVar
 
 from softphone.errors import SoftphoneError, SoftphoneTimeout, SoftphoneUnavailable
 
-__all__ = ["SoftphoneHost", "load_pjsua2"]
+__all__ = ["SoftphoneHost", "load_pjsua2", "pj_callback", "pj_error_text"]
 
 T = TypeVar("T")
 
@@ -79,6 +81,23 @@ def _quiet_pjlib(level: int) -> None:
         pass  # cosmetic only
 
 
+def pj_callback(fn: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """Wrap a pjsua2 callback method (on an object with a ``host`` attribute).
+
+    An exception escaping a SWIG director method would unwind through pjsua's C
+    code; it is recorded on the host (and printed to stderr) instead.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, prm: Any) -> None:
+        try:
+            fn(self, prm)
+        except Exception as exc:  # noqa: BLE001 - must not cross into C
+            self.host.callback_failed(f"{type(self).__name__}.{fn.__name__}", exc)
+
+    return wrapper
+
+
 class SoftphoneHost:
     """Owns the process's pjsua2 Endpoint and its thread.
 
@@ -119,6 +138,7 @@ class SoftphoneHost:
         self._shared_transport: int | None = None
         self._shared_port = 0
         self._own_transports: set[int] = set()
+        self._callback_errors: list[str] = []
         # pjsua2 object registries, touched on the pjsua2 thread only
         self.accounts: dict[int, Any] = {}
         self.calls: dict[int, Any] = {}
@@ -169,6 +189,16 @@ class SoftphoneHost:
         """UDP port of the transport shared by accounts without their own."""
         return self._shared_port
 
+    @property
+    def callback_errors(self) -> list[str]:
+        """Errors raised inside pjsua2 callbacks (should stay empty)."""
+        return list(self._callback_errors)
+
+    def callback_failed(self, where: str, exc: BaseException) -> None:
+        text = f"{where}: {type(exc).__name__}: {exc}"
+        self._callback_errors.append(text)
+        print(f"softphone: error in pjsua2 callback {text}", file=sys.stderr)
+
     def call(self, fn: Callable[[], T], timeout: float = 10.0, what: str = "pjsua2 work") -> T:
         """Run ``fn`` on the pjsua2 thread and return its result (or raise its error)."""
         if threading.current_thread() is self._thread:
@@ -181,7 +211,7 @@ class SoftphoneHost:
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Queue ``fn`` for the pjsua2 thread; the future carries its result."""
-        if self._closed or self._stop.is_set():
+        if self._closed or self._stop.is_set() or not self._thread.is_alive():
             raise SoftphoneError("the SoftphoneHost is closed")
         future: Future[T] = Future()
         self._tasks.put((fn, future))
@@ -285,6 +315,7 @@ class SoftphoneHost:
                 self._ep.libHandleEvents(_POLL_MS)
                 self._run_reaps()
         finally:
+            self._stop.set()  # also when the loop died: submit() must fail fast
             self._teardown()
 
     def _start_endpoint(self) -> None:

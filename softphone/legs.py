@@ -22,7 +22,7 @@ from softphone.events import (
     EventLog,
     SoftphoneEvent,
 )
-from softphone.host import SoftphoneHost, pj_error_text
+from softphone.host import SoftphoneHost, pj_callback, pj_error_text
 
 __all__ = ["CallLeg", "make_pj_call_class", "wav_complete", "wav_seconds"]
 
@@ -297,6 +297,7 @@ def make_pj_call_class(pj: Any) -> type:
             self.released = False
 
         # callbacks --------------------------------------------------------------
+        @pj_callback
         def onCallState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
             ci = self.getInfo()
             state = STATES[ci.state] if 0 <= ci.state < len(STATES) else str(ci.stateText)
@@ -311,6 +312,7 @@ def make_pj_call_class(pj: Any) -> type:
                 # pjsua2 may still touch this Call until the callback returns
                 self.host.after_events(self.release)
 
+        @pj_callback
         def onCallMediaState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
             ci = self.getInfo()  # keep ci alive while iterating ci.media (pjsua2 pitfall)
             for mi in ci.media:
@@ -322,6 +324,7 @@ def make_pj_call_class(pj: Any) -> type:
                         self.leg._on_audio()
                     return
 
+        @pj_callback
         def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
             method = "sip-info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
             self.leg._on_dtmf(str(prm.digit), method, int(prm.duration))

@@ -23,7 +23,7 @@ from softphone.events import (
     SoftphoneEvent,
     Unregistered,
 )
-from softphone.host import SoftphoneHost, pj_error_text
+from softphone.host import SoftphoneHost, pj_callback, pj_error_text
 from softphone.legs import CallLeg, make_pj_call_class
 
 __all__ = ["AgentPhone", "TestCaller"]
@@ -54,8 +54,10 @@ def _make_pj_account_class(pj: Any) -> type:
         def __init__(self, phone: _Phone) -> None:
             super().__init__()
             self.phone = phone
+            self.host = phone.host
             self.unregistered = True
 
+        @pj_callback
         def onRegState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
             code, reason, expires = int(prm.code), str(prm.reason), int(prm.expiration)
             now = time.monotonic()
@@ -72,6 +74,7 @@ def _make_pj_account_class(pj: Any) -> type:
                 event = RegistrationFailed(now, user, code, reason)
             self.phone.events.append(event)
 
+        @pj_callback
         def onIncomingCall(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
             self.phone._on_incoming(self, prm.callId, _request_user(str(prm.rdata.wholeMsg)))
 

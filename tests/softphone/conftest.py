@@ -23,6 +23,7 @@ def host() -> Iterator[SoftphoneHost]:
     finally:
         h.close()
     assert pjsua2_threads() == []
+    assert h.callback_errors == []
 
 
 @pytest.fixture
