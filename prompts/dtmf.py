@@ -217,6 +217,11 @@ class _Grid:
     lag_rot: npt.NDArray[np.complex64]  # (8,): removes the nominal phase advance over 10 ms
     p_min: float  # per-tone power threshold (mean square)
     tol_hz: npt.NDArray[np.float64]  # (8,) frequency offset limit
+    half_basis: FloatArray  # (2*sub, 16): DFT of a 10 ms half, interleaved re/im
+    half_rot: FloatArray  # (16, 16): real form of "times weights[2]" (second half's phase)
+    frame_basis: FloatArray  # (6*sub, 32): both 20 ms windows of a 20 ms frame + 10 ms before
+    frame_energy: FloatArray  # (6*sub, 2): the same windows' sums of squares
+    pair_sum: FloatArray  # (32, 16): re^2 + im^2 -> power, per window and tone
 
     @property
     def window(self) -> int:
@@ -247,7 +252,42 @@ def _grid(rate: int, settings: DetectorSettings) -> _Grid:
     accept_edge = _FREQS * 0.015 + 2.0
     reject_edge = _FREQS * 0.035
     tol = accept_edge + settings.freq_limit * (reject_edge - accept_edge)
-    g = _Grid(rate, sub, basis, weights, lag_rot, p_min, tol)
+    n2 = np.arange(2 * sub)[:, None]
+    half_basis = np.empty((2 * sub, 16), np.float32)
+    half_basis[:, 0::2] = np.cos(w[None, :] * n2)
+    half_basis[:, 1::2] = -np.sin(w[None, :] * n2)
+    # (re + j im) * (c + j d) as a row vector times a block-diagonal matrix.
+    half_rot = np.zeros((16, 16), np.float32)
+    for k, rot in enumerate(weights[2]):
+        c, d = float(rot.real), float(rot.imag)
+        half_rot[2 * k, 2 * k], half_rot[2 * k, 2 * k + 1] = c, d
+        half_rot[2 * k + 1, 2 * k], half_rot[2 * k + 1, 2 * k + 1] = -d, c
+    n4 = np.arange(4 * sub)[:, None]
+    win = np.empty((4 * sub, 16), np.float32)
+    win[:, 0::2] = np.cos(w[None, :] * n4)
+    win[:, 1::2] = -np.sin(w[None, :] * n4)
+    frame_basis = np.zeros((6 * sub, 32), np.float32)
+    frame_basis[: 4 * sub, :16] = win
+    frame_basis[2 * sub :, 16:] = win
+    frame_energy = np.zeros((6 * sub, 2), np.float32)
+    frame_energy[: 4 * sub, 0] = 1.0
+    frame_energy[2 * sub :, 1] = 1.0
+    pair_sum = np.zeros((32, 16), np.float32)
+    pair_sum[np.arange(32), np.arange(32) // 2] = 1.0
+    g = _Grid(
+        rate,
+        sub,
+        basis,
+        weights,
+        lag_rot,
+        p_min,
+        tol,
+        half_basis,
+        half_rot,
+        frame_basis,
+        frame_energy,
+        pair_sum,
+    )
     _GRIDS[key] = g
     return g
 
@@ -496,44 +536,88 @@ class DtmfDetector:
     def __init__(self, rate: int = 8000, settings: DetectorSettings = _DEFAULT) -> None:
         self.rate = rate
         self.settings = settings
-        self._g = _grid(rate, settings)
+        g = self._g = _grid(rate, settings)
         self._pending = np.zeros(0, np.float32)
-        hist = _history()
-        self._spec = np.zeros((hist, 8), np.complex64)
-        self._energy = np.zeros(hist, np.float32)
-        self._base = -hist  # absolute sub-block number of self._spec[0]
-        self._tracker = _Tracker(self._g, settings)
+        self._hist = _history()
+        # The last _hist sub-blocks of audio (zeros before the stream began).
+        self._ring = np.zeros(self._hist * g.sub, np.float32)
+        self._base = -self._hist  # absolute sub-block number of the ring's start
+        self._tracker = _Tracker(g, settings)
         self._tracker.floor = 0
+        # Fast gate constants, 10 % looser than _classify's own gate so that a
+        # frame it lets pass is never one _classify would have classified.
+        wlen = g.window
+        self._gate_level = 0.9 * g.p_min * wlen * wlen / 4.0
+        self._gate_purity = 0.9 * settings.min_purity * wlen / 4.0
 
     def feed(self, frame: npt.ArrayLike) -> list[DigitEvent]:
         x = _as_float(frame)
         if x.ndim != 1:
             raise DtmfError(f"feed expects 1-D mono frames, got shape {x.shape}")
-        step = 2 * self._g.sub
+        g = self._g
+        step = 2 * g.sub
         if self._pending.size:
             x = np.concatenate((self._pending, x))
         usable = x.size - x.size % step
-        self._pending = x[usable:].copy()
+        if usable != x.size:
+            self._pending = x[usable:].copy()
+            x = x[:usable]
+        elif self._pending.size:
+            self._pending = self._pending[:0]
         if usable == 0:
             return []
-        spec, energy = _subblock_dft(x[:usable], self._g)
-        n = spec.shape[0]
-        hist = self._spec.shape[0]
-        all_spec = np.concatenate((self._spec, spec))
-        all_energy = np.concatenate((self._energy, energy))
-        # Windows ending at new sub-blocks 1, 3, ...: each needs the 2 before it.
-        xw, ew, first, second = _windows(all_spec[hist - 2 :], all_energy[hist - 2 :], self._g)
-        codes = _classify(xw, first, second, ew, self._g, self.settings)
+        ring = self._ring
+        buf = np.concatenate((ring, x))
         tr = self._tracker
+        if tr.active is None and usable == 2 * step:
+            # Fast path for the usual 20 ms frame: both windows in one product,
+            # then plain Python on four numbers per window.
+            seg = buf[ring.size - step :]
+            power = ((seg @ g.frame_basis) ** 2) @ g.pair_sum
+            groups = power.reshape(4, 4).max(1).tolist()
+            e0, e1 = (seg * seg @ g.frame_energy).tolist()
+            r0, c0, r1, c1 = groups
+            lvl, pur = self._gate_level, self._gate_purity
+            if not (
+                (min(r0, c0) >= lvl and r0 + c0 >= pur * e0)
+                or (min(r1, c1) >= lvl and r1 + c1 >= pur * e1)
+            ):
+                tr.run_code, tr.run_len = -1, 0
+                self._ring = buf[usable:]
+                self._base += usable // g.sub
+                return []
+        elif tr.active is None:
+            # Fast path: windows from 10 ms halves (one product), skip if no
+            # window could hold a tone pair at all.
+            halves = buf[ring.size - step :].reshape(-1, step)
+            h = halves @ g.half_basis
+            xw = h[:-1] + h[1:] @ g.half_rot
+            eh = np.einsum("ij,ij->i", halves, halves)
+            sq = xw * xw
+            power = sq[:, 0::2] + sq[:, 1::2]
+            br = power[:, :4].max(1)
+            bc = power[:, 4:].max(1)
+            if not (
+                (np.minimum(br, bc) >= self._gate_level)
+                & (br + bc >= self._gate_purity * (eh[:-1] + eh[1:]))
+            ).any():
+                tr.run_code, tr.run_len = -1, 0
+                self._ring = buf[usable:]
+                self._base += usable // g.sub
+                return []
         before = len(tr.events)
+        all_spec, all_energy = _subblock_dft(buf, g)
+        hist = self._hist
+        # Windows ending at new sub-blocks 1, 3, ...: each needs the 2 before it.
+        xw2, ew, first, second = _windows(all_spec[hist - 2 :], all_energy[hist - 2 :], g)
+        codes = _classify(xw2, first, second, ew, g, self.settings)
         if tr.active is not None or codes.max() >= 0:
             for j, code in enumerate(codes.tolist()):
                 tr.step(code, all_spec, all_energy, hist + 2 * j, self._base)
         else:
             tr.run_code, tr.run_len = -1, 0
-        self._spec = all_spec[-hist:]
-        self._energy = all_energy[-hist:]
-        self._base += n
+        self._ring = buf[usable:]
+        self._base += usable // g.sub
         return tr.events[before:]
 
     def flush(self) -> list[DigitEvent]:
