@@ -250,3 +250,28 @@ def test_many_agents_and_callers_in_one_process(host: SoftphoneHost, tmp_path: P
         heard.append(dominant_frequency(samples, rate))
     print({"heard_hz": heard})
     assert heard == pytest.approx([400, 600, 800, 1000], abs=10)
+
+
+def test_in_band_dtmf_probe_survives_g711_both_ways(host: SoftphoneHost, tmp_path: Path) -> None:
+    from prompts.audio_proof import verify_heard, write_probe
+
+    agent, caller = _connected(host)
+    leg = caller.call(agent.uri)
+    leg.wait_confirmed(5)
+    agent_leg = agent.wait_call(2)
+    leg.wait_audio(2)
+    agent_leg.wait_audio(2)
+    heard_by_agent = agent_leg.record(tmp_path / "agent-heard.wav")
+    heard_by_caller = leg.record(tmp_path / "caller-heard.wav")
+    seconds = max(leg.play(write_probe(tmp_path / "caller-probe.wav", "1379")),
+                  agent_leg.play(write_probe(tmp_path / "agent-probe.wav", "2468")))
+    time.sleep(seconds + 0.3)
+    agent_leg.stop_recording()
+    leg.stop_recording()
+    leg.hangup()
+    leg.wait_disconnected(3)
+    by_agent = verify_heard(heard_by_agent, "1379")
+    by_caller = verify_heard(heard_by_caller, "2468")
+    print(by_agent.detail, "|", by_caller.detail)
+    assert (by_agent.ok, by_agent.heard) == (True, "1379")
+    assert (by_caller.ok, by_caller.heard) == (True, "2468")
