@@ -64,7 +64,7 @@ def install(
     for src in sources:
         lang = src.parent.name
         dest = dest_root / lang / SUBDIR / src.name
-        wanted.add(dest)
+        wanted.add(dest.resolve())
         key = f"{lang}/{SUBDIR}/{src.name}"
         if (
             dest.is_file()
@@ -85,8 +85,10 @@ def install(
         except OSError as exc:
             raise InstallError(f"{dest}: cannot install: {exc.strerror}") from exc
         report.copied.append(key)
+    # sounds/<lang> may be a link to a voice directory beside it (sounds/en ->
+    # en_US_f_Allison): the same file is then seen twice, so compare resolved paths
     for stale in sorted(dest_root.glob(f"*/{SUBDIR}/*.wav")):
-        if stale not in wanted:
+        if stale.resolve() not in wanted and stale.exists():
             stale.unlink()
             report.removed.append(str(stale.relative_to(dest_root)))
     return report

@@ -222,6 +222,7 @@ def ensure_root(progress: Progress = print, *, mirror: str | None = None) -> Ast
 
 def _load_root(path: Path) -> AsteriskRoot:
     marker = json.loads((path / _MARKER).read_text(encoding="utf-8"))
+    _relative_language_links(path)
     return AsteriskRoot(
         path=path,
         version=_asterisk_version(path),
@@ -510,6 +511,37 @@ def _link_languages(sounds: Path) -> None:
         match = re.fullmatch(r"([a-z]{2})_[A-Z]{2}_[fm]_\w+", voice.name)
         if match and not os.path.lexists(sounds / match.group(1)):
             (sounds / match.group(1)).symlink_to(voice.name)
+
+
+def _relative_language_links(root: Path) -> None:
+    """Make ``sounds/en`` a relative link, like ``sounds/es`` and ``sounds/fr``.
+
+    update-alternatives makes it absolute (``/etc/alternatives/asterisk-prompt-en``),
+    which resolves outside the root when seen from the host, so installing
+    prompts from the host into ``sounds/en/homeline`` would miss. Asterisk sees
+    the same directory either way.
+    """
+    sounds = root / "usr/share/asterisk/sounds"
+    if not sounds.is_dir():
+        return
+    for link in sorted(p for p in sounds.iterdir() if p.is_symlink()):
+        if not re.fullmatch(r"[a-z]{2}", link.name):
+            continue
+        target = PurePosixPath(os.readlink(link))
+        if not target.is_absolute():
+            continue
+        resolved = link
+        for _ in range(16):
+            if not resolved.is_symlink():
+                break
+            hop = PurePosixPath(os.readlink(resolved))
+            resolved = (root / str(hop).lstrip("/")) if hop.is_absolute() else resolved.parent / hop
+        if resolved.is_dir() and resolved.parent == sounds:
+            tmp = link.with_name(f".{link.name}.relink")
+            if os.path.lexists(tmp):
+                tmp.unlink()
+            tmp.symlink_to(resolved.name)
+            os.replace(tmp, link)
 
 
 def _write_tarball(steps: _Steps, root: AsteriskRoot, key: str) -> None:
