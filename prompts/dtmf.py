@@ -199,7 +199,7 @@ def to_int16(samples: npt.ArrayLike) -> npt.NDArray[np.int16]:
 def _as_float(samples: npt.ArrayLike) -> FloatArray:
     x = np.asarray(samples)
     if x.dtype == np.int16:
-        return x.astype(np.float32) * np.float32(1.0 / 32768.0)
+        return np.multiply(x, np.float32(1.0 / 32768.0), dtype=np.float32)
     return x.astype(np.float32, copy=False)
 
 
@@ -310,8 +310,14 @@ def _classify(
     out = np.full(shape, -1, np.int8)
     wlen = g.window
     power = xw.real * xw.real + xw.imag * xw.imag  # |X|^2
-    br = power[..., :4].max(-1)
-    bc = power[..., 4:].max(-1)
+    # Element-wise maxima over column views: a reduction over a length-4 axis
+    # is several times slower in numpy.
+    br = np.maximum(
+        np.maximum(power[..., 0], power[..., 1]), np.maximum(power[..., 2], power[..., 3])
+    )
+    bc = np.maximum(
+        np.maximum(power[..., 4], power[..., 5]), np.maximum(power[..., 6], power[..., 7])
+    )
     # Mean-square tone power is 2|X|^2 / W^2; window mean power is energy / W.
     scale = 2.0 / (wlen * wlen)
     # Cheap gate first: level and purity before any offset compensation (which
@@ -450,40 +456,69 @@ class _Tracker:
             j = i - lo
         return self._mask[j]
 
-    def step(
+    def run(
         self,
-        code: int,
+        codes: list[int],
+        j: int,
         spec: npt.NDArray[np.complex64],
         energy: FloatArray,
-        i0: int,
+        i_first: int,
         base: int,
-    ) -> None:
-        """Advance over the two sub-blocks ``i0``, ``i0+1`` (array indices) of one hop.
+        stop_when_idle: bool = False,
+    ) -> int:
+        """Advance over hops ``codes[j:]``; returns the index after the last one done.
 
-        ``code`` classifies the window ending at ``i0+1``; ``base`` is the
-        absolute sub-block number of array index 0.
+        Hop k classifies the window ending at sub-block ``i_first + 2k + 1``
+        (array index) and moves the digit edges over sub-blocks ``i_first + 2k``
+        and ``+1``; ``base`` is the absolute sub-block number of array index 0.
+        With ``stop_when_idle``, returns after the first hop that leaves the
+        tracker idle on an unclassified window (the batch API then jumps ahead).
         """
-        if code == self.run_code:
-            self.run_len += 1
-        else:
-            self.run_code, self.run_len = code, 1
-        cand = self.active
-        if cand is not None:
-            for i in (i0, i0 + 1):
-                if self.on(spec, energy, i, cand.code):
-                    cand.last = base + i
-                    cand.off = 0
+        hits = self.s.hits_to_begin
+        min_on, min_off = self.min_on, self.min_off
+        n = len(codes)
+        while j < n:
+            code = codes[j]
+            i0 = i_first + 2 * j
+            if code == self.run_code:
+                self.run_len += 1
+            else:
+                self.run_code, self.run_len = code, 1
+            cand = self.active
+            if cand is not None:
+                mask = self._mask
+                m = i0 - self._mask_lo
+                if (
+                    cand.code != self._mask_code
+                    or spec is not self._mask_src
+                    or not 0 <= m < len(mask) - 1
+                ):
+                    self.on(spec, energy, i0 + 1, cand.code)  # refreshes the cached slice
+                    mask = self._mask
+                    m = i0 - self._mask_lo
+                if mask[m]:
+                    cand.last, cand.off = base + i0, 0
                 else:
                     cand.off += 1
-            if not cand.started and cand.last - cand.first + 1 >= self.min_on:
-                self._start(cand)
-            if cand.off >= self.min_off or (
-                code >= 0 and code != cand.code and self.run_len >= self.s.hits_to_begin
-            ):
-                self._finish(cand)
-                cand = None
-        if cand is None and code >= 0 and self.run_len >= self.s.hits_to_begin:
-            self._begin(code, spec, energy, i0 + 1, base)
+                if mask[m + 1]:
+                    cand.last, cand.off = base + i0 + 1, 0
+                else:
+                    cand.off += 1
+                if not cand.started and cand.last - cand.first + 1 >= min_on:
+                    self._start(cand)
+                if cand.off >= min_off or (
+                    code >= 0 and code != cand.code and self.run_len >= hits
+                ):
+                    self._finish(cand)
+                    cand = None
+            if cand is None:
+                if code >= 0:
+                    if self.run_len >= hits:
+                        self._begin(code, spec, energy, i0 + 1, base)
+                elif stop_when_idle:
+                    return j + 1
+            j += 1
+        return j
 
     def _begin(
         self, code: int, spec: npt.NDArray[np.complex64], energy: FloatArray, i: int, base: int
@@ -612,8 +647,7 @@ class DtmfDetector:
         xw2, ew, first, second = _windows(all_spec[hist - 2 :], all_energy[hist - 2 :], g)
         codes = _classify(xw2, first, second, ew, g, self.settings)
         if tr.active is not None or codes.max() >= 0:
-            for j, code in enumerate(codes.tolist()):
-                tr.step(code, all_spec, all_energy, hist + 2 * j, self._base)
+            tr.run(codes.tolist(), 0, all_spec, all_energy, hist, self._base)
         else:
             tr.run_code, tr.run_len = -1, 0
         self._ring = buf[usable:]
@@ -661,20 +695,16 @@ def detect_batch(
         hits = np.flatnonzero(row >= 0)
         if hits.size:
             sp, en = spec[ch], energy[ch]
+            codes_list = row.tolist()
             j = int(hits[0])
-            stop = row.size
-            while j < stop:
-                code = int(row[j])
-                tr.step(code, sp, en, 2 * j + 2, 0)
-                if tr.active is None and code < 0:
-                    # Idle: jump to the next classified window.
-                    nxt = np.searchsorted(hits, j + 1)
-                    if nxt >= hits.size:
-                        break
-                    j = int(hits[nxt])
-                    tr.run_code, tr.run_len = -1, 0
-                    continue
-                j += 1
+            while True:
+                j = tr.run(codes_list, j, sp, en, 2, 0, stop_when_idle=True)
+                nxt = int(np.searchsorted(hits, j))
+                if nxt >= hits.size:
+                    break
+                # Idle until the next classified window.
+                j = int(hits[nxt])
+                tr.run_code, tr.run_len = -1, 0
             tr.flush()
         results.append(Detection("".join(s.digit for s in tr.spans), tuple(tr.spans)))
     return results
