@@ -416,6 +416,7 @@ class _Tracker:
     g: _Grid
     s: DetectorSettings
     channel: int = 0
+    keep_events: bool = True  # the batch API only needs the spans
     run_code: int = -1
     run_len: int = 0
     active: _Candidate | None = None
@@ -523,12 +524,14 @@ class _Tracker:
     def _begin(
         self, code: int, spec: npt.NDArray[np.complex64], energy: FloatArray, i: int, base: int
     ) -> None:
-        lo = max(0, self.floor - base)
+        self.on(spec, energy, i, code)  # caches the decisions for [i - 16, i + 48)
+        mask, mlo = self._mask, self._mask_lo
+        lo = max(mlo, self.floor - base)
         last = i
-        while last > lo and not self.on(spec, energy, last, code):
+        while last > lo and not mask[last - mlo]:
             last -= 1
         first = last
-        while first - 1 >= lo and self.on(spec, energy, first - 1, code):
+        while first - 1 >= lo and mask[first - 1 - mlo]:
             first -= 1
         cand = _Candidate(code, base + first, base + last, off=i - last)
         self.active = cand
@@ -537,7 +540,10 @@ class _Tracker:
 
     def _start(self, cand: _Candidate) -> None:
         cand.started = True
-        self.events.append(DigitEvent("start", KEYS[cand.code], self._t(cand.first), self.channel))
+        if self.keep_events:
+            self.events.append(
+                DigitEvent("start", KEYS[cand.code], self._t(cand.first), self.channel)
+            )
 
     def _finish(self, cand: _Candidate) -> None:
         self.active = None
@@ -545,7 +551,8 @@ class _Tracker:
         self.run_len = 0 if self.run_code == cand.code else self.run_len
         if cand.started:
             end = self._t(cand.last + 1)
-            self.events.append(DigitEvent("end", KEYS[cand.code], end, self.channel))
+            if self.keep_events:
+                self.events.append(DigitEvent("end", KEYS[cand.code], end, self.channel))
             self.spans.append(DigitSpan(KEYS[cand.code], self._t(cand.first), end))
 
     def flush(self) -> None:
@@ -674,7 +681,9 @@ def detect_batch(
     """Detect on many channels at once: a (channels, samples) array or a list of 1-D arrays."""
     g = _grid(rate, settings)
     if isinstance(channels, np.ndarray) and channels.ndim == 2:
-        x = _as_float(channels)
+        x = np.asarray(channels)
+        if x.dtype not in (np.int16, np.float32):
+            x = _as_float(x)
     else:
         seq = [_as_float(c) for c in channels]  # type: ignore[union-attr]
         longest = max((c.size for c in seq), default=0)
@@ -685,12 +694,25 @@ def detect_batch(
         raise DtmfError(f"detect_batch expects (channels, samples), got shape {x.shape}")
     step = 2 * g.sub
     n = x.shape[1] - x.shape[1] % step
-    spec, energy = _subblock_dft(np.ascontiguousarray(x[:, :n]), g)
+    results: list[Detection] = []
+    # A few channels at a time: the intermediate arrays then stay in cache.
+    chunk = max(1, _BATCH_SAMPLES // max(n, 1))
+    for c0 in range(0, x.shape[0], chunk):
+        block = _as_float(x[c0 : c0 + chunk, :n])
+        results.extend(_detect_block(block, c0, g, settings))
+    return results
+
+
+_BATCH_SAMPLES = 1 << 20  # samples per analysis block in the batch API
+
+
+def _detect_block(x: FloatArray, c0: int, g: _Grid, settings: DetectorSettings) -> list[Detection]:
+    spec, energy = _subblock_dft(np.ascontiguousarray(x), g)
     xw, ew, first, second = _windows(spec, energy, g)
     codes = _classify(xw, first, second, ew, g, settings)
     results: list[Detection] = []
     for ch in range(x.shape[0]):
-        tr = _Tracker(g, settings, channel=ch)
+        tr = _Tracker(g, settings, channel=c0 + ch, keep_events=False)
         row = codes[ch]
         hits = np.flatnonzero(row >= 0)
         if hits.size:
