@@ -49,6 +49,7 @@ class RenderSettings:
     caller_match: str = "127.0.0.1"
     support_number: str = "100"
     plain_menu_number: str = "200"
+    ivr_bench_number: str = "300"
     default_language: str = "en"
     moh_class: str = "homeline"
     moh_directory: str = "/usr/share/asterisk/moh"
