@@ -199,7 +199,8 @@ def to_int16(samples: npt.ArrayLike) -> npt.NDArray[np.int16]:
 def _as_float(samples: npt.ArrayLike) -> FloatArray:
     x = np.asarray(samples)
     if x.dtype == np.int16:
-        return np.multiply(x, np.float32(1.0 / 32768.0), dtype=np.float32)
+        scaled: FloatArray = np.multiply(x, np.float32(1.0 / 32768.0), dtype=np.float32)
+        return scaled
     return x.astype(np.float32, copy=False)
 
 
