@@ -12,7 +12,7 @@ import functools
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from softphone.errors import RegistrationError, SoftphoneError, SoftphoneTimeout
 from softphone.events import (
@@ -155,7 +155,7 @@ class _Phone:
 
         self.host.call(release, timeout + 3.0, f"closing account {self.user}")
 
-    def __enter__(self) -> _Phone:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
