@@ -6,6 +6,11 @@ Asterisk splits ``CHANNEL(language)`` at underscores and tries
 Localization > "Sound Prompt Searching based on Channel Language"). So
 ``STREAM FILE homeline/<id>`` with ``CHANNEL(language)=fr`` plays
 ``<sounds>/fr/homeline/<id>.wav``.
+
+Asterisk's ``format_wav`` reads ``.wav`` as 8 kHz 16-bit mono and registers
+16 kHz WAV as the separate format ``wav16`` with the extension ``.wav16``
+(formats/format_wav.c), so wideband prompts are installed as ``<id>.wav16``;
+both can sit side by side and Asterisk picks the cheaper one for the call.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ def install(
     wideband: bool = False,
     owner: tuple[int, int] | None = None,
 ) -> InstallReport:
-    """Copy ``<build_dir>/<lang>/<id>.wav`` to ``<sounds_dir>/<lang>/homeline/<id>.wav``.
+    """Copy ``<build_dir>/<lang>/<id>.wav`` to ``<sounds_dir>/<lang>/homeline/<id>.wav``
+    (``.wav16`` for a 16 kHz build).
 
     Files whose bytes already match are left alone; installed prompts that no
     longer exist in the build are removed (only inside ``homeline/``).
@@ -61,11 +67,15 @@ def install(
     dest_root = Path(sounds_dir)
     report = InstallReport(dest_root)
     wanted: set[Path] = set()
+    import soundfile as sf
+
+    ext = ".wav"
     for src in sources:
         lang = src.parent.name
-        dest = dest_root / lang / SUBDIR / src.name
+        ext = ".wav16" if sf.info(str(src)).samplerate == 16000 else ".wav"
+        dest = dest_root / lang / SUBDIR / (src.stem + ext)
         wanted.add(dest.resolve())
-        key = f"{lang}/{SUBDIR}/{src.name}"
+        key = f"{lang}/{SUBDIR}/{dest.name}"
         if (
             dest.is_file()
             and dest.stat().st_size == src.stat().st_size
@@ -87,7 +97,7 @@ def install(
         report.copied.append(key)
     # sounds/<lang> may be a link to a voice directory beside it (sounds/en ->
     # en_US_f_Allison): the same file is then seen twice, so compare resolved paths
-    for stale in sorted(dest_root.glob(f"*/{SUBDIR}/*.wav")):
+    for stale in sorted(dest_root.glob(f"*/{SUBDIR}/*{ext}")):
         if stale.resolve() not in wanted and stale.exists():
             stale.unlink()
             report.removed.append(str(stale.relative_to(dest_root)))

@@ -154,3 +154,16 @@ def test_cli_build_check_install(tmp_path: Path, catalog_path: Path) -> None:
     bad.write_text("x:\n  en: ''\n", encoding="utf-8")
     e = run("build", "--catalog", str(bad))
     assert e.returncode == 1 and f"{bad}:x:en: text must be a non-empty string" in e.stderr
+
+
+def test_wideband_installs_as_wav16_beside_narrowband(tmp_path: Path, catalog_path: Path) -> None:
+    cat = load_catalog(catalog_path)
+    build_all(cat, tmp_path / "nb", progress=lambda _m: None)
+    build_all(cat, tmp_path / "wb", progress=lambda _m: None, wideband=True)
+    sounds = tmp_path / "sounds"
+    install(sounds, tmp_path / "nb")
+    report = install(sounds, tmp_path / "wb")
+    assert report.removed == [] and len(report.copied) == 6
+    menu = sounds / "fr" / "homeline"
+    assert sf.info(str(menu / "menu.wav")).samplerate == 8000
+    assert sf.info(str(menu / "menu.wav16")).samplerate == 16000
