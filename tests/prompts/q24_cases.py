@@ -119,6 +119,28 @@ def _frequency_cases() -> Iterator[Case]:
                 )
 
 
+def _far_frequency_cases() -> Iterator[Case]:
+    # Farther off: still nothing, unless the tone lands within 3.5 % of another
+    # DTMF frequency (then it is that other digit, rightly).
+    all_freqs = ROWS + COLS
+    for d in "1593*0#D":
+        low, high = _freqs(d)
+        for pct in (7.5, 10.0, 15.0, 20.0):
+            for sign in (-1, 1):
+                factor = 1 + sign * pct / 100
+                for which, base in (("low", low), ("high", high)):
+                    shifted = base * factor
+                    if min(abs(shifted / f - 1) for f in all_freqs) < 0.035:
+                        continue
+                    kw = {f"{which}_factor": factor}
+                    yield Case(
+                        f"freq-reject-{which}{_signed(sign * pct)}%-{d}",
+                        "frequency",
+                        lambda d=d, kw=kw: _pad(_tone(d, 60, **kw)),
+                        "",
+                    )
+
+
 def _twist_cases() -> Iterator[Case]:
     # Q.24 AT&T: accept the high tone up to 4 dB above the low one, and the low
     # tone up to 8 dB above the high one; the pair's power at nominal and at
@@ -211,6 +233,18 @@ def _dropout_cases() -> Iterator[Case]:
                     return _pad(full, o)
 
                 yield Case(f"dropout-10ms-at{where_ms:g}ms-{d}-shift{off}", "dropout", make, d)
+    # The same with the tone resuming at another phase (a switched path).
+    rng = np.random.default_rng(24)
+    for d in "147*2580369#ABCD":
+        phase = (float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, 2 * np.pi)))
+        off = int(rng.integers(0, 40))
+
+        def make_jump(d: str = d, ph: tuple[float, float] = phase, o: int = off) -> np.ndarray:
+            return _pad(
+                np.concatenate((_tone(d, 25.0), _silence(0.010), _tone(d, 30.0, phase=ph))), o
+            )
+
+        yield Case(f"dropout-10ms-phase-jump-{d}-shift{off}", "dropout", make_jump, d)
 
 
 def _level_cases() -> Iterator[Case]:
@@ -293,6 +327,7 @@ def all_cases() -> list[Case]:
     cases: list[Case] = []
     for gen in (
         _frequency_cases,
+        _far_frequency_cases,
         _twist_cases,
         _duration_cases,
         _pause_cases,
