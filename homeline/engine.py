@@ -91,14 +91,18 @@ class Engine:
         flow_for_new_call: Callable[[], Any],
         agent_ids: list[str],
         recordings: Any = None,
-        survey_handler: Callable[..., Any] | None = None,
+        survey_flow: Any = None,
+        store: Any = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self._router = router
         self._flow_for_new_call = flow_for_new_call
         self._recordings = recordings
-        self._survey_handler = survey_handler
+        self._survey_flow = survey_flow
+        self._store = store
+        self._hours_seq = store.hours_seq() if store is not None else 0
+        self.surveys: list[Any] = []
         self._clock = clock
         self._translator = AmiTranslator(agent_ids)
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -133,8 +137,8 @@ class Engine:
         )
         self._router_thread.start()
         handlers: dict[str, Callable[..., Any]] = {"ivr": self._ivr_call}
-        if self._survey_handler is not None:
-            handlers["survey"] = self._survey_handler
+        if self._survey_flow is not None:
+            handlers["survey"] = self._survey_call
         self._agi = FastAGIServer(
             host=self.config.agi_host, port=self.config.agi_port, handlers=handlers
         )
@@ -229,6 +233,15 @@ class Engine:
                 self._in_ivr.discard(call_id)
             self._inbox.put(("ivr-done", call_id))
 
+    def _survey_call(self, agi: Any, env: Mapping[str, str]) -> None:
+        from ivr.agi_runner import run_survey
+
+        result = run_survey(agi, self._survey_flow, recordings=self._recordings, log=log)
+        self.surveys.append(result)
+        if result.call_id:
+            self._timeline_for(result.call_id).note(
+                f"survey: score {result.score} for agent {result.agent or '?'}")
+
     def _route_from_ivr(self, route: Any, channel: str, timeline: CallTimeline) -> Any:
         from ivr.agi_runner import RouteAck
 
@@ -265,17 +278,44 @@ class Engine:
             return
         self._inbox.put(("resync", (channels.events, devices.events)))
 
+    def _save_record(self, timeline: CallTimeline, outcome: str) -> None:
+        """One call record per call in the store (queue_log-style facts, no secrets)."""
+        if self._store is None:
+            return
+        from routing.store import CallRecord
+
+        def at(prefix: str) -> datetime | None:
+            for t, what in timeline.steps:
+                if what.startswith(prefix):
+                    return datetime.fromtimestamp(t, UTC)
+            return None
+
+        try:
+            self._store.record_call(CallRecord(
+                call_id=timeline.call_id, queue_id=timeline.queue or None,
+                agent_id=timeline.agent if timeline.answered else None,
+                caller=timeline.caller or None, arrived_at=at("route request"),
+                answered_at=at(f"agent {timeline.agent} answered"), ended_at=self._clock(),
+                outcome=outcome, reason=timeline.reason or None,
+            ))
+        except Exception as exc:
+            log.warning("call record for %s not stored: %s", timeline.call_id, exc)
+            self.errors.append(f"call record {timeline.call_id}: {exc!r}")
+
     # -- the router thread -----------------------------------------------------------
     def _router_loop(self) -> None:
         while True:
-            timeout = None
+            timeout = 1.0 if self._store is not None else None
             if self._wake is not None:
-                timeout = max(0.0, (self._wake - self._clock()).total_seconds())
+                until_wake = max(0.0, (self._wake - self._clock()).total_seconds())
+                timeout = until_wake if timeout is None else min(timeout, until_wake)
             try:
                 kind, payload = self._inbox.get(timeout=timeout)
             except queue.Empty:
-                self._wake = None
-                self._handle(TimerFired())
+                self._poll_hours()
+                if self._wake is not None and self._wake <= self._clock():
+                    self._wake = None
+                    self._handle(TimerFired())
                 continue
             if kind == "stop":
                 return
@@ -284,6 +324,18 @@ class Engine:
             except Exception as exc:  # a bug here must not stop routing for everyone
                 log.exception("router thread: %s failed", kind)
                 self.errors.append(f"{kind}: {exc!r}")
+
+    def _poll_hours(self) -> None:
+        """Hours an agent changed (CLI or portal) take effect for routing at once."""
+        if self._store is None:
+            return
+        try:
+            changes, self._hours_seq = self._store.hours_events_since(self._hours_seq)
+        except Exception as exc:  # the store is unavailable: keep routing on what we know
+            log.warning("reading hour changes from the store failed: %s", exc)
+            return
+        for change in changes:
+            self._handle(change)
 
     def _dispatch(self, kind: str, payload: Any) -> None:
         if kind == "event":
@@ -358,6 +410,9 @@ class Engine:
             # Setvar then Redirect (both need only the 'call' write class; no Originate)
             self._ami.action("Setvar", Channel=call.channel, Variable="HOMELINE_RING_TIMEOUT",
                              Value=str(max(1, round(offer.ring_timeout_s))))
+            if self._survey_flow is not None:
+                self._ami.action("Setvar", Channel=call.channel, Variable="HOMELINE_SURVEY",
+                                 Value="1")
             self._ami.action("Redirect", Channel=call.channel,
                              Context=self.config.agent_context, Exten=offer.agent_id,
                              Priority="1")
@@ -393,10 +448,12 @@ def _listen_timelines(engine: Engine) -> None:
             timeline = engine._timeline_for(payload.call_id)
             timeline.ended = True
             timeline.note(f"hang-up by {payload.by}")
+            engine._save_record(timeline, f"ended-by-{payload.by}")
         elif isinstance(payload, CallerAbandoned):
             timeline = engine._timeline_for(payload.call_id)
             timeline.ended = True
             timeline.note("caller hung up before an agent answered")
+            engine._save_record(timeline, "abandoned")
         elif isinstance(payload, OfferNotAnswered):
             engine._timeline_for(payload.call_id).note(
                 f"{payload.agent_id} did not answer ({payload.cause})")

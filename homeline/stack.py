@@ -119,7 +119,8 @@ class PbxStack:
 
     # -- the engine -------------------------------------------------------------------
     def start_engine(self, router: Any, flow_for_new_call: Callable[[], Any],
-                     journal_path: Path | None = None) -> Any:
+                     journal_path: Path | None = None, store: Any = None,
+                     survey_flow: Any = None) -> Any:
         from homeline.engine import Engine, EngineConfig
 
         if self.instance is None:
@@ -140,7 +141,7 @@ class PbxStack:
         self.engine = Engine(
             config, router, flow_for_new_call,
             agent_ids=[a.id for a in self.directory.agents],
-            recordings=recordings,
+            recordings=recordings, store=store, survey_flow=survey_flow,
         )
         self.engine.start()
         return self.engine

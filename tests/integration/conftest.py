@@ -18,6 +18,7 @@ from homeline.paths import DIALPLANS_DIR
 from homeline.stack import PbxStack
 from ivr.loader import load_flow
 from routing import Directory, Router
+from routing.store import Store
 from softphone import AgentPhone, SoftphoneHost
 
 _names = itertools.count()
@@ -42,7 +43,9 @@ def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
                   ring_timeout_s: float = 4) -> Directory:
     queue = {"aht_s": 60, "wrap_up_s": 1, "languages": ["en", "es", "fr"]}
     data = {
-        "policy": {"ring_timeout_s": ring_timeout_s, "max_misses": 3, "week_zone": "UTC"},
+        "policy": {"ring_timeout_s": ring_timeout_s, "max_misses": 3, "week_zone": "UTC",
+                   "hours": {"notice_hours": 0, "min_weekly_hours": 1, "max_weekly_hours": 30,
+                             "min_window_minutes": 30}},
         "queues": {
             "billing": {**queue, "skills": {"billing": 1}, "selection": "best-proficiency"},
             "tech": {**queue, "skills": {"tech": 1}, "selection": "best-proficiency"},
@@ -68,6 +71,8 @@ class Live:
     host: SoftphoneHost
     engine: Any
     work: Path
+    directory: Directory | None = None
+    store: Store | None = None
     events: list[Any] = field(default_factory=list)
     phones: dict[str, AgentPhone] = field(default_factory=dict)
 
@@ -125,21 +130,25 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
         directory = directory_for(agents, now, ring_timeout_s)
         name = f"it{os.getpid()}-{next(_names)}"
         stack = PbxStack(name, directory, tmp_path / name)
+        store = Store(tmp_path / f"{name}.sqlite3")
         host = None
         try:
             stack.start_pbx()
             eng = None
             if engine:
                 flow = load_flow(DIALPLANS_DIR / "flows" / "main-menu.yaml")
-                eng = stack.start_engine(Router.from_directory(directory, now=now), lambda: flow,
+                router = Router.from_directory(directory, store, now=now)
+                eng = stack.start_engine(router, lambda: flow, store=store,
                                          journal_path=tmp_path / f"{name}.jsonl")
             host = SoftphoneHost()
         except BaseException:
             if host is not None:
                 host.close()
             stack.stop()
+            store.close()
             raise
-        live = Live(stack=stack, host=host, engine=eng, work=tmp_path)
+        live = Live(stack=stack, host=host, engine=eng, work=tmp_path, directory=directory,
+                    store=store)
         if eng is not None:
             eng.subscribe(lambda kind, payload: live.events.append((kind, payload)))
         made.append(live)
@@ -152,6 +161,8 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
         live.host.close()
         engine_errors = list(live.engine.errors) if live.engine is not None else []
         live.stack.stop()
+        assert live.store is not None
+        live.store.close()
         assert not live.stack.instance.running()
         assert engine_errors == [], f"the engine hit errors: {engine_errors}"
     leaked = [t for t in threading.enumerate()

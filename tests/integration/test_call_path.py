@@ -172,3 +172,40 @@ def test_ami_drop_mid_call_recovers_and_nothing_is_lost(live_factory):
         assert wait_for(lambda: live.timeline_of("+15550207").answered, 10)
         leg.hangup()
         leg.wait_disconnected(10)
+
+
+def test_hours_an_agent_adds_take_effect_for_a_waiting_caller_and_calls_are_recorded(
+        live_factory):
+    from datetime import UTC, datetime, timedelta
+
+    from routing.hours import add_hours
+
+    live = live_factory({"amy": {"skills": {"billing": 3}, "open": False}})
+    amy = live.agent("amy", answer_delay=0.2)
+    live.wait_registered("amy")
+    caller, leg = _dial_and_press(live, "+15550208", "1")
+    with caller:
+        assert wait_for(lambda: (t := live.timeline_of("+15550208")) and t.outcome == "routed",
+                        15)
+        time.sleep(1.5)
+        assert _offers(live) == [], "amy is outside her hours and must not be offered the call"
+        # changes never apply to the past: the earliest is the next whole minute
+        now = datetime.now(UTC)
+        opens = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        closes = min(opens + timedelta(hours=1),
+                     opens.replace(hour=0, minute=0) + timedelta(days=1))
+        if closes - opens < timedelta(minutes=30):  # just before midnight: open tomorrow
+            pytest.skip("too close to midnight UTC for a same-day window")
+        end = "24:00" if closes.day != opens.day else f"{closes:%H:%M}"
+        add_hours(live.store, live.directory, "amy", opens.date(), f"{opens:%H:%M}", end, now)
+        agent_leg = amy.wait_call(75)
+        agent_leg.wait_confirmed(10)
+        assert wait_for(lambda: live.timeline_of("+15550208").answered, 10)
+        leg.hangup()
+        leg.wait_disconnected(10)
+    call_id = live.timeline_of("+15550208").call_id
+    assert wait_for(lambda: [r for r in live.store.calls() if r.call_id == call_id], 10)
+    record = next(r for r in live.store.calls() if r.call_id == call_id)
+    assert record.agent_id == "amy" and record.queue_id == "billing"
+    assert record.caller == "+15550208" and record.answered_at is not None
+    assert record.outcome in ("ended-by-caller", "ended-by-agent")
