@@ -73,6 +73,7 @@ class BuildReport:
     out_dir: Path
     built: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -81,11 +82,11 @@ class BuildReport:
         return not self.problems
 
     def __str__(self) -> str:
-        text = (
-            f"{len(self.built)} built, {len(self.unchanged)} unchanged, "
+        removed = f", {len(self.removed)} removed" if self.removed else ""
+        return (
+            f"{len(self.built)} built, {len(self.unchanged)} unchanged{removed}, "
             f"{len(self.problems)} failed in {self.seconds:.1f} s -> {self.out_dir}"
         )
-        return text
 
 
 def default_out_dir(wideband: bool = False) -> Path:
@@ -163,6 +164,19 @@ def build_all(
                 report.unchanged.append(key)
                 continue
             todo.append(_Job(pid, lang, entry.texts.get(lang), override, voice, digest))
+    wanted = {
+        f"{lang}/{pid}"
+        for pid, e in catalog.prompts.items()
+        for lang in set(e.texts) | set(e.files)
+    }
+    for old in sorted(out.glob("*/*.wav")):
+        key = f"{old.parent.name}/{old.stem}"
+        if key not in wanted:  # dropped from the catalog: do not install it any more
+            old.unlink()
+            manifest.pop(key, None)
+            report.removed.append(key)
+    if report.removed:
+        _write_manifest(manifest_path, manifest)
     if not todo:
         report.seconds = time.monotonic() - started
         progress(f"prompts: all {len(report.unchanged)} up to date in {out}")
@@ -186,12 +200,16 @@ def build_all(
             manifest[key] = job.digest
             report.built.append(key)
             progress(f"  [{done}/{len(todo)}] {key} ({seconds:.1f} s of audio)")
-    tmp = manifest_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, manifest_path)
+    _write_manifest(manifest_path, manifest)
     report.seconds = time.monotonic() - started
     progress(f"prompts: {report}")
     return report
+
+
+def _write_manifest(path: Path, manifest: dict[str, str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _speak(text: str, voice: str, cfg: BuildSettings) -> tuple[np.ndarray, int]:

@@ -53,6 +53,7 @@ __all__ = [
     "detect_batch",
     "detect_file",
     "redact",
+    "REDACT_SETTINGS",
 ]
 
 ROWS: tuple[float, ...] = (697.0, 770.0, 852.0, 941.0)
@@ -124,6 +125,9 @@ class DetectorSettings:
 
 
 _DEFAULT = DetectorSettings()
+# Redaction errs the other way: a tone too short to count as a digit still
+# reveals it to a listener, so anything from ~15 ms on is silenced.
+REDACT_SETTINGS = DetectorSettings(min_on_ms=15.0, hits_to_begin=1)
 
 
 def dbm0_to_amplitude(level_dbm0: float) -> float:
@@ -777,11 +781,13 @@ def redact(
     samples: npt.ArrayLike,
     rate: int = 8000,
     pad_ms: float = 20.0,
-    settings: DetectorSettings = _DEFAULT,
+    settings: DetectorSettings = REDACT_SETTINGS,
 ) -> tuple[FloatArray, Detection]:
-    """Silence every detected DTMF tone (plus ``pad_ms`` each side) in mono audio.
+    """Silence every DTMF tone (plus ``pad_ms`` each side) in mono audio.
 
-    Returns the redacted float32 audio (same rate and length) and what was found.
+    Uses :data:`REDACT_SETTINGS` (tones from ~15 ms on, shorter than Q.24's
+    digits) so partial and clipped key presses go too. Returns the redacted
+    float32 audio (same rate and length) and the tones found.
     """
     x = _as_float(samples).copy()
     if x.ndim != 1:

@@ -74,6 +74,11 @@ def test_build_formats_trims_normalizes_and_rebuilds_only_changes(
     )
     third = build_all(load_catalog(catalog_path), out, progress=lines.append)
     assert third.built == ["es/welcome"]
+    # A prompt dropped from the catalog is removed from the build (so not installed).
+    catalog_path.write_text(CATALOG.split("menu:")[0], encoding="utf-8")
+    fourth = build_all(load_catalog(catalog_path), out, progress=lines.append)
+    assert sorted(fourth.removed) == ["en/menu", "es/menu", "fr/menu"]
+    assert sorted(p.name for p in out.glob("*/*.wav")) == ["welcome.wav"] * 3
 
 
 def test_wideband_build_is_16k(tmp_path: Path, catalog_path: Path) -> None:

@@ -176,3 +176,15 @@ def test_cli_generate_detect_json_and_redact(tmp_path: Path) -> None:
     )
     bad = _cli("dtmf", "detect", str(tmp_path / "missing.wav"), cwd=tmp_path)
     assert bad.returncode == 2 and "missing.wav" in bad.stderr
+
+
+def test_redact_also_silences_tones_too_short_to_be_digits() -> None:
+    short = generate("7", RATE, tone_ms=22, gap_ms=200, lead_ms=100)
+    assert detect(short, RATE).digits == ""  # Q.24: <= 23 ms is not a digit ...
+    out, found = redact(short, RATE)
+    assert found.digits == "7"  # ... but a listener would still hear which key it was
+    assert float(np.max(np.abs(out))) == 0.0
+    # A key press cut by the start of the recording.
+    cut = generate("9", RATE, tone_ms=80, gap_ms=200)[400:]
+    out, found = redact(cut, RATE)
+    assert found.digits == "9" and float(np.max(np.abs(out))) == 0.0
