@@ -188,3 +188,18 @@ def test_redact_also_silences_tones_too_short_to_be_digits() -> None:
     cut = generate("9", RATE, tone_ms=80, gap_ms=200)[400:]
     out, found = redact(cut, RATE)
     assert found.digits == "9" and float(np.max(np.abs(out))) == 0.0
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_streaming_at_wideband_rates(rate: int) -> None:
+    x = generate(KEYS, rate, tone_ms=40, gap_ms=40, lead_ms=10, level_dbm0=-28)
+    det = DtmfDetector(rate)
+    frame = rate // 50
+    events = []
+    for i in range(0, x.size, frame):
+        events.extend(det.feed(x[i : i + frame]))
+    events.extend(det.flush())
+    assert "".join(e.digit for e in events if e.kind == "start") == KEYS
+    assert detect(generate("5", rate, tone_ms=23), rate).digits == ""
+    with pytest.raises(DtmfError, match="multiple of 200 Hz"):
+        DtmfDetector(44100)
