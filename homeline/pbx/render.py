@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from homeline.paths import DIALPLANS_DIR
+from homeline.pbx.errors import PbxError
 
 __all__ = ["AgentLine", "RenderSettings", "RenderError", "render_config", "write_config"]
 
@@ -21,7 +22,7 @@ _AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _UNSAFE_VALUE = re.compile(r"[\r\n;\[\]{}$]")
 
 
-class RenderError(Exception):
+class RenderError(PbxError):
     """A template or an input value cannot be rendered; the message names the file and field."""
 
 
