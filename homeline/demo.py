@@ -198,10 +198,15 @@ def place_call(spec: DemoCall, host: Any, engine: Any, agents: dict[str, Any], s
         leg.wait_disconnected(10)
         agent_leg.wait_disconnected(10)
         _wait(lambda: engine.timeline(timeline.call_id).ended, 10)
-        record["timeline"] = [
-            f"+{max(0.0, t - (started + time.time() - time.monotonic())):5.1f}s {what}"
-            for t, what in timeline.steps
-        ]
+        offset = started + time.time() - time.monotonic()  # wall clock of the call's start
+        lines = [(t - offset, what) for t, what in timeline.steps]
+        lines.insert(1, (lines[0][0] + 0.01, f"caller pressed {spec.digits}"))
+        audio = (f"audio both ways: caller->agent heard {to_agent.heard!r}, "
+                 f"agent->caller heard {to_caller.heard!r}: "
+                 f"{'verified' if record['audio_verified'] else 'NOT verified'}")
+        at = next((i for i, (_t, w) in enumerate(lines) if w.startswith("hang-up")), len(lines))
+        lines.insert(at, (lines[at - 1][0], audio))
+        record["timeline"] = [f"+{max(0.0, t):5.1f}s {what}" for t, what in lines]
         record["ok"] = bool(record["answered"] and record["audio_verified"]
                             and timeline.queue == spec.expect_queue
                             and timeline.language == spec.expect_language)
