@@ -125,6 +125,7 @@ class DetectorSettings:
 
 
 _DEFAULT = DetectorSettings()
+_GROUP_OFFSET = np.array([0, 4])
 # Redaction errs the other way: a tone too short to count as a digit still
 # reveals it to a listener, so anything from ~15 ms on is silenced.
 REDACT_SETTINGS = DetectorSettings(min_on_ms=15.0, hits_to_begin=1)
@@ -222,6 +223,9 @@ class _Grid:
     lag_rot: npt.NDArray[np.complex64]  # (8,): removes the nominal phase advance over 10 ms
     p_min: float  # per-tone power threshold (mean square)
     tol_hz: npt.NDArray[np.float64]  # (8,) frequency offset limit
+    max_reverse: float  # power ratios from the settings' dB figures
+    max_normal: float
+    relative_peak: float
     half_basis: FloatArray  # (2*sub, 16): DFT of a 10 ms half, interleaved re/im
     half_rot: FloatArray  # (16, 16): real form of "times weights[2]" (second half's phase)
     frame_basis: FloatArray  # (6*sub, 32): both 20 ms windows of a 20 ms frame + 10 ms before
@@ -287,6 +291,9 @@ def _grid(rate: int, settings: DetectorSettings) -> _Grid:
         lag_rot,
         p_min,
         tol,
+        10.0 ** (settings.max_reverse_twist_db / 10.0),
+        10.0 ** (settings.max_normal_twist_db / 10.0),
+        10.0 ** (-settings.relative_peak_db / 10.0),
         half_basis,
         half_rot,
         frame_basis,
@@ -334,41 +341,27 @@ def _classify(
     if idx[0].size == 0:
         return out
     pw = power[idx]
-    r_i = pw[:, :4].argmax(-1)
-    c_i = pw[:, 4:].argmax(-1)
-    k = np.arange(r_i.size)
-    a, b = first[idx], second[idx]
-    a_r, a_c = a[k, r_i], a[k, 4 + c_i]
-    b_r, b_c = b[k, r_i], b[k, 4 + c_i]
-    br_i, bc_i = pw[k, r_i], pw[k, 4 + c_i]
+    groups = pw.reshape(-1, 2, 4)  # (K, row/column, 4)
+    best = groups.argmax(-1)  # (K, 2): best row, best column
+    sel = best + _GROUP_OFFSET  # frequency indices 0-7
+    k = np.arange(sel.shape[0])[:, None]
     # Phase advance over 10 ms minus the nominal one: (w - w_k) * 2 * sub.
     # Both halves lie inside the window, so a window the tone fully covers
     # gives an unbiased estimate even when its neighbours do not.
-    rot = g.lag_rot
-    z_r = b_r * np.conj(a_r) * rot[r_i]
-    z_c = b_c * np.conj(a_c) * rot[4 + c_i]
-    hz_per_rad = g.rate / (2 * np.pi * 2 * g.sub)
-    df_r = np.angle(z_r) * hz_per_rad
-    df_c = np.angle(z_c) * hz_per_rad
-    ok = (np.abs(df_r) <= g.tol_hz[r_i]) & (np.abs(df_c) <= g.tol_hz[4 + c_i])
+    z = second[idx][k, sel] * np.conj(first[idx][k, sel]) * g.lag_rot[sel]
+    df = np.angle(z) * (g.rate / (4 * np.pi * g.sub))  # (K, 2) Hz
+    ok = (np.abs(df) <= g.tol_hz[sel]).all(-1)
     # Undo the rectangular window's loss for an off-frequency tone (Dirichlet ~ sinc).
-    comp_r = np.sinc(df_r * wlen / g.rate) ** 2
-    comp_c = np.sinc(df_c * wlen / g.rate) ** 2
-    pr = br_i / np.maximum(comp_r, 0.25)
-    pc = bc_i / np.maximum(comp_c, 0.25)
-    ok &= (pr * scale >= g.p_min) & (pc * scale >= g.p_min)
-    rev = 10.0 ** (s.max_reverse_twist_db / 10.0)
-    nor = 10.0 ** (s.max_normal_twist_db / 10.0)
-    ok &= (pc <= pr * rev) & (pr <= pc * nor)
+    p = pw[k, sel] / np.maximum(np.sinc(df * (wlen / g.rate)) ** 2, 0.25)  # (K, 2)
+    pr, pc = p[:, 0], p[:, 1]
+    ok &= p.min(-1) * scale >= g.p_min
+    ok &= (pc <= pr * g.max_reverse) & (pr <= pc * g.max_normal)
     ok &= (pr + pc) * 2.0 >= s.min_purity * wlen * energy[idx]
-    # Relative peak: every other row/column at least relative_peak_db below.
-    rel = 10.0 ** (-s.relative_peak_db / 10.0)
-    rows = pw[:, :4].copy()
-    cols = pw[:, 4:].copy()
-    rows[k, r_i] = 0.0
-    cols[k, c_i] = 0.0
-    ok &= (rows.max(-1) <= br_i * rel) & (cols.max(-1) <= bc_i * rel)
-    codes = (r_i * 4 + c_i).astype(np.int8)
+    # Relative peak: every other row/column at least relative_peak_db below
+    # the best one (uncompensated powers, as measured).
+    ranked = np.sort(groups, axis=-1)
+    ok &= (ranked[..., 2] <= ranked[..., 3] * g.relative_peak).all(-1)
+    codes = (best[:, 0] * 4 + best[:, 1]).astype(np.int8)
     out[idx] = np.where(ok, codes, -1)
     return out
 
