@@ -65,6 +65,11 @@ def install(
     if not sources:
         raise InstallError(f"{src_root}: no built prompts (run `homeline prompts build` first)")
     dest_root = Path(sounds_dir)
+    if not dest_root.parent.is_dir():
+        # Never create a half Asterisk tree where a sandbox root should be.
+        raise InstallError(
+            f"{dest_root}: no such directory's parent (is Asterisk installed there?)"
+        )
     report = InstallReport(dest_root)
     wanted: set[Path] = set()
     import soundfile as sf

@@ -122,6 +122,13 @@ def _install(args: argparse.Namespace) -> int:
         from homeline.pbx.sandbox import sounds_dir
 
         sounds = sounds_dir()
+        if not sounds.is_dir():
+            print(
+                f"{sounds}: the Asterisk sandbox is not provisioned yet "
+                "(run `homeline setup`, or pass --sounds-dir DIR)",
+                file=sys.stderr,
+            )
+            return 1
     try:
         report = install(sounds, args.build_dir, wideband=args.wideband)
     except PromptsError as exc:
