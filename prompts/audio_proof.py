@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from prompts.dtmf import DtmfError, detect_file, generate, to_int16
+from prompts.dtmf import DtmfError, detect, detect_file, generate, to_int16
 
-__all__ = ["AudioProof", "probe_samples", "write_probe", "verify_heard"]
+__all__ = ["AudioProof", "probe_samples", "write_probe", "verify_heard", "verify_samples"]
 
 _LEAD_MS = 300.0  # the far end may need a moment before it records the first packets
 _TONE_MS = 120.0
@@ -76,3 +76,13 @@ def verify_heard(recorded_wav: str | Path, digits: str = "1379") -> AudioProof:
         f"({info.samplerate} Hz, {info.channels} ch, {length:.2f} s)"
     )
     return AudioProof(bool(digits) and digits in heard, heard, detail)
+
+
+def verify_samples(samples: np.ndarray, rate: int, digits: str = "1379") -> AudioProof:
+    """Like :func:`verify_heard` for audio already in memory (float or int16, mono/stereo)."""
+    found = detect(samples, rate)
+    frames = int(np.asarray(samples).shape[0])
+    detail = (
+        f"expected {digits!r}, heard {found.digits!r} ({rate} Hz, {frames / rate:.2f} s in memory)"
+    )
+    return AudioProof(bool(digits) and digits in found.digits, found.digits, detail)

@@ -50,3 +50,12 @@ def test_looped_probe_still_passes(tmp_path: Path) -> None:
     sf.write(str(looped), np.concatenate([pcm[3000:], pcm, pcm]), rate, subtype="PCM_16")
     proof = verify_heard(looped, "1379")
     assert proof.ok and "1379" in proof.heard, proof.detail
+
+
+def test_verify_samples_in_memory() -> None:
+    from prompts.audio_proof import probe_samples, verify_samples
+
+    probe = probe_samples("1379", 8000)
+    ok = verify_samples(probe, 8000, "1379")
+    assert ok.ok and ok.heard == "1379" and "8000 Hz" in ok.detail
+    assert not verify_samples(np.zeros(8000, np.float32), 8000, "1379").ok
