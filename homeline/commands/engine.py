@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = actions.add_parser("run", help="serve calls until Ctrl-C", description=__doc__)
     run.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
     run.add_argument("--flow", type=Path, default=DIALPLANS_DIR / "flows" / "main-menu.yaml")
+    run.add_argument("--db", type=Path, default=None,
+                     help="SQLite store: agents' own hours, call records (default: state dir)")
+    run.add_argument("--survey-flow", type=Path, default=None,
+                     help="flow whose survey node runs after the agent hangs up")
     run.add_argument("--journal", type=Path, default=None,
                      help="write router events as JSON lines (for `homeline route replay`)")
     run.set_defaults(func=run_engine)
@@ -33,6 +37,7 @@ def run_engine(args: argparse.Namespace) -> int:
     from ivr.errors import IvrError
     from ivr.loader import load_flow
     from routing import Router
+    from routing.store import Store, default_db_path
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     directory = load_directory_or_report(args.agents)
@@ -40,6 +45,7 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     try:
         flow = load_flow(args.flow)
+        survey_flow = load_flow(args.survey_flow) if args.survey_flow else None
     except IvrError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -49,8 +55,11 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard())
     stack.instance = instance
-    engine = stack.start_engine(Router.from_directory(directory, now=datetime.now(UTC)),
-                                lambda: flow, journal_path=args.journal)
+    store = Store(args.db or default_db_path())
+    store.sync_agents(directory)
+    router = Router.from_directory(directory, store, now=datetime.now(UTC))
+    engine = stack.start_engine(router, lambda: flow, journal_path=args.journal, store=store,
+                                survey_flow=survey_flow)
     print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI 127.0.0.1:{stack.ports.ami}"
           " (Ctrl-C to stop)")
     try:
@@ -59,4 +68,5 @@ def run_engine(args: argparse.Namespace) -> int:
         pass
     finally:
         engine.stop()
+        store.close()
     return 0
