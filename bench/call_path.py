@@ -81,7 +81,7 @@ def sweep(service: str, rates: list[int], seconds: float, sip_port: int, work: P
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="20,40,80,120,160,200,250,300")
+    parser.add_argument("--rates", default="50,100,200,300,400,500,600")
     parser.add_argument("--step-s", type=float, default=6.0)
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
