@@ -92,10 +92,16 @@ class AgentPools:
             if e[2] != chosen:
                 heapq.heappush(heap, e)
 
-    def reset(self) -> None:
-        """Forget every heap (keys changed for everyone, e.g. a new fair-share week)."""
-        self._heaps.clear()
-        self._heaps_of_pool.clear()
+    def reset(self, kind: str | None = None) -> None:
+        """Forget the heaps of ``kind`` (all when None); they are rebuilt on next use."""
+        if kind is None:
+            self._heaps.clear()
+            self._heaps_of_pool.clear()
+            return
+        for key in [k for k in self._heaps if k[1] == kind]:
+            del self._heaps[key]
+        for kinds in self._heaps_of_pool.values():
+            kinds[:] = [x for x in kinds if x[0] != kind]
 
 
 @dataclass(slots=True)

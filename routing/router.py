@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["Router"]
 
 S = AgentState
+FAIR_SMOOTHING_H = 1.0
+FAIR_REFRESH_S = 300.0  # fair-share keys drift as signed-up hours elapse; re-key this often
 _STAFFED = (S.AVAILABLE, S.RESERVED, S.ON_CALL, S.WRAP_UP, S.MISSED)
 
 
@@ -71,6 +73,7 @@ class _AgentRt:
     call_id: str | None = None
     handled_s: float = 0.0
     signed_h: float = 0.0
+    week_ivs: list[tuple[float, float]] = field(default_factory=list)
     version: int = 0
     in_window: bool = False
     window_until: float | None = None
@@ -128,6 +131,9 @@ class Router:
         self._agent_queues: dict[str, list[tuple[str, str, int]]] = {}
         self._announced_wake: float | None = None
         self._week_start = -math.inf
+        self._now = 0.0
+        self._fair_refreshed = -math.inf
+        self._fair_in_use = any(q.selection == "fair-share" for q in directory.queues)
         self._week_end = -math.inf
         self.pools = AgentPools(self._key, lambda a: self._agents[a].version,
                                 lambda a: self._agents[a].pooled)
@@ -168,8 +174,7 @@ class Router:
         if kind == "best-proficiency":
             return (-float(rt.agent.skills.get(skill, 0)), rt.idle_since)
         if kind == "fair-share":
-            ratio = rt.handled_s / rt.signed_h if rt.signed_h > 0 else math.inf
-            return (ratio, rt.idle_since)
+            return (self._fair_ratio(rt, self._now), rt.idle_since)
         return (rt.idle_since, 0.0)
 
     def _routable(self, rt: _AgentRt) -> bool:
@@ -208,15 +213,34 @@ class Router:
         self._week_start, self._week_end = start.timestamp(), end.timestamp()
         for rt in self._agents.values():
             rt.handled_s = 0.0
-            rt.signed_h = self._signed_hours(rt, start, end)
+            self._week_hours(rt)
         self.pools.reset()
+        self._fair_refreshed = now
+
+    def _week_hours(self, rt: _AgentRt) -> None:
+        s, e = self._week_start, self._week_end
+        ivs = rt.schedule.intervals(_dt(s), _dt(e))
+        rt.week_ivs = [(max(a.timestamp(), s), min(b.timestamp(), e)) for a, b in ivs]
+        rt.signed_h = sum(b - a for a, b in rt.week_ivs) / 3600
 
     @staticmethod
-    def _signed_hours(rt: _AgentRt, start: datetime, end: datetime) -> float:
+    def _elapsed_h(rt: _AgentRt, now: float) -> float:
+        """Signed-up hours of this week that have already begun by ``now``."""
         total = 0.0
-        for a, b in rt.schedule.intervals(start.astimezone(UTC), end.astimezone(UTC)):
-            total += (min(b, end) - max(a, start)).total_seconds()
+        for a, b in rt.week_ivs:
+            if a >= now:
+                break
+            total += min(b, now) - a
         return total / 3600
+
+    def _fair_ratio(self, rt: _AgentRt, now: float) -> float:
+        """Handled minutes per signed-up hour so far this week.
+
+        "So far" matters: dividing by the whole week's hours would favour agents
+        whose hours come late in the week. One hour of smoothing keeps the first
+        call of someone who just started from pushing them to the back at once.
+        """
+        return rt.handled_s / 60 / (self._elapsed_h(rt, now) + FAIR_SMOOTHING_H)
 
     # ------------------------------------------------------------ timers
     def _timer(self, due: float, kind: str, ident: str, token: int) -> None:
@@ -245,7 +269,8 @@ class Router:
 
     def _run_due(self, now: float, out: list[Decision]) -> None:
         t = self._timers
-        while t and t[0][0] <= now:
+        # WakeAt carries microsecond datetimes; a float due may sit a hair after them
+        while t and t[0][0] <= now + 1e-6:
             due, _, kind, ident, token = heapq.heappop(t)
             if not self._timer_valid(kind, ident, token, due):
                 continue
@@ -285,12 +310,13 @@ class Router:
         """Apply ``event`` at ``now``; return the decisions (possibly none)."""
         check_aware(now)
         t = _ts(now)
+        self._now = t
         out: list[Decision] = []
         if t >= self._week_end:
             self._roll_week(t)
-            for rt in self._agents.values():
-                if rt.pooled:
-                    self._refresh(rt)
+        elif self._fair_in_use and t - self._fair_refreshed >= FAIR_REFRESH_S:
+            self.pools.reset("fair-share")
+            self._fair_refreshed = t
         self._run_due(t, out)
         self._dispatch(event, t, out)
         due = self._next_due()
@@ -393,9 +419,8 @@ class Router:
         self._serve_cache.clear()
         rt.agent = rt.agent.with_hours(windows, changes)
         rt.schedule = Schedule(rt.schedule.zone, rt.agent.windows, rt.agent.changes)
-        start, end = _dt(self._week_start), _dt(self._week_end)
         if math.isfinite(self._week_start):
-            rt.signed_h = self._signed_hours(rt, start, end)
+            self._week_hours(rt)
         self._update_window(rt, now_ts)
         self._refresh(rt)
 
@@ -679,8 +704,10 @@ class Router:
         left = (rt.window_until - now) / 60 if rt.window_until is not None else 0.0
         key_note = {"longest-idle": f"idle {idle:.0f} s",
                     "best-proficiency": f"proficiency {dict(rt.agent.skills)}, idle {idle:.0f} s",
-                    "fair-share": (f"{rt.handled_s / 60:.1f} handled min over "
-                                   f"{rt.signed_h:g} signed-up h this week, idle {idle:.0f} s")}
+                    "fair-share": (f"{self._fair_ratio(rt, now):.1f} handled min per signed-up "
+                                   f"h so far this week ({rt.handled_s / 60:.1f} min, "
+                                   f"{self._elapsed_h(rt, now):.1f} of {rt.signed_h:g} h), "
+                                   f"idle {idle:.0f} s")}
         kind = q.selection
         text = (f"{chosen} chosen by {rule} ({key_note.get(kind, '')}) for {q.id} step {step} "
                 f"({req.describe()}); window {win}, {left:.0f} min left")

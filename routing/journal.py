@@ -1,0 +1,155 @@
+"""Router journals: input events (and the decisions made) as JSON lines.
+
+Line 1 is a header carrying the directory the router was built from, so a
+journal replays on its own: ``{"journal": "homeline-router", "version": 1,
+"start": ISO, "directory": {...}}``. Every further line is ``{"at": ISO,
+"event": {"type": ..., ...}, "decisions": [...]}``. `replay` feeds the events to
+a fresh `Router` and compares its decisions with the recorded ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import IO, Any
+
+from routing import events as ev_mod
+from routing.directory import Directory
+from routing.errors import RoutingError
+from routing.events import Decision, Event
+from routing.router import Router
+from routing.windows import HoursChange, HourWindow
+
+__all__ = ["encode", "decode_event", "Recorder", "replay", "ReplayResult", "JOURNAL_FORMAT"]
+
+JOURNAL_FORMAT = "homeline-router"
+_EVENT_TYPES = {c.__name__: c for c in (
+    ev_mod.AgentRegistered, ev_mod.AgentUnregistered, ev_mod.AgentMadeAvailable,
+    ev_mod.AgentWentOnBreak, ev_mod.AgentHoursChanged, ev_mod.CallArrived,
+    ev_mod.CallbackAccepted, ev_mod.OfferAnswered, ev_mod.OfferNotAnswered, ev_mod.CallEnded,
+    ev_mod.CallerAbandoned, ev_mod.TimerFired)}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, HourWindow | HoursChange):
+        return str(v)
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return encode(v)
+    if isinstance(v, tuple | list):
+        return [_plain(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return v
+    return v
+
+
+def encode(obj: Any) -> dict[str, Any]:
+    """An event or decision as a JSON-ready dict with its ``type``."""
+    out: dict[str, Any] = {"type": type(obj).__name__}
+    for f in dataclasses.fields(obj):
+        out[f.name] = _plain(getattr(obj, f.name))
+    return out
+
+
+def decode_event(data: dict[str, Any]) -> Event:
+    kind = data.get("type")
+    cls = _EVENT_TYPES.get(str(kind))
+    if cls is None:
+        raise RoutingError(f"journal: unknown event type {kind!r}; known: "
+                           f"{', '.join(sorted(_EVENT_TYPES))}")
+    kw = {k: v for k, v in data.items() if k != "type"}
+    if cls is ev_mod.AgentHoursChanged:
+        kw["windows"] = tuple(HourWindow.parse(s) for s in kw.get("windows", ()))
+        chs = []
+        for s in kw.get("changes", ()):
+            kind_s, _, rest = s.partition(" ")
+            chs.append(HoursChange.parse(rest, kind_s))
+        kw["changes"] = tuple(chs)
+    if cls is ev_mod.CallArrived:
+        kw["required_skills"] = tuple((str(a), int(b)) for a, b in kw.get("required_skills", ()))
+    try:
+        return cls(**kw)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise RoutingError(f"journal: bad {kind} event {data!r}: {exc}") from exc
+
+
+class Recorder:
+    """Wraps a router: ``handle`` passes through and appends a journal line to ``fp``."""
+
+    def __init__(self, router: Router, fp: IO[str], *, start: datetime | None = None) -> None:
+        self.router = router
+        self.fp = fp
+        header = {"journal": JOURNAL_FORMAT, "version": 1,
+                  "start": start.isoformat() if start else None,
+                  "directory": router.directory.to_dict()}
+        fp.write(json.dumps(header, sort_keys=True) + "\n")
+
+    def handle(self, event: Event, now: datetime) -> list[Decision]:
+        decisions = self.router.handle(event, now)
+        line = {"at": now.isoformat(), "event": encode(event),
+                "decisions": [encode(d) for d in decisions]}
+        self.fp.write(json.dumps(line, sort_keys=True) + "\n")
+        self.fp.flush()
+        return decisions
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    events: int
+    decisions: int
+    mismatches: tuple[str, ...]
+    produced: tuple[tuple[str, tuple[dict[str, Any], ...]], ...]  # (at, decisions) per event
+
+    @property
+    def identical(self) -> bool:
+        return not self.mismatches
+
+
+def replay(lines: Iterable[str], source: str = "<journal>") -> ReplayResult:
+    """Re-run a journal; every recorded decision list must come out the same."""
+    it = iter(lines)
+    try:
+        header = json.loads(next(it))
+    except (StopIteration, json.JSONDecodeError) as exc:
+        raise RoutingError(f"{source}:1: not a router journal header: {exc}") from exc
+    if header.get("journal") != JOURNAL_FORMAT:
+        raise RoutingError(f"{source}:1: not a {JOURNAL_FORMAT} journal")
+    directory = Directory.from_dict(header["directory"], source=f"{source}:header")
+    start = datetime.fromisoformat(header["start"]) if header.get("start") else None
+    router = Router(directory, now=start)
+    mismatches: list[str] = []
+    produced: list[tuple[str, tuple[dict[str, Any], ...]]] = []
+    n_events = n_dec = 0
+    for lineno, raw in enumerate(it, start=2):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+            at = datetime.fromisoformat(rec["at"])
+            event = decode_event(rec["event"])
+        except (json.JSONDecodeError, KeyError, ValueError) as exc:
+            raise RoutingError(f"{source}:{lineno}: bad journal line: {exc}") from exc
+        got = tuple(encode(d) for d in router.handle(event, at))
+        n_events += 1
+        n_dec += len(got)
+        produced.append((rec["at"], got))
+        want = rec.get("decisions")
+        if want is not None and _canon(want) != _canon(list(got)):
+            mismatches.append(f"{source}:{lineno}: {rec['event'].get('type')} at {rec['at']}: "
+                              f"recorded {len(want)} decision(s), replay gave {len(got)}"
+                              + _first_diff(want, list(got)))
+    return ReplayResult(n_events, n_dec, tuple(mismatches), tuple(produced))
+
+
+def _canon(x: Sequence[Any]) -> str:
+    return json.dumps(x, sort_keys=True)
+
+
+def _first_diff(a: Sequence[Any], b: Sequence[Any]) -> str:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if _canon([x]) != _canon([y]):
+            return f"; first difference at #{i}: {json.dumps(x)[:160]} != {json.dumps(y)[:160]}"
+    return ""
