@@ -437,13 +437,14 @@ class Router:
             self._move(rt, "missed", now, out)
             rt.timer_token += 1
             self._timer(now + self.policy.miss_cooldown_s, "cool", agent_id, rt.timer_token)
-        self._back_to_queue(call, agent_id, now, out)
+        self._back_to_queue(call, agent_id, now, out, missed=True)
 
     def _back_to_queue(self, call: _CallRt, agent_id: str, now: float,
-                       out: list[Decision]) -> None:
+                       out: list[Decision], *, missed: bool = False) -> None:
         rt = self._agents[agent_id]
         rt.call_id = None
-        call.missed_by.add(agent_id)
+        if missed:
+            call.missed_by.add(agent_id)
         call.phase, call.agent = "waiting", None
         self._route_call(call, now, out, requeue=True)
 
