@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,6 +85,8 @@ class CallTimeline:
 
 
 class Engine:
+    KEEP_TIMELINES = 10_000
+
     def __init__(
         self,
         config: EngineConfig,
@@ -109,7 +112,8 @@ class Engine:
         self._wake: datetime | None = None
         self._in_ivr: set[str] = set()
         self._held_offers: dict[str, list[OfferCall]] = {}
-        self._timelines: dict[str, CallTimeline] = {}
+        # the most recent calls, for people watching; call records are in the store
+        self._timelines: OrderedDict[str, CallTimeline] = OrderedDict()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str, Any], None]] = []
         self._router_thread: threading.Thread | None = None
@@ -201,6 +205,11 @@ class Engine:
             timeline = self._timelines.get(call_id)
             if timeline is None:
                 timeline = self._timelines[call_id] = CallTimeline(call_id=call_id)
+                while len(self._timelines) > self.KEEP_TIMELINES:
+                    oldest = next(iter(self._timelines.values()))
+                    if not oldest.ended and oldest.outcome in ("", "routed"):
+                        break  # never forget a call that is still live
+                    self._timelines.popitem(last=False)
             return timeline
 
     # -- FastAGI side (one thread per call) --------------------------------------
