@@ -220,6 +220,19 @@ def semantic_problems(doc: Mapping[str, Any], file: str,
                 add(nid, "queue", f"unknown queue {q!r} (known: {', '.join(sorted(queue_set))})",
                     "unknown-queue")
 
+    # -- speech phrases must be words the recogniser can pronounce
+    phrases = [p for ps in speech_intents.values() if isinstance(ps, list)
+               for p in ps if isinstance(p, str)]
+    if phrases:
+        try:
+            from ivr.speech import unknown_words
+            missing_words = unknown_words(phrases)
+        except (ImportError, OSError):
+            missing_words = []
+        for word in missing_words:
+            add("-", "speech.intents", f"word {word!r} is not in the speech recogniser's "
+                "en-us dictionary; use another word", "unknown-word")
+
     # -- reachability
     reached: set[str] = set()
     todo = list(entries)
