@@ -50,6 +50,11 @@ def _node_prompts(raw: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
         if key in raw:
             for kind, value in _prompt_refs(raw[key]):
                 yield key, kind, value
+    if raw.get("type") == "route" and raw.get("announce_position") is True:
+        from ivr.engine import ANNOUNCE_PROMPTS
+
+        for pid in ANNOUNCE_PROMPTS:
+            yield "announce_position", "prompt", pid
     cb = raw.get("callback_offer")
     if isinstance(cb, dict):
         for key in ("prompt", "confirm_prompt"):
@@ -112,9 +117,10 @@ def semantic_problems(doc: Mapping[str, Any], file: str,
     nodes = _nodes(doc)
     languages = [x for x in doc.get("languages", []) if isinstance(x, str)] \
         if isinstance(doc.get("languages"), list) else []
-    calendars = doc.get("calendars") if isinstance(doc.get("calendars"), dict) else {}
-    speech = doc.get("speech") if isinstance(doc.get("speech"), dict) else {}
-    speech_intents = speech.get("intents") if isinstance(speech.get("intents"), dict) else {}
+    calendars: dict[str, Any] = doc["calendars"] if isinstance(doc.get("calendars"), dict) else {}
+    speech: dict[str, Any] = doc["speech"] if isinstance(doc.get("speech"), dict) else {}
+    speech_intents: dict[str, Any] = (speech["intents"] if isinstance(speech.get("intents"), dict)
+                                      else {})
     queue_set = set(queues)
 
     # -- entry points

@@ -63,11 +63,26 @@ from ivr.flow import (
     VoicemailNode,
 )
 
-__all__ = ["CallSession", "MAX_HOPS", "QUEUE_POSITION_PROMPT", "QUEUE_WAIT_PROMPT"]
+__all__ = ["CallSession", "MAX_HOPS", "ANNOUNCE_PROMPTS", "announcement"]
 
 MAX_HOPS = 200
-QUEUE_POSITION_PROMPT = "queue-position"
-QUEUE_WAIT_PROMPT = "queue-wait-minutes"
+# Recorded per language in the prompt catalog (no number synthesis needed).
+ANNOUNCE_PROMPTS = ("queue-position-1", "queue-position-2", "queue-position-3",
+                    "queue-position-4", "queue-position-5", "queue-position-many",
+                    "wait-under-two-minutes", "wait-about-five-minutes",
+                    "wait-over-ten-minutes")
+
+
+def announcement(position: int, expected_wait_s: int) -> tuple[PromptItem, ...]:
+    """Queue position and expected-wait prompts for a caller just queued."""
+    pos = f"queue-position-{position}" if 1 <= position <= 5 else "queue-position-many"
+    if expected_wait_s < 120:
+        wait = "wait-under-two-minutes"
+    elif expected_wait_s < 600:
+        wait = "wait-about-five-minutes"
+    else:
+        wait = "wait-over-ten-minutes"
+    return (PromptRef(pos), PromptRef(wait))
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _KEYED = re.compile(r"[0-9*#]{0,64}")
 _LOOKUP_KEY = re.compile(r"[a-z_][a-z0-9_]{0,31}")
@@ -435,9 +450,7 @@ class CallSession:
             self._finish("callback")
             return
         if node.announce_position and int(event.position) > 0:
-            minutes = max(1, -(-int(event.expected_wait_s) // 60))
-            out.append(Play((PromptRef(QUEUE_POSITION_PROMPT), SayNumber(str(int(event.position))),
-                             PromptRef(QUEUE_WAIT_PROMPT), SayNumber(str(minutes))),
+            out.append(Play(announcement(int(event.position), int(event.expected_wait_s)),
                             self.language, False))
         out.append(ReturnToDialplan("routed"))
         self._finish("routed")

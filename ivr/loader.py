@@ -10,42 +10,28 @@ from ivr.compiler import compile_flow
 from ivr.errors import FlowInvalid, Problem
 from ivr.flow import Flow
 from ivr.schema_check import schema_problems
-from ivr.yamlsafe import parse_yaml, read_bytes, read_yaml
+from ivr.yamlsafe import parse_yaml, read_bytes
 
 __all__ = ["check_flow", "load_flow", "load_prompt_catalog", "Catalog"]
 
 Catalog = Mapping[str, Mapping[str, str]]
 
 
-def _default_catalog_path() -> Path:
-    import prompts
-
-    return Path(prompts.__file__).resolve().parent / "catalog.yaml"
-
-
 def load_prompt_catalog(path: str | Path | None = None) -> tuple[Catalog | None, list[Problem]]:
-    """The prompt catalog (prompt id -> {lang: text}) or None when there is none.
+    """The prompt catalog as prompt id -> {lang: text} (``prompts.catalog.load_catalog``)."""
+    from prompts.catalog import CatalogError, load_catalog
 
-    Uses ``prompts.catalog.load_catalog`` when that module exists, else reads the YAML.
-    """
     try:
-        from prompts.catalog import load_catalog  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        load_catalog = None
-    if load_catalog is not None:
-        try:
-            loaded = load_catalog(path) if path is not None else load_catalog()
-        except Exception as exc:  # noqa: BLE001 - another package's error root
-            return None, [Problem(str(path or "prompts/catalog.yaml"), "-", "-",
-                                  f"prompt catalog unreadable: {exc}", "catalog")]
-        return _as_mapping(loaded), []
-    p = Path(path) if path is not None else _default_catalog_path()
-    if not p.exists():
-        return None, []
-    doc, problems = read_yaml(p, max_bytes=4 * 1024 * 1024, max_nesting=8)
-    if problems:
-        return None, problems
-    return _as_mapping(doc), []
+        loaded = load_catalog(path)
+    except CatalogError as exc:
+        found = getattr(exc, "problems", None) or []
+        problems = [Problem(str(getattr(p, "file", path or "prompts/catalog.yaml")),
+                            str(getattr(p, "node", "-")), str(getattr(p, "key", "-")),
+                            str(getattr(p, "message", p)), str(getattr(p, "code", "catalog")))
+                    for p in found]
+        return None, problems or [Problem(str(path or "prompts/catalog.yaml"), "-", "-",
+                                          f"prompt catalog unreadable: {exc}", "catalog")]
+    return _as_mapping(loaded), []
 
 
 def _as_mapping(loaded: Any) -> Catalog:

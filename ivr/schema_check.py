@@ -55,7 +55,7 @@ def _locate(path: list[Any]) -> tuple[str, str]:
 def _expected_types(schema: Any) -> str:
     t = schema.get("type")
     if isinstance(t, list):
-        return " or ".join(_TYPE_NAMES.get(x, x) for x in t)
+        return " or ".join(_TYPE_NAMES.get(str(x), str(x)) for x in t)
     return _TYPE_NAMES.get(str(t), str(t))
 
 
