@@ -126,6 +126,17 @@ def set_hours(store: Store, directory: Directory, agent_id: str,
             probs.append(Problem(src, agent_id, f"windows[{i}]", str(exc), "window-format"))
     probs += validate_weekly(parsed, agent.zone, policy, source=src, node=agent_id, now=now)
     old_w, old_c, _ = _current(store, agent)
+    today = now.astimezone(load_zone(agent.zone)).date()
+    kept = _prune(old_c, today)
+    if not probs:
+        # one-off additions already agreed still count towards their week's budget
+        for monday in sorted({c.date - timedelta(days=c.date.weekday()) for c in kept}):
+            total = week_minutes(parsed, kept, monday) / 60
+            if total > policy.max_weekly_hours:
+                probs.append(Problem(src, agent_id, "windows",
+                                     f"with the one-off hours already added, the week of "
+                                     f"{monday.isoformat()} would have {total:g} h, over the "
+                                     f"maximum of {policy.max_weekly_hours:g} h", "budget-over"))
     if not probs and policy.notice_hours > 0:
         zone = load_zone(agent.zone)
         until = now + timedelta(hours=policy.notice_hours)
@@ -141,8 +152,7 @@ def set_hours(store: Store, directory: Directory, agent_id: str,
                                  "change them later", "notice"))
     if probs:
         raise HoursError(probs)
-    today = now.astimezone(load_zone(agent.zone)).date()
-    return _save(store, agent_id, parsed, _prune(old_c, today), now)
+    return _save(store, agent_id, parsed, kept, now)
 
 
 def _span(start: str | None, end: str | None) -> tuple[int, int]:

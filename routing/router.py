@@ -430,6 +430,7 @@ class Router:
         rt.misses += 1
         rt.call_id = None
         if rt.misses >= self.policy.max_misses:
+            rt.wants_break = True  # stays on break across re-registration until made available
             self._move(rt, "missed_limit", now, out)
             out.append(AgentPutOnBreak(agent_id, f"missed {rt.misses} offers in a row "
                                        f"(last: {cause}); make yourself available to continue"))
