@@ -60,12 +60,14 @@ class Directory:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>", *,
-                  now: datetime | None = None) -> Directory:
+                  now: datetime | None = None, check_budget: bool = True) -> Directory:
         """Validate ``data`` (the YAML document's shape); `DirectoryError` lists every problem.
 
         With ``now``, weekly windows are also checked for DST gaps in the coming year.
+        ``check_budget=False`` accepts any weekly total (journal replay reproduces what
+        the router had, even if the policy changed since).
         """
-        return _Loader(source, now).load(data)
+        return _Loader(source, now, check_budget).load(data)
 
     def to_dict(self) -> dict[str, Any]:
         """The inverse of `from_dict` (used by journals to replay with the same directory)."""
@@ -114,7 +116,7 @@ def load_directory(path: str | Path, *, now: datetime | None = None) -> Director
     def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node)
             if key in seen:
                 dups.append(Problem(str(p), str(key), "id", f"defined twice (line "
                                     f"{key_node.start_mark.line + 1})", "duplicate"))
@@ -135,9 +137,10 @@ def load_directory(path: str | Path, *, now: datetime | None = None) -> Director
 
 
 class _Loader:
-    def __init__(self, source: str, now: datetime | None) -> None:
+    def __init__(self, source: str, now: datetime | None, check_budget: bool = True) -> None:
         self.source = source
         self.now = now
+        self.check_budget = check_budget
         self.problems: list[Problem] = []
 
     def bad(self, node: str, field: str, message: str, code: str) -> None:
@@ -410,7 +413,8 @@ class _Loader:
                 except ValueError as exc:
                     self.bad(node, f"changes[{i}]", str(exc), "change-format")
             self.problems += validate_weekly(windows, zone, hours, source=self.source,
-                                             node=node, now=self.now)
+                                             node=node, now=self.now,
+                                             check_budget=self.check_budget)
             trainee = a.get("trainee", False)
             if not isinstance(trainee, bool):
                 self.bad(node, "trainee", "must be true or false", "type")

@@ -117,7 +117,8 @@ def replay(lines: Iterable[str], source: str = "<journal>") -> ReplayResult:
         raise RoutingError(f"{source}:1: not a router journal header: {exc}") from exc
     if header.get("journal") != JOURNAL_FORMAT:
         raise RoutingError(f"{source}:1: not a {JOURNAL_FORMAT} journal")
-    directory = Directory.from_dict(header["directory"], source=f"{source}:header")
+    directory = Directory.from_dict(header["directory"], source=f"{source}:header",
+                                    check_budget=False)
     start = datetime.fromisoformat(header["start"]) if header.get("start") else None
     router = Router(directory, now=start)
     mismatches: list[str] = []
