@@ -56,7 +56,6 @@ __all__ = ["Router"]
 
 S = AgentState
 FAIR_SMOOTHING_H = 1.0
-FAIR_REFRESH_S = 300.0  # fair-share keys drift as signed-up hours elapse; re-key this often
 _STAFFED = (S.AVAILABLE, S.RESERVED, S.ON_CALL, S.WRAP_UP, S.MISSED)
 
 
@@ -74,6 +73,7 @@ class _AgentRt:
     handled_s: float = 0.0
     signed_h: float = 0.0
     week_ivs: list[tuple[float, float]] = field(default_factory=list)
+    fair_key: float = 0.0
     version: int = 0
     in_window: bool = False
     window_until: float | None = None
@@ -100,6 +100,13 @@ class _CallRt:
     key: tuple[float, float, int, str] = (0.0, 0.0, 0, "")
     line: tuple[str, str] = ("", "")
     hops: int = 0
+
+
+def primary_skill(req: Requirement) -> str:
+    """The skill best-proficiency ranks on: the highest required level, then the name."""
+    if not req.skills:
+        return "*"
+    return min(req.skills, key=lambda s: (-s[1], s[0]))[0]
 
 
 def _ts(now: datetime) -> float:
@@ -132,8 +139,6 @@ class Router:
         self._announced_wake: float | None = None
         self._week_start = -math.inf
         self._now = 0.0
-        self._fair_refreshed = -math.inf
-        self._fair_in_use = any(q.selection == "fair-share" for q in directory.queues)
         self._week_end = -math.inf
         self.pools = AgentPools(self._key, lambda a: self._agents[a].version,
                                 lambda a: self._agents[a].pooled)
@@ -174,15 +179,22 @@ class Router:
         if kind == "best-proficiency":
             return (-float(rt.agent.skills.get(skill, 0)), rt.idle_since)
         if kind == "fair-share":
-            return (self._fair_ratio(rt, self._now), rt.idle_since)
+            return (rt.fair_key, rt.idle_since)
         return (rt.idle_since, 0.0)
 
     def _routable(self, rt: _AgentRt) -> bool:
         return rt.state is S.AVAILABLE and rt.registered and rt.in_window
 
     def _refresh(self, rt: _AgentRt) -> None:
-        """Re-derive pool membership and staffed counts after any change of ``rt``."""
+        """Re-derive pool membership and staffed counts after any change of ``rt``.
+
+        The fair-share standing is taken when the agent becomes routable and kept
+        while they wait (it only moves with handled minutes and elapsed hours,
+        and a wait is short next to a week), so heap keys stay static.
+        """
         want = self._routable(rt)
+        if want:
+            rt.fair_key = self._fair_ratio(rt, self._now)
         if want or rt.pooled:
             rt.version += 1
         rt.pooled = want
@@ -215,7 +227,6 @@ class Router:
             rt.handled_s = 0.0
             self._week_hours(rt)
         self.pools.reset()
-        self._fair_refreshed = now
 
     def _week_hours(self, rt: _AgentRt) -> None:
         s, e = self._week_start, self._week_end
@@ -314,9 +325,9 @@ class Router:
         out: list[Decision] = []
         if t >= self._week_end:
             self._roll_week(t)
-        elif self._fair_in_use and t - self._fair_refreshed >= FAIR_REFRESH_S:
-            self.pools.reset("fair-share")
-            self._fair_refreshed = t
+            for rt in self._agents.values():
+                if rt.pooled:
+                    self._refresh(rt)
         self._run_due(t, out)
         self._dispatch(event, t, out)
         due = self._next_due()
@@ -593,6 +604,20 @@ class Router:
         call.offer_token += 1
         self._route_call(call, now, out, requeue=False)
 
+    def _select_pool(self, req: Requirement, kind: str) -> PoolKey:
+        """The pool to draw from: for best-proficiency the primary skill's (its level is
+        the key), otherwise the smallest pool that covers the requirement."""
+        lang = req.language or "*"
+        if kind == "best-proficiency":
+            return (primary_skill(req), lang)
+        pool: PoolKey = ("*", lang)
+        best_n = len(self.pools.members.get(pool, ()))
+        for s, _lv in req.skills:
+            n = len(self.pools.members.get((s, lang), ()))
+            if n < best_n:
+                pool, best_n = (s, lang), n
+        return pool
+
     @staticmethod
     def _pool_for(req: Requirement) -> PoolKey:
         skill = req.skills[0][0] if req.skills else "*"
@@ -616,14 +641,7 @@ class Router:
         q = call.queue
         kind = q.selection
         pol = self.policy
-        # pick the smallest pool that covers the requirement
-        lang = req.language or "*"
-        pool: PoolKey = ("*", lang)
-        best_n = len(self.pools.members.get(pool, ()))
-        for s, _lv in req.skills:
-            n = len(self.pools.members.get((s, lang), ()))
-            if n < best_n:
-                pool, best_n = (s, lang), n
+        pool = self._select_pool(req, kind)
         low_load = waiting_before <= pol.trainee_low_load_waiting
         protect = low_load and self.pools.trainees_in.get(pool, 0) > 0
         simple = call.ev.intent in q.simple_intents
