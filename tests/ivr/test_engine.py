@@ -242,5 +242,5 @@ def test_transition_table_is_data_shared_with_the_graph(main_menu):
 
     assert main_menu.transitions[("main", "option:3")] == "choose-language"
     dot = to_dot(main_menu)
-    for src, outcome, dst in main_menu.edges():
+    for src, _outcome, dst in main_menu.edges():
         assert f'"{src}" -> "{dst}"' in dot

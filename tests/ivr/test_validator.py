@@ -14,7 +14,10 @@ from ivr.loader import check_flow, load_flow
 
 from .conftest import FLOWS, MINIMAL
 
-LINE = re.compile(r"^(?P<file>[^:]+):(?P<node>[^:]+):(?P<key>[^:]+): (?P<msg>.+) \[(?P<code>[a-z-]+)\]$")
+LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<node>[^:]+):(?P<key>[^:]+): (?P<msg>.+) \[(?P<code>[a-z-]+)\]$")
+FUZZ = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def codes(problems):
@@ -186,7 +189,7 @@ def test_every_problem_at_once_and_exit_1(write_flow, capsys):
     assert {p["code"] for p in doc["problems"]} == found
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(st.binary(max_size=400))
 def test_random_bytes_never_raise(tmp_path, data):
     path = tmp_path / "fuzz.yaml"
@@ -195,7 +198,7 @@ def test_random_bytes_never_raise(tmp_path, data):
     assert isinstance(problems, list)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
                                                                        max_size=3),
