@@ -339,6 +339,11 @@ class _Loader:
                     anys = False
                 if ml is None and not anys:
                     self.bad(node, f, "a step must set min_level or any_skill", "required")
+                prev = steps[-1] if steps else None
+                if prev is not None and (prev.any_skill and not anys or (
+                        ml is not None and prev.min_level is not None and ml > prev.min_level)):
+                    self.bad(node, f, "each step must relax the one before (lower min_level, "
+                             "then any_skill)", "expansion-order")
                 steps.append(ExpansionStep(after, ml, anys))
             sel = q.get("selection", "longest-idle")
             if sel not in SELECTION_RULES:

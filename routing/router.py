@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from routing.directory import Directory
@@ -102,6 +103,9 @@ class _CallRt:
     hops: int = 0
 
 
+CallKey = tuple[float, float, int, str]  # (priority-aged arrival, arrival, sequence, call id)
+
+
 def primary_skill(req: Requirement) -> str:
     """The skill best-proficiency ranks on: the highest required level, then the name."""
     if not req.skills:
@@ -130,6 +134,7 @@ class Router:
         self._lines: dict[tuple[str, str], WaitingLine] = {}
         self._queue_all: dict[str, WaitingLine] = {q: WaitingLine() for q in self._queues}
         self._calls: dict[str, _CallRt] = {}
+        self._special = WaitingLine()  # waiting calls with their own required skills
         self._timers: list[tuple[float, int, str, str, int]] = []  # due, seq, kind, id, token
         self._seq = 0
         self._last_agent: dict[str, tuple[str, float]] = {}
@@ -545,6 +550,8 @@ class Router:
         call.line = (q.id, req.language or "*")
         line.add(call.key)
         self._queue_all[q.id].add(call.key)
+        if call.skills is not None:
+            self._special.add(call.key)
         call.offer_token += 1
         if step < len(q.expansion):
             self._timer(call.queued_at + q.expansion[step].after_s, "step",
@@ -574,6 +581,8 @@ class Router:
         if qid:
             self._lines[(qid, lang)].remove(call.key)
             self._queue_all[qid].remove(call.key)
+            if call.skills is not None:
+                self._special.remove(call.key)
             call.line = ("", "")
 
     def _line(self, qid: str, lang: str | None) -> WaitingLine:
@@ -636,6 +645,21 @@ class Router:
                     f"{q.time_left_s / 60:.0f} min needed")
         return None
 
+    def _ordered(self, pool: PoolKey, kind: str, protect: bool, simple: bool
+                 ) -> tuple[Iterator[str], Callable[[str | None], None]]:
+        """Routable agents of ``pool``, best first by ``kind``; the trainee group that
+        protection prefers comes first. The callback puts back what was looked at."""
+        popped: list[tuple[list[HeapEntry], HeapEntry]] = []
+        heaps_t = self.pools.heap(pool, kind, True)
+        heaps_n = self.pools.heap(pool, kind, False)
+        if protect:
+            first, second = (heaps_t, heaps_n) if simple else (heaps_n, heaps_t)
+            it: Iterator[HeapEntry] = chain(self.pools.drain(first, popped),
+                                            self.pools.drain(second, popped))
+        else:
+            it = heapq.merge(self.pools.drain(heaps_n, popped), self.pools.drain(heaps_t, popped))
+        return (e[2] for e in it), lambda chosen: self.pools.restore(popped, chosen)
+
     def _select(self, call: _CallRt, req: Requirement, step: int, now: float,
                 waiting_before: int) -> tuple[str, Reason] | None:
         q = call.queue
@@ -645,23 +669,13 @@ class Router:
         low_load = waiting_before <= pol.trainee_low_load_waiting
         protect = low_load and self.pools.trainees_in.get(pool, 0) > 0
         simple = call.ev.intent in q.simple_intents
-        popped: list[tuple[list[HeapEntry], HeapEntry]] = []
-        heaps_t = self.pools.heap(pool, kind, True)
-        heaps_n = self.pools.heap(pool, kind, False)
-        if protect:
-            first, second = (heaps_t, heaps_n) if simple else (heaps_n, heaps_t)
-            from itertools import chain
-
-            it: Iterable[HeapEntry] = chain(self.pools.drain(first, popped),
-                                            self.pools.drain(second, popped))
-        else:
-            it = heapq.merge(self.pools.drain(heaps_n, popped), self.pools.drain(heaps_t, popped))
+        it, restore = self._ordered(pool, kind, protect, simple)
         chosen: str | None = None
         others: list[str] = []
         excluded: list[tuple[str, str]] = []
         more = False
-        for e in it:
-            rt = self._agents[e[2]]
+        for aid in it:
+            rt = self._agents[aid]
             why = self._eligible(rt, req, call, q, now)
             if why is not None:
                 if len(excluded) < 5:
@@ -682,7 +696,7 @@ class Router:
             chosen, rule = pref, "preferred-agent"
         elif pref is not None:
             rule = "preferred-agent"
-        self.pools.restore(popped, chosen)
+        restore(chosen)
         if chosen is None:
             return None
         note = ""
@@ -784,7 +798,19 @@ class Router:
 
     def _agent_freed(self, rt: _AgentRt, now: float, out: list[Decision]) -> None:
         """An agent became routable: give them the best waiting call they can take."""
-        best: tuple[tuple[float, float, int, str], _CallRt, int] | None = None
+        best = self._call_for(rt, now)
+        if best is not None:
+            self._offer_to_freed(rt, best[1], best[2], now, out)
+
+    def _call_for(self, rt: _AgentRt, now: float) -> tuple[CallKey, _CallRt, int] | None:
+        """The waiting call with the smallest key this agent may take now.
+
+        Only the (queue, language) lines the agent can serve at some step are
+        visited; in a line, a call is eligible once it reached the agent's first
+        qualifying step, so the arrival heap skips a line where nobody has yet.
+        Calls with their own required skills sit in one extra line, checked in full.
+        """
+        best: tuple[CallKey, _CallRt, int] | None = None
         for qid, lang, min_step in self._agent_queues[rt.agent.id]:
             line = self._lines.get((qid, lang))
             if line is None or not line.keys:
@@ -794,26 +820,39 @@ class Router:
                 continue
             threshold = now - (q.expansion[min_step - 1].after_s if min_step else 0.0)
             oldest = line.oldest_arrival()
-            if oldest is None:
+            if oldest is None or oldest > threshold:
                 continue
             for key in line.keys:
                 if best is not None and key >= best[0]:
                     break
                 call = self._calls[key[3]]
-                if call.skills is None:
-                    if call.queued_at > threshold or rt.agent.id in call.missed_by:
-                        continue
-                    step = q.step_at(now - call.queued_at)
-                else:
-                    step = q.step_at(now - call.queued_at)
-                    req = self._requirement(call, step)
-                    if not req.met_by(rt.agent) or rt.agent.id in call.missed_by:
-                        continue
-                best = (key, call, step)
+                if (call.skills is not None or call.queued_at > threshold
+                        or rt.agent.id in call.missed_by):
+                    continue
+                best = (key, call, q.step_at(now - call.queued_at))
                 break
-        if best is None:
-            return
-        _, call, step = best
+        for key in self._special.keys:
+            if best is not None and key >= best[0]:
+                break
+            call = self._calls[key[3]]
+            found = self._eligible_call(rt, call, now)
+            if found is not None:
+                best = (key, call, found)
+                break
+        return best
+
+    def _eligible_call(self, rt: _AgentRt, call: _CallRt, now: float) -> int | None:
+        """The call's current step if ``rt`` may take it now, else None."""
+        q = call.queue
+        if rt.window_until is not None and rt.window_until - now < q.time_left_s:
+            return None
+        if rt.agent.id in call.missed_by:
+            return None
+        step = q.step_at(now - call.queued_at)
+        return step if self._requirement(call, step).met_by(rt.agent) else None
+
+    def _offer_to_freed(self, rt: _AgentRt, call: _CallRt, step: int, now: float,
+                        out: list[Decision]) -> None:
         req = self._requirement(call, step)
         waited = now - call.arrived
         text = (f"{rt.agent.id} became free and took the first call in line for it: "
