@@ -1,0 +1,249 @@
+"""FastAGI server and AGI runner, against the protocol test peer (see agi_peer.py).
+
+These are parser/protocol tests only; the same code on real calls through a real
+Asterisk is covered in tests/integration.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ivr.agi_runner import RouteAck, run_call, run_survey
+from ivr.fastagi import AgiCallEnded, FastAGIServer, SocketAGI
+from ivr.loader import load_flow
+
+from .agi_peer import AgiPeer
+from .conftest import FLOWS, OPEN_NOW
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def flows(catalog):
+    return {n: load_flow(FLOWS / f"{n}.yaml", catalog=catalog)
+            for n in ("main-menu", "support-line")}
+
+
+class Harness:
+    def __init__(self, flows):
+        self.flows = flows
+        self.results = []
+        self.routes = []
+        self.events: list[AgiCallEnded] = []
+        self.lookup = None
+
+    def ivr(self, flow_name):
+        def handler(agi, env):
+            def on_route(route):
+                self.routes.append(route)
+                return RouteAck(position=2, expected_wait_s=90)
+            kwargs = {"lookup": self.lookup} if self.lookup else {}
+            kwargs["now"] = lambda: OPEN_NOW  # the support line is open
+            self.results.append(run_call(agi, self.flows[flow_name],
+                                         call_id=env["agi_uniqueid"],
+                                         caller=env["agi_callerid"], on_route=on_route,
+                                         **kwargs))
+        return handler
+
+
+def serve(handlers, events):
+    return FastAGIServer(handlers=handlers, on_event=events.append)
+
+
+def test_menu_call_with_reprompts_and_language_switch(flows):
+    h = Harness(flows)
+    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
+        peer = AgiPeer(srv.port, keys=["", "9", "3", "2", "1"]).start()
+        peer.join()
+        _wait(lambda: h.events)
+    (result,) = h.results
+    assert result.outcome == "routed" and result.language == "es"
+    assert result.digits == "9,3,2,1"
+    streamed = [c.split('"')[1] for c in peer.commands if c.startswith("STREAM FILE")]
+    assert streamed[:3] == ["homeline/welcome", "homeline/main-menu", "homeline/no-input"]
+    assert "homeline/invalid-option" in streamed
+    assert 'SET VARIABLE "CHANNEL(language)" "es"' in peer.commands
+    assert peer.variables["HOMELINE_QUEUE"] == "billing"
+    assert peer.variables["HOMELINE_INTENT"] == "billing"
+    assert peer.variables["HOMELINE_LANGUAGE"] == "es"
+    assert peer.variables["HOMELINE_CALL_ID"] == "1764064800.1"
+    assert peer.variables["HOMELINE_OUTCOME"] == "routed"
+    assert h.routes[0].request.caller == "+15550100"
+    assert h.events[0].reason == "completed"
+
+
+def test_unknown_script_gets_a_clear_message_and_hangup(flows):
+    events: list[AgiCallEnded] = []
+    with serve({"ivr": Harness(flows).ivr("main-menu")}, events) as srv:
+        peer = AgiPeer(srv.port, script="nosuch").start()
+        peer.join()
+        _wait(lambda: events)
+    assert "unknown FastAGI script 'nosuch' (known: ivr)" in peer.commands[0]
+    assert peer.commands[-1] == "HANGUP"
+    assert events[0].reason == "unknown-script"
+
+
+def test_caller_hang_up_ends_the_call_quietly(flows, caplog):
+    caplog.set_level(logging.DEBUG)
+    h = Harness(flows)
+
+    def raw(agi, env):  # a handler that does not catch the hang-up itself
+        while True:
+            agi.command("WAIT FOR DIGIT", 1000)
+
+    with serve({"ivr": h.ivr("main-menu"), "raw": raw}, h.events) as srv:
+        AgiPeer(srv.port, keys=["HANGUP"]).start().join()
+        AgiPeer(srv.port, script="raw", keys=["1", "HANGUP"]).start().join()
+        _wait(lambda: len(h.events) == 2)
+    assert h.results[0].outcome == "caller-hangup"
+    assert sorted(e.reason for e in h.events) == ["completed", "hangup"]
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text
+
+
+class _Crm(BaseHTTPRequestHandler):
+    seen: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        _Crm.seen.append(self.path)
+        body = json.dumps({"tier": "gold"} if "customers" in self.path else {"status": "ok"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_secure_digits_reach_no_log_no_command_no_result(flows, caplog, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    crm = ThreadingHTTPServer(("127.0.0.1", 0), _Crm)
+    threading.Thread(target=crm.serve_forever, daemon=True).start()
+    h = Harness(flows)
+    base = f"http://127.0.0.1:{crm.server_address[1]}"
+
+    def lookup(url, timeout_s):
+        from ivr.agi_runner import http_lookup
+        return http_lookup(url.replace("http://127.0.0.1:8089", base), timeout_s)
+
+    h.lookup = lookup
+    card = "73914682"
+    try:
+        with serve({"ivr": h.ivr("support-line")}, h.events) as srv:
+            keys = ["1", "1", *card, "#", ""]  # English, billing, account, no callback
+            peer = AgiPeer(srv.port, keys=keys).start()
+            peer.join()
+            _wait(lambda: h.events)
+    finally:
+        crm.shutdown()
+        crm.server_close()
+    (result,) = h.results
+    assert result.outcome == "routed", result
+    assert any(card in p for p in _Crm.seen)          # the CRM dip got it
+    assert result.variables["account_verified"] == "yes"
+    everything = "\n".join(peer.commands) + caplog.text + json.dumps(result.loggable())
+    everything += repr(result) + repr(h.routes) + json.dumps(peer.variables)
+    assert card not in everything
+    assert "[secure: 8 digits]" in json.dumps(result.loggable())
+
+
+def test_survey_reads_call_id_and_returns_a_result(flows, tmp_path):
+    results = []
+
+    def survey(agi, env):
+        results.append(run_survey(agi, flows["support-line"]))
+
+    with serve({"survey": survey}, []) as srv:
+        vars_ = {"HOMELINE_CALL_ID": "1764064800.7", "HOMELINE_AGENT": "alice",
+                 "HOMELINE_INTENT": "tech", "CHANNEL(language)": "fr"}
+        peer = AgiPeer(srv.port, script="survey", keys=["5"], variables=vars_).start()
+        peer.join()
+        _wait(lambda: results)
+    (r,) = results
+    assert (r.call_id, r.agent, r.intent, r.score, r.completed) == (
+        "1764064800.7", "alice", "tech", 5, True)
+    assert any("homeline/survey-thanks" in c for c in peer.commands)
+
+
+def test_unsafe_caller_id_never_reaches_a_command(flows):
+    h = Harness(flows)
+    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
+        peer = AgiPeer(srv.port, keys=["1"], callerid='"Evil" <1"; HANGUP>').start()
+        peer.join()
+        _wait(lambda: h.events)
+    assert h.results[0].caller == "Evil1HANGUP"
+    assert all("Evil" not in c for c in peer.commands)
+
+
+def test_stop_ends_calls_that_hang(flows):
+    started = threading.Event()
+
+    def stuck(agi, env):
+        started.set()
+        agi.command("WAIT FOR DIGIT", -1)  # the peer never answers below
+
+    srv = FastAGIServer(handlers={"ivr": stuck}).start()
+    sock = socket.create_connection(("127.0.0.1", srv.port))
+    sock.sendall(AgiPeer(srv.port).env().encode())
+    assert started.wait(5)
+    t0 = time.monotonic()
+    srv.stop(timeout=0.3)
+    assert time.monotonic() - t0 < 3
+    assert srv.active_calls() == 0
+    sock.close()
+
+
+def _agi(text: str) -> SocketAGI:
+    return SocketAGI(io.StringIO("agi_network: yes\nagi_network_script: ivr\n\n" + text),
+                     io.StringIO())
+
+
+def test_reply_parser_whole_and_with_trailing_bytes():
+    agi = _agi("200 result=49 endpos=1234\n200 result=1 (hello world)\n510 Invalid\n")
+    r = agi.read_reply()
+    assert (r.result, r.extras["endpos"]) == ("49", "1234")
+    assert agi.read_reply().data == "hello world"
+    from ivr.errors import AgiProtocolError
+    with pytest.raises(AgiProtocolError):
+        agi.read_reply()
+
+
+def test_reply_parser_byte_by_byte_over_a_socket():
+    a, b = socket.socketpair()
+    payload = b"agi_network: yes\nagi_uniqueid: 1.2\n\n200 result= (timeout)\nHANGUP\n"
+
+    def drip():
+        for i in range(len(payload)):
+            b.send(payload[i:i + 1])
+            time.sleep(0.001)
+
+    t = threading.Thread(target=drip)
+    t.start()
+    agi = SocketAGI(a.makefile("r", encoding="utf-8", newline="\n"),
+                    a.makefile("w", encoding="utf-8", newline="\n"))
+    assert agi.env["agi_uniqueid"] == "1.2"
+    r = agi.read_reply()
+    assert (r.result, r.data) == ("", "timeout")
+    from ivr.fastagi import AGIHangup
+    with pytest.raises(AGIHangup):
+        agi.read_reply()
+    t.join()
+    a.close()
+    b.close()
+
+
+def _wait(pred, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
