@@ -10,6 +10,7 @@ import shutil
 import subprocess
 
 import pytest
+from ivr_testkit import FLOWS, OPEN_NOW
 
 from ivr.commands import (
     CollectDigits,
@@ -22,8 +23,6 @@ from ivr.commands import (
 from ivr.engine import CallSession
 from ivr.loader import load_flow
 from ivr.speech import IntentRecognizer, load_audio
-
-from .conftest import FLOWS, OPEN_NOW
 
 pytestmark = [pytest.mark.espeak, pytest.mark.slow, pytest.mark.timeout(240),
               pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]

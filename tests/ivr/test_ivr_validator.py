@@ -7,12 +7,11 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ivr_testkit import FLOWS, MINIMAL
 
 from homeline.cli import main
 from ivr.errors import FlowInvalid
 from ivr.loader import check_flow, load_flow
-
-from .conftest import FLOWS, MINIMAL
 
 LINE = re.compile(
     r"^(?P<file>[^:]+):(?P<node>[^:]+):(?P<key>[^:]+): (?P<msg>.+) \[(?P<code>[a-z-]+)\]$")

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ivr_testkit import FLOWS, MINIMAL, OPEN_NOW
+
 from homeline.cli import main
 from ivr.commands import DigitsEntered, Route
 from ivr.engine import CallSession
 from ivr.registry import FlowRegistry
-
-from .conftest import FLOWS, MINIMAL, OPEN_NOW
 
 
 def test_new_version_applies_to_new_calls_only(tmp_path, catalog):

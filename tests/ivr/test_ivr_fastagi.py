@@ -14,13 +14,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from ivr_agi_peer import AgiPeer
+from ivr_testkit import FLOWS, OPEN_NOW
 
 from ivr.agi_runner import RouteAck, run_call, run_survey
 from ivr.fastagi import AgiCallEnded, FastAGIServer, SocketAGI
 from ivr.loader import load_flow
-
-from .agi_peer import AgiPeer
-from .conftest import FLOWS, OPEN_NOW
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from ivr_testkit import FLOWS, OPEN_NOW
 
 from ivr.commands import (
     CallerHungUp,
@@ -29,8 +30,6 @@ from ivr.commands import (
 from ivr.engine import CallSession
 from ivr.errors import EngineError
 from ivr.loader import load_flow
-
-from .conftest import FLOWS, OPEN_NOW
 
 CARD = "4111111111111111"
 
