@@ -135,6 +135,7 @@ class Router:
         self._queue_all: dict[str, WaitingLine] = {q: WaitingLine() for q in self._queues}
         self._calls: dict[str, _CallRt] = {}
         self._special = WaitingLine()  # waiting calls with their own required skills
+        self._pending: list[tuple[str, int]] = []  # routable agents not yet in the heaps
         self._timers: list[tuple[float, int, str, str, int]] = []  # due, seq, kind, id, token
         self._seq = 0
         self._last_agent: dict[str, tuple[str, float]] = {}
@@ -152,6 +153,33 @@ class Router:
         if now is not None:
             check_aware(now)
             self._roll_week(_ts(now))
+        self._warm_pools()
+
+    def _flush(self) -> None:
+        """Index the agents that became routable and are still routable, as they are now."""
+        if self._pending:
+            agents = self._agents
+            for aid, version in self._pending:
+                rt = agents[aid]
+                if rt.pooled and rt.version == version:
+                    self.pools.push(aid)
+            self._pending.clear()
+
+    def _warm_pools(self) -> None:
+        """Create the heaps the queues will draw from, so no live decision pays for it."""
+        self._flush()
+        kinds = {q.selection for q in self.directory.queues}
+        for pool in self.pools.members:
+            if pool[0] != "*" and pool[1] != "*":  # calls with their own required skills
+                for kind in kinds:
+                    self.pools.heap(pool, kind, True)
+                    self.pools.heap(pool, kind, False)
+        for q in self.directory.queues:
+            for lg in (q.languages or (None,)):
+                for step in range(len(q.expansion) + 1):
+                    pool = self._select_pool(q.requirement(step, lg), q.selection)
+                    self.pools.heap(pool, q.selection, True)
+                    self.pools.heap(pool, q.selection, False)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -169,9 +197,14 @@ class Router:
         self.pools.add_agent(agent.id, list(agent.skills), list(agent.languages), agent.trainee)
         serve: list[tuple[str, str, int]] = []
         for q in self.directory.queues:
+            if not q.skills.keys() <= agent.skills.keys() and not any(
+                    s.any_skill for s in q.expansion):
+                continue  # every step needs all of the queue's skills at level >= 1
             langs: list[str | None] = (list(q.languages) if q.languages
                                        else [*agent.languages, None])
             for lg in langs:
+                if lg is not None and lg not in agent.languages:
+                    continue
                 for step in range(len(q.expansion) + 1):
                     if q.requirement(step, lg).met_by(agent):
                         serve.append((q.id, lg or "*", step))
@@ -204,7 +237,8 @@ class Router:
             rt.version += 1
         rt.pooled = want
         if want:
-            self.pools.push(rt.agent.id)
+            # indexed lazily: an agent who frees up usually gets a call at once
+            self._pending.append((rt.agent.id, rt.version))
         staffed = rt.registered and rt.in_window and rt.state in _STAFFED
         if staffed != rt.staffed:
             rt.staffed = staffed
@@ -333,8 +367,10 @@ class Router:
             for rt in self._agents.values():
                 if rt.pooled:
                     self._refresh(rt)
+            self._warm_pools()
         self._run_due(t, out)
         self._dispatch(event, t, out)
+        self._flush()
         due = self._next_due()
         if due is not None and (due != self._announced_wake or isinstance(event, TimerFired)):
             out.append(WakeAt(_dt(due)))
@@ -520,9 +556,11 @@ class Router:
         key = (q.id, req.language, req.skills)
         hit = self._serve_cache.get(key)
         if hit is None:
-            hit = any(req.met_by(rt.agent) and rt.agent.windows or
-                      (req.met_by(rt.agent) and rt.agent.changes)
-                      for rt in self._agents.values())
+            members = self.pools.members.get(self._select_pool(req, "longest-idle"), ())
+            agents = self._agents
+            hit = any(req.met_by(agents[a].agent)
+                      and bool(agents[a].agent.windows or agents[a].agent.changes)
+                      for a in members)
             self._serve_cache[key] = hit
         return hit
 
@@ -649,6 +687,7 @@ class Router:
                  ) -> tuple[Iterator[str], Callable[[str | None], None]]:
         """Routable agents of ``pool``, best first by ``kind``; the trainee group that
         protection prefers comes first. The callback puts back what was looked at."""
+        self._flush()
         popped: list[tuple[list[HeapEntry], HeapEntry]] = []
         heaps_t = self.pools.heap(pool, kind, True)
         heaps_n = self.pools.heap(pool, kind, False)
@@ -854,15 +893,16 @@ class Router:
     def _offer_to_freed(self, rt: _AgentRt, call: _CallRt, step: int, now: float,
                         out: list[Decision]) -> None:
         req = self._requirement(call, step)
+        win = self._window_text(rt, now)
         waited = now - call.arrived
         text = (f"{rt.agent.id} became free and took the first call in line for it: "
                 f"{call.queue.id} {call.ev.call_id} "
                 f"(priority {call.queue.priority}+{call.ev.priority}, "
                 f"waited {waited:.0f} s; priority aged by {self.policy.aging_s_per_priority:g} s "
-                f"per level, then longest wait); window {self._window_text(rt, now)}, "
+                f"per level, then longest wait); window {win}, "
                 f"idle {now - rt.idle_since:.0f} s")
         reason = Reason("call-selection", text, rt.agent.id, (), False, call.queue.id, step,
-                        req.describe(), self._window_text(rt, now),
+                        req.describe(), win,
                         _dt(rt.window_until) if rt.window_until is not None else None,
                         now - rt.idle_since)
         self._offer(call, rt.agent.id, reason, now, out)
