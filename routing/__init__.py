@@ -18,7 +18,16 @@ Integration contract (the live adapter, `homeline engine`):
   `routing.hours` are stored and returned as an `AgentHoursChanged` event; a
   running engine picks them up with ``Store.hours_events_since(seq)`` and feeds
   them to ``handle`` -> they apply at once.
-- ``routing.journal``: events as JSON lines; ``homeline route replay`` replays them.
+- ``routing.journal``: ``Recorder(router, fp, start=now)`` wraps a router and writes
+  every event and its decisions as JSON lines; ``homeline route replay`` replays them.
+- Decisions the adapter acts on: `OfferCall` (ring ``endpoint`` for
+  ``ring_timeout_s``; ``reason.text`` is the human-readable why), `CancelOffer`
+  (stop ringing: the router's own ring timer ran out, or the caller/agent left),
+  `CallQueued` (hold music; announce ``position``/``expected_wait_s``),
+  `OfferCallback`, `AgentPutOnBreak` (tell the agent ``why``), `CallOverflowed`
+  (``target`` is another queue, handled inside the router, or ``ext:<name>``),
+  `CallRejected`, `WakeAt`; `AgentStateChanged` and `EventIgnored` are informative.
+- Staffing: ``routing.erlang`` (Erlang C) and ``routing.staffing`` (weekly plan).
 """
 from __future__ import annotations
 
@@ -78,19 +87,32 @@ __all__ = [
     "Decision", "Reason", "OfferCall", "CancelOffer", "CallQueued", "OfferCallback",
     "AgentPutOnBreak", "AgentStateChanged", "WakeAt", "CallOverflowed", "CallRejected",
     "EventIgnored",
-    # store
-    "Store",
+    # store, hours management (CLI and portal), journal
+    "Store", "set_hours", "add_hours", "cancel_hours", "show_hours", "HoursView",
+    "Recorder", "replay",
     # errors
     "RoutingError", "DirectoryError", "HoursError", "TransitionError", "StoreError", "Problem",
 ]
 
 
+_LAZY = {
+    "Router": "routing.router",
+    "Store": "routing.store",
+    "set_hours": "routing.hours",
+    "add_hours": "routing.hours",
+    "cancel_hours": "routing.hours",
+    "show_hours": "routing.hours",
+    "HoursView": "routing.hours",
+    "Recorder": "routing.journal",
+    "replay": "routing.journal",
+}
+
+
 def __getattr__(name: str) -> object:
-    # The router and the store are imported lazily so loading the model stays light.
-    if name == "Router":
-        from routing.router import Router
-        return Router
-    if name == "Store":
-        from routing.store import Store
-        return Store
-    raise AttributeError(name)
+    # The router, store and journal load lazily so importing the model stays light.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'routing' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
