@@ -118,9 +118,10 @@ class CallResult:
     @property
     def digits(self) -> str:
         """The keys the caller pressed, per input, comma-separated (secure ones masked)."""
-        keyed = [i.split(":", 1)[1] for i in self.inputs
-                 if ":" in i and i.split(":", 1)[1] not in ("timeout", "silence", "recorded")
-                 and not i.split(":", 1)[1].startswith("said:")]
+        values = [i.split(":", 1)[1] for i in self.inputs if ":" in i]
+        keyed = [v for v in values
+                 if v not in ("timeout", "silence", "recorded", "record-failed")
+                 and not v.startswith("said:")]
         return ",".join(keyed)
 
     def loggable(self) -> dict[str, Any]:
@@ -257,7 +258,12 @@ class _Call:
         args.append(f"s={max(1, round(cmd.silence_seconds))}")
         reply = self.agi.command("RECORD FILE", *args)
         if reply.result == "-1":
-            raise AGIHangup("RECORD FILE failed (channel gone)")
+            # res_agi answers -1 when the file cannot be written (a hang-up comes as
+            # HANGUP/511 instead): treat it as nothing said, the flow reprompts/falls back.
+            self.log.warning("call %s: RECORD FILE at node %s failed (is %s writable by "
+                             "Asterisk?)", self.session.call_id, cmd.node, for_asterisk)
+            self.inputs.append(f"{cmd.node}:record-failed")
+            return InputTimedOut()
         wav = Path(f"{base}.wav")
         if not wav.exists() or wav.stat().st_size <= 44:
             self.inputs.append(f"{cmd.node}:silence")

@@ -73,6 +73,11 @@ class Rig:
                 router, lambda: self.registry.current(self.flow_name), store=self.store,
                 journal_path=self.journal)
             self.host = SoftphoneHost()
+            # recordings must be writable by the asterisk user inside the sandbox
+            spool = self.stack.instance.spool_dir / "homeline"
+            spool.mkdir(parents=True, exist_ok=True)
+            os.chown(spool, self.stack.instance.root.asterisk_uid,
+                     self.stack.instance.root.asterisk_gid)
         except BaseException:
             self.close()
             raise
@@ -292,3 +297,88 @@ def test_reloaded_flow_applies_to_new_calls_while_the_live_call_keeps_its_versio
     old, new = docs["+15550305"], docs["+15550306"]
     assert old["flow_version"] == v1 and old["route"]["queue"] == "billing"
     assert new["flow_version"] != v1 and new["route"]["queue"] == "tech"
+
+
+SPEECH_FLOW = """\
+flow: main-menu
+languages: [en, es, fr]
+start: reason
+speech:
+  mode: grammar
+  threshold: 0.5
+  intents:
+    internet: [internet, broadband, internet connection]
+    email: [email account, mailbox, email address, email]
+    billing: [invoice, billing, payment]
+nodes:
+  reason:
+    type: speech
+    prompt: thank-you
+    intents: {internet: tech, email: tech, billing: billing}
+    max_seconds: 6
+    silence_seconds: 1.5
+    max_retries: 0
+    no_input_prompt: no-input
+    no_match_prompt: please-try-again
+    fallback: keypad
+  keypad:
+    type: menu
+    prompt: main-menu
+    options: {"1": billing, "2": tech}
+    timeout: 2
+    max_retries: 0
+    no_input_prompt: no-input
+    no_match_prompt: invalid-option
+    exhausted: general
+  billing: {type: route, queue: billing}
+  tech: {type: route, queue: tech}
+  general: {type: route, queue: general}
+"""
+
+
+def _spoken_8k(text: str, path: Path) -> Path:
+    """espeak-ng speech at the telephone rate (8 kHz), with a little silence first."""
+    import subprocess
+
+    from ivr.speech import _resample
+
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us+klatt3", "-s", "150", "-w", str(raw), text],
+                   check=True, timeout=30)
+    data, rate = sf.read(str(raw), dtype="float64")
+    x = _resample(data * 32767.0, rate) if rate == 16000 else data * 32767.0
+    n = int(round(len(x) * 8000 / rate))
+    spec = np.fft.rfft(x)
+    out = np.zeros(n // 2 + 1, dtype=complex)
+    k = min(len(spec), len(out))
+    out[:k] = spec[:k]
+    y = np.fft.irfft(out, n) * (n / len(x))
+    y = np.concatenate([np.zeros(2400), y, np.zeros(4000)])
+    sf.write(str(path), np.clip(y, -32768, 32767).astype(np.int16), 8000, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.espeak
+def test_speech_intent_on_a_real_call(rig, caplog, tmp_path):
+    caplog.set_level(logging.INFO)
+    rig.write_flow("main-menu", SPEECH_FLOW)
+    try:
+        said = _spoken_8k("my email account is not working", tmp_path / "email.wav")
+        caller, leg = rig.dial("+15550307")
+        time.sleep(2.5)                     # the prompt, then the beep
+        leg.play(said)
+        doc = wait_for(lambda: results(caplog).get("+15550307"), 25)
+        hang_up(caller, leg)
+        mumble = _spoken_8k("what is the weather like today", tmp_path / "weather.wav")
+        caller, leg = rig.dial("+15550308")
+        time.sleep(2.5)
+        leg.play(mumble)
+        time.sleep(6)
+        press(leg, "1")                     # the keypad fallback menu
+        other = wait_for(lambda: results(caplog).get("+15550308"), 25)
+        hang_up(caller, leg)
+    finally:
+        shutil.copy(FLOWS / "main-menu.yaml", rig.flows / "main-menu.yaml")
+    assert doc and doc["route"]["queue"] == "tech" and doc["intent"] == "email", doc
+    assert other and other["path"][:2] == ["reason", "keypad"], other
+    assert other["route"]["queue"] == "billing"
