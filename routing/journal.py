@@ -71,7 +71,7 @@ def decode_event(data: dict[str, Any]) -> Event:
     if cls is ev_mod.CallArrived:
         kw["required_skills"] = tuple((str(a), int(b)) for a, b in kw.get("required_skills", ()))
     try:
-        return cls(**kw)  # type: ignore[no-any-return]
+        return cls(**kw)
     except TypeError as exc:
         raise RoutingError(f"journal: bad {kind} event {data!r}: {exc}") from exc
 
