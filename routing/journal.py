@@ -82,9 +82,12 @@ class Recorder:
     def __init__(self, router: Router, fp: IO[str], *, start: datetime | None = None) -> None:
         self.router = router
         self.fp = fp
+        d = router.directory
+        # the policy in force may have been given to the router apart from the directory
+        in_force = Directory(d.agents, d.queues, router.policy, d.source)
         header = {"journal": JOURNAL_FORMAT, "version": 1,
                   "start": start.isoformat() if start else None,
-                  "directory": router.directory.to_dict()}
+                  "directory": in_force.to_dict()}
         fp.write(json.dumps(header, sort_keys=True) + "\n")
 
     def handle(self, event: Event, now: datetime) -> list[Decision]:

@@ -69,6 +69,7 @@ class _AgentRt:
     wants_break: bool = False
     pending_break: str | None = None
     idle_since: float = 0.0
+    since: float = 0.0  # when the current state began
     misses: int = 0
     call_id: str | None = None
     handled_s: float = 0.0
@@ -418,6 +419,7 @@ class Router:
         new = next_state(old, trigger)
         if new is not old:
             rt.state = new
+            rt.since = now
             rt.timer_token += 1  # pending wrap-up / cool-down timers no longer apply
             if new is S.AVAILABLE:
                 rt.idle_since = now
@@ -910,7 +912,10 @@ class Router:
     # ------------------------------------------------------------ inspection
     def agent_status(self, agent_id: str) -> dict[str, Any]:
         rt = self._agents[agent_id]
-        return {"agent": agent_id, "state": rt.state.value, "registered": rt.registered,
+        return {"agent": agent_id, "state": rt.state.value,
+                "state_since": _dt(rt.since).isoformat() if rt.since else None,
+                "idle_since": _dt(rt.idle_since).isoformat() if rt.idle_since else None,
+                "registered": rt.registered,
                 "in_window": rt.in_window, "call": rt.call_id, "misses": rt.misses,
                 "handled_s": rt.handled_s, "signed_h": rt.signed_h,
                 "window_boundary": _dt(rt.window_until).isoformat() if rt.window_until else None}

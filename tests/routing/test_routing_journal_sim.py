@@ -53,6 +53,23 @@ def test_replay_cli_reproduces_and_detects_tampering(tmp_path: Path) -> None:
     assert f"{j}:5: CallArrived" in out.stderr
 
 
+def test_journal_header_carries_the_policy_in_force() -> None:
+    import io
+
+    from routing import RoutingPolicy
+
+    d = small_directory()
+    buf = io.StringIO()
+    rec = Recorder(Router(d, now=at(0), policy=RoutingPolicy(ring_timeout_s=7)), buf,
+                   start=at(0))
+    rec.handle(AgentRegistered("alice"), at(0))
+    (offer,) = [x for x in rec.handle(CallArrived("c1", "billing", "fr"), at(1))
+                if type(x).__name__ == "OfferCall"]
+    assert offer.ring_timeout_s == 7
+    res = replay(buf.getvalue().splitlines())
+    assert res.identical and res.events == 2
+
+
 def test_fair_share_week_keeps_calls_per_signed_up_hour_within_10_percent() -> None:
     fair = simulate_week(1, rule="fair-share")
     idle = simulate_week(1, rule="longest-idle")
