@@ -42,6 +42,7 @@ from ivr.errors import AgiProtocolError, EngineError, FlowInvalid, IvrError, Pro
 from ivr.expr import Expr, ExprError, Secret, parse_expr
 from ivr.flow import Flow
 from ivr.loader import check_flow, load_flow, load_prompt_catalog
+from ivr.registry import FlowRegistry, ReloadReport
 
 __all__ = [
     "AWAITING_COMMANDS", "FINAL_COMMANDS", "CallerHungUp", "CollectDigits", "Command",
@@ -51,5 +52,5 @@ __all__ = [
     "SetLanguage", "SetVariable", "SpeechRecognized", "SurveyAnswered", "Transfer", "Voicemail",
     "CallSession", "AgiProtocolError", "EngineError", "FlowInvalid", "IvrError", "Problem",
     "Expr", "ExprError", "Secret", "parse_expr", "Flow", "check_flow", "load_flow",
-    "load_prompt_catalog",
+    "load_prompt_catalog", "FlowRegistry", "ReloadReport",
 ]

@@ -210,3 +210,30 @@ def test_random_documents_under_nodes_never_raise(tmp_path, value):
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     problems = check_flow(path)
     assert problems, "a random node is never a valid flow"
+
+
+SPEECH = """\
+flow: talk
+languages: [en]
+start: why
+speech:
+  intents:
+    internet: [internet, xyzzyq router]
+nodes:
+  why:
+    type: speech
+    prompt: say-reason
+    intents: {internet: tech, billing: tech}
+    no_input_prompt: speech-no-input
+    no_match_prompt: speech-not-understood
+    fallback: tech
+  tech: {type: route, queue: tech}
+"""
+
+
+def test_speech_words_and_intents_are_checked(write_flow, catalog):
+    problems = check_flow(write_flow(SPEECH), catalog=catalog)
+    found = {(p.node, p.key, p.code) for p in problems}
+    assert ("-", "speech.intents", "unknown-word") in found
+    assert ("why", "intents.billing", "unknown-intent") in found
+    assert "xyzzyq" in next(p.message for p in problems if p.code == "unknown-word")
