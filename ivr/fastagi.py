@@ -36,6 +36,7 @@ _LOG = logging.getLogger("homeline.ivr.fastagi")
 _REPLY = re.compile(r"^(\d{3})[ -](.*)$")
 _KV = re.compile(r"(\w+)=(\S*)(?:\s+\(([^)]*)\))?")
 MAX_LINE = 8192
+ENV_TIMEOUT_S = 10.0
 
 
 class _Null:
@@ -153,7 +154,10 @@ class _RequestHandler(socketserver.StreamRequestHandler):
         try:
             rf = self.connection.makefile("r", encoding="utf-8", errors="replace", newline="\n")
             wf = self.connection.makefile("w", encoding="utf-8", newline="\n")
+            # Asterisk sends the environment at once; a peer that does not is not Asterisk.
+            self.connection.settimeout(srv.env_timeout_s)
             agi = SocketAGI(rf, wf)
+            self.connection.settimeout(None)
             env = dict(agi.env)
             script = env.get("agi_network_script", "").split("?", 1)[0].strip("/")
             uniqueid = env.get("agi_uniqueid", "")
@@ -200,8 +204,10 @@ class _Server(socketserver.ThreadingTCPServer):
     request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], handlers: Mapping[str, Handler],
-                 on_event: Callable[[AgiCallEnded], None] | None) -> None:
+                 on_event: Callable[[AgiCallEnded], None] | None,
+                 env_timeout_s: float = ENV_TIMEOUT_S) -> None:
         self.handlers = dict(handlers)
+        self.env_timeout_s = env_timeout_s
         self.on_event = on_event
         self.lock = threading.Lock()
         self.active: dict[threading.Thread, socket.socket] = {}
@@ -217,8 +223,9 @@ class FastAGIServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  handlers: Mapping[str, Handler] | None = None, *,
-                 on_event: Callable[[AgiCallEnded], None] | None = None) -> None:
-        self._server = _Server((host, port), handlers or {}, on_event)
+                 on_event: Callable[[AgiCallEnded], None] | None = None,
+                 env_timeout_s: float = ENV_TIMEOUT_S) -> None:
+        self._server = _Server((host, port), handlers or {}, on_event, env_timeout_s)
         self._thread: threading.Thread | None = None
 
     @property

@@ -246,3 +246,12 @@ def _wait(pred, timeout=5.0):
             return
         time.sleep(0.01)
     raise AssertionError("condition not met in time")
+
+
+def test_a_peer_that_never_sends_the_environment_is_dropped():
+    events: list[AgiCallEnded] = []
+    with FastAGIServer(handlers={}, on_event=events.append, env_timeout_s=0.3) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+            sock.sendall(b"agi_network: yes\n")   # ... and nothing more
+            _wait(lambda: events, 5)
+    assert events[0].reason == "hangup"
