@@ -143,7 +143,8 @@ class Router:
         self._last_agent: dict[str, tuple[str, float]] = {}
         self._staffed: dict[PoolKey, int] = {}
         self._serve_cache: dict[tuple[str, str | None, tuple[tuple[str, int], ...]], bool] = {}
-        self._agent_queues: dict[str, list[tuple[str, str, int]]] = {}
+        # per agent: (waiting line, queue, seconds of waiting before the agent qualifies)
+        self._agent_queues: dict[str, list[tuple[WaitingLine, Queue, float]]] = {}
         self._announced_wake: float | None = None
         self._week_start = -math.inf
         self._now = 0.0
@@ -197,7 +198,7 @@ class Router:
         rt = _AgentRt(agent, Schedule(load_zone(agent.zone), agent.windows, agent.changes))
         self._agents[agent.id] = rt
         self.pools.add_agent(agent.id, list(agent.skills), list(agent.languages), agent.trainee)
-        serve: list[tuple[str, str, int]] = []
+        serve: list[tuple[WaitingLine, Queue, float]] = []
         for q in self.directory.queues:
             if not q.skills.keys() <= agent.skills.keys() and not any(
                     s.any_skill for s in q.expansion):
@@ -209,7 +210,8 @@ class Router:
                     continue
                 for step in range(len(q.expansion) + 1):
                     if q.requirement(step, lg).met_by(agent):
-                        serve.append((q.id, lg or "*", step))
+                        wait = q.expansion[step - 1].after_s if step else 0.0
+                        serve.append((self._line(q.id, lg), q, wait))
                         break
         self._agent_queues[agent.id] = serve
 
@@ -853,14 +855,11 @@ class Router:
         Calls with their own required skills sit in one extra line, checked in full.
         """
         best: tuple[CallKey, _CallRt, int] | None = None
-        for qid, lang, min_step in self._agent_queues[rt.agent.id]:
-            line = self._lines.get((qid, lang))
-            if line is None or not line.keys:
+        left = math.inf if rt.window_until is None else rt.window_until - now
+        for line, q, wait in self._agent_queues[rt.agent.id]:
+            if not line.keys or left < q.time_left_s:
                 continue
-            q = self._queues[qid]
-            if rt.window_until is not None and rt.window_until - now < q.time_left_s:
-                continue
-            threshold = now - (q.expansion[min_step - 1].after_s if min_step else 0.0)
+            threshold = now - wait
             oldest = line.oldest_arrival()
             if oldest is None or oldest > threshold:
                 continue
