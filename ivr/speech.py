@@ -40,7 +40,7 @@ SAMPLE_RATE = 16000
 # phrases accumulate more (negative) log-likelihood, so one global threshold either
 # misses long phrases or false-alarms on short ones (CMU Sphinx docs, "Keyword
 # spotting": "for longer keyphrases the threshold must be bigger").
-KWS_STRICT_PER_PHONE = 5.0
+KWS_STRICT_PER_PHONE = 3.0
 KWS_LOOSE_PER_PHONE = 8.0
 # Phrases shorter than this many phones false-alarm all over other speech ("tv",
 # "bill"); they stay in the grammar but are not spotted.
