@@ -48,14 +48,23 @@ VOICES = ["en-us+klatt", "en-us+klatt2", "en-us+klatt3", "en-us+klatt4", "en-us+
 TAKES = [("140", 0), ("140", 2), ("165", 0), ("165", 2)]  # (words per minute, voice shift)
 
 
-def speak(text: str, voice: str, rate: str, path) -> None:
-    """espeak-ng writes 22.05 kHz; store the 16 kHz mono 16-bit WAV the model wants."""
+def speak(text: str, voice: str, rate: str, path, band: int = 16000) -> None:
+    """espeak-ng writes 22.05 kHz; store a mono 16-bit WAV at ``band`` Hz: 16 kHz as the
+    model wants, or 8 kHz as a telephone call records it (the recogniser upsamples)."""
+    import numpy as np
     import soundfile
 
     raw = path.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", rate, "-w", str(raw), text], check=True,
                    timeout=30)
-    soundfile.write(str(path), load_audio(raw), 16000, subtype="PCM_16")
+    data, rate_in = soundfile.read(str(raw), dtype="float64")
+    n = int(round(len(data) * band / rate_in))
+    spec = np.fft.rfft(data)
+    out = np.zeros(n // 2 + 1, dtype=complex)
+    k = min(len(spec), len(out))
+    out[:k] = spec[:k]
+    samples = np.fft.irfft(out, n) * (n / len(data))
+    soundfile.write(str(path), np.clip(samples, -1.0, 1.0), band, subtype="PCM_16")
 
 
 def through_the_flow(flow, result):
@@ -80,7 +89,8 @@ def through_the_flow(flow, result):
     raise AssertionError("the speech node neither routed nor fell back")
 
 
-def test_speech_intent_recognition_figure(tmp_path, catalog):
+@pytest.mark.parametrize("band", [16000, 8000], ids=["16kHz", "8kHz-telephone"])
+def test_speech_intent_recognition_figure(band, tmp_path, catalog):
     flow = load_flow(FLOWS / "support-line.yaml", catalog=catalog)
     rec = IntentRecognizer(flow.speech)
     assert set(flow.speech.intents) >= {i for i, _ in UTTERANCES}
@@ -91,7 +101,7 @@ def test_speech_intent_recognition_figure(tmp_path, catalog):
         for i, (intent, text) in enumerate(UTTERANCES):
             wav = tmp_path / f"u{n}.wav"
             n += 1
-            speak(text, VOICES[(i + shift) % len(VOICES)], rate, wav)
+            speak(text, VOICES[(i + shift) % len(VOICES)], rate, wav, band)
             got = through_the_flow(flow, rec.recognize_samples(load_audio(wav)))
             if got == intent:
                 correct += 1
@@ -103,10 +113,11 @@ def test_speech_intent_recognition_figure(tmp_path, catalog):
     ood_fallback = 0
     for i, text in enumerate(OUT_OF_DOMAIN):
         wav = tmp_path / f"ood{i}.wav"
-        speak(text, VOICES[i % len(VOICES)], "150", wav)
+        speak(text, VOICES[i % len(VOICES)], "150", wav, band)
         ood_fallback += through_the_flow(flow, rec.recognize_samples(load_audio(wav))) == "keypad"
     total = len(UTTERANCES) * len(TAKES)
-    print(f"\nspeech intent: {correct}/{total} utterances recognised correctly "
+    print(f"\nspeech intent at {band // 1000} kHz: {correct}/{total} utterances recognised "
+          "correctly "
           f"({100 * correct / total:.1f}%), {fallback} fell back to the keypad menu, "
           f"{wrong} misrouted; {len(flow.speech.intents)} intents, {len(VOICES)} voices, "
           f"2 rates; out-of-domain speech sent to the keypad: {ood_fallback}/"
