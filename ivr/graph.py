@@ -47,6 +47,9 @@ def to_dot(flow: Flow) -> str:
                      f"label=\"{label}{extra}\"];")
     for src, outcome, dst in flow.edges():
         label = outcome.replace("option:", "key ").replace("intent:", "said ")
+        options = getattr(flow.nodes[src], "options", None)
+        if outcome == "next" and isinstance(options, dict):  # a language choice
+            label = "key " + ", ".join(f"{d} {lang}" for d, lang in sorted(options.items()))
         style = ", style=dashed" if outcome in ("exhausted", "fallback", "error") else ""
         lines.append(f"  {_q(src)} -> {_q(dst)} [label={_q(label)}{style}];")
     lines.append("}")
