@@ -103,6 +103,7 @@ class _CallRt:
     key: tuple[float, float, int, str] = (0.0, 0.0, 0, "")
     line: tuple[str, str] = ("", "")
     hops: int = 0
+    reqs: dict[int, Requirement] = field(default_factory=dict)  # per step, for this queue
 
 
 CallKey = tuple[float, float, int, str]  # (priority-aged arrival, arrival, sequence, call id)
@@ -354,7 +355,7 @@ class Router:
                                        f"no answer within {self.policy.ring_timeout_s:g} s"))
                 self._missed(call, aid, "no-answer", now, out)
             elif kind == "step":
-                self._route_call(self._calls[ident], now, out, requeue=True)
+                self._step_reached(self._calls[ident], now, out)
             elif kind == "maxwait":
                 self._overflow(self._calls[ident], now, out,
                                f"waited {self._calls[ident].queue.max_wait_s:g} s (max wait)")
@@ -552,7 +553,10 @@ class Router:
                 self._run_due(now, out)
 
     def _requirement(self, call: _CallRt, step: int) -> Requirement:
-        return call.queue.requirement(step, call.language, call.skills)
+        req = call.reqs.get(step)
+        if req is None:
+            req = call.reqs[step] = call.queue.requirement(step, call.language, call.skills)
+        return req
 
     def _can_ever_serve(self, call: _CallRt) -> bool:
         q = call.queue
@@ -619,6 +623,21 @@ class Router:
         if (not requeue and q.callback_after_s is not None and expected > q.callback_after_s):
             out.append(OfferCallback(call.ev.call_id, expected))
 
+    def _step_reached(self, call: _CallRt, now: float, out: list[Decision]) -> None:
+        """A waiting call reached its next expansion step: more agents may take it now.
+
+        It keeps its place (the key does not change), so nothing is re-announced.
+        """
+        q = call.queue
+        step = q.step_at(now - call.queued_at)
+        req = self._requirement(call, step)
+        picked = self._select(call, req, step, now, len(self._queue_all[q.id].keys) - 1)
+        if picked is not None:
+            self._offer(call, picked[0], picked[1], now, out)
+        elif step < len(q.expansion):
+            self._timer(call.queued_at + q.expansion[step].after_s, "step", call.ev.call_id,
+                        call.offer_token)
+
     def _unqueue(self, call: _CallRt) -> None:
         qid, lang = call.line
         if qid:
@@ -653,6 +672,7 @@ class Router:
         call.queue, call.queued_at = nq, now
         call.language = nq.language_for(call.ev.language)
         call.skills = None
+        call.reqs = {}
         call.offer_token += 1
         self._route_call(call, now, out, requeue=False)
 
