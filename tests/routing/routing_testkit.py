@@ -29,8 +29,9 @@ def all_week(start: str = "00:00", end: str = "24:00") -> tuple[HourWindow, ...]
 
 
 def small_directory(**queue_kw: object) -> Directory:
-    """alice (billing 4, fr/en, Paris, Mon 18-21), bob (billing 2, en, London, all day),
-    carol (tech 5, en, New York, Mon 09-17 local = outside at 18:00 UTC? no: 13:00 NY)."""
+    """alice (billing 4, fr/en, Paris, Mon 18:00-21:00), bob (billing 2, en, London,
+    Mon-Wed all day), carol (tech 5 + billing 3, en, New York, Tue 09:00-17:00: outside
+    her window on Monday 18:00 UTC)."""
     agents = (
         Agent("alice", "Alice", {"billing": 4}, {"fr": 5, "en": 4}, "Europe/Paris",
               (w("Mon 18:00-21:00"),)),
