@@ -8,6 +8,7 @@ loopback ports, so several can run side by side.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -131,8 +132,10 @@ class PbxStack:
         )
         from ivr.agi_runner import Recordings
 
+        # Asterisk (user asterisk in the root) writes recordings here: speech, survey comments
         spool = self.instance.spool_dir / "homeline"
         spool.mkdir(parents=True, exist_ok=True)
+        os.chown(spool, self.instance.root.asterisk_uid, self.instance.root.asterisk_gid)
         recordings = Recordings(
             host_dir=spool,
             to_chroot=lambda path: str(self.instance.to_chroot(path)),

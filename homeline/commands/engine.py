@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.required = True
     run = actions.add_parser("run", help="serve calls until Ctrl-C", description=__doc__)
     run.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
-    run.add_argument("--flow", type=Path, default=DIALPLANS_DIR / "flows" / "main-menu.yaml")
+    run.add_argument("--flow", default="main-menu",
+                     help="name of the flow in dialplans/flows/ that answers new calls")
     run.add_argument("--db", type=Path, default=None,
                      help="SQLite store: agents' own hours, call records (default: state dir)")
     run.add_argument("--survey-flow", type=Path, default=None,
@@ -32,10 +33,12 @@ def run_engine(args: argparse.Namespace) -> int:
 
     from homeline.commands.asterisk import INSTANCE, _instance
     from homeline.commands.dialplan import load_directory_or_report
+    from homeline.commands.flow import RELOAD_TRIGGER
     from homeline.paths import state_dir
     from homeline.stack import PbxStack, Ports
     from ivr.errors import IvrError
     from ivr.loader import load_flow
+    from ivr.registry import FlowRegistry
     from routing import Router
     from routing.store import Store, default_db_path
 
@@ -43,11 +46,16 @@ def run_engine(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
+    # `homeline flow reload` touches the trigger: new calls get the new version,
+    # calls in progress keep theirs; an invalid file keeps the running version.
+    registry = FlowRegistry(DIALPLANS_DIR / "flows", trigger=state_dir() / RELOAD_TRIGGER)
     try:
-        flow = load_flow(args.flow)
+        registry.current(args.flow)
         survey_flow = load_flow(args.survey_flow) if args.survey_flow else None
-    except IvrError as exc:
-        print(exc, file=sys.stderr)
+    except (IvrError, KeyError) as exc:
+        print(f"flow {args.flow!r}: {exc}", file=sys.stderr)
+        for problem in registry.problems:
+            print(problem, file=sys.stderr)
         return 1
     instance = _instance()
     if not instance.running():
@@ -58,7 +66,8 @@ def run_engine(args: argparse.Namespace) -> int:
     store = Store(args.db or default_db_path())
     store.sync_agents(directory)
     router = Router.from_directory(directory, store, now=datetime.now(UTC))
-    engine = stack.start_engine(router, lambda: flow, journal_path=args.journal, store=store,
+    engine = stack.start_engine(router, lambda: registry.current(args.flow),
+                                journal_path=args.journal, store=store,
                                 survey_flow=survey_flow)
     print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI 127.0.0.1:{stack.ports.ami}"
           " (Ctrl-C to stop)")
