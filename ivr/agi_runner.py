@@ -420,7 +420,8 @@ def run_call(agi: SocketAGI, flow: Flow, *, call_id: str, caller: str,
         except (AGIHangup, IvrError, OSError):
             pass
         result = _result(call, "error", str(exc))
-    log.info("call %s: %s", call_id, json.dumps(result.loggable(), sort_keys=True))
+    if log.isEnabledFor(logging.INFO):  # encoding every call's summary is not free
+        log.info("call %s: %s", call_id, json.dumps(result.loggable(), sort_keys=True))
     return result
 
 

@@ -68,6 +68,22 @@ class SocketAGI(asterisk.agi.AGI):  # type: ignore[misc]
         self.env: dict[str, str] = {}
         self._get_agi_env()
 
+    def _get_agi_env(self) -> None:
+        """Read the AGI environment block: ``agi_name: value`` lines up to a blank
+        line (Asterisk wiki, "AGI Commands"). pyst2's own version pretty-prints the
+        whole block to stderr for every call, which under load cost a third of the
+        engine's CPU time even with stderr discarded."""
+        while True:
+            line = self.stdin.readline(MAX_LINE)
+            if line == "":
+                raise asterisk.agi.AGIResultHangup("connection closed before the AGI environment")
+            line = line.strip()
+            if not line:
+                return
+            key, sep, value = line.partition(":")
+            if sep and key.strip():
+                self.env[key.strip()] = value.strip()
+
     def _readline(self) -> str:
         line = self.stdin.readline(MAX_LINE)
         if line == "":
