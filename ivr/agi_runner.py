@@ -219,6 +219,22 @@ class _Call:
     def set_var(self, name: str, value: str) -> None:
         self.agi.command("SET VARIABLE", _name(name), _arg(value))
 
+    def set_vars(self, values: Mapping[str, str]) -> None:
+        """Several channel variables in one AGI round trip: ``EXEC MSet(a=1,b=2)``
+        (Asterisk's MSet application). Names and values pass the same checks as
+        SET VARIABLE, and neither may hold the ',' or '=' MSet splits on."""
+        pairs = []
+        for name, value in values.items():
+            _name(name)
+            _arg(value)
+            if "," in value or "=" in value:
+                raise AgiProtocolError(f"refusing to MSet a value with ',' or '=' ({name})")
+            pairs.append(f"{name}={value}")
+        reply = self.agi.command("EXEC", "MSet", f'"{",".join(pairs)}"')
+        if reply.result == "-2":  # EXEC answers -2 when the application does not exist
+            for name, value in values.items():
+                self.set_var(name, value)
+
     # -- commands -----------------------------------------------------------
 
     def collect(self, cmd: CollectDigits) -> Event:
@@ -355,12 +371,12 @@ def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
                 call.survey = cmd
             elif isinstance(cmd, ReturnToDialplan):
                 req = session.route_request
+                results = {}
                 if req is not None:
-                    call.set_var("HOMELINE_CALL_ID", session.call_id)
-                    call.set_var("HOMELINE_QUEUE", req.queue)
-                    call.set_var("HOMELINE_INTENT", req.intent)
-                    call.set_var("HOMELINE_LANGUAGE", req.language)
-                call.set_var("HOMELINE_OUTCOME", cmd.outcome)
+                    results = {"HOMELINE_CALL_ID": session.call_id, "HOMELINE_QUEUE": req.queue,
+                               "HOMELINE_INTENT": req.intent, "HOMELINE_LANGUAGE": req.language}
+                results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it
+                call.set_vars(results)
             elif isinstance(cmd, Transfer):
                 call.set_var("HOMELINE_OUTCOME", "transfer")
                 call.set_var("HOMELINE_TRANSFER_TO", cmd.destination)

@@ -4,7 +4,8 @@ command, ``HANGUP`` on caller hang-up), used ONLY for the FastAGI parser/protoco
 tests. Real calls through a real Asterisk are in tests/integration.
 
 Reply formats follow res_agi.c: STREAM FILE ``200 result=<ascii|0> endpos=<n>``,
-WAIT FOR DIGIT ``200 result=<ascii|0>``, SET VARIABLE ``200 result=1``,
+WAIT FOR DIGIT ``200 result=<ascii|0>``, SET VARIABLE ``200 result=1``, EXEC MSet
+``200 result=0``,
 GET VARIABLE ``200 result=1 (<value>)`` or ``200 result=0``, RECORD FILE
 ``200 result=0 (timeout) endpos=<n>``, VERBOSE/HANGUP ``200 result=1``.
 """
@@ -82,6 +83,13 @@ class AgiPeer:
             if len(parts) >= 4:
                 self.variables[parts[1]] = parts[3]
             return "200 result=1"
+        if cmd.upper().startswith("EXEC MSET"):
+            # EXEC answers with the application's return value (res_agi.c handle_exec)
+            args = line.split(" ", 2)[2].strip().strip('"')
+            for pair in args.split(","):
+                name, _, value = pair.partition("=")
+                self.variables[name] = value
+            return "200 result=0"
         if cmd.startswith("RECORD FILE"):
             return "200 result=0 (timeout) endpos=0"
         if cmd.startswith("ANSWER"):
