@@ -33,10 +33,13 @@ from routing.ami_events import AmiTranslator
 from routing.events import (
     AgentPutOnBreak,
     CallArrived,
+    CallEnded,
+    CallerAbandoned,
     CallOverflowed,
     CallQueued,
     CallRejected,
     CancelOffer,
+    OfferAnswered,
     OfferCall,
     OfferNotAnswered,
     TimerFired,
@@ -77,6 +80,8 @@ class CallTimeline:
     answered: bool = False
     ended: bool = False
     outcome: str = ""
+    arrived_at: datetime | None = None  # left the IVR for the router
+    answered_at: datetime | None = None
     offers: list[str] = field(default_factory=list)
     steps: list[tuple[float, str]] = field(default_factory=list)
 
@@ -124,7 +129,6 @@ class Engine:
         )
         self._agi: Any = None
         self.errors: list[str] = []
-        _listen_timelines(self)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -190,7 +194,7 @@ class Engine:
             return list(self._timelines.values())
 
     def registered_agents(self) -> set[str]:
-        return {a for a in self._translator._agents if self._translator.registered(a)}
+        return self._translator.registered_agents()
 
     @property
     def ami(self) -> AmiConnection:
@@ -256,7 +260,7 @@ class Engine:
 
         request = route.request
         timeline.intent, timeline.language = request.intent, request.language
-        timeline.queue = request.queue
+        timeline.queue, timeline.arrived_at = request.queue, self._clock()
         timeline.note(
             f"route request: queue={request.queue} intent={request.intent} "
             f"language={request.language}"
@@ -287,24 +291,18 @@ class Engine:
             return
         self._inbox.put(("resync", (channels.events, devices.events)))
 
-    def _save_record(self, timeline: CallTimeline, outcome: str) -> None:
+    def _save_record(self, timeline: CallTimeline, outcome: str, now: datetime) -> None:
         """One call record per call in the store (queue_log-style facts, no secrets)."""
         if self._store is None:
             return
         from routing.store import CallRecord
 
-        def at(prefix: str) -> datetime | None:
-            for t, what in timeline.steps:
-                if what.startswith(prefix):
-                    return datetime.fromtimestamp(t, UTC)
-            return None
-
         try:
             self._store.record_call(CallRecord(
                 call_id=timeline.call_id, queue_id=timeline.queue or None,
                 agent_id=timeline.agent if timeline.answered else None,
-                caller=timeline.caller or None, arrived_at=at("route request"),
-                answered_at=at(f"agent {timeline.agent} answered"), ended_at=self._clock(),
+                caller=timeline.caller or None, arrived_at=timeline.arrived_at,
+                answered_at=timeline.answered_at, ended_at=now,
                 outcome=outcome, reason=timeline.reason or None,
             ))
         except Exception as exc:
@@ -378,10 +376,31 @@ class Engine:
         return decisions
 
     def _record(self, now: datetime, event: Any, decisions: list[Any]) -> None:
+        self._follow(event, now)
         for listener in self._listeners:
             listener("event", event)
             for decision in decisions:
                 listener("decision", decision)
+
+    def _follow(self, event: Any, now: datetime) -> None:
+        """Keep the call's timeline (and, at its end, its call record) up to date."""
+        if isinstance(event, OfferAnswered):
+            timeline = self._timeline_for(event.call_id)
+            timeline.answered, timeline.agent, timeline.answered_at = True, event.agent_id, now
+            timeline.note(f"agent {event.agent_id} answered")
+        elif isinstance(event, CallEnded):
+            timeline = self._timeline_for(event.call_id)
+            timeline.ended = True
+            timeline.note(f"hang-up by {event.by}")
+            self._save_record(timeline, f"ended-by-{event.by}", now)
+        elif isinstance(event, CallerAbandoned):
+            timeline = self._timeline_for(event.call_id)
+            timeline.ended = True
+            timeline.note("caller hung up before an agent answered")
+            self._save_record(timeline, "abandoned", now)
+        elif isinstance(event, OfferNotAnswered):
+            self._timeline_for(event.call_id).note(
+                f"{event.agent_id} did not answer ({event.cause})")
 
     def _carry_out(self, decision: Any) -> None:
         if isinstance(decision, WakeAt):
@@ -442,30 +461,3 @@ class Engine:
                              Exten="s", Priority="1")
         except AmiError as exc:
             log.warning("back to hold for %s failed: %s", call_id, exc)
-
-def _listen_timelines(engine: Engine) -> None:
-    from routing.events import CallEnded, CallerAbandoned, OfferAnswered
-
-    def listener(kind: str, payload: Any) -> None:
-        if kind != "event":
-            return
-        if isinstance(payload, OfferAnswered):
-            timeline = engine._timeline_for(payload.call_id)
-            timeline.answered, timeline.agent = True, payload.agent_id
-            timeline.note(f"agent {payload.agent_id} answered")
-        elif isinstance(payload, CallEnded):
-            timeline = engine._timeline_for(payload.call_id)
-            timeline.ended = True
-            timeline.note(f"hang-up by {payload.by}")
-            engine._save_record(timeline, f"ended-by-{payload.by}")
-        elif isinstance(payload, CallerAbandoned):
-            timeline = engine._timeline_for(payload.call_id)
-            timeline.ended = True
-            timeline.note("caller hung up before an agent answered")
-            engine._save_record(timeline, "abandoned")
-        elif isinstance(payload, OfferNotAnswered):
-            engine._timeline_for(payload.call_id).note(
-                f"{payload.agent_id} did not answer ({payload.cause})")
-
-    engine.subscribe(listener)
-

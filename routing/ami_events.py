@@ -71,6 +71,10 @@ class AmiTranslator:
     def registered(self, agent_id: str) -> bool:
         return agent_id in self._registered
 
+    def registered_agents(self) -> set[str]:
+        """Agents whose softphone is registered, as far as AMI has told us."""
+        return set(self._registered)
+
     def translate(self, event: AmiEvent) -> list[Event]:
         handler = getattr(self, f"_on_{event.name}", None)
         return handler(event) if handler else []
