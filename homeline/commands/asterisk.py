@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cli.set_defaults(func=run_cli)
 
 
-def _instance():  # type: ignore[no-untyped-def]
+def main_instance():  # type: ignore[no-untyped-def]
     from homeline.pbx.process import AsteriskInstance
     from homeline.pbx.sandbox import ensure_root
 
@@ -64,7 +64,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    instance = _instance()
+    instance = main_instance()
     was_running = instance.running()
     instance.stop()
     print("Asterisk stopped" if was_running else "Asterisk was not running")
@@ -72,7 +72,7 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    status = _instance().status()
+    status = main_instance().status()
     if args.json:
         print(json.dumps(status, default=str, indent=1))
     else:
@@ -84,7 +84,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_cli(args: argparse.Namespace) -> int:
     from homeline.pbx.errors import AsteriskCliError
 
-    instance = _instance()
+    instance = main_instance()
     if not instance.running():
         print("Asterisk is not running: `homeline asterisk up`", file=sys.stderr)
         return 1

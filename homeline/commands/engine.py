@@ -31,7 +31,7 @@ def run_engine(args: argparse.Namespace) -> int:
     import logging
     from datetime import UTC, datetime
 
-    from homeline.commands.asterisk import INSTANCE, _instance
+    from homeline.commands.asterisk import INSTANCE, main_instance
     from homeline.commands.dialplan import load_directory_or_report
     from homeline.commands.flow import RELOAD_TRIGGER
     from homeline.paths import state_dir
@@ -57,12 +57,12 @@ def run_engine(args: argparse.Namespace) -> int:
         for problem in registry.problems:
             print(problem, file=sys.stderr)
         return 1
-    instance = _instance()
-    if not instance.running():
+    pbx = main_instance()
+    if not pbx.running():
         print("Asterisk is not running: start it with `homeline asterisk up`", file=sys.stderr)
         return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard())
-    stack.instance = instance
+    stack.instance = pbx
     store = Store(args.db or default_db_path())
     store.sync_agents(directory)
     router = Router.from_directory(directory, store, now=datetime.now(UTC))
