@@ -371,7 +371,15 @@ class Engine:
         now = self._clock()
         decisions = list(self._router.handle(event, now))
         self._record(now, event, decisions)
+        # A cancelled offer followed, in the same batch, by a new offer for the
+        # same call (ring timeout -> next agent) needs one Redirect, not two:
+        # a second Redirect sent while Asterisk still handles the first finds the
+        # channel flagged for an async goto and fails ("channel not up").
+        reoffered = {d.call_id for d in decisions if isinstance(d, OfferCall)}
         for decision in decisions:
+            if isinstance(decision, CancelOffer) and decision.call_id in reoffered:
+                self._timeline_for(decision.call_id).note(f"offer cancelled: {decision.why}")
+                continue
             self._carry_out(decision)
         return decisions
 
@@ -436,14 +444,15 @@ class Engine:
         timeline.note(f"offered to {offer.agent_id}: {offer.reason.text}")
         try:
             # Setvar then Redirect (both need only the 'call' write class; no Originate)
+            # The router's ring timer is the one authority on "no answer"; Dial's
+            # own timeout is a safety net a little later, for when the engine is gone.
+            dial_timeout_s = max(1, round(offer.ring_timeout_s + self.DIAL_GRACE_S))
             self._ami.action("Setvar", Channel=call.channel, Variable="HOMELINE_RING_TIMEOUT",
-                             Value=str(max(1, round(offer.ring_timeout_s))))
+                             Value=str(dial_timeout_s))
             if self._survey_flow is not None:
                 self._ami.action("Setvar", Channel=call.channel, Variable="HOMELINE_SURVEY",
                                  Value="1")
-            self._ami.action("Redirect", Channel=call.channel,
-                             Context=self.config.agent_context, Exten=offer.agent_id,
-                             Priority="1")
+            self._redirect(call.channel, self.config.agent_context, offer.agent_id)
         except AmiError as exc:
             timeline.note(f"redirect to {offer.agent_id} failed: {exc}")
             log.warning("offer %s -> %s failed: %s", offer.call_id, offer.agent_id, exc)
@@ -457,7 +466,29 @@ class Engine:
             return
         self._timeline_for(call_id).note(f"offer cancelled: {why}")
         try:
-            self._ami.action("Redirect", Channel=call.channel, Context=self.config.hold_context,
-                             Exten="s", Priority="1")
+            self._redirect(call.channel, self.config.hold_context, "s")
         except AmiError as exc:
             log.warning("back to hold for %s failed: %s", call_id, exc)
+
+    DIAL_GRACE_S = 2.0
+    REDIRECT_TRIES = 5
+    REDIRECT_RETRY_S = 0.1
+
+    def _redirect(self, channel: str, context: str, exten: str) -> None:
+        """AMI Redirect, retried briefly while the channel is between two dialplan steps.
+
+        manager.c's action_redirect answers "Redirect failed, channel not up."
+        whenever ast_check_hangup() is true, which includes a soft hang-up
+        still pending from an earlier async goto (Dial ending, a previous
+        Redirect). That state lasts milliseconds; a real hang-up does not go
+        away and the last error is raised.
+        """
+        for attempt in range(self.REDIRECT_TRIES):
+            try:
+                self._ami.action("Redirect", Channel=channel, Context=context, Exten=exten,
+                                 Priority="1")
+                return
+            except AmiError as exc:
+                if "not up" not in str(exc) or attempt == self.REDIRECT_TRIES - 1:
+                    raise
+                time.sleep(self.REDIRECT_RETRY_S)

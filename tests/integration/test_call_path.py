@@ -101,6 +101,8 @@ def test_ring_no_answer_reroutes_within_the_ring_timeout_and_marks_the_miss(live
         assert timeline.offers == ["amy", "cid"], timeline.steps
         assert timeline.agent == "cid"
         assert amy.calls and cid.calls
+        # one Redirect per move: none of them may have failed on the way
+        assert not [what for _t, what in timeline.steps if "failed" in what], timeline.steps
         steps = {what.split(":")[0]: t for t, what in timeline.steps}
         gap = steps["offered to cid"] - steps["offered to amy"]
         assert 2.0 <= gap <= 3 + 3.0, f"re-routed after {gap:.1f} s (ring timeout 3 s)"
