@@ -15,6 +15,7 @@ command gets ``511``; an EOF means the channel is gone.
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import socket
 import socketserver
@@ -213,11 +214,73 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "?", text)[:40]
 
 
+class _CallThreads:
+    """One thread per call; a thread whose call is over waits for the next one.
+
+    Starting a thread for every call costs the accept loop a clone() and two GIL
+    hand-offs while the next callers wait in the listen queue; a finished call's
+    thread blocking on a SimpleQueue (C, no Python lock) costs nothing.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue())
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+
+    def run(self, fn: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("call threads closed")
+            reuse = self._idle > 0
+            if reuse:
+                self._idle -= 1
+            else:
+                thread = threading.Thread(target=self._work, args=((fn, args),), daemon=True,
+                                          name=f"{self._name}-{len(self._threads)}")
+                self._threads.append(thread)
+        if reuse:
+            self._jobs.put((fn, args))
+        else:
+            thread.start()
+
+    def _work(self, job: tuple[Callable[..., None], tuple[Any, ...]] | None) -> None:
+        while job is not None:
+            fn, args = job
+            try:
+                fn(*args)
+            except Exception:  # process_request_thread handles its own; be safe
+                _LOG.exception("FastAGI call thread")
+            with self._lock:
+                if self._closed:
+                    return
+                self._idle += 1
+            job = self._jobs.get()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Idle threads exit now, busy ones after their call; wait ``timeout`` s for them."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
 class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     block_on_close = False
-    request_queue_size = 128
+    # a burst of calls must queue in the kernel, not overflow it: an overflowed
+    # listen queue drops the SYN and Asterisk retries 1 s later (the caller hears
+    # nothing and any key pressed meanwhile is lost). The kernel caps this at
+    # net.core.somaxconn.
+    request_queue_size = 4096
 
     def __init__(self, addr: tuple[str, int], handlers: Mapping[str, Handler],
                  on_event: Callable[[AgiCallEnded], None] | None,
@@ -227,7 +290,14 @@ class _Server(socketserver.ThreadingTCPServer):
         self.on_event = on_event
         self.lock = threading.Lock()
         self.active: dict[threading.Thread, socket.socket] = {}
+        self.call_threads = _CallThreads("fastagi-call")
         super().__init__(addr, _RequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            self.call_threads.run(self.process_request_thread, request, client_address)
+        except RuntimeError:  # stopping: no new calls
+            self.shutdown_request(request)
 
 
 class FastAGIServer:
@@ -275,21 +345,26 @@ class FastAGIServer:
             self._thread.join(timeout)
             self._thread = None
         self._server.server_close()
+        if not self._wait_for_calls(timeout):
+            with self._server.lock:
+                sockets = list(self._server.active.values())
+            for sock in sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._wait_for_calls(1.0)
+        self._server.call_threads.close(timeout=1.0)
+
+    def _wait_for_calls(self, timeout: float) -> bool:
+        """True once no call is in progress, False if ``timeout`` s passed first."""
         deadline = time.monotonic() + timeout
         while True:
             with self._server.lock:
-                active = list(self._server.active.items())
-            if not active:
-                return
+                if not self._server.active:
+                    return True
             if time.monotonic() >= deadline:
-                for _thread, sock in active:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                for thread, _sock in active:
-                    thread.join(1.0)
-                return
+                return False
             time.sleep(0.02)
 
     def __enter__(self) -> FastAGIServer:
