@@ -113,7 +113,9 @@ class Engine:
         self.surveys: list[Any] = []
         self._clock = clock
         self._translator = AmiTranslator(agent_ids)
-        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # SimpleQueue: put/get in C, no Condition objects; every call passes here
+        # several times (route request, AMI events, IVR done)
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake: datetime | None = None
         self._in_ivr: set[str] = set()
         self._held_offers: dict[str, list[OfferCall]] = {}
@@ -269,7 +271,7 @@ class Engine:
             call_id=request.call_id, queue_id=request.queue, language=request.language,
             intent=request.intent, caller=request.caller, priority=request.priority,
         )
-        reply: queue.Queue[Any] = queue.Queue(maxsize=1)
+        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inbox.put(("route", (arrived, channel, reply)))
         try:
             position, wait_s = reply.get(timeout=5)
