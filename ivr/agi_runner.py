@@ -210,6 +210,22 @@ class _Call:
                 return d
         return ""
 
+    def answer(self) -> None:
+        """Answer the call from inside the IVR, right before its first prompt.
+
+        res_agi reads and drops the channel's frames while it waits for the next
+        command ("Idle the channel until we get a command", run_agi), so a key
+        pressed between the answer and the first STREAM FILE would be lost. With
+        the dialplan's Answer() that gap spanned the AGI connect and the
+        environment; answered here, it is one command round trip. Answer's ``i``
+        option answers without first waiting up to 500 ms for the caller's media
+        (Answer() documentation; DTMF read during that wait would be handed to
+        the idle loop above). On a channel that is already up it does nothing.
+        """
+        reply = self.agi.command("EXEC", "Answer", '",i"')
+        if reply.result == "-1":
+            raise AGIHangup("Answer failed (channel gone)")
+
     def wait_digit(self, timeout_s: float) -> str:
         reply = self.agi.command("WAIT FOR DIGIT", int(timeout_s * 1000))
         if reply.result == "-1":
@@ -424,6 +440,7 @@ def run_call(agi: SocketAGI, flow: Flow, *, call_id: str, caller: str,
     session = CallSession(flow, call_id=call_id, caller=_clean_caller(caller))
     call = _Call(agi, session, recordings, log, recognizer, lookup)
     try:
+        call.answer()
         _drive(call, session.start(now()), now, on_route)
         result = _result(call, session.outcome or "error")
     except AGIHangup:

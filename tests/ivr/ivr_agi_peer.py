@@ -92,7 +92,7 @@ class AgiPeer:
             return "200 result=0"
         if cmd.startswith("RECORD FILE"):
             return "200 result=0 (timeout) endpos=0"
-        if cmd.startswith("ANSWER"):
+        if cmd.startswith("ANSWER") or cmd == "EXEC ANSWER":
             return "200 result=0"
         return "200 result=1"
 

@@ -65,6 +65,9 @@ def test_menu_call_with_reprompts_and_language_switch(flows):
     (result,) = h.results
     assert result.outcome == "routed" and result.language == "es"
     assert result.digits == "9,3,2,1"
+    # the IVR answers, without waiting for media, right before its first prompt
+    assert peer.commands[:2] == ['EXEC Answer ",i"',
+                                 'STREAM FILE "homeline/welcome" "0123456789*#"']
     streamed = [c.split('"')[1] for c in peer.commands if c.startswith("STREAM FILE")]
     assert streamed[:3] == ["homeline/welcome", "homeline/main-menu", "homeline/no-input"]
     assert "homeline/invalid-option" in streamed
