@@ -67,6 +67,7 @@ TEMPLATE_FILES = {
     "musiconhold.conf": "musiconhold.conf.tmpl",
     "modules.conf": "modules.conf",
     "logger.conf": "logger.conf",
+    "stasis.conf": "stasis.conf",
 }
 
 

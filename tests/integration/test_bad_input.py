@@ -29,7 +29,7 @@ def _homeline(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 def test_the_shipped_templates_render_every_file_asterisk_needs():
     files = render_config(_settings(), [AgentLine("amy", "Amy Lee")])
     assert set(files) == {"pjsip.conf", "extensions.conf", "manager.conf", "rtp.conf",
-                          "musiconhold.conf", "modules.conf", "logger.conf"}
+                          "musiconhold.conf", "modules.conf", "logger.conf", "stasis.conf"}
     assert "[amy](homeline-agent-endpoint)" in files["pjsip.conf"]
     assert "password=pw" in files["pjsip.conf"]
     assert "AGI(agi://127.0.0.1:4574/ivr)" in files["extensions.conf"]
@@ -38,6 +38,7 @@ def test_the_shipped_templates_render_every_file_asterisk_needs():
     for right in ("system", "command", "config", "originate"):
         assert f"write={right}" not in manager and f",{right}" not in manager
     assert "{{" not in "".join(files.values())
+    assert "decline=agi_exec_start_type" in files["stasis.conf"]
 
 
 def test_a_broken_template_names_the_file_line_and_known_placeholders(tmp_path: Path):
