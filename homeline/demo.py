@@ -9,6 +9,7 @@ play a DTMF probe in-band that the other side records and detects.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -274,7 +275,9 @@ def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = D
                 say(f"closing {phone}: {exc}")
         if host is not None:
             host.close()
-        stack.stop()
+        stack.stop(remove=True)
+        # probes, recordings, secrets and the journal of a throw-away demo
+        shutil.rmtree(work, ignore_errors=True)
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -149,8 +150,13 @@ class PbxStack:
         self.engine.start()
         return self.engine
 
-    def stop(self) -> None:
-        """Stop the engine and Asterisk; safe to call more than once."""
+    def stop(self, remove: bool = False) -> None:
+        """Stop the engine and Asterisk; safe to call more than once.
+
+        ``remove=True`` (tests, benchmarks, the demo: throw-away instances) also
+        deletes the instance's directory inside the Asterisk root, after copying
+        its logs to ``state_dir/asterisk-log`` so a failed run can still be read.
+        """
         errors = []
         if self.engine is not None:
             try:
@@ -160,6 +166,11 @@ class PbxStack:
             self.engine = None
         if self.instance is not None:
             self.instance.stop()
+            if remove and self.instance.dir.exists():
+                kept = self.state_dir / "asterisk-log"
+                if self.instance.log_dir.is_dir():
+                    shutil.copytree(self.instance.log_dir, kept, dirs_exist_ok=True)
+                self.instance.remove()
         if errors:
             raise errors[0]
 

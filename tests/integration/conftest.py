@@ -144,7 +144,7 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
         except BaseException:
             if host is not None:
                 host.close()
-            stack.stop()
+            stack.stop(remove=True)
             store.close()
             raise
         live = Live(stack=stack, host=host, engine=eng, work=tmp_path, directory=directory,
@@ -160,7 +160,7 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
             phone.close()
         live.host.close()
         engine_errors = list(live.engine.errors) if live.engine is not None else []
-        live.stack.stop()
+        live.stack.stop(remove=True)
         assert live.store is not None
         live.store.close()
         assert not live.stack.instance.running()

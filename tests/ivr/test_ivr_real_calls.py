@@ -106,7 +106,7 @@ class Rig:
     def close(self) -> None:
         if self.host is not None:
             self.host.close()
-        self.stack.stop()
+        self.stack.stop(remove=True)
         self.store.close()
 
 
