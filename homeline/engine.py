@@ -91,6 +91,9 @@ class CallTimeline:
 
 class Engine:
     KEEP_TIMELINES = 10_000
+    DIAL_GRACE_S = 2.0  # Dial's own timeout = the router's ring timeout + this
+    REDIRECT_TRIES = 5  # "channel not up" while an earlier goto is pending
+    REDIRECT_RETRY_S = 0.1
 
     def __init__(
         self,
@@ -471,10 +474,6 @@ class Engine:
             self._redirect(call.channel, self.config.hold_context, "s")
         except AmiError as exc:
             log.warning("back to hold for %s failed: %s", call_id, exc)
-
-    DIAL_GRACE_S = 2.0
-    REDIRECT_TRIES = 5
-    REDIRECT_RETRY_S = 0.1
 
     def _redirect(self, channel: str, context: str, exten: str) -> None:
         """AMI Redirect, retried briefly while the channel is between two dialplan steps.

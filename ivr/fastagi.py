@@ -3,7 +3,8 @@
 pyst2 0.5.1's own ``asterisk/fastagi.py`` is Python-2 only and ``AGI.__init__``
 installs a SIGHUP handler (main thread only), so ``SocketAGI`` subclasses
 ``asterisk.agi.AGI`` to speak over the socket and skip the signal handler; a Python 3
-``socketserver.ThreadingTCPServer`` gives one thread per call.
+``socketserver.ThreadingTCPServer`` gives one thread per call (threads are kept for
+the next call, ``_CallThreads``).
 
 Protocol (Asterisk docs, "AGI" and res_agi.c): after connecting, Asterisk sends
 ``agi_<name>: <value>`` lines ending with a blank line; each command we send is
@@ -220,6 +221,8 @@ class _CallThreads:
     Starting a thread for every call costs the accept loop a clone() and two GIL
     hand-offs while the next callers wait in the listen queue; a finished call's
     thread blocking on a SimpleQueue (C, no Python lock) costs nothing.
+    concurrent.futures.ThreadPoolExecutor was tried first: its submit() takes a
+    Python Semaphore per call and showed up in the accept loop's profile instead.
     """
 
     def __init__(self, name: str) -> None:
