@@ -4,12 +4,13 @@
       behind it) -> Hangup, extension 300, and
   (b) the same menu written in plain dialplan (Read/GotoIf), extension 200,
 
-in one run on one Asterisk. Each caller presses 1 half a second after the
-answer (RFC 4733, SIPp's own pcap) and sends no other audio. The two paths take turns at each rate (plain, then IVR, then
-the next rate), so neither gets a quieter machine; a path stops at its first
-step with a failed call. Each step starts with Asterisk idle, and a failed step
-is followed by a pause for its SIP transactions to expire (64*T1 = 32 s,
-RFC 3261 17.1.1.2) before anything else runs.
+in one run on one Asterisk. Each caller presses 1 half a second after the answer
+(RFC 4733, SIPp's own pcap) and sends no other audio. The two paths take turns
+at each rate (plain, then IVR, then the next rate), so neither gets a quieter
+machine; a path stops at its first step with a failed call. Each step starts
+with Asterisk idle, and a failed step is followed by a pause for its SIP
+transactions to expire (64*T1 = 32 s, RFC 3261 17.1.1.2) before anything else
+runs.
 
 Figures, for each path: the highest offered rate (SIPp -r, calls/s) at which
 every call of the step completed (the headline, "calls/s at zero failures"), and

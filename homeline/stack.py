@@ -71,8 +71,13 @@ class PbxStack:
     """Asterisk instance ``name`` configured for the agents of ``directory``."""
 
     def __init__(self, name: str, directory: Any, state_dir: Path, ports: Ports | None = None,
-                 progress: Callable[[str], None] = lambda _m: None) -> None:
+                 progress: Callable[[str], None] = lambda _m: None,
+                 flows_dir: Path | None = None, external_endpoint: str = "") -> None:
+        from homeline.paths import DIALPLANS_DIR
+
         self.name = name
+        self.flows_dir = flows_dir or DIALPLANS_DIR / "flows"
+        self.external_endpoint = external_endpoint
         self.directory = directory
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +94,31 @@ class PbxStack:
     def ami_secret(self) -> str:
         return self.secrets.get("ami:homeline")
 
+    HOLD_MARGIN_S = 120  # on hold past the queue's max wait by this much: the engine is gone
+    DEFAULT_HOLD_S = 1800
+
+    def hold_s(self, queue_id: str) -> int:
+        """How long a caller of ``queue_id`` may wait on hold with no word from the engine."""
+        for q in self.directory.queues:
+            if q.id == queue_id and q.max_wait_s is not None:
+                return int(q.max_wait_s) + self.HOLD_MARGIN_S
+        return self.DEFAULT_HOLD_S + self.HOLD_MARGIN_S
+
+    def voicemail_boxes(self) -> tuple[str, ...]:
+        """A box per queue (overflow to voicemail, rejected calls) and per flow voicemail node."""
+        from ivr.errors import IvrError
+        from ivr.loader import load_flow
+
+        boxes = {q.id for q in self.directory.queues}
+        for path in sorted(self.flows_dir.glob("*.yaml")):
+            try:
+                flow = load_flow(path)
+            except IvrError:
+                continue  # `homeline flow check` reports it; the engine refuses to serve it
+            boxes |= {str(n.box) for n in flow.nodes.values() if getattr(n, "kind", "") ==
+                      "voicemail"}
+        return tuple(sorted(boxes))
+
     def render(self, moh_directory: str = "/usr/share/asterisk/moh") -> dict[str, str]:
         agents = [AgentLine(a.id, a.name) for a in self.directory.agents]
         settings = RenderSettings(
@@ -97,6 +127,8 @@ class PbxStack:
             ami_user=AMI_USER, ami_secret=self.ami_secret(), moh_directory=moh_directory,
             ring_timeout_s=int(round(self.directory.policy.ring_timeout_s)),
             agent_secrets={a.agent_id: self.agent_secret(a.agent_id) for a in agents},
+            max_hold_s=self.DEFAULT_HOLD_S + self.HOLD_MARGIN_S,
+            voicemail_boxes=self.voicemail_boxes(), external_endpoint=self.external_endpoint,
         )
         return render_config(settings, agents)
 
@@ -131,7 +163,7 @@ class PbxStack:
             ami_host="127.0.0.1", ami_port=self.ports.ami, ami_user=AMI_USER,
             ami_secret=self.ami_secret(), agi_port=self.ports.agi, journal_path=journal_path,
         )
-        from ivr.agi_runner import Recordings
+        from voice.agi_runner import Recordings
 
         # Asterisk (user asterisk in the root) writes recordings here: speech, survey comments
         spool = self.instance.spool_dir / "homeline"
@@ -146,9 +178,15 @@ class PbxStack:
             config, router, flow_for_new_call,
             agent_ids=[a.id for a in self.directory.agents],
             recordings=recordings, store=store, survey_flow=survey_flow,
+            hold_s=self.hold_s,
         )
         self.engine.start()
         return self.engine
+
+    def voicemail_messages(self, box: str) -> list[Path]:
+        """The messages left in ``box`` (``msgNNNN.txt`` metadata files), oldest first."""
+        inbox = self.instance.spool_dir / "voicemail" / "homeline" / box / "INBOX"
+        return sorted(inbox.glob("msg*.txt")) if inbox.is_dir() else []
 
     def stop(self, remove: bool = False) -> None:
         """Stop the engine and Asterisk; safe to call more than once.

@@ -1,7 +1,7 @@
 """Homeline IVR: the flow language (model, loader, validator), the per-call state
 machine, speech intent, and the FastAGI adapter that runs flows on real calls.
 
-Heavy adapters (``ivr.fastagi``, ``ivr.agi_runner``, ``ivr.speech``) are imported
+Heavy adapters (``voice.fastagi``, ``voice.agi_runner``, ``ivr.speech``) are imported
 from their modules, not here, so the pure core stays light.
 """
 from __future__ import annotations

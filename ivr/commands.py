@@ -1,7 +1,7 @@
 """What the flow engine asks the adapter to do (imperative) and what it is told back (past tense).
 
 The engine (``ivr.engine``) never touches a socket, file or clock: it returns these
-commands and the adapter (``ivr.agi_runner`` on real calls, ``ivr.simulate`` offline)
+commands and the adapter (``voice.agi_runner`` on real calls, ``ivr.simulate`` offline)
 performs them and feeds the matching event back into ``CallSession.step``.
 
 A batch of commands returned by ``start``/``step`` ends either with exactly one

@@ -80,7 +80,11 @@ class AgentHoursChanged:
 class CallArrived:
     """A caller finished the IVR and asks for an agent.
 
-    ``required_skills`` (name, level) pairs override the queue's skills when given.
+    ``required_skills`` (name, level) pairs override the queue's skills when given;
+    ``skills`` (names, from the IVR's route node) are required on top of the
+    queue's own, at the queue's level for a skill it names, else level 1.
+    ``data`` is what the flow decided to pass along (never a secure value):
+    the router keeps it with the call and journals it.
     """
 
     call_id: str
@@ -90,6 +94,8 @@ class CallArrived:
     caller: str = ""
     priority: int = 0
     required_skills: tuple[tuple[str, int], ...] = ()
+    skills: tuple[str, ...] = ()
+    data: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,8 @@ def decode_event(data: dict[str, Any]) -> Event:
         kw["changes"] = tuple(chs)
     if cls is ev_mod.CallArrived:
         kw["required_skills"] = tuple((str(a), int(b)) for a, b in kw.get("required_skills", ()))
+        kw["skills"] = tuple(str(a) for a in kw.get("skills", ()))
+        kw["data"] = tuple((str(a), str(b)) for a, b in kw.get("data", ()))
     try:
         return cls(**kw)
     except TypeError as exc:

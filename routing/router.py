@@ -519,6 +519,9 @@ class Router:
             return
         self._seq += 1
         skills = dict(ev.required_skills) if ev.required_skills else None
+        extra = [s for s in ev.skills if s not in (skills if skills is not None else q.skills)]
+        if extra:  # the flow asks for more than the queue does
+            skills = {**(skills if skills is not None else q.skills), **dict.fromkeys(extra, 1)}
         call = _CallRt(ev, q, now, now, self._seq, q.language_for(ev.language), skills)
         self._calls[ev.call_id] = call
         self._route_call(call, now, out, requeue=False)

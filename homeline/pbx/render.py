@@ -17,6 +17,7 @@ from homeline.pbx.errors import PbxError
 __all__ = ["AgentLine", "RenderSettings", "RenderError", "render_config", "write_config"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_BOX = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # characters that would break out of a pjsip.conf / extensions.conf value
 _UNSAFE_VALUE = re.compile(r"[\r\n;\[\]{}$]")
@@ -56,6 +57,10 @@ class RenderSettings:
     moh_directory: str = "/usr/share/asterisk/moh"
     fallback_ring_s: int = 30
     ring_timeout_s: int = 15
+    max_hold_s: int = 1800  # hold bound when the engine did not set one (HOMELINE_HOLD_S)
+    general_box: str = "general"
+    external_endpoint: str = ""  # PJSIP endpoint (trunk) for numbers outside; "" = none
+    voicemail_boxes: tuple[str, ...] = ("general",)
     agent_secrets: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -65,6 +70,7 @@ TEMPLATE_FILES = {
     "manager.conf": "manager.conf.tmpl",
     "rtp.conf": "rtp.conf.tmpl",
     "musiconhold.conf": "musiconhold.conf.tmpl",
+    "voicemail.conf": "voicemail.conf.tmpl",
     "modules.conf": "modules.conf",
     "logger.conf": "logger.conf",
     "stasis.conf": "stasis.conf",
@@ -124,7 +130,12 @@ def render_config(
         _check_value(f"agents: {agent.agent_id}", "name", agent.name)
         if agent.agent_id not in settings.agent_secrets:
             raise RenderError(f"agents: {agent.agent_id}: no SIP secret was provided")
-    values = {k: v for k, v in asdict(settings).items() if k != "agent_secrets"}
+    values = {k: v for k, v in asdict(settings).items()
+              if k not in ("agent_secrets", "voicemail_boxes")}
+    boxes = sorted({*settings.voicemail_boxes, settings.general_box})
+    for box in boxes:
+        if not _BOX.match(box):
+            raise RenderError(f"voicemail: box {box!r}: must be 1-32 of A-Z, a-z, 0-9, '_', '-'")
     for key, value in values.items():
         _check_value("settings", key, value)
     for port_name in ("sip_port", "ami_port", "agi_port", "rtp_start", "rtp_end"):
@@ -150,6 +161,17 @@ def render_config(
     values["fallback_dial"] = (
         "&".join(f"PJSIP/{a.agent_id}" for a in agent_list) or "Local/s@homeline-no-agent"
     )
+    values["voicemail_boxes"] = "\n".join(f"{b} => ,{b}" for b in boxes)
+    if settings.external_endpoint:
+        values["external_extensions"] = (
+            f"exten => _[+0-9]X.,1,Dial(PJSIP/${{EXTEN}}@{settings.external_endpoint},60)\n"
+            " same => n,Hangup()")
+    else:
+        values["external_extensions"] = (
+            "exten => _[+0-9]X.,1,Log(WARNING,Homeline: no external_endpoint to dial ${EXTEN})\n"
+            " same => n,Playback(homeline/no-agent-leave-message)\n"
+            f" same => n,VoiceMail({settings.general_box}@homeline,s)\n"
+            " same => n,Hangup()")
     values["plain_menu_context"] = _fill(tdir / "plain-menu.conf.tmpl", values)
     return {name: _fill(tdir / tmpl, values) for name, tmpl in TEMPLATE_FILES.items()}
 

@@ -17,9 +17,9 @@ import pytest
 from ivr_agi_peer import AgiPeer
 from ivr_testkit import FLOWS, OPEN_NOW
 
-from ivr.agi_runner import RouteAck, run_call, run_survey
-from ivr.fastagi import AgiCallEnded, FastAGIServer, SocketAGI
 from ivr.loader import load_flow
+from voice.agi_runner import RouteAck, run_call, run_survey
+from voice.fastagi import AgiCallEnded, FastAGIServer, SocketAGI
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -133,7 +133,7 @@ def test_secure_digits_reach_no_log_no_command_no_result(flows, caplog, tmp_path
     base = f"http://127.0.0.1:{crm.server_address[1]}"
 
     def lookup(url, timeout_s):
-        from ivr.agi_runner import http_lookup
+        from voice.agi_runner import http_lookup
         return http_lookup(url.replace("http://127.0.0.1:8089", base), timeout_s)
 
     h.lookup = lookup
@@ -234,7 +234,7 @@ def test_reply_parser_byte_by_byte_over_a_socket():
     assert agi.env["agi_uniqueid"] == "1.2"
     r = agi.read_reply()
     assert (r.result, r.data) == ("", "timeout")
-    from ivr.fastagi import AGIHangup
+    from voice.fastagi import AGIHangup
     with pytest.raises(AGIHangup):
         agi.read_reply()
     t.join()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from asterisk.ami import AMIClient, SimpleAction
 from asterisk.ami.response import FutureResponse
 
-__all__ = ["AmiConnection", "AmiError", "AmiEvent", "AmiResponse"]
+__all__ = ["AmiConnection", "AmiError", "AmiEvent", "AmiReply", "AmiResponse"]
 
 log = logging.getLogger("homeline.ami")
 
@@ -53,6 +53,15 @@ class AmiResponse:
     status: str
     fields: Mapping[str, str]
     events: tuple[AmiEvent, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class AmiReply:
+    """The answer to an action sent with `AmiConnection.send`: ``ok`` or why not."""
+
+    action: str
+    ok: bool
+    message: str = ""
 
 
 @dataclass
@@ -173,6 +182,40 @@ class AmiConnection:
         """Send one action and wait for its response; ``Response: Error`` raises."""
         response = self._send(name, timeout_s, fields, list_complete=None)
         return response
+
+    def send(self, name: str, on_reply: Callable[[AmiReply], None] | None = None,
+             **fields: str) -> None:
+        """Send one action without waiting for Asterisk's answer.
+
+        ``on_reply(AmiReply)`` runs on the library's reader thread when the
+        response arrives (or at once when the action cannot be sent); it must
+        not block. Asterisk handles one session's actions in the order they
+        were sent (manager.c: ``session_do`` reads and processes one message
+        at a time), so a Setvar sent before a Redirect is applied before it.
+        """
+        client = self._client
+        if client is None or not self._up.is_set():
+            if on_reply is not None:
+                on_reply(AmiReply(name, False, f"not connected to Asterisk ({self.last_error})"))
+            return
+
+        def answered(response: object) -> None:
+            if on_reply is None:
+                return
+            status = str(getattr(response, "status", ""))
+            keys = getattr(response, "keys", {}) or {}
+            ok = status.lower() != "error"
+            try:
+                on_reply(AmiReply(name, ok, str(keys.get("Message", "" if ok else "no message"))))
+            except Exception:  # a handler bug must not kill the library's reader thread
+                log.exception("AMI reply handler for %s failed", name)
+
+        try:
+            client.send_action(SimpleAction(name, ActionID=f"hl-{next(self._ids)}", **fields),
+                               answered)
+        except OSError as exc:
+            if on_reply is not None:
+                on_reply(AmiReply(name, False, f"send failed: {exc}"))
 
     def action_list(
         self, name: str, complete_event: str, timeout_s: float = 10.0, **fields: str

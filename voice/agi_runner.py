@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, assert_never, get_args
 
 from ivr.commands import (
     CallerHungUp,
@@ -54,8 +54,8 @@ from ivr.commands import (
 )
 from ivr.engine import CallSession
 from ivr.errors import AgiProtocolError, IvrError
-from ivr.fastagi import AGIHangup, SocketAGI
 from ivr.flow import Flow
+from voice.fastagi import AGIHangup, SocketAGI
 
 __all__ = ["RouteAck", "Recordings", "CallResult", "SurveyResult", "run_call", "run_survey",
            "http_lookup", "DTMF_KEYS"]
@@ -84,10 +84,15 @@ def _name(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RouteAck:
-    """The router's answer to a route request (for the optional announcement)."""
+    """The router's answer to a route request (for the optional announcement).
+
+    ``hold_s``: how long the caller may wait on hold with no word from the
+    engine before the dialplan takes its fallback path (0: the dialplan's default).
+    """
 
     position: int = 0
     expected_wait_s: int = 0
+    hold_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,12 @@ class Recordings:
     host_dir: Path
     to_chroot: Callable[[str], str] = str
     to_host: Callable[[str], str] = str
+
+
+IvrOutcome = Literal["routed", "callback", "transfer", "voicemail", "hangup", "caller-hangup",
+                     "error"]
+"""How a call left the IVR; the dialplan branches on ``HOMELINE_OUTCOME`` for each."""
+IVR_OUTCOMES: frozenset[str] = frozenset(get_args(IvrOutcome))
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,46 +373,52 @@ def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
     while True:
         event: Event | None = None
         for cmd in commands:
-            if isinstance(cmd, Play):
-                d = call.play(cmd.items, cmd.barge_in)
-                call.pending = (call.pending + d) if d else call.pending
-            elif isinstance(cmd, SetLanguage):
-                if not _LANG.fullmatch(cmd.language):
-                    raise AgiProtocolError("language code is not two letters")
-                call.set_var("CHANNEL(language)", cmd.language)
-            elif isinstance(cmd, SetVariable):
-                pass  # flow variables live in the session; channel variables are results only
-            elif isinstance(cmd, CollectDigits):
-                event = call.collect(cmd)
-            elif isinstance(cmd, RecordAudio):
-                event = call.record(cmd)
-            elif isinstance(cmd, Lookup):
-                event = call.do_lookup(cmd)
-            elif isinstance(cmd, Route):
-                if on_route is None:
-                    raise IvrError("this script cannot route calls")
-                ack = on_route(cmd)
-                call.ack = ack
-                event = RouteAccepted(int(ack.position), int(ack.expected_wait_s))
-            elif isinstance(cmd, SurveyAnswered):
-                call.survey = cmd
-            elif isinstance(cmd, ReturnToDialplan):
-                req = session.route_request
-                results = {}
-                if req is not None:
-                    results = {"HOMELINE_CALL_ID": session.call_id, "HOMELINE_QUEUE": req.queue,
-                               "HOMELINE_INTENT": req.intent, "HOMELINE_LANGUAGE": req.language}
-                results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it
-                call.set_vars(results)
-            elif isinstance(cmd, Transfer):
-                call.set_var("HOMELINE_OUTCOME", "transfer")
-                call.set_var("HOMELINE_TRANSFER_TO", cmd.destination)
-            elif isinstance(cmd, Voicemail):
-                call.set_var("HOMELINE_OUTCOME", "voicemail")
-                call.set_var("HOMELINE_VOICEMAIL_BOX", cmd.box)
-            elif isinstance(cmd, Hangup):
-                call.set_var("HOMELINE_OUTCOME", "hangup")
-                agi.command("HANGUP")
+            match cmd:
+                case Play():
+                    d = call.play(cmd.items, cmd.barge_in)
+                    call.pending = (call.pending + d) if d else call.pending
+                case SetLanguage():
+                    if not _LANG.fullmatch(cmd.language):
+                        raise AgiProtocolError("language code is not two letters")
+                    call.set_var("CHANNEL(language)", cmd.language)
+                case SetVariable():
+                    pass  # flow variables live in the session; channel variables are results
+                case CollectDigits():
+                    event = call.collect(cmd)
+                case RecordAudio():
+                    event = call.record(cmd)
+                case Lookup():
+                    event = call.do_lookup(cmd)
+                case Route():
+                    if on_route is None:
+                        raise IvrError("this script cannot route calls")
+                    ack = on_route(cmd)
+                    call.ack = ack
+                    event = RouteAccepted(int(ack.position), int(ack.expected_wait_s))
+                case SurveyAnswered():
+                    call.survey = cmd
+                case ReturnToDialplan():
+                    req = session.route_request
+                    results = {}
+                    if req is not None:
+                        results = {"HOMELINE_CALL_ID": session.call_id,
+                                   "HOMELINE_QUEUE": req.queue, "HOMELINE_INTENT": req.intent,
+                                   "HOMELINE_LANGUAGE": req.language}
+                    if call.ack is not None and call.ack.hold_s:
+                        results["HOMELINE_HOLD_S"] = str(call.ack.hold_s)
+                    results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it
+                    call.set_vars(results)
+                case Transfer():
+                    call.set_vars({"HOMELINE_TRANSFER_TO": cmd.destination,
+                                   "HOMELINE_OUTCOME": "transfer"})
+                case Voicemail():
+                    call.set_vars({"HOMELINE_VOICEMAIL_BOX": cmd.box,
+                                   "HOMELINE_OUTCOME": "voicemail"})
+                case Hangup():
+                    call.set_var("HOMELINE_OUTCOME", "hangup")
+                    agi.command("HANGUP")
+                case _:
+                    assert_never(cmd)
         if session.finished:
             return
         if event is None:

@@ -34,7 +34,7 @@ __all__ = ["SocketAGI", "AgiReply", "FastAGIServer", "AgiCallEnded", "Handler",
            "AGIHangup"]
 
 AGIHangup = asterisk.agi.AGIHangup
-_LOG = logging.getLogger("homeline.ivr.fastagi")
+_LOG = logging.getLogger("homeline.voice.fastagi")
 _REPLY = re.compile(r"^(\d{3})[ -](.*)$")
 _KV = re.compile(r"(\w+)=(\S*)(?:\s+\(([^)]*)\))?")
 MAX_LINE = 8192

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from routing.ami import AmiEvent
 from routing.events import (
     AgentRegistered,
     AgentUnregistered,
@@ -30,6 +29,7 @@ from routing.events import (
     OfferAnswered,
     OfferNotAnswered,
 )
+from voice.ami import AmiEvent
 
 __all__ = ["AmiTranslator", "TrackedCall", "agent_of_channel"]
 
@@ -67,6 +67,10 @@ class AmiTranslator:
     def track(self, call_id: str, channel: str) -> None:
         """A call left the IVR for the router: follow its channel from now on."""
         self.calls[call_id] = TrackedCall(call_id=call_id, channel=channel)
+
+    def channel_of(self, call_id: str) -> str | None:
+        call = self.calls.get(call_id)
+        return call.channel if call is not None else None
 
     def registered(self, agent_id: str) -> bool:
         return agent_id in self._registered
