@@ -247,6 +247,7 @@ class CallRejected:
     call_id: str
     why: str
     code: str = "no-agent"
+    queue_id: str = ""  # the queue the call was in (or asked for)
 
 
 @dataclass(frozen=True, slots=True)

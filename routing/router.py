@@ -515,7 +515,8 @@ class Router:
         q = self._queues.get(ev.queue_id)
         if q is None:
             out.append(CallRejected(ev.call_id, f"unknown queue {ev.queue_id!r} (known: "
-                                    f"{', '.join(sorted(self._queues))})", "unknown-queue"))
+                                    f"{', '.join(sorted(self._queues))})", "unknown-queue",
+                                    ev.queue_id))
             return
         self._seq += 1
         skills = dict(ev.required_skills) if ev.required_skills else None
@@ -664,7 +665,7 @@ class Router:
         if target is None:
             self._calls.pop(call.ev.call_id, None)
             out.append(CallRejected(call.ev.call_id, f"{q.id}: {why}; no overflow target",
-                                    "no-agent"))
+                                    "no-agent", q.id))
             return
         out.append(CallOverflowed(call.ev.call_id, q.id, target, why))
         nq = self._queues.get(target)

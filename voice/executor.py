@@ -238,8 +238,7 @@ class VoiceExecutor:
         if channel is None:
             return
         self._setvar(channel, "HOMELINE_REJECTED", rejected.code)
-        queue_id = rejected.why.split(":", 1)[0] if ":" in rejected.why else ""
-        self._to_voicemail(channel, rejected.call_id, queue_id, self.contexts.rejected)
+        self._to_voicemail(channel, rejected.call_id, rejected.queue_id, self.contexts.rejected)
 
     def _to_voicemail(self, channel: str, call_id: str, queue_id: str, context: str) -> None:
         box = self._voicemail_box(queue_id)

@@ -40,7 +40,8 @@ def window_closed_now(now: datetime) -> str:
 
 
 def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
-                  ring_timeout_s: float = 4) -> Directory:
+                  ring_timeout_s: float = 4,
+                  queues: dict[str, dict[str, Any]] | None = None) -> Directory:
     queue = {"aht_s": 60, "wrap_up_s": 1, "languages": ["en", "es", "fr"]}
     data = {
         "policy": {"ring_timeout_s": ring_timeout_s, "max_misses": 3, "week_zone": "UTC",
@@ -62,6 +63,8 @@ def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
             for agent_id, spec in agents.items()
         },
     }
+    for qid, changes in (queues or {}).items():
+        data["queues"][qid] = {**data["queues"].get(qid, queue), **changes}
     return Directory.from_dict(data, source="<test directory>")
 
 
@@ -125,9 +128,11 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
     threads_before = {t.ident for t in threading.enumerate()}
 
     def make(agents: dict[str, dict[str, Any]], *, engine: bool = True,
-             ring_timeout_s: float = 4) -> Live:
-        now = datetime.now(UTC)
-        directory = directory_for(agents, now, ring_timeout_s)
+             ring_timeout_s: float = 4, queues: dict[str, dict[str, Any]] | None = None,
+             flow: str = "main-menu", clock: Callable[[], datetime] | None = None,
+             hold_s: int | None = None) -> Live:
+        now = (clock or (lambda: datetime.now(UTC)))()
+        directory = directory_for(agents, now, ring_timeout_s, queues)
         name = f"it{os.getpid()}-{next(_names)}"
         stack = PbxStack(name, directory, tmp_path / name)
         store = Store(tmp_path / f"{name}.sqlite3")
@@ -135,11 +140,13 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
         try:
             stack.start_pbx()
             eng = None
+            if hold_s is not None:
+                stack.hold_s = lambda _queue_id: hold_s  # type: ignore[method-assign]
             if engine:
-                flow = load_flow(DIALPLANS_DIR / "flows" / "main-menu.yaml")
+                the_flow = load_flow(DIALPLANS_DIR / "flows" / f"{flow}.yaml")
                 router = Router.from_directory(directory, store, now=now)
-                eng = stack.start_engine(router, lambda: flow, store=store,
-                                         journal_path=tmp_path / f"{name}.jsonl")
+                eng = stack.start_engine(router, lambda: the_flow, store=store,
+                                         journal_path=tmp_path / f"{name}.jsonl", clock=clock)
             host = SoftphoneHost()
         except BaseException:
             if host is not None:

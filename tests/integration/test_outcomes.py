@@ -1,0 +1,140 @@
+"""Every way a call can leave the router or the IVR, carried out on a real call:
+overflow to voicemail, rejection, the IVR's own voicemail after hours, and a
+hold that ends even when the engine is gone. Real Asterisk, real SIP, real
+app_voicemail boxes; nothing stands in for them."""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from routing.events import CallOverflowed, CallRejected, OfferCall
+from softphone import TestCaller
+
+from .conftest import Live, wait_for
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
+
+
+def _call(live: Live, caller_id: str, digits: str) -> tuple[TestCaller, object]:
+    caller = TestCaller(live.host, caller_id)
+    leg = caller.call(live.support_uri)
+    leg.wait_confirmed(15)
+    time.sleep(0.8)
+    for digit in digits:
+        leg.send_dtmf(digit)
+        time.sleep(0.4)
+    return caller, leg
+
+
+def _decisions(live: Live, kind: type) -> list:
+    return [p for k, p in live.events if k == "decision" and isinstance(p, kind)]
+
+
+def _leave_message(leg: object, after_s: float, speak_s: float = 4.0) -> None:
+    """Talk (a tone) through the prompt and the beep, then hang up: the message is kept."""
+    leg.play_tone(440.0, after_s + speak_s)  # type: ignore[attr-defined]
+    time.sleep(after_s + speak_s)
+    leg.hangup()  # type: ignore[attr-defined]
+
+
+def _message_from(live: Live, box: str, caller_id: str, timeout: float = 15) -> str:
+    found = wait_for(lambda: live.stack.voicemail_messages(box), timeout)
+    assert found, f"no voicemail message in box {box!r}"
+    text = found[-1].read_text(encoding="utf-8", errors="replace")
+    assert caller_id in text, text
+    assert f"origmailbox={box}" in text, text
+    return text
+
+
+def test_a_caller_past_the_queue_max_wait_overflows_to_a_real_voicemail_box(live_factory):
+    # amy could take billing calls (open hours) but her phone is not registered
+    live = live_factory({"amy": {"skills": {"billing": 3}}},
+                        queues={"billing": {"max_wait_s": 3, "overflow": "ext:voicemail"}})
+    caller, leg = _call(live, "+15550301", "1")
+    with caller:
+        assert wait_for(lambda: _decisions(live, CallOverflowed), 25), live.events
+        overflow = _decisions(live, CallOverflowed)[0]
+        assert overflow.target == "ext:voicemail" and overflow.from_queue == "billing"
+        _leave_message(leg, after_s=9)
+    text = _message_from(live, "billing", "+15550301")
+    duration = int(next(line.split("=")[1] for line in text.splitlines()
+                        if line.startswith("duration=")))
+    assert duration >= 1, text
+    assert _decisions(live, OfferCall) == []
+
+
+def test_a_call_nobody_can_serve_hears_why_and_leaves_a_message(live_factory):
+    # menu key 2 asks for tech; nobody in this directory has the skill at all
+    live = live_factory({"amy": {"skills": {"billing": 3}}})
+    caller, leg = _call(live, "+15550302", "2")
+    with caller:
+        assert wait_for(lambda: _decisions(live, CallRejected), 25), live.events
+        rejected = _decisions(live, CallRejected)[0]
+        assert rejected.queue_id == "tech" and rejected.code == "no-agent"
+        _leave_message(leg, after_s=10)
+    _message_from(live, "tech", "+15550302")
+    timeline = live.timeline_of("+15550302")
+    assert any("rejected (no-agent)" in what for _t, what in timeline.steps), timeline.steps
+
+
+def test_the_support_line_after_hours_reaches_voicemail_without_ringing_anyone(live_factory):
+    # one clock for the engine, the router and the IVR: a Sunday night in London,
+    # when the shipped support line is closed (its calendar: Mon-Sat daytime)
+    start = datetime.now(UTC)
+    sunday = datetime(2026, 12, 6, 23, 0, tzinfo=ZoneInfo("Europe/London")).astimezone(UTC)
+
+    def clock() -> datetime:
+        return sunday + (datetime.now(UTC) - start)
+
+    live = live_factory({"amy": {"skills": {"billing": 3, "tech": 3}}}, flow="support-line",
+                        clock=clock)
+    amy = live.agent("amy")
+    live.wait_registered("amy")
+    caller, leg = _call(live, "+15550303", "")
+    with caller:
+        assert wait_for(lambda: (t := live.timeline_of("+15550303")) and t.outcome, 30)
+        assert live.timeline_of("+15550303").outcome == "voicemail"
+        _leave_message(leg, after_s=4)
+    _message_from(live, "support", "+15550303")
+    assert amy.calls == [], "an agent's phone rang after hours"
+    assert _decisions(live, OfferCall) == []
+
+
+def test_a_caller_on_hold_leaves_the_music_when_the_engine_is_gone(live_factory):
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, hold_s=4)
+    caller, leg = _call(live, "+15550304", "1")
+    with caller:
+        assert wait_for(lambda: (t := live.timeline_of("+15550304")) and t.outcome == "routed",
+                        20)
+        live.engine.stop()  # the engine dies: nothing will ever redirect this caller
+        stopped = time.monotonic()
+        # amy registers now: no router to offer her the call, only the fallback rings her
+        amy = live.agent("amy", answer_delay=0.2)
+        agent_leg = amy.wait_call(30)
+        rang_after = time.monotonic() - stopped
+        assert not leg.ended  # type: ignore[attr-defined]
+        agent_leg.wait_confirmed(10)
+        leg.hangup()  # type: ignore[attr-defined]
+    assert rang_after >= 2, f"the fallback rang after {rang_after:.1f} s, before the hold bound"
+    assert _decisions(live, OfferCall) == []
+    log = (live.stack.instance.log_dir / "messages.log").read_text(errors="replace")
+    assert "on hold 4 s with no word from the engine" in log
+
+
+def test_hold_bound_follows_the_queue_max_wait(tmp_path):
+    from homeline.stack import PbxStack
+
+    from .conftest import directory_for
+
+    now = datetime.now(UTC)
+    directory = directory_for({"amy": {"skills": {"billing": 3}}}, now,
+                              queues={"billing": {"max_wait_s": 300}})
+    stack = PbxStack("unit", directory, tmp_path)
+    assert stack.hold_s("billing") == 300 + PbxStack.HOLD_MARGIN_S
+    assert stack.hold_s("general") == PbxStack.DEFAULT_HOLD_S + PbxStack.HOLD_MARGIN_S
+    assert stack.hold_s("billing") > timedelta(minutes=5).total_seconds()
+    boxes = stack.voicemail_boxes()
+    assert {"billing", "tech", "general", "support"} <= set(boxes)
