@@ -50,6 +50,7 @@ from routing.events import (
     AgentWentOnBreak,
     CallArrived,
     CallbackAccepted,
+    CallbackNotAnswered,
     CallEnded,
     CallerAbandoned,
     CallOverflowed,
@@ -81,7 +82,8 @@ __all__ = [
     "Router",
     # events
     "Event", "AgentRegistered", "AgentUnregistered", "AgentMadeAvailable", "AgentWentOnBreak",
-    "AgentHoursChanged", "CallArrived", "CallbackAccepted", "OfferAnswered",
+    "AgentHoursChanged", "CallArrived", "CallbackAccepted", "CallbackNotAnswered",
+    "OfferAnswered",
     "OfferNotAnswered", "CallEnded", "CallerAbandoned", "TimerFired",
     # decisions
     "Decision", "Reason", "OfferCall", "CancelOffer", "CallQueued", "OfferCallback",

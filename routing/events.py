@@ -20,6 +20,7 @@ __all__ = [
     "AgentHoursChanged",
     "CallArrived",
     "CallbackAccepted",
+    "CallbackNotAnswered",
     "OfferAnswered",
     "OfferNotAnswered",
     "CallEnded",
@@ -106,6 +107,15 @@ class CallbackAccepted:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackNotAnswered:
+    """The agent took a callback, but the caller did not answer being called back
+    (``cause``: no-answer, busy, unavailable, agent-left ...)."""
+
+    call_id: str
+    cause: str = "no-answer"
+
+
+@dataclass(frozen=True, slots=True)
 class OfferAnswered:
     call_id: str
     agent_id: str
@@ -141,7 +151,8 @@ class TimerFired:
 
 
 Event = (AgentRegistered | AgentUnregistered | AgentMadeAvailable | AgentWentOnBreak
-         | AgentHoursChanged | CallArrived | CallbackAccepted | OfferAnswered
+         | AgentHoursChanged | CallArrived | CallbackAccepted | CallbackNotAnswered
+         | OfferAnswered
          | OfferNotAnswered | CallEnded | CallerAbandoned | TimerFired)
 
 

@@ -197,4 +197,6 @@ class RoutingPolicy:
     available_on_register: bool = True
     week_zone: str = "UTC"  # fair-share weeks start Monday 00:00 here
     runners_up: int = 3  # how many other eligible agents a reason lists
+    callback_attempts: int = 3  # dial-backs a caller may miss before the callback ends
+    callback_retry_s: float = 120.0  # after a missed dial-back, wait this long to retry
     hours: HoursPolicy = HoursPolicy()

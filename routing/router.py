@@ -28,6 +28,7 @@ from routing.events import (
     AgentWentOnBreak,
     CallArrived,
     CallbackAccepted,
+    CallbackNotAnswered,
     CallEnded,
     CallerAbandoned,
     CallOverflowed,
@@ -94,11 +95,12 @@ class _CallRt:
     seq: int
     language: str | None
     skills: dict[str, int] | None
-    phase: str = "waiting"  # waiting | ringing | connected
+    phase: str = "waiting"  # waiting | ringing | connected | retry (callback, between tries)
     agent: str | None = None
     offer_token: int = 0
     answered_at: float = 0.0
     callback: bool = False
+    callback_misses: int = 0
     missed_by: set[str] = field(default_factory=set)
     key: tuple[float, float, int, str] = (0.0, 0.0, 0, "")
     line: tuple[str, str] = ("", "")
@@ -314,6 +316,8 @@ class Router:
             return False
         if kind == "ring":
             return call.phase == "ringing" and call.offer_token == token
+        if kind == "cbretry":
+            return call.phase == "retry" and call.offer_token == token
         return call.phase == "waiting" and call.offer_token == token  # step / maxwait
 
     def _next_due(self) -> float | None:
@@ -356,6 +360,10 @@ class Router:
                 self._missed(call, aid, "no-answer", now, out)
             elif kind == "step":
                 self._step_reached(self._calls[ident], now, out)
+            elif kind == "cbretry":
+                call = self._calls[ident]
+                call.phase = "waiting"
+                self._route_call(call, now, out, requeue=False)
             elif kind == "maxwait":
                 self._overflow(self._calls[ident], now, out,
                                f"waited {self._calls[ident].queue.max_wait_s:g} s (max wait)")
@@ -401,6 +409,13 @@ class Router:
                 self._missed(call, ev.agent_id, ev.cause, now, out)
         elif isinstance(ev, CallEnded | CallerAbandoned):
             self._call_gone(ev, now, out)
+        elif isinstance(ev, CallbackNotAnswered):
+            call = self._calls.get(ev.call_id)
+            if call is None or call.phase != "connected" or not call.callback:
+                out.append(EventIgnored("CallbackNotAnswered",
+                                        f"call {ev.call_id} is not a connected callback"))
+            else:
+                self._callback_missed(call, ev.cause, now, out)
         elif isinstance(ev, CallbackAccepted):
             call = self._calls.get(ev.call_id)
             if call is None:
@@ -556,6 +571,32 @@ class Router:
             if call.queue.wrap_up_s <= 0:
                 self._run_due(now, out)
 
+    def _callback_missed(self, call: _CallRt, cause: str, now: float,
+                         out: list[Decision]) -> None:
+        """The agent took the callback but the caller did not answer: the agent goes
+        on (wrap-up, no miss counted against them); the call keeps its place and is
+        tried again after ``callback_retry_s``, or ends after ``callback_attempts``."""
+        rt = self._agents[call.agent or ""]
+        rt.call_id = None
+        self._move(rt, "ended", now, out)
+        rt.timer_token += 1
+        self._timer(now + call.queue.wrap_up_s, "wrap", rt.agent.id, rt.timer_token)
+        call.agent = None
+        call.callback_misses += 1
+        pol = self.policy
+        if call.callback_misses >= pol.callback_attempts:
+            self._calls.pop(call.ev.call_id, None)
+            out.append(CallRejected(call.ev.call_id, f"{call.queue.id}: the caller did not "
+                                    f"answer {call.callback_misses} callbacks (last: {cause})",
+                                    "callback-unanswered", call.queue.id))
+        else:
+            call.phase = "retry"
+            call.offer_token += 1
+            self._timer(now + pol.callback_retry_s, "cbretry", call.ev.call_id,
+                        call.offer_token)
+        if call.queue.wrap_up_s <= 0:
+            self._run_due(now, out)
+
     def _requirement(self, call: _CallRt, step: int) -> Requirement:
         req = call.reqs.get(step)
         if req is None:
@@ -624,7 +665,8 @@ class Router:
         out.append(CallQueued(call.ev.call_id, q.id, position, expected,
                               Reason("queued", text, queue_id=q.id, step=step,
                                      requirement=req.describe(), excluded=tuple(excluded))))
-        if (not requeue and q.callback_after_s is not None and expected > q.callback_after_s):
+        if (not requeue and not call.callback and q.callback_after_s is not None
+                and expected > q.callback_after_s):
             out.append(OfferCallback(call.ev.call_id, expected))
 
     def _step_reached(self, call: _CallRt, now: float, out: list[Decision]) -> None:

@@ -408,7 +408,9 @@ class TestCaller(_Phone):
     """A scripted caller: places calls as ``sip:<user>@<domain>`` without registering.
 
     Shares the host's UDP transport unless ``own_transport``. Incoming calls to
-    this user are declined (603). All methods are thread-safe.
+    this user are declined (603), unless ``answer_after`` is given: then they
+    ring and are answered after that many seconds (a caller being called back).
+    All methods are thread-safe.
     """
 
     __test__ = False  # not a pytest test class despite its name
@@ -422,9 +424,11 @@ class TestCaller(_Phone):
         display_name: str | None = None,
         own_transport: bool = False,
         port: int = 0,
+        answer_after: float | None = None,
     ) -> None:
         super().__init__(host, user, display_name=display_name,
                          own_transport=own_transport, port=port)
+        self.answer_after = answer_after
         id_domain = domain or host.bind
 
         def configure(cfg: Any, pj: Any) -> None:
@@ -477,4 +481,18 @@ class TestCaller(_Phone):
 
     def _on_incoming(self, account: Any, call_id: int, request_user: str | None) -> None:
         leg, pj_call = self._new_leg(account, "incoming", call_id)
-        pj_call.answer_with(603)
+        if self.answer_after is None:
+            pj_call.answer_with(603)
+            return
+        pj_call.answer_with(180)
+        key = leg._key
+
+        def answer() -> None:
+            call = self.host.calls.get(key)
+            if call is not None and not call.released:
+                try:
+                    call.answer_with(200)
+                except Exception:  # noqa: BLE001 - the caller side cancelled meanwhile
+                    pass
+
+        self.host.call_later(self.answer_after, answer)
