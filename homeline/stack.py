@@ -13,6 +13,7 @@ import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,14 @@ class PbxStack:
 
     def __init__(self, name: str, directory: Any, state_dir: Path, ports: Ports | None = None,
                  progress: Callable[[str], None] = lambda _m: None,
-                 flows_dir: Path | None = None, external_endpoint: str = "") -> None:
+                 flows_dir: Path | None = None, external_endpoint: str = "",
+                 external_contact: str = "") -> None:
         from homeline.paths import DIALPLANS_DIR
 
         self.name = name
         self.flows_dir = flows_dir or DIALPLANS_DIR / "flows"
         self.external_endpoint = external_endpoint
+        self.external_contact = external_contact
         self.directory = directory
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +110,7 @@ class PbxStack:
     def voicemail_boxes(self) -> tuple[str, ...]:
         """A box per queue (overflow to voicemail, rejected calls) and per flow voicemail node."""
         from ivr.errors import IvrError
+        from ivr.flow import VoicemailNode
         from ivr.loader import load_flow
 
         boxes = {q.id for q in self.directory.queues}
@@ -115,8 +119,7 @@ class PbxStack:
                 flow = load_flow(path)
             except IvrError:
                 continue  # `homeline flow check` reports it; the engine refuses to serve it
-            boxes |= {str(n.box) for n in flow.nodes.values() if getattr(n, "kind", "") ==
-                      "voicemail"}
+            boxes |= {n.box for n in flow.nodes.values() if isinstance(n, VoicemailNode)}
         return tuple(sorted(boxes))
 
     def render(self, moh_directory: str = "/usr/share/asterisk/moh") -> dict[str, str]:
@@ -129,6 +132,7 @@ class PbxStack:
             agent_secrets={a.agent_id: self.agent_secret(a.agent_id) for a in agents},
             max_hold_s=self.DEFAULT_HOLD_S + self.HOLD_MARGIN_S,
             voicemail_boxes=self.voicemail_boxes(), external_endpoint=self.external_endpoint,
+            external_contact=self.external_contact,
         )
         return render_config(settings, agents)
 
@@ -178,7 +182,7 @@ class PbxStack:
             config, router, flow_for_new_call,
             agent_ids=[a.id for a in self.directory.agents],
             recordings=recordings, store=store, survey_flow=survey_flow,
-            hold_s=self.hold_s, **({"clock": clock} if clock is not None else {}),
+            hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)),
         )
         self.engine.start()
         return self.engine

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from routing.events import (
     AgentRegistered,
     AgentUnregistered,
+    CallbackAccepted,
+    CallbackNotAnswered,
     CallEnded,
     CallerAbandoned,
     Event,
@@ -55,11 +57,25 @@ class TrackedCall:
     agent_id: str | None = None
 
 
+@dataclass(slots=True)
+class TrackedCallback:
+    """A dial-back: ``agent_leg`` (Local ;2, rings the agent) and ``caller_leg``
+    (Local ;1, dials the caller once the agent answered), by their Uniqueids."""
+
+    call_id: str
+    agent_id: str
+    agent_leg: str
+    caller_leg: str
+    phase: str = "ringing-agent"  # ringing-agent | dialing-caller | connected | over
+    legs_up: int = 2
+
+
 class AmiTranslator:
     def __init__(self, agent_ids: Iterable[str]) -> None:
         self._agents = set(agent_ids)
         self._registered: set[str] = set()
         self.calls: dict[str, TrackedCall] = {}
+        self._callback_legs: dict[str, TrackedCallback] = {}
 
     def add_agent(self, agent_id: str) -> None:
         self._agents.add(agent_id)
@@ -67,6 +83,25 @@ class AmiTranslator:
     def track(self, call_id: str, channel: str) -> None:
         """A call left the IVR for the router: follow its channel from now on."""
         self.calls[call_id] = TrackedCall(call_id=call_id, channel=channel)
+
+    def track_callback(self, call_id: str, agent_id: str, agent_leg: str,
+                       caller_leg: str) -> None:
+        """A dial-back was originated with these channel ids (Originate ChannelId /
+        OtherChannelId): follow both legs."""
+        cb = TrackedCallback(call_id, agent_id, agent_leg, caller_leg)
+        self._callback_legs[agent_leg] = self._callback_legs[caller_leg] = cb
+
+    def callback_leg(self, call_id: str) -> str | None:
+        """The agent-ringing leg of the call's dial-back in progress, if any."""
+        for cb in self._callback_legs.values():
+            if cb.call_id == call_id and cb.phase != "over":
+                return cb.agent_leg
+        return None
+
+    def forget_callback(self, call_id: str) -> None:
+        for leg, cb in list(self._callback_legs.items()):
+            if cb.call_id == call_id:
+                del self._callback_legs[leg]
 
     def channel_of(self, call_id: str) -> str | None:
         call = self.calls.get(call_id)
@@ -100,7 +135,39 @@ class AmiTranslator:
     def _on_DeviceStateChange(self, event: AmiEvent) -> list[Event]:  # noqa: N802
         return self._device(event.get("Device"), event.get("State"))
 
+    def _callback_dial_end(self, cb: TrackedCallback, leg: str, status: str) -> list[Event]:
+        if leg == cb.agent_leg and cb.phase == "ringing-agent":
+            if status == "ANSWER":
+                cb.phase = "dialing-caller"
+                return [OfferAnswered(cb.call_id, cb.agent_id)]
+            if status in _FAILED_DIAL:
+                cb.phase = "over"
+                return [OfferNotAnswered(cb.call_id, cb.agent_id, cause=_FAILED_DIAL[status])]
+        if leg == cb.caller_leg and cb.phase == "dialing-caller":
+            if status == "ANSWER":
+                cb.phase = "connected"
+                return []
+            cb.phase = "over"
+            return [CallbackNotAnswered(cb.call_id, _FAILED_DIAL.get(status, status.lower()))]
+        return []
+
+    def _callback_hangup(self, cb: TrackedCallback, leg: str) -> list[Event]:
+        cb.legs_up -= 1
+        if cb.legs_up <= 0:
+            self.forget_callback(cb.call_id)
+        if cb.phase == "connected":
+            cb.phase = "over"
+            return [CallEnded(cb.call_id, by="agent" if leg == cb.agent_leg else "caller")]
+        if cb.phase == "dialing-caller":  # the agent hung up while the caller's phone rang
+            cb.phase = "over"
+            return [CallbackNotAnswered(cb.call_id, "agent-left")]
+        return []  # ringing the agent (cancelled by the router) or already over
+
     def _on_DialEnd(self, event: AmiEvent) -> list[Event]:  # noqa: N802
+        cb = self._callback_legs.get(event.get("Uniqueid"))
+        if cb is not None:
+            return self._callback_dial_end(cb, event.get("Uniqueid"),
+                                           event.get("DialStatus").upper())
         call = self.calls.get(event.get("Uniqueid"))
         agent = agent_of_channel(event.get("DestChannel"))
         if call is None or agent is None:
@@ -113,7 +180,17 @@ class AmiTranslator:
             return [OfferNotAnswered(call.call_id, agent, cause=_FAILED_DIAL[status])]
         return []
 
+    def _on_UserEvent(self, event: AmiEvent) -> list[Event]:  # noqa: N802
+        # [homeline-callback-offer]: trusted only from the waiting caller's own channel
+        call = self.calls.get(event.get("Uniqueid"))
+        if call is not None and event.get("UserEvent") == "HomelineCallbackAccepted":
+            return [CallbackAccepted(call.call_id)]
+        return []
+
     def _on_Hangup(self, event: AmiEvent) -> list[Event]:  # noqa: N802
+        cb = self._callback_legs.get(event.get("Uniqueid"))
+        if cb is not None:
+            return self._callback_hangup(cb, event.get("Uniqueid"))
         call = self.calls.get(event.get("Uniqueid"))
         if call is not None:
             del self.calls[call.call_id]

@@ -32,6 +32,7 @@ from typing import Protocol, assert_never
 from routing.events import (
     AgentPutOnBreak,
     AgentStateChanged,
+    CallbackNotAnswered,
     CallOverflowed,
     CallQueued,
     CallRejected,
@@ -66,6 +67,13 @@ class ChannelBook(Protocol):
 
     def channel_of(self, call_id: str) -> str | None: ...
 
+    def track_callback(self, call_id: str, agent_id: str, agent_leg: str,
+                       caller_leg: str) -> None: ...
+
+    def callback_leg(self, call_id: str) -> str | None: ...
+
+    def forget_callback(self, call_id: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class VoiceContexts:
@@ -86,7 +94,7 @@ def check_originate(fields: dict[str, str]) -> None:
     before it is sent.
     """
     channel = fields.get("Channel", "")
-    if not channel.startswith("Local/") or not channel.endswith(f"@{CALLBACK_CONTEXT}"):
+    if not channel.startswith("Local/") or not channel.endswith(f"@{CALLBACK_CONTEXT}/n"):
         raise ValueError(f"Originate refused: channel {channel!r} is not "
                          f"Local/...@{CALLBACK_CONTEXT}")
     if "Application" in fields or "Data" in fields:
@@ -100,6 +108,7 @@ class VoiceExecutor:
     """Carries out router decisions over AMI; call from the router thread only."""
 
     DIAL_GRACE_S = 2.0  # Dial's own timeout = the router's ring timeout + this
+    _callbacks = 0
     REDIRECT_TRIES = 5  # "channel not up" while an earlier goto is pending
     REDIRECT_RETRY_S = 0.1
 
@@ -183,6 +192,9 @@ class VoiceExecutor:
 
     # -- each decision -----------------------------------------------------------------
     def _offer(self, offer: OfferCall) -> None:
+        if offer.callback:
+            self._dial_back(offer)
+            return
         channel = self._channels.channel_of(offer.call_id)
         if channel is None:
             return  # the caller already hung up; the router has been told
@@ -202,7 +214,60 @@ class VoiceExecutor:
 
         self._redirect(channel, self.contexts.agent, offer.agent_id, failed)
 
+    def _dial_back(self, offer: OfferCall) -> None:
+        """A callback: ring the agent first, then call the caller back and bridge them.
+
+        One Originate of ``Local/cb-<agent id>@homeline-callback/n`` (``/n``: no
+        Local optimisation, so both legs stay ours to follow): its ;2 half rings
+        the agent; when the agent answers, its ;1 half runs ``caller`` in the same
+        context, which dials the caller back (extensions.conf.tmpl). ChannelId and
+        OtherChannelId name the two legs, so their DialEnd/Hangup events map back
+        to the call (AMI Originate, Asterisk 22 docs).
+        """
+        VoiceExecutor._callbacks += 1
+        base = f"hlcb-{offer.call_id}-{VoiceExecutor._callbacks}"
+        caller_leg, agent_leg = base, f"{base}-a"
+        ring_s = max(1, round(offer.ring_timeout_s + self.DIAL_GRACE_S))
+        number = "".join(ch for ch in offer.caller if ch.isdigit() or ch == "+")
+        if not _EXTERNAL.fullmatch(number):
+            self._note(offer.call_id, f"callback: caller number {offer.caller!r} cannot be "
+                       "dialled")
+            self._post(CallbackNotAnswered(offer.call_id, "no-number"))
+            return
+        fields = {
+            "Channel": f"Local/cb-{offer.agent_id}@{CALLBACK_CONTEXT}/n",
+            "Context": CALLBACK_CONTEXT, "Exten": "caller", "Priority": "1",
+            "Async": "true", "Timeout": str((ring_s + 2) * 1000),
+            "ChannelId": caller_leg, "OtherChannelId": agent_leg,
+            "CallerID": f"Homeline callback <{number}>",
+            # Originate takes several variables comma-separated (manager.c
+            # astman_get_variables_order); Local copies them to its ;2 half
+            "Variable": (f"HOMELINE_CALL_ID={offer.call_id},"
+                         f"HOMELINE_CALLBACK_NUMBER={number},"
+                         f"HOMELINE_RING_TIMEOUT={ring_s}"),
+        }
+        check_originate(fields)
+        self._channels.track_callback(offer.call_id, offer.agent_id, agent_leg, caller_leg)
+        self._note(offer.call_id, f"callback: ringing {offer.agent_id} first, then "
+                   f"{number}: {offer.reason.text}")
+
+        def answered(reply: AmiReply) -> None:
+            if reply.ok:
+                return
+            self._note(offer.call_id, f"callback originate failed: {reply.message}")
+            log.warning("callback %s -> %s failed: %s", offer.call_id, offer.agent_id,
+                        reply.message)
+            self._channels.forget_callback(offer.call_id)
+            self._post(OfferNotAnswered(offer.call_id, offer.agent_id, cause="pbx-error"))
+
+        self._ami.send("Originate", answered, **fields)
+
     def _back_to_hold(self, cancel: CancelOffer) -> None:
+        leg = self._channels.callback_leg(cancel.call_id)
+        if leg is not None:  # a dial-back still ringing the agent: stop it
+            self._note(cancel.call_id, f"callback cancelled: {cancel.why}")
+            self._ami.send("Hangup", None, Channel=leg)
+            return
         channel = self._channels.channel_of(cancel.call_id)
         if channel is None:
             return

@@ -60,6 +60,8 @@ class RenderSettings:
     max_hold_s: int = 1800  # hold bound when the engine did not set one (HOMELINE_HOLD_S)
     general_box: str = "general"
     external_endpoint: str = ""  # PJSIP endpoint (trunk) for numbers outside; "" = none
+    external_contact: str = ""  # a static trunk contact (sip:host:port): renders the endpoint
+    callback_ring_s: int = 30
     voicemail_boxes: tuple[str, ...] = ("general",)
     agent_secrets: Mapping[str, str] = field(default_factory=dict)
 
@@ -162,9 +164,14 @@ def render_config(
         "&".join(f"PJSIP/{a.agent_id}" for a in agent_list) or "Local/s@homeline-no-agent"
     )
     values["voicemail_boxes"] = "\n".join(f"{b} => ,{b}" for b in boxes)
-    if settings.external_endpoint:
+    external = settings.external_endpoint or ("homeline-external"
+                                              if settings.external_contact else "")
+    values["external_trunk"] = (_fill(tdir / "pjsip-external.conf.tmpl", values)
+                                if settings.external_contact else "; (no external trunk)")
+    if external:
+        # Dial's own status tells the ;1 leg of a callback whether the caller answered
         values["external_extensions"] = (
-            f"exten => _[+0-9]X.,1,Dial(PJSIP/${{EXTEN}}@{settings.external_endpoint},60)\n"
+            f"exten => _[+0-9]X.,1,Dial(PJSIP/${{EXTEN}}@{external},60)\n"
             " same => n,Hangup()")
     else:
         values["external_extensions"] = (

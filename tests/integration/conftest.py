@@ -130,11 +130,11 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
     def make(agents: dict[str, dict[str, Any]], *, engine: bool = True,
              ring_timeout_s: float = 4, queues: dict[str, dict[str, Any]] | None = None,
              flow: str = "main-menu", clock: Callable[[], datetime] | None = None,
-             hold_s: int | None = None) -> Live:
+             hold_s: int | None = None, external_contact: str = "") -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
         directory = directory_for(agents, now, ring_timeout_s, queues)
         name = f"it{os.getpid()}-{next(_names)}"
-        stack = PbxStack(name, directory, tmp_path / name)
+        stack = PbxStack(name, directory, tmp_path / name, external_contact=external_contact)
         store = Store(tmp_path / f"{name}.sqlite3")
         host = None
         try:

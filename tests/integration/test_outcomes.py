@@ -138,3 +138,50 @@ def test_hold_bound_follows_the_queue_max_wait(tmp_path):
     assert stack.hold_s("billing") > timedelta(minutes=5).total_seconds()
     boxes = stack.voicemail_boxes()
     assert {"billing", "tech", "general", "support"} <= set(boxes)
+
+
+def test_a_callback_rings_the_agent_first_then_calls_the_caller_back(live_factory):
+    import socket
+
+    from homeline.stack import free_port
+    from routing.events import CallEnded, OfferAnswered, OfferCallback
+
+    port = free_port(socket.SOCK_DGRAM)
+    # billing offers a callback at once (expected wait 60 s > 1 s); numbers outside
+    # (the callback) go through a trunk whose contact is the caller's own phone
+    live = live_factory({"amy": {"skills": {"billing": 3}}},
+                        queues={"billing": {"callback_after_s": 1}},
+                        external_contact=f"sip:127.0.0.1:{port}")
+    caller = TestCaller(live.host, "+15550305", own_transport=True, port=port,
+                        answer_after=0.5)
+    with caller:
+        leg = caller.call(live.support_uri)
+        leg.wait_confirmed(15)
+        time.sleep(0.8)
+        leg.send_dtmf("1")
+        assert wait_for(lambda: (t := live.timeline_of("+15550305")) and any(
+            "callback offered" in what for _t, what in t.steps), 25), live.events
+        time.sleep(1.0)  # into the offer prompt, which the key interrupts
+        leg.send_dtmf("1")
+        leg.wait_disconnected(20)  # confirmed, then Asterisk hangs up: place kept
+        assert _decisions(live, OfferCallback)
+        assert _decisions(live, OfferCall) == []
+
+        amy = live.agent("amy", answer_delay=0.3)
+        agent_leg = amy.wait_call(20)
+        agent_leg.wait_confirmed(10)
+        (offer,) = _decisions(live, OfferCall)
+        assert offer.callback and offer.agent_id == "amy" and offer.caller == "+15550305"
+        # only now, with the agent on the line, is the caller's phone rung
+        back = wait_for(lambda: [c for c in caller.calls if c.direction == "incoming"], 20)
+        assert back, "the caller was never called back"
+        back[0].wait_confirmed(10)
+        answered = [p for k, p in live.events if k == "event" and isinstance(p, OfferAnswered)]
+        assert [a.call_id for a in answered] == [offer.call_id]
+        time.sleep(1.0)
+        agent_leg.hangup()
+        assert wait_for(lambda: [p for k, p in live.events
+                                 if k == "event" and isinstance(p, CallEnded)], 15)
+    ended = [p for k, p in live.events if k == "event" and isinstance(p, CallEnded)]
+    assert ended[0].call_id == offer.call_id and ended[0].by == "agent"
+    assert wait_for(lambda: live.channel_count() == 0, 10)
