@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from adminfiles import Problem
 from prompts.audio import fade, normalize, trim_silence
-from prompts.catalog import Catalog, Problem, PromptsError
+from prompts.catalog import Catalog, PromptsError
 from prompts.resample import resample, to_mono
 
 __all__ = [

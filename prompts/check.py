@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from adminfiles import Problem
 from prompts.audio import active_level_dbfs
 from prompts.build import BuildSettings, default_out_dir
-from prompts.catalog import REQUIRED_LANGUAGES, Catalog, Problem
+from prompts.catalog import REQUIRED_LANGUAGES, Catalog
 
 __all__ = ["check_prompts", "MIN_SECONDS", "MAX_SECONDS", "LOUDNESS_TOLERANCE_DB"]
 
