@@ -48,6 +48,10 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+def _a(what: str) -> str:
+    return f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
+
+
 def _where(mark: Any) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
 
@@ -64,7 +68,7 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, what: str =
                               UNREADABLE)]
     if len(raw) > max_bytes:
         return None, [Problem(name, "-", "-", f"larger than {max_bytes} bytes, the limit for "
-                              f"a {what}; nothing of it was read", FILE_TOO_LARGE)]
+                              f"{_a(what)}; nothing of it was read", FILE_TOO_LARGE)]
     return raw, []
 
 
@@ -105,8 +109,8 @@ def parse_yaml(raw: bytes, name: str, *, what: str = "file", max_nesting: int = 
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent):
                 problems.append(Problem(
-                    name, "-", "-", f"YAML aliases (*{event.anchor}) are not allowed in a "
-                    f"{what}: they allow cyclic and exponentially expanding documents; write "
+                    name, "-", "-", f"YAML aliases (*{event.anchor}) are not allowed in "
+                    f"{_a(what)}: they allow cyclic and exponentially expanding documents; write "
                     f"the value out ({_where(event.start_mark)})", YAML_ALIAS))
             elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 depth += 1
@@ -119,7 +123,7 @@ def parse_yaml(raw: bytes, name: str, *, what: str = "file", max_nesting: int = 
         try:
             root = loader.get_single_node()
             if not isinstance(root, yaml.MappingNode):
-                return fatal(f"a {what} must be a mapping at the top level, not "
+                return fatal(f"{_a(what)} must be a mapping at the top level, not "
                              f"{_node_kind(root)}", WRONG_TYPE)
             problems.extend(_duplicates(loader, root, name, locate))
             if any(p.code == YAML_ALIAS for p in problems):
@@ -136,7 +140,8 @@ def parse_yaml(raw: bytes, name: str, *, what: str = "file", max_nesting: int = 
     except RecursionError:
         return fatal(f"nested too deeply to read (limit {max_nesting})", TOO_DEEP)
     if not isinstance(doc, dict):  # a mapping node always constructs a dict; belt and braces
-        return fatal(f"a {what} must be a mapping at the top level", WRONG_TYPE)
+        return fatal(f"{_a(what)} must be a mapping at the top level",
+                     WRONG_TYPE)
     return doc, problems
 
 

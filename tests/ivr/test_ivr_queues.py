@@ -51,7 +51,9 @@ def test_a_broken_directory_is_reported_in_the_same_format(write_flow, tmp_path,
     agents.write_text("queues:\n  general: {}\n  general: {}\nagents: {}\ncolour: red\n",
                       encoding="utf-8")
     assert main(["flow", "check", "--agents", str(agents), str(write_flow(MINIMAL))]) == 1
-    assert capsys.readouterr().out.splitlines() == [
+    out, err = capsys.readouterr()
+    assert err == f"route queues not checked: {agents} has problems\n"
+    assert out.splitlines() == [
         f"{agents}:queue/general:-: key 'general' given twice (lines 2 and 3); only one is "
         "allowed [duplicate-key]",
         f"{agents}:-:colour: unknown key 'colour' (allowed: agents, queues, policy) "
