@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "DIALPLANS_DIR", "cache_dir", "state_dir"]
+__all__ = ["REPO_ROOT", "DIALPLANS_DIR", "cache_dir", "prompt_build_dir", "state_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIALPLANS_DIR = REPO_ROOT / "dialplans"
@@ -21,6 +21,11 @@ def cache_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def prompt_build_dir(wideband: bool = False) -> Path:
+    """Where ``homeline prompts build`` writes the WAVs: ``<cache>/prompts/8k`` or ``16k``."""
+    return cache_dir() / "prompts" / ("16k" if wideband else "8k")
 
 
 def state_dir() -> Path:

@@ -1,8 +1,12 @@
 """Homeline IVR: the flow language (model, loader, validator), the per-call state
-machine, speech intent, and the FastAGI adapter that runs flows on real calls.
+machine and speech intent.
 
-Heavy adapters (``voice.fastagi``, ``voice.agi_runner``, ``ivr.speech``) are imported
-from their modules, not here, so the pure core stays light.
+Flow problems are ``adminfiles.Problem`` values (``FlowInvalid.problems``), the
+report shared by every admin-edited file.
+
+The adapters that run flows on real calls live in ``voice`` (``voice.fastagi``,
+``voice.agi_runner``); ``ivr.speech`` is imported from its module, not here,
+so the pure core stays light.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from ivr.commands import (
     Voicemail,
 )
 from ivr.engine import CallSession
-from ivr.errors import AgiProtocolError, EngineError, FlowInvalid, IvrError, Problem
+from ivr.errors import AgiProtocolError, EngineError, FlowInvalid, IvrError
 from ivr.expr import Expr, ExprError, Secret, parse_expr
 from ivr.flow import Flow
 from ivr.loader import check_flow, load_flow, load_prompt_catalog
@@ -50,7 +54,7 @@ __all__ = [
     "LookupFailed", "Play", "PromptItem", "PromptRef", "RecordAudio", "RecordingFinished",
     "ReturnToDialplan", "Route", "RouteAccepted", "RouteRequest", "SayDigits", "SayNumber",
     "SetLanguage", "SetVariable", "SpeechRecognized", "SurveyAnswered", "Transfer", "Voicemail",
-    "CallSession", "AgiProtocolError", "EngineError", "FlowInvalid", "IvrError", "Problem",
+    "CallSession", "AgiProtocolError", "EngineError", "FlowInvalid", "IvrError",
     "Expr", "ExprError", "Secret", "parse_expr", "Flow", "check_flow", "load_flow",
     "load_prompt_catalog", "FlowRegistry", "ReloadReport",
 ]

@@ -10,13 +10,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from adminfiles import Problem
 from ivr.compiler import raw_edges
-from ivr.errors import Problem
 from ivr.expr import ExprError, parse_expr
 
-__all__ = ["semantic_problems", "DEFAULT_QUEUES"]
+__all__ = ["semantic_problems"]
 
-DEFAULT_QUEUES: tuple[str, ...] = ("billing", "tech", "sales", "general")
 _INPUT_KINDS = ("menu", "collect", "language", "speech", "survey")
 _TERMINAL = ("route", "transfer", "voicemail", "hangup")
 
@@ -108,7 +107,10 @@ def _sccs(graph: dict[str, list[str]]) -> list[list[str]]:
 
 def semantic_problems(doc: Mapping[str, Any], file: str,
                       catalog: Mapping[str, Mapping[str, str]] | None,
-                      queues: Iterable[str] = DEFAULT_QUEUES) -> list[Problem]:
+                      queues: Iterable[str] | None = None) -> list[Problem]:
+    """Every semantic problem of ``doc``. Prompts are checked against ``catalog`` and
+    queue names against ``queues`` (the queues of the agent directory), each only when
+    given: the composition root passes both (``homeline flow check``, the engine)."""
     P: list[Problem] = []
 
     def add(node: str, key: str, message: str, code: str) -> None:
@@ -121,7 +123,7 @@ def semantic_problems(doc: Mapping[str, Any], file: str,
     speech: dict[str, Any] = doc["speech"] if isinstance(doc.get("speech"), dict) else {}
     speech_intents: dict[str, Any] = (speech["intents"] if isinstance(speech.get("intents"), dict)
                                       else {})
-    queue_set = set(queues)
+    queue_set = None if queues is None else set(queues)
 
     # -- entry points
     entries: list[str] = []
@@ -220,11 +222,11 @@ def semantic_problems(doc: Mapping[str, Any], file: str,
                     add(nid, f"intents.{intent}", f"intent {intent!r} is not defined in "
                         f"speech.intents ({', '.join(sorted(speech_intents))})",
                         "unknown-intent")
-        if kind == "route":
+        if kind == "route" and queue_set is not None:
             q = raw.get("queue")
             if isinstance(q, str) and q not in queue_set:
-                add(nid, "queue", f"unknown queue {q!r} (known: {', '.join(sorted(queue_set))})",
-                    "unknown-queue")
+                add(nid, "queue", f"unknown queue {q!r}: the agent directory defines "
+                    f"{', '.join(sorted(queue_set)) or 'no queues'}", "unknown-queue")
 
     # -- speech phrases must be words the recogniser can pronounce
     phrases = [p for ps in speech_intents.values() if isinstance(ps, list)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.checks import DEFAULT_QUEUES
-from ivr.errors import FlowInvalid, IvrError, Problem
+from adminfiles import Problem
+from ivr.errors import FlowInvalid, IvrError
 from ivr.flow import Flow
 from ivr.loader import Catalog, load_flow, load_prompt_catalog
 
@@ -40,16 +40,20 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 class FlowRegistry:
-    """Flows of ``directory`` (``*.yaml``), keyed by their ``flow:`` name."""
+    """Flows of ``directory`` (``*.yaml``), keyed by their ``flow:`` name.
+
+    ``queues`` (required: the agent directory's queue ids) is what route nodes are
+    checked against; None explicitly skips that check (tests of the flow language).
+    """
 
     def __init__(self, directory: str | Path, *, catalog: Catalog | None = None,
-                 catalog_path: str | Path | None = None, queues: Iterable[str] = DEFAULT_QUEUES,
+                 catalog_path: str | Path | None = None, queues: Iterable[str] | None,
                  trigger: str | Path | None = None, check_interval_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = Path(directory)
         self._catalog = catalog
         self._catalog_path = catalog_path
-        self._queues = tuple(queues)
+        self._queues = None if queues is None else tuple(queues)
         self._trigger = Path(trigger) if trigger is not None else None
         self._interval = check_interval_s
         self._clock = clock

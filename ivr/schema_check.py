@@ -12,9 +12,17 @@ from typing import Any
 
 import jsonschema
 
-from ivr.errors import Problem
+from adminfiles import (
+    BAD_CHOICE,
+    MISSING_KEY,
+    OUT_OF_RANGE,
+    WRONG_TYPE,
+    Problem,
+    describe,
+    unknown_key,
+)
 
-__all__ = ["flow_schema", "schema_problems", "NODE_KINDS"]
+__all__ = ["flow_schema", "schema_problems", "locate", "NODE_KINDS"]
 
 
 @lru_cache(maxsize=1)
@@ -32,20 +40,8 @@ _TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a numbe
                "null": "null"}
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    text = repr(value)
-    return f"{type(value).__name__} {text[:40]}"
-
-
-def _locate(path: list[Any]) -> tuple[str, str]:
+def locate(path: list[Any] | tuple[Any, ...]) -> tuple[str, str]:
+    """``(node, key)`` of a key path in a flow document: ``nodes.<id>.<key...>``."""
     if len(path) >= 2 and path[0] == "nodes":
         key = ".".join(str(p) for p in path[2:]) or "-"
         return str(path[1]), key
@@ -61,43 +57,42 @@ def _expected_types(schema: Any) -> str:
 
 def _one(error: jsonschema.ValidationError, file: str) -> list[Problem]:
     path = list(error.absolute_path)
-    node, key = _locate(path)
+    node, key = locate(path)
     v, s, inst = error.validator, error.schema, error.instance
     if v == "additionalProperties" and isinstance(inst, dict) and isinstance(s, dict):
         allowed = sorted(s.get("properties", {}))
         extra = sorted(str(k) for k in inst if k not in s.get("properties", {}))
         out = []
         for k in extra:
-            n, kk = _locate(path + [k])
-            out.append(Problem(file, n, kk, f"unknown key {k!r} (allowed: {', '.join(allowed)})",
-                               "unknown-key"))
+            n, kk = locate(path + [k])
+            out.append(unknown_key(file, n, kk, allowed))
         return out
     if v == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else "?"
-        n, kk = _locate(path + [missing])
-        return [Problem(file, n, kk, f"missing required key {missing!r}", "missing-key")]
+        n, kk = locate(path + [missing])
+        return [Problem(file, n, kk, f"missing required key {missing!r}", MISSING_KEY)]
     if v == "type":
-        return [Problem(file, node, key, f"expected {_expected_types(s)}, got {_describe(inst)}",
-                        "wrong-type")]
+        return [Problem(file, node, key, f"expected {_expected_types(s)}, got {describe(inst)}",
+                        WRONG_TYPE)]
     if v == "enum":
         if path[-1:] == ["type"] and len(path) == 3:
             return [Problem(file, node, key, f"unknown node type {inst!r} (allowed: "
                             f"{', '.join(map(str, error.validator_value))})", "unknown-type")]
-        return [Problem(file, node, key, f"{_describe(inst)} is not one of "
-                        f"{', '.join(repr(x) for x in error.validator_value)}", "bad-value")]
+        return [Problem(file, node, key, f"{describe(inst)} is not one of "
+                        f"{', '.join(repr(x) for x in error.validator_value)}", BAD_CHOICE)]
     if v == "oneOf":
         return [Problem(file, node, key, f"expected a prompt id, a list of prompt ids, "
-                        f"{{say_number: var}} or {{say_digits: var}}; got {_describe(inst)}",
-                        "wrong-type")]
+                        f"{{say_number: var}} or {{say_digits: var}}; got {describe(inst)}",
+                        WRONG_TYPE)]
     if v == "pattern":
-        return [Problem(file, node, key, f"{_describe(inst)} does not match {s['pattern']}",
+        return [Problem(file, node, key, f"{describe(inst)} does not match {s['pattern']}",
                         "bad-value")]
     if v == "propertyNames":
-        return [Problem(file, node, key, f"key {_describe(inst)} is not allowed here: "
+        return [Problem(file, node, key, f"key {describe(inst)} is not allowed here: "
                         f"{error.message}", "bad-value")]
     if v in ("minimum", "maximum", "minItems", "maxItems", "minProperties", "maxProperties",
-             "minLength", "maxLength", "uniqueItems"):
-        return [Problem(file, node, key, error.message[:200], "bad-value")]
+             "minLength", "maxLength"):
+        return [Problem(file, node, key, error.message[:200], OUT_OF_RANGE)]
     return [Problem(file, node, key, error.message[:200], "bad-value")]
 
 

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from adminfiles import Problem
 from prompts.audio import fade, normalize, trim_silence
-from prompts.catalog import Catalog, Problem, PromptsError
+from prompts.catalog import Catalog, PromptsError
 from prompts.resample import resample, to_mono
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "BuildError",
     "BuildSettings",
     "BuildReport",
-    "default_out_dir",
     "build_all",
     "espeak_version",
 ]
@@ -89,12 +89,6 @@ class BuildReport:
         )
 
 
-def default_out_dir(wideband: bool = False) -> Path:
-    from homeline.paths import cache_dir
-
-    return cache_dir() / "prompts" / ("16k" if wideband else "8k")
-
-
 def espeak_version() -> str:
     exe = shutil.which("espeak-ng")
     if exe is None:
@@ -124,16 +118,20 @@ def _file_digest(path: Path) -> str:
 
 def build_all(
     catalog: Catalog,
-    out_dir: Path | None = None,
+    out_dir: Path,
     progress: Progress = print,
     wideband: bool = False,
     settings: BuildSettings | None = None,
     jobs: int | None = None,
 ) -> BuildReport:
-    """Build what is missing or changed; return what was done."""
+    """Build what is missing or changed into ``out_dir``; return what was done.
+
+    The caller names the directory (the composition root keeps the cache layout,
+    ``homeline.paths.prompt_build_dir``); this package knows no Homeline paths.
+    """
     started = time.monotonic()
     cfg = settings or BuildSettings(rate=16000 if wideband else 8000)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(wideband)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = BuildReport(out)
     manifest_path = out / _MANIFEST

@@ -1,7 +1,9 @@
 """The prompt catalog: prompt id -> text per language, optional recorded files.
 
-``prompts/catalog.yaml`` is admin-edited, so it is untrusted input: every
-problem is reported at once as ``file:prompt-id:language: message [code]``.
+``prompts/catalog.yaml`` is admin-edited, so it is untrusted input: it is read
+by ``adminfiles.read_yaml`` (bounded, no aliases, no duplicate keys) and every
+problem is reported at once as an ``adminfiles.Problem``,
+``file:prompt-id:language: message [code]``, with the codes every admin file shares.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from adminfiles import Problem, read_yaml, unknown_key, wrong_type
 
 __all__ = [
     "DEFAULT_CATALOG",
+    "MAX_CATALOG_BYTES",
     "PromptsError",
     "CatalogError",
-    "Problem",
     "PromptEntry",
     "Catalog",
     "load_catalog",
@@ -29,24 +31,13 @@ REQUIRED_LANGUAGES = ("en", "es", "fr")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Asterisk language directories: "en", "es", "fr", "en_GB", "pt_BR" ...
 _LANG = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+_ENTRY_KEYS = ("language codes like en, es, fr, pt_BR", "files")
 _MAX_TEXT = 2000
-_MAX_BYTES = 4 * 1024 * 1024
+MAX_CATALOG_BYTES = 4 * 1024 * 1024
 
 
 class PromptsError(Exception):
     """Root of the prompts package's exceptions."""
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    file: str
-    prompt_id: str
-    lang: str
-    message: str
-    code: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.prompt_id}:{self.lang}: {self.message} [{self.code}]"
 
 
 class CatalogError(PromptsError):
@@ -109,62 +100,28 @@ class Catalog:
         ]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first at line {seen[key] + 1})",
-                key_node.start_mark,
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
+def _locate(path: tuple[str | int, ...]) -> tuple[str, str]:
+    """``(prompt id, language)`` of a key path: ``<id>.<lang>`` or ``<id>.files.<lang>``."""
+    if not path:
+        return "-", "-"
+    rest = [str(p) for p in path[1:]]
+    if len(rest) == 2 and rest[0] == "files":
+        return str(path[0]), rest[1]  # a recorded file is reported under its language
+    return str(path[0]), ".".join(rest) or "-"
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Load and validate the catalog (default: ``prompts/catalog.yaml``)."""
+    """Load and validate the catalog (default: ``prompts/catalog.yaml``).
+
+    `CatalogError` lists every problem of the file.
+    """
     p = Path(path) if path is not None else DEFAULT_CATALOG
     name = str(p)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise CatalogError(
-            [Problem(name, "-", "-", f"cannot read: {exc.strerror}", "unreadable")]
-        ) from exc
-    if len(raw) > _MAX_BYTES:
-        raise CatalogError(
-            [Problem(name, "-", "-", f"file larger than {_MAX_BYTES} bytes", "too-large")]
-        )
-    try:
-        doc = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader subclass
-    except UnicodeDecodeError as exc:
-        raise CatalogError([Problem(name, "-", "-", f"not UTF-8: {exc}", "encoding")]) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise CatalogError(
-            [Problem(name, "-", "-", f"{where}{exc}".replace("\n", " "), "yaml")]
-        ) from exc
+    doc, problems = read_yaml(p, what="prompt catalog", max_bytes=MAX_CATALOG_BYTES,
+                              locate=_locate)
     if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise CatalogError(
-            [Problem(name, "-", "-", "expected a mapping of prompt ids", "not-mapping")]
-        )
-    problems: list[Problem] = []
+        raise CatalogError(problems)
+    # Duplicate keys do not stop the checks: every problem of the file in one run.
     entries: dict[str, PromptEntry] = {}
     for pid, body in doc.items():
         entry = _entry(name, p.parent, pid, body, problems)
@@ -181,25 +138,34 @@ def _entry(
     def add(lang: str, message: str, code: str) -> None:
         problems.append(Problem(name, str(pid), lang, message, code))
 
+    def wrong(lang: str, expected: str, value: Any) -> None:
+        problems.append(wrong_type(name, str(pid), lang, expected, value))
+
     if not isinstance(pid, str) or not _ID.match(pid):
         add("-", "prompt id must be lower-case letters, digits and '-' (max 63)", "bad-id")
         return None
-    if not isinstance(body, dict) or not body:
-        add("-", "expected a mapping of language -> text (and optional 'files')", "bad-entry")
+    if not isinstance(body, dict):
+        wrong("-", "a mapping of language -> text (and optional 'files')", body)
+        return None
+    if not body:
+        add("-", "no text: give language -> text (and optional 'files')", "bad-entry")
         return None
     texts: dict[str, str] = {}
     files: dict[str, Path] = {}
     for key, value in body.items():
         if key == "files":
             if not isinstance(value, dict):
-                add("files", "expected a mapping of language -> file path", "bad-files")
+                wrong("files", "a mapping of language -> file path", value)
                 continue
             for lang, rel in value.items():
                 if not isinstance(lang, str) or not _LANG.match(lang):
                     add(str(lang), "bad language code (e.g. en, es, fr, pt_BR)", "bad-language")
                     continue
-                if not isinstance(rel, str) or not rel:
-                    add(lang, "file override must be a path string", "bad-file")
+                if not isinstance(rel, str):
+                    wrong(lang, "a file path", rel)
+                    continue
+                if not rel:
+                    add(lang, "file override must not be empty", "bad-file")
                     continue
                 target = (base / rel).resolve()
                 if not target.is_file():
@@ -208,13 +174,12 @@ def _entry(
                 files[lang] = target
             continue
         if not isinstance(key, str) or not _LANG.match(key):
-            add(
-                str(key),
-                "unknown key; allowed: language codes (en, es, fr ...) and 'files'",
-                "unknown-key",
-            )
+            problems.append(unknown_key(name, str(pid), str(key), _ENTRY_KEYS))
             continue
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
+            wrong(key, "a text", value)
+            continue
+        if not value.strip():
             add(key, "text must be a non-empty string", "empty-text")
             continue
         if len(value) > _MAX_TEXT:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from adminfiles import Problem
 from prompts.audio import active_level_dbfs
-from prompts.build import BuildSettings, default_out_dir
-from prompts.catalog import REQUIRED_LANGUAGES, Catalog, Problem
+from prompts.build import BuildSettings
+from prompts.catalog import REQUIRED_LANGUAGES, Catalog
 
 __all__ = ["check_prompts", "MIN_SECONDS", "MAX_SECONDS", "LOUDNESS_TOLERANCE_DB"]
 
@@ -22,7 +23,7 @@ _SILENT_DBFS = -50.0
 
 def check_prompts(
     catalog: Catalog,
-    build_dir: Path | None = None,
+    build_dir: Path,
     wideband: bool = False,
     languages: Iterable[str] = REQUIRED_LANGUAGES,
     settings: BuildSettings | None = None,
@@ -37,7 +38,7 @@ def check_prompts(
     import soundfile as sf
 
     cfg = settings or BuildSettings(rate=16000 if wideband else 8000)
-    root = Path(build_dir) if build_dir is not None else default_out_dir(wideband)
+    root = Path(build_dir)
     wanted = tuple(languages)
     problems = catalog.missing_translations(wanted)
     langs = sorted(set(wanted) | set(catalog.languages))

@@ -47,7 +47,7 @@ class InstallReport:
 
 def install(
     sounds_dir: Path,
-    build_dir: Path | None = None,
+    build_dir: Path,
     wideband: bool = False,
     owner: tuple[int, int] | None = None,
 ) -> InstallReport:
@@ -58,9 +58,7 @@ def install(
     longer exist in the build are removed (only inside ``homeline/``).
     ``owner`` (uid, gid) chowns what is written, e.g. to the Asterisk user.
     """
-    from prompts.build import default_out_dir
-
-    src_root = Path(build_dir) if build_dir is not None else default_out_dir(wideband)
+    src_root = Path(build_dir)
     sources = sorted(src_root.glob("*/*.wav"))
     if not sources:
         raise InstallError(f"{src_root}: no built prompts (run `homeline prompts build` first)")

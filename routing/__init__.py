@@ -3,10 +3,10 @@
 Integration contract (the live adapter, `homeline engine`):
 
 - ``load_directory(path, now=None) -> Directory`` reads ``dialplans/agents.yaml``;
-  every problem is raised at once in one `DirectoryError` (``.problems``, each
-  ``file:node:field: message [code]``). ``Directory.from_dict(data, source=...)``
-  does the same for a dict; `Agent`, `Queue`, `HourWindow` ... are constructible
-  directly.
+  every problem is raised at once in one `DirectoryError` (``.problems``, each an
+  ``adminfiles.Problem``: ``file:node:key: message [code]``).
+  ``Directory.from_dict(data, source=...)`` does the same for a dict; `Agent`,
+  `Queue`, `HourWindow` ... are constructible directly.
 - ``Router.from_directory(directory, store=None, now=None)`` builds the router;
   with a `Store` the agents' stored hours override the file's windows.
 - ``Router.handle(event, now) -> list[Decision]``: ``now`` is an aware datetime
@@ -35,7 +35,6 @@ from routing.directory import Directory, load_directory
 from routing.errors import (
     DirectoryError,
     HoursError,
-    Problem,
     RoutingError,
     StoreError,
     TransitionError,
@@ -93,7 +92,7 @@ __all__ = [
     "Store", "set_hours", "add_hours", "cancel_hours", "show_hours", "HoursView",
     "Recorder", "replay",
     # errors
-    "RoutingError", "DirectoryError", "HoursError", "TransitionError", "StoreError", "Problem",
+    "RoutingError", "DirectoryError", "HoursError", "TransitionError", "StoreError",
 ]
 
 

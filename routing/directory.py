@@ -1,11 +1,12 @@
 """The agent directory: agents, queues and policy, from ``dialplans/agents.yaml`` or a dict.
 
-The file is admin-edited and untrusted: unknown keys are refused with the
+The file is admin-edited and untrusted: it is read by ``adminfiles.read_yaml``
+(bounded, no aliases, no duplicate keys), unknown keys are refused with the
 allowed list, every problem is collected and raised at once in one
-`DirectoryError` as ``file:node:field: message [code]`` lines (node = the agent
-id, ``queue/<id>`` or ``policy``). The agent id is the PJSIP endpoint name, so
-it follows the same rule as the rendered pjsip.conf: 1-40 of ``a-z 0-9 _ -``,
-not starting with ``homeline``.
+`DirectoryError` as ``file:node:key: message [code]`` lines (node = the agent
+id, ``queue/<id>`` or ``policy``), with the codes every admin file shares.
+The agent id is the PJSIP endpoint name, so it follows the same rule as the
+rendered pjsip.conf: 1-40 of ``a-z 0-9 _ -``, not starting with ``homeline``.
 """
 from __future__ import annotations
 
@@ -16,11 +17,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from routing.errors import DirectoryError, Problem
+from adminfiles import (
+    BAD_CHOICE,
+    MISSING_KEY,
+    OUT_OF_RANGE,
+    WRONG_TYPE,
+    Problem,
+    read_yaml,
+    unknown_key,
+)
+from routing.errors import DirectoryError
 from routing.model import SELECTION_RULES, Agent, ExpansionStep, Queue, RoutingPolicy
 from routing.windows import HoursChange, HoursPolicy, HourWindow, load_zone, validate_weekly
 
-__all__ = ["Directory", "load_directory", "AGENT_ID_RE"]
+__all__ = ["Directory", "load_directory", "AGENT_ID_RE", "MAX_DIRECTORY_BYTES"]
+
+MAX_DIRECTORY_BYTES = 4 * 1024 * 1024  # thousands of agents with their windows
 
 AGENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -53,6 +65,11 @@ class Directory:
             if q.id == queue_id:
                 return q
         raise KeyError(queue_id)
+
+    @property
+    def queue_ids(self) -> tuple[str, ...]:
+        """The ids of the queues, in file order: what flows' route nodes may name."""
+        return tuple(q.id for q in self.queues)
 
     def with_agent(self, agent: Agent) -> Directory:
         agents = tuple(agent if a.id == agent.id else a for a in self.agents)
@@ -99,49 +116,40 @@ class Directory:
 
 
 def load_directory(path: str | Path, *, now: datetime | None = None) -> Directory:
-    """Load and validate an agent directory YAML file."""
-    import yaml
+    """Load and validate an agent directory YAML file; `DirectoryError` lists every problem."""
+    data, problems = read_yaml(path, what="agent directory", max_bytes=MAX_DIRECTORY_BYTES,
+                               locate=_locate)
+    if data is None:
+        raise DirectoryError(problems)
+    # Duplicate keys do not stop the checks: every problem of the file in one run.
+    return _Loader(str(path), now, problems=problems).load(data)
 
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DirectoryError([Problem(str(p), "-", "-", f"cannot read: {exc.strerror}",
-                                      "file-unreadable")]) from exc
-    dups: list[Problem] = []
 
-    class _Loader(yaml.SafeLoader):
-        pass
+def _path_text(parts: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "-"
 
-    def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node)
-            if key in seen:
-                dups.append(Problem(str(p), str(key), "id", f"defined twice (line "
-                                    f"{key_node.start_mark.line + 1})", "duplicate"))
-            seen.add(key)
-        return loader.construct_mapping(node)
 
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "-"
-        raise DirectoryError([Problem(str(p), where, "-", f"not valid YAML: {exc}",
-                                      "yaml-syntax")]) from exc
-    if dups:
-        raise DirectoryError(dups)
-    return Directory.from_dict(data, source=str(p), now=now)
+def _locate(path: tuple[str | int, ...]) -> tuple[str, str]:
+    """``(node, key)`` of a key path, with the node names this module reports."""
+    if len(path) >= 2 and path[0] == "agents":
+        return str(path[1]), _path_text(path[2:])
+    if len(path) >= 2 and path[0] == "queues":
+        return f"queue/{path[1]}", _path_text(path[2:])
+    if len(path) >= 2 and path[0] == "policy":
+        return "policy", _path_text(path[1:])
+    return "-", _path_text(path)
 
 
 class _Loader:
-    def __init__(self, source: str, now: datetime | None, check_budget: bool = True) -> None:
+    def __init__(self, source: str, now: datetime | None, check_budget: bool = True, *,
+                 problems: list[Problem] | None = None) -> None:
         self.source = source
         self.now = now
         self.check_budget = check_budget
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = list(problems or [])
 
     def bad(self, node: str, field: str, message: str, code: str) -> None:
         self.problems.append(Problem(self.source, node, field, message, code))
@@ -149,8 +157,7 @@ class _Loader:
     def keys(self, node: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         for k in data:
             if k not in allowed:
-                self.bad(node, str(k), f"unknown key {k!r}; allowed: {', '.join(allowed)}",
-                         "unknown-key")
+                self.problems.append(unknown_key(self.source, node, str(k), allowed))
 
     def num(self, node: str, field: str, v: Any, lo: float, hi: float | None = None,
             integer: bool = False, default: Any = None) -> Any:
@@ -159,11 +166,11 @@ class _Loader:
         ok_type = isinstance(v, int) if integer else isinstance(v, int | float)
         if isinstance(v, bool) or not ok_type:
             self.bad(node, field, f"must be {'an integer' if integer else 'a number'}, got {v!r}",
-                     "type")
+                     WRONG_TYPE)
             return default
         if v < lo or (hi is not None and v > hi):
             rng = f">= {lo:g}" if hi is None else f"between {lo:g} and {hi:g}"
-            self.bad(node, field, f"{v!r} must be {rng}", "range")
+            self.bad(node, field, f"{v!r} must be {rng}", OUT_OF_RANGE)
             return default
         return v
 
@@ -173,7 +180,8 @@ class _Loader:
         if v is None:
             return out
         if not isinstance(v, Mapping):
-            self.bad(node, field, f"must be a mapping of {what} to level 1-5, got {v!r}", "type")
+            self.bad(node, field, f"must be a mapping of {what} to level 1-5, got {v!r}",
+                     WRONG_TYPE)
             return out
         for k, lv in v.items():
             if not isinstance(k, str) or not name_re.match(k):
@@ -188,14 +196,14 @@ class _Loader:
         if v is None:
             return []
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            self.bad(node, field, f"must be a list of strings, got {v!r}", "type")
+            self.bad(node, field, f"must be a list of strings, got {v!r}", WRONG_TYPE)
             return []
         return list(v)
 
     def load(self, data: Any) -> Directory:
         if not isinstance(data, Mapping):
             self.bad("-", "-", "the directory must be a mapping with agents, queues, policy",
-                     "type")
+                     WRONG_TYPE)
             raise DirectoryError(self.problems)
         self.keys("-", data, ("agents", "queues", "policy"))
         policy = self.policy(data.get("policy") or {})
@@ -226,7 +234,7 @@ class _Loader:
 
     def policy(self, d: Any) -> RoutingPolicy:
         if not isinstance(d, Mapping):
-            self.bad("policy", "-", "must be a mapping", "type")
+            self.bad("policy", "-", "must be a mapping", WRONG_TYPE)
             return RoutingPolicy()
         self.keys("policy", d, _POLICY_KEYS)
         hd = d.get("hours") or {}
@@ -241,7 +249,7 @@ class _Loader:
                           default=base.max_weekly_hours)
             if lo > hi:
                 self.bad("policy", "hours", f"min_weekly_hours {lo} > max_weekly_hours {hi}",
-                         "range")
+                         OUT_OF_RANGE)
             hours = HoursPolicy(
                 lo, hi,
                 self.num("policy", "hours.min_window_minutes", hd.get("min_window_minutes"), 1,
@@ -249,7 +257,7 @@ class _Loader:
                 self.num("policy", "hours.notice_hours", hd.get("notice_hours"), 0, 24 * 60,
                          default=base.notice_hours))
         else:
-            self.bad("policy", "hours", "must be a mapping", "type")
+            self.bad("policy", "hours", "must be a mapping", WRONG_TYPE)
         b = RoutingPolicy()
         wz = d.get("week_zone", b.week_zone)
         try:
@@ -259,7 +267,7 @@ class _Loader:
             wz = b.week_zone
         av = d.get("available_on_register", b.available_on_register)
         if not isinstance(av, bool):
-            self.bad("policy", "available_on_register", "must be true or false", "type")
+            self.bad("policy", "available_on_register", "must be true or false", WRONG_TYPE)
             av = b.available_on_register
         n: Callable[..., Any] = self.num
         return RoutingPolicy(
@@ -287,7 +295,7 @@ class _Loader:
     def queues(self, d: Any) -> list[Queue]:
         out: list[Queue] = []
         if not isinstance(d, Mapping):
-            self.bad("queues", "-", "must be a mapping of queue id to settings", "type")
+            self.bad("queues", "-", "must be a mapping of queue id to settings", WRONG_TYPE)
             return out
         for qid, q in d.items():
             node = f"queue/{qid}"
@@ -295,7 +303,7 @@ class _Loader:
                 self.bad(node, "id", "queue id must be 1-40 of a-z, 0-9, '_' and '-'", "id")
                 continue
             if not isinstance(q, Mapping):
-                self.bad(node, "-", "must be a mapping", "type")
+                self.bad(node, "-", "must be a mapping", WRONG_TYPE)
                 continue
             self.keys(node, q, _QUEUE_KEYS)
             langs = self.strings(node, "languages", q.get("languages"))
@@ -305,28 +313,29 @@ class _Loader:
                              "name")
             sl = q.get("service_level") or {}
             if not isinstance(sl, Mapping):
-                self.bad(node, "service_level", "must be {target: 0.8, answer_s: 20}", "type")
+                self.bad(node, "service_level", "must be {target: 0.8, answer_s: 20}", WRONG_TYPE)
                 sl = {}
             self.keys(node, {f"service_level.{k}": v for k, v in sl.items()},
                       ("service_level.target", "service_level.answer_s"))
             steps: list[ExpansionStep] = []
             exp = q.get("expansion") or []
             if not isinstance(exp, list):
-                self.bad(node, "expansion", "must be a list of steps", "type")
+                self.bad(node, "expansion", "must be a list of steps", WRONG_TYPE)
                 exp = []
             last = 0.0
             for i, st in enumerate(exp):
                 f = f"expansion[{i}]"
                 if not isinstance(st, Mapping):
                     self.bad(node, f, "must be {after_s: N, min_level: L} or "
-                             "{after_s: N, any_skill: true}", "type")
+                             "{after_s: N, any_skill: true}", WRONG_TYPE)
                     continue
                 self.keys(node, {f"{f}.{k}": v for k, v in st.items()},
                           (f"{f}.after_s", f"{f}.min_level", f"{f}.any_skill"))
                 after = self.num(node, f"{f}.after_s", st.get("after_s"), 0.001, default=None)
                 if after is None:
                     if "after_s" not in st:
-                        self.bad(node, f"{f}.after_s", "missing", "required")
+                        self.bad(node, f"{f}.after_s", "missing required key 'after_s'",
+                                 MISSING_KEY)
                     continue
                 if after <= last:
                     self.bad(node, f"{f}.after_s", "steps must come in increasing after_s",
@@ -335,7 +344,7 @@ class _Loader:
                 ml = self.num(node, f"{f}.min_level", st.get("min_level"), 1, 5, integer=True)
                 anys = st.get("any_skill", False)
                 if not isinstance(anys, bool):
-                    self.bad(node, f"{f}.any_skill", "must be true or false", "type")
+                    self.bad(node, f"{f}.any_skill", "must be true or false", WRONG_TYPE)
                     anys = False
                 if ml is None and not anys:
                     self.bad(node, f, "a step must set min_level or any_skill", "required")
@@ -347,12 +356,12 @@ class _Loader:
                 steps.append(ExpansionStep(after, ml, anys))
             sel = q.get("selection", "longest-idle")
             if sel not in SELECTION_RULES:
-                self.bad(node, "selection", f"{sel!r}; allowed: {', '.join(SELECTION_RULES)}",
-                         "choice")
+                self.bad(node, "selection", f"{sel!r} is not one of "
+                         f"{', '.join(SELECTION_RULES)}", BAD_CHOICE)
                 sel = "longest-idle"
             ov = q.get("overflow")
             if ov is not None and not isinstance(ov, str):
-                self.bad(node, "overflow", "must be a queue id or 'ext:<name>'", "type")
+                self.bad(node, "overflow", "must be a queue id or 'ext:<name>'", WRONG_TYPE)
                 ov = None
             name = q.get("name", qid)
             out.append(Queue(
@@ -383,7 +392,7 @@ class _Loader:
     def agents(self, d: Any, hours: HoursPolicy) -> list[Agent]:
         out: list[Agent] = []
         if not isinstance(d, Mapping):
-            self.bad("agents", "-", "must be a mapping of agent id to settings", "type")
+            self.bad("agents", "-", "must be a mapping of agent id to settings", WRONG_TYPE)
             return out
         endpoints: dict[str, str] = {}
         for aid, a in d.items():
@@ -393,12 +402,12 @@ class _Loader:
                          "'_' and '-', not starting with 'homeline'", "id")
                 continue
             if not isinstance(a, Mapping):
-                self.bad(node, "-", "must be a mapping", "type")
+                self.bad(node, "-", "must be a mapping", WRONG_TYPE)
                 continue
             self.keys(node, a, _AGENT_KEYS)
             zone = a.get("zone", "UTC")
             if not isinstance(zone, str):
-                self.bad(node, "zone", "must be an IANA zone name", "type")
+                self.bad(node, "zone", "must be an IANA zone name", WRONG_TYPE)
                 zone = "UTC"
             windows: list[HourWindow] = []
             for i, text in enumerate(self.strings(node, "windows", a.get("windows"))):
@@ -422,7 +431,7 @@ class _Loader:
                                              check_budget=self.check_budget)
             trainee = a.get("trainee", False)
             if not isinstance(trainee, bool):
-                self.bad(node, "trainee", "must be true or false", "type")
+                self.bad(node, "trainee", "must be true or false", WRONG_TYPE)
                 trainee = False
             cap = self.levels(node, "capacity", a.get("capacity", {"voice": 1}), _NAME_RE,
                               "channel")
@@ -432,7 +441,7 @@ class _Loader:
                 ep = aid
             if ep in endpoints:
                 self.bad(node, "endpoint", f"{ep!r} is already used by {endpoints[ep]}",
-                         "duplicate")
+                         "duplicate-endpoint")
             endpoints[ep] = aid
             langs = self.levels(node, "languages", a.get("languages", {"en": 5}), _LANG_RE,
                                 "language")

@@ -6,12 +6,12 @@ input and for bugs.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+
+from adminfiles import Problem
 
 __all__ = [
     "RoutingError",
-    "Problem",
     "DirectoryError",
     "HoursError",
     "TransitionError",
@@ -23,22 +23,10 @@ class RoutingError(Exception):
     """Root of every exception raised by `routing`."""
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One validation finding: ``file:node:field: message [code]``."""
-
-    source: str
-    node: str
-    field: str
-    message: str
-    code: str
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.node}:{self.field}: {self.message} [{self.code}]"
-
-
 class _ProblemsError(RoutingError):
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    """Carries every `adminfiles.Problem` found, one per line in the message."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 

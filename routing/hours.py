@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from adminfiles import Problem
 from routing.directory import Directory
-from routing.errors import HoursError, Problem
+from routing.errors import HoursError
 from routing.events import AgentHoursChanged
 from routing.model import Agent
 from routing.store import Store

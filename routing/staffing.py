@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from adminfiles import ENCODING, Problem, read_bytes
 from routing.directory import Directory
 from routing.erlang import agents_needed
-from routing.errors import Problem, RoutingError
+from routing.errors import RoutingError
 from routing.windows import DAYS, HourWindow, Schedule, format_hhmm, load_zone
 
 __all__ = ["ForecastRow", "IntervalStaffing", "OpenSlot", "read_forecast", "week_staffing",
            "open_slots", "ForecastError"]
 
 INTERVAL_S = 1800
+MAX_FORECAST_BYTES = 4 * 1024 * 1024  # a week is 336 rows per skill: far below this
 
 
 class ForecastError(RoutingError):
@@ -74,11 +76,14 @@ def read_forecast(path: str | Path) -> list[ForecastRow]:
     p = Path(path)
     probs: list[Problem] = []
     rows: list[ForecastRow] = []
+    raw, problems = read_bytes(p, max_bytes=MAX_FORECAST_BYTES, what="forecast")
+    if raw is None:
+        raise ForecastError(problems)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ForecastError([Problem(str(p), "-", "-", f"cannot read: {exc.strerror}",
-                                     "file-unreadable")]) from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ForecastError([Problem(str(p), "-", "-", f"not UTF-8 text (byte {exc.start})",
+                                     ENCODING)]) from exc
     reader = csv.DictReader(text.splitlines())
     need = ["interval", "skill", "calls", "aht_s"]
     if reader.fieldnames is None or any(k not in reader.fieldnames for k in need):

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from routing.errors import Problem
+from adminfiles import Problem
 
 __all__ = [
     "DAYS",

@@ -10,8 +10,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homeline.paths import DIALPLANS_DIR
+
+if TYPE_CHECKING:
+    from homeline.pbx.process import AsteriskInstance
 
 INSTANCE = "main"
 
@@ -33,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cli.set_defaults(func=run_cli)
 
 
-def main_instance():  # type: ignore[no-untyped-def]
+def main_instance() -> AsteriskInstance:
     from homeline.pbx.process import AsteriskInstance
     from homeline.pbx.sandbox import ensure_root
 

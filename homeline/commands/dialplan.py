@@ -4,8 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homeline.paths import DIALPLANS_DIR
+
+if TYPE_CHECKING:
+    from routing import Directory
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,19 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     render.set_defaults(func=run_render)
 
 
-def load_directory_or_report(path: Path) -> object | None:
+def load_directory_or_report(path: Path) -> Directory | None:
     """The agent directory, or None after printing every problem in it."""
     from routing import DirectoryError, load_directory
 
     try:
         return load_directory(path)
     except DirectoryError as exc:
-        problems = getattr(exc, "problems", None) or [str(exc)]
-        for problem in problems:
+        for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return None
-    except OSError as exc:
-        print(f"{path}: cannot read the agent directory: {exc.strerror}", file=sys.stderr)
         return None
 
 

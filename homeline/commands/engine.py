@@ -39,7 +39,7 @@ def run_engine(args: argparse.Namespace) -> int:
     from ivr.errors import IvrError
     from ivr.loader import load_flow
     from ivr.registry import FlowRegistry
-    from routing import Router
+    from routing.router import Router
     from routing.store import Store, default_db_path
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -48,14 +48,17 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     # `homeline flow reload` touches the trigger: new calls get the new version,
     # calls in progress keep theirs; an invalid file keeps the running version.
-    registry = FlowRegistry(DIALPLANS_DIR / "flows", trigger=state_dir() / RELOAD_TRIGGER)
+    registry = FlowRegistry(DIALPLANS_DIR / "flows", queues=directory.queue_ids,
+                            trigger=state_dir() / RELOAD_TRIGGER)
     try:
         registry.current(args.flow)
-        survey_flow = load_flow(args.survey_flow) if args.survey_flow else None
+        survey_flow = (load_flow(args.survey_flow, queues=directory.queue_ids)
+                       if args.survey_flow else None)
     except (IvrError, KeyError) as exc:
         print(f"flow {args.flow!r}: {exc}", file=sys.stderr)
-        for problem in registry.problems:
-            print(problem, file=sys.stderr)
+        for problems in registry.problems.values():  # flow name -> its problems
+            for problem in problems:
+                print(problem, file=sys.stderr)
         return 1
     pbx = main_instance()
     if not pbx.running():

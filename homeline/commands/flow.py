@@ -4,11 +4,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from homeline.paths import DIALPLANS_DIR
+
+if TYPE_CHECKING:
+    from adminfiles import Problem
 
 RELOAD_TRIGGER = "flows.reload"
+DEFAULT_AGENTS = DIALPLANS_DIR / "agents.yaml"
+_AGENTS_HELP = ("agent directory whose queues route nodes may name "
+                "(default: dialplans/agents.yaml)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     check.add_argument("--json", action="store_true", help="problems as JSON")
     check.add_argument("--catalog", type=Path, default=None,
                        help="prompt catalog (default: prompts/catalog.yaml)")
+    check.add_argument("--agents", type=Path, default=DEFAULT_AGENTS, help=_AGENTS_HELP)
     check.set_defaults(func=_check)
 
     sim = cmds.add_parser("simulate", help="run a flow with scripted or typed caller input")
@@ -49,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     reload = cmds.add_parser("reload", help="validate flows, then signal the running engine")
     reload.add_argument("directory", nargs="?", type=Path, default=None,
                         help="flow directory (default: dialplans/flows)")
+    reload.add_argument("--agents", type=Path, default=DEFAULT_AGENTS, help=_AGENTS_HELP)
     reload.set_defaults(func=_reload)
 
 
@@ -65,13 +76,31 @@ def _catalog(path: Path | None) -> tuple[Any, list[Any]]:
     return load_prompt_catalog(path)
 
 
-def _check(args: argparse.Namespace) -> int:
+def check_flows(files: Sequence[Path], *, agents: Path = DEFAULT_AGENTS,
+                catalog: Path | None = None) -> list[Problem]:
+    """Every problem of the flow ``files`` checked as the engine loads them: prompts
+    against the catalog, route queues against the agent directory ``agents``; the
+    problems of those two files as well, in the same ``file:node:key`` form."""
     from ivr.loader import check_flow
+    from routing import DirectoryError, load_directory
 
-    catalog, problems = _catalog(args.catalog)
-    files = _expand(args.paths)
+    prompt_catalog, problems = _catalog(catalog)
+    queues: tuple[str, ...] | None
+    try:
+        queues = load_directory(agents).queue_ids
+    except DirectoryError as exc:
+        queues = None  # its problems say why; route queues cannot be checked
+        problems.extend(exc.problems)
     for f in files:
-        problems.extend(check_flow(f, catalog=catalog))
+        problems.extend(check_flow(f, catalog=prompt_catalog, queues=queues))
+    return problems
+
+
+def _check(args: argparse.Namespace) -> int:
+    files = _expand(args.paths)
+    problems = check_flows(files, agents=args.agents, catalog=args.catalog)
+    if any(p.file == str(args.agents) for p in problems):
+        print(f"route queues not checked: {args.agents} has problems", file=sys.stderr)
     if args.json:
         print(json.dumps({"files": [str(f) for f in files],
                           "problems": [p.as_dict() for p in problems]}, indent=2))
@@ -167,14 +196,11 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _reload(args: argparse.Namespace) -> int:
-    from homeline.paths import DIALPLANS_DIR, state_dir
-    from ivr.loader import check_flow
+    from homeline.paths import state_dir
 
     directory = args.directory or DIALPLANS_DIR / "flows"
-    catalog, problems = _catalog(None)
     files = _expand([directory])
-    for f in files:
-        problems.extend(check_flow(f, catalog=catalog))
+    problems = check_flows(files, agents=args.agents)
     for p in problems:
         print(p)
     trigger = state_dir() / RELOAD_TRIGGER

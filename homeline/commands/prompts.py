@@ -64,6 +64,12 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return load_catalog(args.catalog)
 
 
+def _build_dir(args: argparse.Namespace) -> Path:
+    from homeline.paths import prompt_build_dir
+
+    return Path(args.build_dir) if args.build_dir is not None else prompt_build_dir(args.wideband)
+
+
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from prompts.build import BuildSettings
 
@@ -78,7 +84,7 @@ def _build(args: argparse.Namespace) -> int:
         catalog = _load(args)
         report = build_all(
             catalog,
-            out_dir=args.build_dir,
+            out_dir=_build_dir(args),
             progress=(lambda _m: None) if args.quiet else (lambda m: print(m, flush=True)),
             wideband=args.wideband,
             settings=_settings(args),
@@ -99,7 +105,8 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         catalog = _load(args)
-        problems = check_prompts(catalog, args.build_dir, args.wideband, settings=_settings(args))
+        problems = check_prompts(catalog, _build_dir(args), args.wideband,
+                                 settings=_settings(args))
     except PromptsError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -130,7 +137,7 @@ def _install(args: argparse.Namespace) -> int:
             )
             return 1
     try:
-        report = install(sounds, args.build_dir, wideband=args.wideband)
+        report = install(sounds, _build_dir(args), wideband=args.wideband)
     except PromptsError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -34,13 +34,15 @@ def run(args: argparse.Namespace) -> int:
     wheel = ensure_installed(progress=_progress)
     _progress(f"pjsua2: {wheel}")
     if not args.skip_prompts:
+        from homeline.paths import prompt_build_dir
         from prompts.build import build_all
         from prompts.catalog import load_catalog
         from prompts.install import install
 
-        report = build_all(load_catalog(), progress=_progress)
+        build_dir = prompt_build_dir()
+        report = build_all(load_catalog(), build_dir, progress=_progress)
         _progress(f"prompts: {report}")
-        installed = install(root.sounds_dir)
+        installed = install(root.sounds_dir, build_dir)
         _progress(f"prompts installed under {root.sounds_dir}: {installed}")
     _progress(f"ready in {time.monotonic() - started:.1f} s")
     return 0

@@ -14,6 +14,15 @@ def catalog():
     return cat
 
 
+@pytest.fixture(scope="session")
+def queues() -> tuple[str, ...]:
+    """The queues of the shipped agent directory: what route nodes may name."""
+    from homeline.paths import DIALPLANS_DIR
+    from routing import load_directory
+
+    return load_directory(DIALPLANS_DIR / "agents.yaml").queue_ids
+
+
 @pytest.fixture
 def write_flow(tmp_path: Path):
     def write(text: str, name: str = "flow.yaml") -> Path:

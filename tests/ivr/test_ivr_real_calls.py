@@ -50,7 +50,8 @@ class Rig:
         self.flows = work / "flows"
         self.flows.mkdir()
         shutil.copy(FLOWS / "main-menu.yaml", self.flows / "main-menu.yaml")
-        self.registry = FlowRegistry(self.flows, check_interval_s=0.0)
+        self.registry = FlowRegistry(self.flows, queues=("billing", "tech", "general"),
+                                     check_interval_s=0.0)
         self.flow_name = "main-menu"
         queue = {"aht_s": 60, "wrap_up_s": 1, "languages": ["en", "es", "fr"]}
         directory = Directory.from_dict({

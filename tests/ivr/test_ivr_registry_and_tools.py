@@ -16,10 +16,11 @@ from ivr.engine import CallSession
 from ivr.registry import FlowRegistry
 
 
-def test_new_version_applies_to_new_calls_only(tmp_path, catalog):
+def test_new_version_applies_to_new_calls_only(tmp_path, catalog, queues):
     (tmp_path / "mini.yaml").write_text(MINIMAL, encoding="utf-8")
     clock = [0.0]
-    reg = FlowRegistry(tmp_path, catalog=catalog, check_interval_s=1.0, clock=lambda: clock[0])
+    reg = FlowRegistry(tmp_path, catalog=catalog, queues=queues, check_interval_s=1.0,
+                       clock=lambda: clock[0])
     v1 = reg.current("mini")
     live = CallSession(v1, call_id="live", caller="1")
     live.start(OPEN_NOW)
@@ -39,10 +40,11 @@ def test_new_version_applies_to_new_calls_only(tmp_path, catalog):
     assert route[0].request.queue == "sales"
 
 
-def test_broken_new_version_keeps_the_running_one(tmp_path, catalog):
+def test_broken_new_version_keeps_the_running_one(tmp_path, catalog, queues):
     (tmp_path / "mini.yaml").write_text(MINIMAL, encoding="utf-8")
     trigger = tmp_path / "flows.reload"
-    reg = FlowRegistry(tmp_path, catalog=catalog, trigger=trigger, check_interval_s=3600)
+    reg = FlowRegistry(tmp_path, catalog=catalog, queues=queues, trigger=trigger,
+                       check_interval_s=3600)
     v1 = reg.current("mini")
     (tmp_path / "mini.yaml").write_text(MINIMAL.replace("queue: tech", "queue: nowhere"),
                                         encoding="utf-8")

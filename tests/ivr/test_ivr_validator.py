@@ -28,8 +28,8 @@ def test_minimal_flow_is_good(write_flow, catalog):
 
 
 @pytest.mark.parametrize("name", ["main-menu.yaml", "support-line.yaml"])
-def test_shipped_flows_pass_silently_with_exit_0(name, catalog, capsys):
-    assert check_flow(FLOWS / name, catalog=catalog) == []
+def test_shipped_flows_pass_silently_with_exit_0(name, catalog, queues, capsys):
+    assert check_flow(FLOWS / name, catalog=catalog, queues=queues) == []
     assert main(["flow", "check", str(FLOWS / name)]) == 0
     assert capsys.readouterr().out == ""
 
@@ -61,10 +61,10 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("code", sorted(BROKEN))
-def test_each_class_is_reported_with_file_node_key(code, write_flow, catalog):
+def test_each_class_is_reported_with_file_node_key(code, write_flow, catalog, queues):
     text, node, key, fragment = BROKEN[code]
     path = write_flow(text)
-    problems = check_flow(path, catalog=catalog)
+    problems = check_flow(path, catalog=catalog, queues=queues)
     hits = [p for p in problems if p.code == code]
     assert hits, f"expected [{code}], got {[str(p) for p in problems]}"
     p = hits[0]
@@ -73,7 +73,7 @@ def test_each_class_is_reported_with_file_node_key(code, write_flow, catalog):
     m = LINE.match(str(p))
     assert m and m["code"] == code
     with pytest.raises(FlowInvalid):
-        load_flow(path, catalog=catalog)
+        load_flow(path, catalog=catalog, queues=queues)
 
 
 def test_unknown_key_lists_the_allowed_keys(write_flow, catalog):

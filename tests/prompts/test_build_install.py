@@ -104,7 +104,7 @@ def test_check_reports_every_problem_with_id_and_language(
         CATALOG.replace('  fr: "Pour la facturation, appuyez sur 1."\n', ""), encoding="utf-8"
     )
     problems = check_prompts(load_catalog(catalog_path), out)
-    found = {(p.prompt_id, p.lang, p.code) for p in problems}
+    found = {(p.node, p.key, p.code) for p in problems}
     assert ("menu", "fr", "missing-translation") in found
     assert ("menu", "en", "silent") in found
     assert ("menu", "es", "clipping") in found

@@ -59,26 +59,33 @@ def test_every_problem_reported_at_once(tmp_path: Path) -> None:
         load_catalog(path)
     lines = str(err.value).splitlines()
     codes = sorted(p.code for p in err.value.problems)
-    assert codes == ["bad-entry", "bad-id", "empty-text", "missing-file", "unknown-key"]
+    assert codes == ["bad-id", "empty-text", "missing-file", "unknown-key", "wrong-type"]
     assert all(line.startswith(f"{path}:") for line in lines)
     assert any(
         ":override:fr: override file 'nothere.wav' does not exist [missing-file]" in line
         for line in lines
     )
-    assert any(":weird:klingon-language: unknown key; allowed:" in line for line in lines)
+    assert any(":weird:klingon-language: unknown key 'klingon-language' (allowed: language "
+               "codes like en, es, fr, pt_BR, files) [unknown-key]" in line for line in lines)
+    assert f"{path}:notmap:-: expected a mapping of language -> text (and optional 'files'), " \
+           "got str 'just text' [wrong-type]" in lines
 
 
 def test_duplicate_prompt_ids_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("welcome:\n  en: a\nwelcome:\n  en: b\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match=r"duplicate key 'welcome' \(first at line 1\)"):
+    with pytest.raises(CatalogError) as err:
         load_catalog(path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:welcome:-: key 'welcome' given twice (lines 1 and 3); only one is allowed "
+        "[duplicate-key]"
+    ]
 
 
 def test_yaml_syntax_and_missing_file_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: [1, 2\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match=r"bad.yaml:-:-: .*\[yaml\]"):
+    with pytest.raises(CatalogError, match=r"bad.yaml:-:-: not valid YAML: .*\[yaml-syntax\]"):
         load_catalog(bad)
     with pytest.raises(CatalogError, match=r"\[unreadable\]"):
         load_catalog(tmp_path / "none.yaml")

@@ -106,8 +106,9 @@ def test_directory_errors_all_at_once(tmp_path: Path) -> None:
         "  alice: {zone: Europe/Paris, windows: ['Mon 18:00-21:00']}\n")
     with pytest.raises(DirectoryError) as ei:
         load_directory(f)
-    assert ei.value.codes == ("duplicate",)
-    assert str(ei.value.problems[0]).startswith(f"{f}:alice:id: defined twice (line 3)")
+    assert ei.value.codes == ("duplicate-key",)
+    assert str(ei.value.problems[0]) == (f"{f}:alice:-: key 'alice' given twice (lines 2 and "
+                                         "3); only one is allowed [duplicate-key]")
     f.write_text(
         "agents:\n"
         "  Alice: {}\n"
@@ -122,8 +123,8 @@ def test_directory_errors_all_at_once(tmp_path: Path) -> None:
     lines = str(ei.value).splitlines()
     assert f"{f}:bob:zone: unknown time zone 'Nowhere/Land' (use an IANA name like " \
            "'Europe/Paris') [zone-unknown]" in lines
-    assert set(ei.value.codes) >= {"id", "zone-unknown", "range", "window-order", "name",
-                                   "unknown-key", "overflow-target", "choice", "required"}
+    assert set(ei.value.codes) >= {"id", "zone-unknown", "out-of-range", "window-order", "name",
+                                   "unknown-key", "overflow-target", "bad-choice", "required"}
     assert any(line.startswith(f"{f}:queue/billing:overflow:") for line in lines)
     assert any("allowed: name, zone, skills" in line for line in lines)
     assert len(lines) >= 10
