@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from routing.directory import Directory
 from routing.events import (
+    AgentEndedWrapUp,
     AgentHoursChanged,
     AgentMadeAvailable,
     AgentPutOnBreak,
@@ -49,9 +50,6 @@ from routing.model import Agent, Queue, Requirement, RoutingPolicy
 from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
 from routing.states import AgentState, next_state
 from routing.windows import Schedule, check_aware, format_hhmm, load_zone
-
-if TYPE_CHECKING:
-    from routing.store import Store
 
 __all__ = ["Router"]
 
@@ -187,12 +185,10 @@ class Router:
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def from_directory(cls, directory: Directory, store: Store | None = None, *,
-                       now: datetime | None = None,
+    def from_directory(cls, directory: Directory, *, now: datetime | None = None,
                        policy: RoutingPolicy | None = None) -> Router:
-        """A router for ``directory``; with ``store`` the agents' stored hours win."""
-        if store is not None:
-            directory = store.apply_hours(directory)
+        """A router for ``directory``. Stored hours are the caller's business: apply
+        them to the directory first (``store.apply_hours(directory)``)."""
         return cls(directory, now=now, policy=policy)
 
     def _add_agent(self, agent: Agent) -> None:
@@ -337,12 +333,7 @@ class Router:
                     self._agent_freed(rt, now, out)
             elif kind == "wrap":
                 rt = self._agents[ident]
-                trig = ("wrap_done_offline" if not rt.registered else
-                        "wrap_done_break" if rt.pending_break is not None else "wrap_done")
-                self._move(rt, trig, now, out)
-                if rt.state is S.BREAK:
-                    out.append(AgentPutOnBreak(ident, rt.pending_break or "asked for a break"))
-                    rt.pending_break = None
+                self._end_wrap_up(rt, now, out)
                 self._after_free(rt, now, out)
             elif kind == "cool":
                 rt = self._agents[ident]
@@ -408,7 +399,7 @@ class Router:
             else:
                 call.callback = True
         elif isinstance(ev, AgentRegistered | AgentUnregistered | AgentMadeAvailable
-                        | AgentWentOnBreak | AgentHoursChanged):
+                        | AgentWentOnBreak | AgentEndedWrapUp | AgentHoursChanged):
             art = self._agents.get(ev.agent_id)
             if art is None:
                 out.append(EventIgnored(type(ev).__name__, f"unknown agent {ev.agent_id}"))
@@ -468,9 +459,25 @@ class Router:
             if ringing and call is not None:
                 out.append(CancelOffer(call.ev.call_id, rt.agent.id, "agent went on break"))
                 self._back_to_queue(call, rt.agent.id, now, out)
+        elif isinstance(ev, AgentEndedWrapUp):
+            if rt.state is S.WRAP_UP:
+                self._end_wrap_up(rt, now, out)
+            else:
+                out.append(EventIgnored("AgentEndedWrapUp",
+                                        f"{rt.agent.id} is {rt.state.value}, not in wrap-up"))
         elif isinstance(ev, AgentHoursChanged):
             self._set_hours(rt, ev.windows, ev.changes, now)
         self._after_free(rt, now, out)
+
+    def _end_wrap_up(self, rt: _AgentRt, now: float, out: list[Decision]) -> None:
+        """Wrap-up is over (its timer, or the agent said so): available, the break
+        asked for during the call, or offline when the phone went away."""
+        trig = ("wrap_done_offline" if not rt.registered else
+                "wrap_done_break" if rt.pending_break is not None else "wrap_done")
+        self._move(rt, trig, now, out)
+        if rt.state is S.BREAK:
+            out.append(AgentPutOnBreak(rt.agent.id, rt.pending_break or "asked for a break"))
+            rt.pending_break = None
 
     def _set_hours(self, rt: _AgentRt, windows: Sequence[Any], changes: Sequence[Any],
                    now_ts: float) -> None:

@@ -53,28 +53,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _ctx(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
-    from homeline.paths import DIALPLANS_DIR
+    from homeline.paths import DIALPLANS_DIR, default_db_path
     from routing.directory import load_directory
-    from routing.store import Store, default_db_path
+    from store import SqliteStore
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     directory = load_directory(args.directory or DIALPLANS_DIR / "agents.yaml")
-    store = Store(args.db or default_db_path())
+    store = SqliteStore(args.db or default_db_path())
     store.sync_agents(directory)
     return directory, store, now
 
 
 def _run(args: argparse.Namespace, op) -> int:  # type: ignore[no-untyped-def]
     from routing.errors import RoutingError
+    from store import StoreError
 
     try:
         directory, store, now = _ctx(args)
-    except (RoutingError, ValueError) as exc:
+    except (RoutingError, StoreError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
     try:
         return int(op(directory, store, now))
-    except RoutingError as exc:
+    except (RoutingError, StoreError) as exc:
         print(f"refused:\n{exc}", file=sys.stderr)
         return 1
     finally:

@@ -18,8 +18,8 @@ from homeline.paths import DIALPLANS_DIR
 from homeline.stack import PbxStack
 from ivr.loader import load_flow
 from routing import Directory, Router
-from routing.store import Store
 from softphone import AgentPhone, SoftphoneHost
+from store import SqliteStore
 
 _names = itertools.count()
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -72,7 +72,7 @@ class Live:
     engine: Any
     work: Path
     directory: Directory | None = None
-    store: Store | None = None
+    store: SqliteStore | None = None
     events: list[Any] = field(default_factory=list)
     phones: dict[str, AgentPhone] = field(default_factory=dict)
 
@@ -130,14 +130,14 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
         directory = directory_for(agents, now, ring_timeout_s)
         name = f"it{os.getpid()}-{next(_names)}"
         stack = PbxStack(name, directory, tmp_path / name)
-        store = Store(tmp_path / f"{name}.sqlite3")
+        store = SqliteStore(tmp_path / f"{name}.sqlite3")
         host = None
         try:
             stack.start_pbx()
             eng = None
             if engine:
                 flow = load_flow(DIALPLANS_DIR / "flows" / "main-menu.yaml")
-                router = Router.from_directory(directory, store, now=now)
+                router = Router(store.apply_hours(directory), now=now)
                 eng = stack.start_engine(router, lambda: flow, store=store,
                                          journal_path=tmp_path / f"{name}.jsonl")
             host = SoftphoneHost()
