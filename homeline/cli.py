@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "flow",
     "route",
     "agent",
+    "calls",
     "staffing",
     "prompts",
     "dtmf",
