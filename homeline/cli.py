@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "flow",
     "route",
     "agent",
+    "calls",
     "staffing",
     "prompts",
     "dtmf",

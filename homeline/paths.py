@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "DIALPLANS_DIR", "cache_dir", "prompt_build_dir", "state_dir"]
+__all__ = ["REPO_ROOT", "DIALPLANS_DIR", "cache_dir", "prompt_build_dir", "state_dir",
+           "default_db_path"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIALPLANS_DIR = REPO_ROOT / "dialplans"
@@ -33,3 +34,8 @@ def state_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def default_db_path() -> Path:
+    """The store's file unless ``--db`` says otherwise: state dir / homeline.sqlite3."""
+    return state_dir() / "homeline.sqlite3"

@@ -108,7 +108,7 @@ class Timelines:
         """One call record per call in the store (queue_log-style facts, no secrets)."""
         if self._store is None:
             return
-        from routing.store import CallRecord
+        from store import CallRecord
 
         try:
             self._store.record_call(CallRecord(

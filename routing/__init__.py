@@ -7,8 +7,12 @@ Integration contract (the live adapter, `homeline engine`):
   ``adminfiles.Problem``: ``file:node:key: message [code]``).
   ``Directory.from_dict(data, source=...)`` does the same for a dict; `Agent`,
   `Queue`, `HourWindow` ... are constructible directly.
-- ``Router.from_directory(directory, store=None, now=None)`` builds the router;
-  with a `Store` the agents' stored hours override the file's windows.
+- ``Router(directory, now=...)`` (or ``Router.from_directory``) builds the router;
+  the caller applies stored hours first (``store.apply_hours(directory)``): the
+  core never imports the store (`store` is an adapter around it).
+- Restart: ``Router.snapshot(now)`` / ``Router.snapshot_changes(now)`` give the
+  router's state as plain values (`routing.snapshot`), which the store keeps;
+  ``Router.restore(directory, snapshot, now=..., bridged=...)`` rebuilds it.
 - ``Router.handle(event, now) -> list[Decision]``: ``now`` is an aware datetime
   (naive -> ValueError). The router never does I/O, reads no clock and never
   sleeps; a `WakeAt` decision asks for ``handle(TimerFired(), at)``.
@@ -17,7 +21,9 @@ Integration contract (the live adapter, `homeline engine`):
 - Hours changed by ``homeline agent hours ...`` or the portal functions in
   `routing.hours` are stored and returned as an `AgentHoursChanged` event; a
   running engine picks them up with ``Store.hours_events_since(seq)`` and feeds
-  them to ``handle`` -> they apply at once.
+  them to ``handle`` -> they apply at once. Agents' own state requests
+  (available, break, end of wrap-up) come the same way
+  (``Store.agent_requests_since``).
 - ``routing.journal``: ``Recorder(router, fp, start=now)`` wraps a router and writes
   every event and its decisions as JSON lines; ``homeline route replay`` replays them.
 - Decisions the adapter acts on: `OfferCall` (ring ``endpoint`` for
@@ -40,6 +46,7 @@ from routing.errors import (
     TransitionError,
 )
 from routing.events import (
+    AgentEndedWrapUp,
     AgentHoursChanged,
     AgentMadeAvailable,
     AgentPutOnBreak,
@@ -81,15 +88,16 @@ __all__ = [
     "Router",
     # events
     "Event", "AgentRegistered", "AgentUnregistered", "AgentMadeAvailable", "AgentWentOnBreak",
-    "AgentHoursChanged", "CallArrived", "CallbackAccepted", "CallbackNotAnswered",
-    "OfferAnswered",
+    "AgentEndedWrapUp", "AgentHoursChanged", "CallArrived", "CallbackAccepted",
+    "CallbackNotAnswered", "OfferAnswered",
     "OfferNotAnswered", "CallEnded", "CallerAbandoned", "TimerFired",
     # decisions
     "Decision", "Reason", "OfferCall", "CancelOffer", "CallQueued", "OfferCallback",
     "AgentPutOnBreak", "AgentStateChanged", "WakeAt", "CallOverflowed", "CallRejected",
     "EventIgnored",
-    # store, hours management (CLI and portal), journal
-    "Store", "set_hours", "add_hours", "cancel_hours", "show_hours", "HoursView",
+    # restart state, hours management (CLI and portal), journal
+    "RouterSnapshot", "RouterChanges",
+    "set_hours", "add_hours", "cancel_hours", "show_hours", "HoursView",
     "Recorder", "replay",
     # errors
     "RoutingError", "DirectoryError", "HoursError", "TransitionError", "StoreError",
@@ -98,7 +106,8 @@ __all__ = [
 
 _LAZY = {
     "Router": "routing.router",
-    "Store": "routing.store",
+    "RouterSnapshot": "routing.snapshot",
+    "RouterChanges": "routing.snapshot",
     "set_hours": "routing.hours",
     "add_hours": "routing.hours",
     "cancel_hours": "routing.hours",
@@ -110,7 +119,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    # The router, store and journal load lazily so importing the model stays light.
+    # The router, snapshot and journal load lazily so importing the model stays light.
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'routing' has no attribute {name!r}")

@@ -17,6 +17,7 @@ __all__ = [
     "AgentUnregistered",
     "AgentMadeAvailable",
     "AgentWentOnBreak",
+    "AgentEndedWrapUp",
     "AgentHoursChanged",
     "CallArrived",
     "CallbackAccepted",
@@ -66,6 +67,18 @@ class AgentMadeAvailable:
 class AgentWentOnBreak:
     agent_id: str
     why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEndedWrapUp:
+    """The agent finished wrap-up early (``homeline agent state AGENT end-wrap-up``).
+
+    Only ends wrap-up: the agent becomes available, or goes on the break they
+    asked for during the call. In any other state the router ignores it (a
+    late click must not pull an agent off a break).
+    """
+
+    agent_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +164,8 @@ class TimerFired:
 
 
 Event = (AgentRegistered | AgentUnregistered | AgentMadeAvailable | AgentWentOnBreak
-         | AgentHoursChanged | CallArrived | CallbackAccepted | CallbackNotAnswered
-         | OfferAnswered
+         | AgentEndedWrapUp | AgentHoursChanged | CallArrived | CallbackAccepted
+         | CallbackNotAnswered | OfferAnswered
          | OfferNotAnswered | CallEnded | CallerAbandoned | TimerFired)
 
 

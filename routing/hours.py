@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from adminfiles import Problem
 from routing.directory import Directory
 from routing.errors import HoursError
 from routing.events import AgentHoursChanged
 from routing.model import Agent
-from routing.store import Store
 from routing.windows import (
     DAY_MINUTES,
     HoursChange,
@@ -33,7 +33,21 @@ from routing.windows import (
     week_minutes,
 )
 
-__all__ = ["HoursView", "show_hours", "set_hours", "add_hours", "cancel_hours"]
+__all__ = ["HoursStore", "HoursView", "show_hours", "set_hours", "add_hours", "cancel_hours"]
+
+
+class HoursStore(Protocol):
+    """Where the hours are kept: what these functions need of a store.
+
+    The routing core owns this small interface and never imports a store;
+    `store.SqliteStore` (and any `store.Store`) has these methods.
+    """
+
+    def hours(self, agent_id: str
+              ) -> tuple[tuple[HourWindow, ...], tuple[HoursChange, ...]] | None: ...
+
+    def save_hours(self, agent_id: str, windows: Sequence[HourWindow],
+                   changes: Sequence[HoursChange], now: datetime) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +85,7 @@ def _agent(directory: Directory, agent_id: str) -> Agent:
                                   f"unknown agent; known: {known}", "unknown-agent")]) from None
 
 
-def _current(store: Store, agent: Agent) -> tuple[tuple[HourWindow, ...],
+def _current(store: HoursStore, agent: Agent) -> tuple[tuple[HourWindow, ...],
                                                     tuple[HoursChange, ...], str]:
     h = store.hours(agent.id)
     if h is None:
@@ -79,7 +93,7 @@ def _current(store: Store, agent: Agent) -> tuple[tuple[HourWindow, ...],
     return h[0], h[1], "store"
 
 
-def show_hours(store: Store, directory: Directory, agent_id: str, now: datetime) -> HoursView:
+def show_hours(store: HoursStore, directory: Directory, agent_id: str, now: datetime) -> HoursView:
     check_aware(now)
     agent = _agent(directory, agent_id)
     windows, changes, src = _current(store, agent)
@@ -93,7 +107,7 @@ def show_hours(store: Store, directory: Directory, agent_id: str, now: datetime)
                      is_open, boundary)
 
 
-def _save(store: Store, agent_id: str, windows: Sequence[HourWindow],
+def _save(store: HoursStore, agent_id: str, windows: Sequence[HourWindow],
           changes: Sequence[HoursChange], now: datetime) -> AgentHoursChanged:
     store.save_hours(agent_id, windows, changes, now)
     return AgentHoursChanged(agent_id, tuple(windows), tuple(changes))
@@ -104,7 +118,7 @@ def _prune(changes: Sequence[HoursChange], today: date) -> list[HoursChange]:
     return [c for c in changes if c.date >= today - timedelta(days=7)]
 
 
-def set_hours(store: Store, directory: Directory, agent_id: str,
+def set_hours(store: HoursStore, directory: Directory, agent_id: str,
               windows: Sequence[str | HourWindow], now: datetime) -> AgentHoursChanged:
     """Replace the agent's weekly pattern (e.g. ``["Mon 18:00-21:00", "Sat 09:00-13:00"]``).
 
@@ -162,19 +176,19 @@ def _span(start: str | None, end: str | None) -> tuple[int, int]:
     return s, e
 
 
-def add_hours(store: Store, directory: Directory, agent_id: str, day: date | str, start: str,
+def add_hours(store: HoursStore, directory: Directory, agent_id: str, day: date | str, start: str,
               end: str, now: datetime) -> AgentHoursChanged:
     """Add one-off hours on a local date (e.g. ``2026-12-05``, ``"14:00"``, ``"17:00"``)."""
     return _change(store, directory, agent_id, day, start, end, now, "add")
 
 
-def cancel_hours(store: Store, directory: Directory, agent_id: str, day: date | str,
+def cancel_hours(store: HoursStore, directory: Directory, agent_id: str, day: date | str,
                  start: str | None, end: str | None, now: datetime) -> AgentHoursChanged:
     """Cancel signed-up hours on a local date (the whole day when no times are given)."""
     return _change(store, directory, agent_id, day, start, end, now, "cancel")
 
 
-def _change(store: Store, directory: Directory, agent_id: str, day: date | str,
+def _change(store: HoursStore, directory: Directory, agent_id: str, day: date | str,
             start: str | None, end: str | None, now: datetime, kind: str) -> AgentHoursChanged:
     check_aware(now)
     agent = _agent(directory, agent_id)

@@ -27,9 +27,9 @@ __all__ = ["encode", "decode_event", "Recorder", "replay", "ReplayResult", "JOUR
 JOURNAL_FORMAT = "homeline-router"
 _EVENT_TYPES = {c.__name__: c for c in (
     ev_mod.AgentRegistered, ev_mod.AgentUnregistered, ev_mod.AgentMadeAvailable,
-    ev_mod.AgentWentOnBreak, ev_mod.AgentHoursChanged, ev_mod.CallArrived,
-    ev_mod.CallbackAccepted, ev_mod.CallbackNotAnswered, ev_mod.OfferAnswered,
-    ev_mod.OfferNotAnswered, ev_mod.CallEnded,
+    ev_mod.AgentWentOnBreak, ev_mod.AgentEndedWrapUp, ev_mod.AgentHoursChanged,
+    ev_mod.CallArrived, ev_mod.CallbackAccepted, ev_mod.CallbackNotAnswered,
+    ev_mod.OfferAnswered, ev_mod.OfferNotAnswered, ev_mod.CallEnded,
     ev_mod.CallerAbandoned, ev_mod.TimerFired)}
 
 

@@ -9,16 +9,18 @@ arrival sequence number, never on dict or set order.
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from routing.directory import Directory
 from routing.events import (
+    AgentEndedWrapUp,
     AgentHoursChanged,
     AgentMadeAvailable,
     AgentPutOnBreak,
@@ -48,11 +50,16 @@ from routing.events import (
 )
 from routing.model import Agent, Queue, Requirement, RoutingPolicy
 from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
+from routing.snapshot import (
+    AgentSnapshot,
+    CallSnapshot,
+    LastAgent,
+    RouterChanges,
+    RouterSnapshot,
+    TimerSnapshot,
+)
 from routing.states import AgentState, next_state
 from routing.windows import Schedule, check_aware, format_hhmm, load_zone
-
-if TYPE_CHECKING:
-    from routing.store import Store
 
 __all__ = ["Router"]
 
@@ -151,6 +158,11 @@ class Router:
         self._announced_wake: float | None = None
         self._week_start = -math.inf
         self._now = 0.0
+        # what changed since the last take_dirty() (see "restart state" below)
+        self._dirty_agents: set[str] = set()
+        self._dirty_calls: set[str] = set()
+        self._dirty_callers: set[str] = set()
+        self._dirty_week = -math.inf
         self._week_end = -math.inf
         self.pools = AgentPools(self._key, lambda a: self._agents[a].version,
                                 lambda a: self._agents[a].pooled)
@@ -189,12 +201,10 @@ class Router:
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def from_directory(cls, directory: Directory, store: Store | None = None, *,
-                       now: datetime | None = None,
+    def from_directory(cls, directory: Directory, *, now: datetime | None = None,
                        policy: RoutingPolicy | None = None) -> Router:
-        """A router for ``directory``; with ``store`` the agents' stored hours win."""
-        if store is not None:
-            directory = store.apply_hours(directory)
+        """A router for ``directory``. Stored hours are the caller's business: apply
+        them to the directory first (``store.apply_hours(directory)``)."""
         return cls(directory, now=now, policy=policy)
 
     def _add_agent(self, agent: Agent) -> None:
@@ -237,6 +247,7 @@ class Router:
         while they wait (it only moves with handled minutes and elapsed hours,
         and a wait is short next to a week), so heap keys stay static.
         """
+        self._dirty_agents.add(rt.agent.id)
         want = self._routable(rt)
         if want:
             rt.fair_key = self._fair_ratio(rt, self._now)
@@ -301,6 +312,7 @@ class Router:
 
     # ------------------------------------------------------------ timers
     def _timer(self, due: float, kind: str, ident: str, token: int) -> None:
+        self._timer_touched(kind, ident)
         self._seq += 1
         heapq.heappush(self._timers, (due, self._seq, kind, ident, token))
 
@@ -331,6 +343,7 @@ class Router:
         # WakeAt carries microsecond datetimes; a float due may sit a hair after them
         while t and t[0][0] <= now + 1e-6:
             due, _, kind, ident, token = heapq.heappop(t)
+            self._timer_touched(kind, ident)
             if not self._timer_valid(kind, ident, token, due):
                 continue
             if kind == "window":
@@ -341,12 +354,7 @@ class Router:
                     self._agent_freed(rt, now, out)
             elif kind == "wrap":
                 rt = self._agents[ident]
-                trig = ("wrap_done_offline" if not rt.registered else
-                        "wrap_done_break" if rt.pending_break is not None else "wrap_done")
-                self._move(rt, trig, now, out)
-                if rt.state is S.BREAK:
-                    out.append(AgentPutOnBreak(ident, rt.pending_break or "asked for a break"))
-                    rt.pending_break = None
+                self._end_wrap_up(rt, now, out)
                 self._after_free(rt, now, out)
             elif kind == "cool":
                 rt = self._agents[ident]
@@ -382,7 +390,9 @@ class Router:
                     self._refresh(rt)
             self._warm_pools()
         self._run_due(t, out)
+        self._note_before(event)
         self._dispatch(event, t, out)
+        self._note_after(event, out)
         self._flush()
         due = self._next_due()
         if due is not None and (due != self._announced_wake or isinstance(event, TimerFired)):
@@ -423,7 +433,7 @@ class Router:
             else:
                 call.callback = True
         elif isinstance(ev, AgentRegistered | AgentUnregistered | AgentMadeAvailable
-                        | AgentWentOnBreak | AgentHoursChanged):
+                        | AgentWentOnBreak | AgentEndedWrapUp | AgentHoursChanged):
             art = self._agents.get(ev.agent_id)
             if art is None:
                 out.append(EventIgnored(type(ev).__name__, f"unknown agent {ev.agent_id}"))
@@ -483,9 +493,25 @@ class Router:
             if ringing and call is not None:
                 out.append(CancelOffer(call.ev.call_id, rt.agent.id, "agent went on break"))
                 self._back_to_queue(call, rt.agent.id, now, out)
+        elif isinstance(ev, AgentEndedWrapUp):
+            if rt.state is S.WRAP_UP:
+                self._end_wrap_up(rt, now, out)
+            else:
+                out.append(EventIgnored("AgentEndedWrapUp",
+                                        f"{rt.agent.id} is {rt.state.value}, not in wrap-up"))
         elif isinstance(ev, AgentHoursChanged):
             self._set_hours(rt, ev.windows, ev.changes, now)
         self._after_free(rt, now, out)
+
+    def _end_wrap_up(self, rt: _AgentRt, now: float, out: list[Decision]) -> None:
+        """Wrap-up is over (its timer, or the agent said so): available, the break
+        asked for during the call, or offline when the phone went away."""
+        trig = ("wrap_done_offline" if not rt.registered else
+                "wrap_done_break" if rt.pending_break is not None else "wrap_done")
+        self._move(rt, trig, now, out)
+        if rt.state is S.BREAK:
+            out.append(AgentPutOnBreak(rt.agent.id, rt.pending_break or "asked for a break"))
+            rt.pending_break = None
 
     def _set_hours(self, rt: _AgentRt, windows: Sequence[Any], changes: Sequence[Any],
                    now_ts: float) -> None:
@@ -991,3 +1017,247 @@ class Router:
 
     def agent_ids(self) -> list[str]:
         return sorted(self._agents)
+
+    # ------------------------------------------------------------ restart state
+    # Router.snapshot / snapshot_changes / take_dirty / restore: the router's state
+    # as plain values (routing.snapshot) that the store keeps, and back.
+
+    def _timer_touched(self, kind: str, ident: str) -> None:
+        (self._dirty_agents if kind in _AGENT_TIMERS else self._dirty_calls).add(ident)
+
+    def _note_before(self, event: Event) -> None:
+        if isinstance(event, CallEnded | CallerAbandoned):
+            call = self._calls.get(event.call_id)
+            if call is not None and call.ev.caller:
+                self._dirty_callers.add(call.ev.caller)  # its last agent may change
+
+    def _note_after(self, event: Event, out: list[Decision]) -> None:
+        """Every call and agent the event or a decision names may have changed."""
+        for x in chain((event,), out):
+            cid = getattr(x, "call_id", None)
+            if cid is not None:
+                self._dirty_calls.add(cid)
+            aid = getattr(x, "agent_id", None)
+            if aid is not None and aid in self._agents:
+                self._dirty_agents.add(aid)
+
+    def take_dirty(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """(agent ids, call ids, callers) whose state may have changed since the last take.
+
+        Kept where state changes (state moves, timers set or fired, the ids an
+        event or decision names); a new week marks every agent (fair-share totals
+        start again). Call ids may name calls the router no longer holds: gone.
+        """
+        if self._week_start != self._dirty_week:
+            self._dirty_week = self._week_start
+            self._dirty_agents.update(self._agents)
+        out = (frozenset(self._dirty_agents), frozenset(self._dirty_calls),
+               frozenset(self._dirty_callers))
+        self._dirty_agents.clear()
+        self._dirty_calls.clear()
+        self._dirty_callers.clear()
+        return out
+
+    def _timer_snapshots(self, owners: Collection[str] | None = None
+                         ) -> dict[str, list[TimerSnapshot]]:
+        """The pending (still valid) timers of each agent or call, in firing order."""
+        out: dict[str, list[TimerSnapshot]] = {}
+        for due, seq, kind, ident, token in self._timers:
+            if owners is not None and ident not in owners:
+                continue
+            if self._timer_valid(kind, ident, token, due):
+                key = ("a:" if kind in _AGENT_TIMERS else "c:") + ident
+                out.setdefault(key, []).append(TimerSnapshot(kind, due, seq))
+        for ts in out.values():
+            ts.sort(key=lambda x: (x.due, x.seq))
+        return out
+
+    def _agent_snapshot(self, rt: _AgentRt, timers: dict[str, list[TimerSnapshot]]
+                        ) -> AgentSnapshot:
+        kw = {name: getattr(rt, name) for name in _AGENT_COPIED}
+        return AgentSnapshot(agent_id=rt.agent.id, state=rt.state.value,
+                             handled_s=rt.handled_s, week_start=self._week_start,
+                             in_window=rt.in_window, window_until=rt.window_until,
+                             hours=_hours_of(rt.agent),
+                             timers=tuple(timers.get("a:" + rt.agent.id, ())), **kw)
+
+    @staticmethod
+    def _call_snapshot(call: _CallRt, timers: dict[str, list[TimerSnapshot]]) -> CallSnapshot:
+        skills = None if call.skills is None else tuple(sorted(call.skills.items()))
+        return CallSnapshot(call.ev, call.arrived, call.queued_at, call.seq, call.queue.id,
+                            call.phase, call.agent, call.answered_at, call.callback,
+                            tuple(sorted(call.missed_by)), call.hops, skills, call.key,
+                            call.line, tuple(timers.get("c:" + call.ev.call_id, ())))
+
+    def _as_of(self, now: datetime) -> tuple[float, float]:
+        check_aware(now)
+        t = _ts(now)
+        if t < self._now:
+            raise ValueError(f"snapshot at {now.isoformat()} is before the router's last "
+                             f"event ({_dt(self._now).isoformat()})")
+        return (self._now if self._now else t), t
+
+    def snapshot(self, now: datetime) -> RouterSnapshot:
+        """The whole state as of the last handled event (``now``: when it is taken)."""
+        as_of, t = self._as_of(now)
+        timers = self._timer_snapshots()
+        return RouterSnapshot(
+            as_of, t, self._seq,
+            tuple(self._agent_snapshot(self._agents[a], timers) for a in sorted(self._agents)),
+            tuple(self._call_snapshot(c, timers)
+                  for c in sorted(self._calls.values(), key=lambda c: c.seq)),
+            tuple(LastAgent(c, a, at) for c, (a, at) in sorted(self._last_agent.items())))
+
+    def snapshot_changes(self, now: datetime) -> RouterChanges:
+        """What changed since the last call (`take_dirty`), as values to write in one go."""
+        as_of, t = self._as_of(now)
+        agents, calls, callers = self.take_dirty()
+        timers = self._timer_snapshots(agents | calls) if agents or calls else {}
+        held = sorted((self._calls[c] for c in calls if c in self._calls), key=lambda c: c.seq)
+        last = [LastAgent(c, *self._last_agent[c]) for c in sorted(callers)
+                if c in self._last_agent]
+        return RouterChanges(
+            as_of, t, self._seq,
+            tuple(self._agent_snapshot(self._agents[a], timers) for a in sorted(agents)),
+            tuple(self._call_snapshot(c, timers) for c in held),
+            tuple(sorted(c for c in calls if c not in self._calls)), tuple(last))
+
+    @classmethod
+    def restore(cls, directory: Directory, snapshot: RouterSnapshot, *, now: datetime,
+                bridged: Collection[str] = (), policy: RoutingPolicy | None = None
+                ) -> tuple[Router, list[Decision]]:
+        """A router in ``snapshot``'s state, adopted at ``now``, and its decisions.
+
+        ``directory`` carries the hours as stored now (``store.apply_hours``).
+        The state is rebuilt as of ``snapshot.as_of`` (timers keep their order),
+        then what Asterisk still holds is adopted at ``now``: a call that was
+        ringing an agent is connected to them if its id is in ``bridged``,
+        otherwise it goes back to its place in line (the ring may have ended while
+        the engine was down; `CancelOffer` tells the executor to stop it) and the
+        agent is free again. Connected calls keep their agents on the call until
+        their `CallEnded`; waiting callers keep their order and position. Then the
+        timers that came due while the engine was down run, as in `handle`.
+        Agents and queues gone from the directory are reported (`EventIgnored`,
+        `CallRejected` for waiting calls whose queue is gone). Afterwards, write
+        ``router.snapshot(now).as_changes()``: the store then matches this router.
+        """
+        check_aware(now)
+        t = _ts(now)
+        if t < snapshot.as_of:
+            raise ValueError(f"restore at {now.isoformat()} is before the snapshot's time "
+                             f"({_dt(snapshot.as_of).isoformat()})")
+        r = cls(directory, now=_dt(snapshot.as_of), policy=policy)
+        r._now = snapshot.as_of
+        r._seq = max(r._seq, snapshot.seq)
+        out: list[Decision] = []
+        for a in snapshot.agents:
+            rt = r._agents.get(a.agent_id)
+            if rt is None:
+                out.append(EventIgnored("restore", f"agent {a.agent_id} is no longer in the "
+                                        "directory"))
+            else:
+                r._restore_agent(rt, a)
+        lost: list[_CallRt] = []
+        for c in sorted(snapshot.calls, key=lambda c: c.seq):
+            r._restore_call(c, lost, out)
+        for la in snapshot.last_agent:
+            r._last_agent[la.caller] = (la.agent_id, la.at)
+        r._flush()
+        r._now = t
+        for call in lost:  # ringing when we stopped
+            r._adopt_ringing(call, call.ev.call_id in bridged, t, out)
+        out += r.handle(TimerFired(), now)
+        r.take_dirty()
+        return r, out
+
+    def _restore_agent(self, rt: _AgentRt, a: AgentSnapshot) -> None:
+        for name in _AGENT_COPIED:
+            setattr(rt, name, getattr(a, name))
+        rt.state = AgentState(a.state)
+        rt.handled_s = a.handled_s if a.week_start == self._week_start else 0.0
+        same_hours = a.hours == _hours_of(rt.agent)
+        if same_hours:
+            rt.in_window, rt.window_until = a.in_window, a.window_until
+        elif rt.registered:
+            self._update_window(rt, self._now)  # hours edited while we were down
+        self._refresh(rt)
+        for name in _AGENT_COPIED:  # keys as they were taken (e.g. the fair-share standing)
+            setattr(rt, name, getattr(a, name))
+        for tm in a.timers:
+            if tm.kind == "window" and not same_hours:
+                continue
+            token = 0 if tm.kind == "window" else rt.timer_token
+            heapq.heappush(self._timers, (tm.due, tm.seq, tm.kind, rt.agent.id, token))
+
+    def _restore_call(self, c: CallSnapshot, lost: list[_CallRt], out: list[Decision]) -> None:
+        cid = c.call_id
+        rt = self._agents.get(c.agent or "")
+        phase = c.phase
+        if phase != "waiting" and rt is None:
+            if phase == "connected":
+                out.append(EventIgnored("restore", f"call {cid} is connected to {c.agent}, "
+                                        "who is no longer in the directory"))
+                return
+            phase = "lost"
+        q = self._queues.get(c.queue)
+        if q is None and phase == "connected":
+            q = Queue(c.queue)  # a stand-in, so that its CallEnded frees the agent
+        if q is None:
+            out.append(CallRejected(cid, f"queue {c.queue!r} is no longer in the directory",
+                                    "unknown-queue"))
+            if rt is not None and phase == "ringing":
+                out.append(CancelOffer(cid, rt.agent.id, "its queue is gone"))
+                self._move(rt, "withdrawn", self._now, out)
+            return
+        call = _CallRt(c.arrival, q, c.arrived, c.queued_at, c.seq,
+                       q.language_for(c.arrival.language),
+                       None if c.skills is None else dict(c.skills))
+        call.phase = "ringing" if phase == "lost" else phase
+        call.agent = c.agent if rt is not None else None
+        call.answered_at, call.callback = c.answered_at, c.callback
+        call.missed_by, call.hops, call.key = set(c.missed_by), c.hops, c.key
+        call.offer_token += 1
+        self._calls[cid] = call
+        if phase == "waiting":
+            call.line = c.line
+            self._line(*c.line).add(c.key)
+            self._queue_all[q.id].add(c.key)
+            if call.skills is not None:
+                self._special.add(c.key)
+        elif rt is not None:
+            rt.call_id = cid
+        if call.phase == "ringing":
+            lost.append(call)
+        for tm in c.timers:
+            heapq.heappush(self._timers, (tm.due, tm.seq, tm.kind, cid, call.offer_token))
+
+    def _adopt_ringing(self, call: _CallRt, bridged: bool, now: float,
+                       out: list[Decision]) -> None:
+        rt = self._agents.get(call.agent or "")
+        if rt is not None and bridged:
+            call.phase, call.answered_at = "connected", now
+            rt.misses = 0
+            self._move(rt, "answered", now, out)
+            return
+        call.phase, call.agent = "waiting", None
+        if rt is not None:
+            out.append(CancelOffer(call.ev.call_id, rt.agent.id,
+                                   "the engine restarted while this rang; back in line"))
+            rt.call_id = None
+        self._route_call(call, now, out, requeue=True)
+        if rt is not None:
+            self._move(rt, "withdrawn", now, out)
+            self._after_free(rt, now, out)
+
+
+_AGENT_TIMERS = frozenset({"window", "wrap", "cool"})
+# AgentSnapshot fields the router sets by hand; every other field of AgentSnapshot is
+# an _AgentRt attribute of the same name, copied both ways (a new one: one line there)
+_AGENT_FIELDS_BY_HAND = frozenset({"agent_id", "state", "handled_s", "week_start",
+                                   "in_window", "window_until", "hours", "timers"})
+_AGENT_COPIED = tuple(f.name for f in dataclasses.fields(AgentSnapshot)
+                      if f.name not in _AGENT_FIELDS_BY_HAND)
+
+
+def _hours_of(agent: Agent) -> tuple[str, ...]:
+    return tuple(str(w) for w in agent.windows) + tuple(str(c) for c in agent.changes)

@@ -1,4 +1,4 @@
-"""`homeline agent` sub-commands: agents manage their own hours."""
+"""`homeline agent` sub-commands: agents manage their own hours and state."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("agent", help="home agents: list them, manage their own hours")
+    p = sub.add_parser("agent", help="home agents: list them, their own hours and state")
     s = p.add_subparsers(dest="agent_cmd", metavar="SUBCOMMAND")
     s.required = True
 
@@ -49,32 +49,40 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     common(cancel)
     cancel.set_defaults(func=_cancel)
 
+    state = s.add_parser("state", help="set your state: available, break, or end wrap-up")
+    state.add_argument("agent")
+    state.add_argument("action", choices=("available", "break", "end-wrap-up"))
+    state.add_argument("--why", default="", help="the reason (shown to supervisors)")
+    common(state)
+    state.set_defaults(func=_state)
+
 
 def _ctx(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
-    from homeline.paths import DIALPLANS_DIR
+    from homeline.paths import DIALPLANS_DIR, default_db_path
     from routing.directory import load_directory
-    from routing.store import Store, default_db_path
+    from store import SqliteStore
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     directory = load_directory(args.directory or DIALPLANS_DIR / "agents.yaml")
-    store = Store(args.db or default_db_path())
+    store = SqliteStore(args.db or default_db_path())
     store.sync_agents(directory)
     return directory, store, now
 
 
 def _run(args: argparse.Namespace, op) -> int:  # type: ignore[no-untyped-def]
     from routing.errors import RoutingError
+    from store import StoreError
 
     try:
         directory, store, now = _ctx(args)
-    except (RoutingError, ValueError) as exc:
+    except (RoutingError, StoreError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
     try:
         return int(op(directory, store, now))
-    except RoutingError as exc:
+    except (RoutingError, StoreError) as exc:
         print(f"refused:\n{exc}", file=sys.stderr)
         return 1
     finally:
@@ -159,5 +167,24 @@ def _list(args: argparse.Namespace) -> int:
                 print(f"{r['agent']:<12} {r['zone']:<20} {skills:<22} {langs:<10} "
                       f"{r['weekly_hours']:>5g} h  {'open' if r['open_now'] else 'closed'}"
                       f"{'  trainee' if r['trainee'] else ''}")
+        return 0
+    return _run(args, op)
+
+
+def _state(args: argparse.Namespace) -> int:
+    from homeline.agent_api import UnknownAgentError, request_agent_state
+
+    def op(directory, store, now):  # type: ignore[no-untyped-def]
+        try:
+            req = request_agent_state(store, directory, args.agent, args.action, now, args.why)
+        except UnknownAgentError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps({"agent": req.agent_id, "state": req.action, "why": req.why,
+                              "seq": req.seq}))
+        else:
+            why = f" ({req.why})" if req.why else ""
+            print(f"{req.agent_id}: {req.action}{why} saved; a running engine applies it at once")
         return 0
     return _run(args, op)

@@ -34,13 +34,13 @@ def run_engine(args: argparse.Namespace) -> int:
     from homeline.commands.asterisk import INSTANCE, main_instance
     from homeline.commands.dialplan import load_directory_or_report
     from homeline.commands.flow import RELOAD_TRIGGER
-    from homeline.paths import state_dir
+    from homeline.paths import default_db_path, state_dir
     from homeline.stack import PbxStack, Ports
     from ivr.errors import IvrError
     from ivr.loader import load_flow
     from ivr.registry import FlowRegistry
     from routing.router import Router
-    from routing.store import Store, default_db_path
+    from store import SqliteStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     directory = load_directory_or_report(args.agents)
@@ -66,9 +66,9 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard())
     stack.instance = pbx
-    store = Store(args.db or default_db_path())
+    store = SqliteStore(args.db or default_db_path())
     store.sync_agents(directory)
-    router = Router.from_directory(directory, store, now=datetime.now(UTC))
+    router = Router(store.apply_hours(directory), now=datetime.now(UTC))
     engine = stack.start_engine(router, lambda: registry.current(args.flow),
                                 journal_path=args.journal, store=store,
                                 survey_flow=survey_flow)

@@ -65,18 +65,18 @@ def _erlang(args: argparse.Namespace) -> int:
 def _week(args: argparse.Namespace) -> int:
     from datetime import UTC, date, datetime, timedelta
 
-    from homeline.paths import DIALPLANS_DIR
+    from homeline.paths import DIALPLANS_DIR, default_db_path
     from routing.directory import load_directory
     from routing.errors import RoutingError
     from routing.staffing import open_slots, read_forecast, week_staffing
-    from routing.store import Store, default_db_path
+    from store import SqliteStore, StoreError
 
     try:
         directory = load_directory(args.directory or DIALPLANS_DIR / "agents.yaml")
-        with Store(args.db or default_db_path()) as store:
+        with SqliteStore(args.db or default_db_path()) as store:
             directory = store.apply_hours(directory)
         rows = read_forecast(args.forecast)
-    except RoutingError as exc:
+    except (RoutingError, StoreError) as exc:
         print(exc, file=sys.stderr)
         return 2
     day = (date.fromisoformat(args.week_of) if args.week_of

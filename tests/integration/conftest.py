@@ -18,8 +18,8 @@ from homeline.paths import DIALPLANS_DIR
 from homeline.stack import PbxStack
 from ivr.loader import load_flow
 from routing import Directory, Router
-from routing.store import Store
 from softphone import AgentPhone, SoftphoneHost
+from store import SqliteStore
 
 _names = itertools.count()
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -75,7 +75,7 @@ class Live:
     engine: Any
     work: Path
     directory: Directory | None = None
-    store: Store | None = None
+    store: SqliteStore | None = None
     events: list[Any] = field(default_factory=list)
     phones: dict[str, AgentPhone] = field(default_factory=dict)
 
@@ -135,7 +135,7 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
         directory = directory_for(agents, now, ring_timeout_s, queues)
         name = f"it{os.getpid()}-{next(_names)}"
         stack = PbxStack(name, directory, tmp_path / name, external_contact=external_contact)
-        store = Store(tmp_path / f"{name}.sqlite3")
+        store = SqliteStore(tmp_path / f"{name}.sqlite3")
         host = None
         try:
             stack.start_pbx()
@@ -144,7 +144,7 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
                 stack.hold_s = lambda _queue_id: hold_s  # type: ignore[method-assign]
             if engine:
                 the_flow = load_flow(DIALPLANS_DIR / "flows" / f"{flow}.yaml")
-                router = Router.from_directory(directory, store, now=now)
+                router = Router(store.apply_hours(directory), now=now)
                 eng = stack.start_engine(router, lambda: the_flow, store=store,
                                          journal_path=tmp_path / f"{name}.jsonl", clock=clock)
             host = SoftphoneHost()

@@ -43,8 +43,8 @@ class Rig:
     def __init__(self, work: Path):
         from homeline.stack import PbxStack
         from routing import Directory, Router
-        from routing.store import Store
         from softphone import SoftphoneHost
+        from store import SqliteStore
 
         self.work = work
         self.flows = work / "flows"
@@ -64,11 +64,11 @@ class Rig:
         }, source="<ivr test directory>")
         now = datetime.now(UTC)
         self.stack = PbxStack(f"ivr{os.getpid()}", directory, work / "pbx")
-        self.store = Store(work / "calls.sqlite3")
+        self.store = SqliteStore(work / "calls.sqlite3")
         self.host = None
         try:
             self.stack.start_pbx()
-            router = Router.from_directory(directory, self.store, now=now)
+            router = Router(self.store.apply_hours(directory), now=now)
             self.journal = work / "journal.jsonl"
             self.engine = self.stack.start_engine(
                 router, lambda: self.registry.current(self.flow_name), store=self.store,

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from routing_testkit import offers
 
-from routing import AgentRegistered, CallArrived, Directory, HoursError, Store
+from routing import AgentRegistered, CallArrived, Directory, HoursError
 from routing.hours import add_hours, cancel_hours, set_hours, show_hours
 from routing.router import Router
+from store import SqliteStore as Store
 
 REPO = Path(__file__).resolve().parents[2]
 DIRECTORY = REPO / "dialplans" / "agents.yaml"
@@ -57,7 +58,7 @@ def test_set_show_add_cancel_and_refusals(directory: Directory, tmp_path: Path) 
 
 def test_stored_hours_reach_a_running_router(directory: Directory, tmp_path: Path) -> None:
     with Store(tmp_path / "h.sqlite3") as store:
-        router = Router.from_directory(directory, store, now=NOW)
+        router = Router(store.apply_hours(directory), now=NOW)
         seq = store.hours_seq()
         for a in router.agent_ids():
             router.handle(AgentRegistered(a), NOW)

@@ -30,13 +30,13 @@ from routing import (
     OfferNotAnswered,
     Queue,
     RoutingPolicy,
-    Store,
     TimerFired,
 )
 from routing.hours import add_hours, cancel_hours, set_hours
 from routing.journal import Recorder, replay
 from routing.router import Router
 from routing.windows import day_intervals, validate_weekly, week_minutes
+from store import SqliteStore as Store
 
 ZONES = ("Europe/Paris", "America/New_York", "Australia/Sydney", "Asia/Kolkata",
          "Europe/London", "America/Santiago")

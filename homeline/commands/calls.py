@@ -1,0 +1,100 @@
+"""`homeline calls`: one record per call, with its queue_log-style events."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_FIELDS = ("call_id", "arrived_at", "queued_at", "answered_at", "ended_at", "caller", "intent",
+           "language", "flow", "flow_version", "queue_id", "agent_id", "outcome", "reason",
+           "wrap_up_s", "survey_score", "survey_comment", "variables")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("calls", help="call records: times, outcome, agent, events")
+    p.add_argument("--since", default=None,
+                   help="ISO time (2026-11-30T18:00+01:00) or an age (90s, 30m, 2h, 7d, 1w)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON, with each call's events")
+    fmt.add_argument("--csv", action="store_true", help="CSV, one row per call")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--db", default=None, help="SQLite store (default: state dir/homeline.sqlite3)")
+    p.add_argument("--now", default=None, help=argparse.SUPPRESS)  # ISO, for tests
+    p.set_defaults(func=run)
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """An ISO time (aware, or UTC when it has no offset) or an age before ``now``."""
+    m = _AGO.match(text.strip())
+    if m:
+        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--since {text!r}: not an ISO time (2026-11-30T18:00+01:00) nor "
+                         "an age (90s, 30m, 2h, 7d, 1w)") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if v is not None and not isinstance(v, str | int | float | bool):
+        return dict(v)
+    return v
+
+
+def run(args: argparse.Namespace) -> int:
+    from homeline.paths import default_db_path
+    from store import SqliteStore, StoreError
+
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    try:
+        since = parse_since(args.since, now) if args.since else None
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        with SqliteStore(args.db or default_db_path()) as store:
+            records = store.calls(since=since, limit=args.limit)
+            events = store.call_events([r.call_id for r in records]) if args.json else {}
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    rows = [{f: _plain(getattr(r, f)) for f in _FIELDS} for r in records]
+    try:
+        if args.json:
+            for row in rows:
+                row["events"] = [{"seq": e.seq, "at": e.at.isoformat(), "event": e.event,
+                                  "agent_id": e.agent_id, "data": dict(e.data)}
+                                 for e in events[row["call_id"]]]
+            print(json.dumps(rows, indent=1))
+        elif args.csv:
+            w = csv.DictWriter(sys.stdout, fieldnames=_FIELDS)
+            w.writeheader()
+            for row in rows:
+                row["variables"] = json.dumps(row["variables"]) if row["variables"] else ""
+                w.writerow(row)
+        else:
+            for row in rows:
+                t = row["arrived_at"] or row["queued_at"] or row["ended_at"] or "-"
+                print(f"{t:<32} {row['call_id']:<14} {row['caller'] or '-':<14} "
+                      f"{row['queue_id'] or '-':<10} {row['agent_id'] or '-':<10} "
+                      f"{row['outcome'] or '-'}")
+            if not rows:
+                print("no calls" + (f" since {since.isoformat()}" if since else ""))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (| head): say nothing more; Python's own advice,
+        # https://docs.python.org/3/library/signal.html#note-on-sigpipe
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return 0

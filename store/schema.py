@@ -1,0 +1,93 @@
+"""The store's tables: one schema string, in SQL that PostgreSQL runs as well as SQLite.
+
+Rules for every statement here and in the implementations (a shared PostgreSQL
+store for several engines is the next step, issue 8):
+
+- types: TEXT, INTEGER, BIGINT, DOUBLE PRECISION only; timestamps are ISO 8601
+  text in UTC with microseconds (``2026-11-30T18:00:00.000000+00:00``), so they
+  sort and compare as text in both databases;
+- upserts are ``INSERT ... ON CONFLICT (key) DO UPDATE SET col = excluded.col``
+  (PostgreSQL 9.5+, SQLite 3.24+), never ``INSERT OR REPLACE``;
+- no AUTOINCREMENT / SERIAL: change-feed sequence numbers are ``MAX(seq) + 1``
+  inside the writing transaction (SQLite serialises writers with BEGIN IMMEDIATE;
+  a PostgreSQL store will take a lock or use a sequence there);
+- no SQLite-only functions (datetime(), strftime(), julianday(), json_*()):
+  JSON is stored as TEXT and decoded in Python.
+
+``SCHEMA_VERSION`` is kept in ``schema_version``; `MIGRATIONS` brings an older
+store up to it (version 1 is the store before the table existed).
+"""
+from __future__ import annotations
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
+
+SCHEMA_VERSION = 2
+
+# the call_records columns of version 1, and those version 2 adds (with their type)
+CALL_RECORD_COLUMNS_V1 = ("call_id", "queue_id", "agent_id", "caller", "arrived_at",
+                          "answered_at", "ended_at", "outcome", "reason")
+CALL_RECORD_COLUMNS_ADDED = (
+    ("queued_at", "TEXT"), ("intent", "TEXT"), ("language", "TEXT"), ("flow", "TEXT"),
+    ("flow_version", "TEXT"), ("wrap_up_s", "DOUBLE PRECISION"),
+    ("survey_score", "INTEGER"), ("survey_comment", "TEXT"), ("variables", "TEXT"),
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, zone TEXT NOT NULL, profile TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hours_owner (
+    agent_id TEXT PRIMARY KEY, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS windows (
+    agent_id TEXT NOT NULL, day INTEGER NOT NULL, start_min INTEGER NOT NULL,
+    end_min INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS windows_agent ON windows(agent_id);
+CREATE TABLE IF NOT EXISTS hours_changes (
+    agent_id TEXT NOT NULL, day TEXT NOT NULL, start_min INTEGER NOT NULL,
+    end_min INTEGER NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('add', 'cancel'))
+);
+CREATE INDEX IF NOT EXISTS hours_changes_agent ON hours_changes(agent_id);
+CREATE TABLE IF NOT EXISTS hours_log (
+    seq BIGINT PRIMARY KEY, agent_id TEXT NOT NULL, at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_requests (
+    seq BIGINT PRIMARY KEY, agent_id TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('available', 'break', 'end-wrap-up')),
+    why TEXT NOT NULL, at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS call_records (
+    call_id TEXT PRIMARY KEY, queue_id TEXT, agent_id TEXT, caller TEXT,
+    arrived_at TEXT, answered_at TEXT, ended_at TEXT, outcome TEXT, reason TEXT,
+    queued_at TEXT, intent TEXT, language TEXT, flow TEXT, flow_version TEXT,
+    wrap_up_s DOUBLE PRECISION, survey_score INTEGER, survey_comment TEXT, variables TEXT
+);
+CREATE TABLE IF NOT EXISTS call_events (
+    call_id TEXT NOT NULL, seq BIGINT NOT NULL, at TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('enter', 'offered', 'ring-no-answer', 'connected',
+        'abandoned', 'overflowed', 'callback', 'completed', 'ivr-ended', 'voicemail',
+        'transfer', 'rejected')),
+    agent_id TEXT, data TEXT NOT NULL,
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE IF NOT EXISTS router_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1), format INTEGER NOT NULL, as_of TEXT NOT NULL,
+    as_of_s DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL, saved_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_state (
+    agent_id TEXT PRIMARY KEY, state TEXT NOT NULL, since TEXT NOT NULL, data TEXT NOT NULL,
+    saved_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS router_calls (
+    call_id TEXT PRIMARY KEY, phase TEXT NOT NULL, queue_id TEXT NOT NULL, agent_id TEXT,
+    seq BIGINT NOT NULL, data TEXT NOT NULL, saved_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS last_agent (
+    caller TEXT PRIMARY KEY, agent_id TEXT NOT NULL, at TEXT NOT NULL,
+    at_s DOUBLE PRECISION NOT NULL
+);
+"""

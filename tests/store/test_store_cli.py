@@ -1,0 +1,117 @@
+"""`homeline calls` and `homeline agent state` as a user runs them, on a real store file."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from homeline.agent_api import UnknownAgentError, request_agent_state
+from routing import AgentEndedWrapUp, AgentWentOnBreak, load_directory
+from store import CallRecord, SqliteStore
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)
+
+
+def homeline(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "homeline", *args, "--db", str(db)],
+                          capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "calls.sqlite3"
+    with SqliteStore(path) as s:
+        s.record_call(CallRecord("old", caller="+1", arrived_at=NOW - timedelta(hours=5),
+                                 ended_at=NOW - timedelta(hours=5) + timedelta(minutes=1),
+                                 outcome="ivr-ended", flow="support-line", flow_version="2"))
+        t = NOW - timedelta(minutes=30)
+        s.record_call(CallRecord("new", caller="+2", arrived_at=t, queued_at=t + timedelta(
+            seconds=25), answered_at=t + timedelta(seconds=40), ended_at=t + timedelta(
+            minutes=7), queue_id="billing", agent_id="alice", outcome="completed",
+            intent="billing", language="fr", wrap_up_s=20.0, survey_score=4,
+            variables={"account_type": "pro"}))
+        s.add_call_event("new", t + timedelta(seconds=25), "enter", data={"queue": "billing"})
+        s.add_call_event("new", t + timedelta(seconds=26), "offered", "alice")
+        s.add_call_event("new", t + timedelta(seconds=40), "connected", "alice")
+    return path
+
+
+def test_calls_json_has_records_and_their_events(db: Path) -> None:
+    r = homeline("calls", "--json", db=db)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [x["call_id"] for x in rows] == ["old", "new"]
+    new = rows[1]
+    assert (new["agent_id"], new["outcome"], new["survey_score"], new["variables"]) == (
+        "alice", "completed", 4, {"account_type": "pro"})
+    assert [e["event"] for e in new["events"]] == ["enter", "offered", "connected"]
+    assert rows[0]["events"] == [] and rows[0]["flow_version"] == "2"
+
+
+def test_calls_since_an_age_or_a_time_and_csv(db: Path) -> None:
+    r = homeline("calls", "--since", "2h", "--csv", "--now", NOW.isoformat(), db=db)
+    assert r.returncode == 0, r.stderr
+    (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert (row["call_id"], row["queue_id"], row["wrap_up_s"]) == ("new", "billing", "20.0")
+    r = homeline("calls", "--since", (NOW - timedelta(hours=6)).isoformat(), db=db)
+    assert r.returncode == 0 and "old" in r.stdout and "new" in r.stdout
+    r = homeline("calls", "--since", "yesterday", db=db)
+    assert r.returncode == 2 and "not an ISO time" in r.stderr and "2h" in r.stderr
+    assert r.stdout == ""
+
+
+def test_calls_into_a_closed_pipe_prints_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "many.sqlite3"
+    with SqliteStore(path) as s:
+        for i in range(3000):
+            s.record_call(CallRecord(f"call-{i:05d}", caller="+33123456789",
+                                     arrived_at=NOW + timedelta(seconds=i), outcome="completed"))
+    proc = subprocess.Popen([sys.executable, "-m", "homeline", "calls", "--db", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)  # like `| head -c 100`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_agent_state_cli_feeds_the_engine_and_checks_the_agent(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    r = homeline("agent", "state", "alice", "break", "--why", "school run", db=db)
+    assert r.returncode == 0, r.stderr
+    assert "alice: break (school run) saved" in r.stdout
+    r = homeline("agent", "state", "alice", "end-wrap-up", "--json", db=db)
+    assert json.loads(r.stdout) == {"agent": "alice", "state": "end-wrap-up", "why": "",
+                                    "seq": 2}
+    r = homeline("agent", "state", "zoe", "available", db=db)
+    assert r.returncode == 2 and "unknown agent 'zoe'; known: alice" in r.stderr
+    r = homeline("agent", "state", "alice", "lunch", db=db)
+    assert r.returncode == 2 and "invalid choice: 'lunch'" in r.stderr
+    with SqliteStore(db) as s:
+        assert s.agent_requests_since(0) == (
+            [AgentWentOnBreak("alice", "school run"), AgentEndedWrapUp("alice")], 2)
+
+
+def test_agent_api_for_the_portal(tmp_path: Path) -> None:
+    directory = load_directory(REPO / "dialplans" / "agents.yaml")
+    with SqliteStore(tmp_path / "p.sqlite3") as s:
+        req = request_agent_state(s, directory, "bruno", "break", NOW)
+        assert (req.why, req.seq) == ("asked for a break", 1)
+        with pytest.raises(UnknownAgentError, match="unknown agent 'zoe'"):
+            request_agent_state(s, directory, "zoe", "break", NOW)
+        with pytest.raises(UnknownAgentError, match="not one of available, break"):
+            request_agent_state(s, directory, "bruno", "away", NOW)
+        assert s.agent_requests_since(0) == ([AgentWentOnBreak("bruno", "asked for a break")],
+                                             1)
