@@ -133,6 +133,7 @@ class Engine:
         self._survey_flow = survey_flow
         self._store = store
         self._hours_seq = store.hours_seq() if store is not None else 0
+        self._requests_seq = store.agent_requests_seq() if store is not None else 0
         self.surveys: list[Any] = []
         self._clock = clock
         self._translator = AmiTranslator(agent_ids)
@@ -350,16 +351,19 @@ class Engine:
                 self._errors.append(f"{type(message).__name__}: {exc!r}")
 
     def _poll_store(self) -> None:
-        """Hours an agent changed (CLI or portal) take effect for routing at once."""
+        """What agents changed themselves (CLI or portal: hours, available, break,
+        end of wrap-up) takes effect for routing at once, in the order they did it."""
         if self._store is None:
             return
         try:
             changes, self._hours_seq = self._store.hours_events_since(self._hours_seq)
+            requests, self._requests_seq = self._store.agent_requests_since(
+                self._requests_seq)
         except Exception as exc:  # the store is unavailable: keep routing on what we know
-            log.warning("reading hour changes from the store failed: %s", exc)
+            log.warning("reading agent changes from the store failed: %s", exc)
             return
-        for change in changes:
-            self._handle(change)
+        for event in [*changes, *requests]:
+            self._handle(event)
 
     def _dispatch(self, message: Message) -> None:
         match message:

@@ -185,3 +185,29 @@ def test_a_callback_rings_the_agent_first_then_calls_the_caller_back(live_factor
     ended = [p for k, p in live.events if k == "event" and isinstance(p, CallEnded)]
     assert ended[0].call_id == offer.call_id and ended[0].by == "agent"
     assert wait_for(lambda: live.channel_count() == 0, 10)
+
+
+def test_an_agent_goes_on_break_and_comes_back_through_the_store(live_factory):
+    from homeline.agent_api import request_agent_state
+    from routing.events import AgentStateChanged
+
+    live = live_factory({"amy": {"skills": {"billing": 3}}})
+    amy = live.agent("amy", answer_delay=0.3)
+    live.wait_registered("amy")
+    request_agent_state(live.store, live.directory, "amy", "break", datetime.now(UTC),
+                        why="lunch")
+    assert wait_for(lambda: [p for k, p in live.events if k == "decision"
+                             and isinstance(p, AgentStateChanged) and p.new == "break"], 10)
+    caller, leg = _call(live, "+15550306", "1")
+    with caller:
+        assert wait_for(lambda: (t := live.timeline_of("+15550306")) and t.outcome == "routed",
+                        20)
+        time.sleep(1.5)
+        assert _decisions(live, OfferCall) == [], "an agent on break was offered a call"
+        request_agent_state(live.store, live.directory, "amy", "available",
+                            datetime.now(UTC))
+        agent_leg = amy.wait_call(15)
+        agent_leg.wait_confirmed(10)
+        (offer,) = _decisions(live, OfferCall)
+        assert offer.agent_id == "amy"
+        leg.hangup()  # type: ignore[attr-defined]
