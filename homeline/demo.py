@@ -102,7 +102,7 @@ def demo_directory(now: datetime) -> Any:
             agent_id: {
                 "name": a["name"], "zone": a["zone"], "skills": a["skills"],
                 "languages": a["languages"],
-                "windows": [_window_around(now, a["zone"], a["open"])],
+                "windows": [_window_around(now, str(a["zone"]), bool(a["open"]))],
             }
             for agent_id, a in agents.items()
         },
@@ -223,7 +223,7 @@ def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = D
     from homeline.paths import DIALPLANS_DIR
     from homeline.stack import PbxStack
     from ivr.loader import load_flow
-    from routing import Router
+    from routing.router import Router
     from softphone import AgentPhone, SoftphoneHost
 
     now = datetime.now(UTC)
