@@ -91,6 +91,7 @@ class _AgentRt:
     pooled: bool = False
     timer_token: int = 0
     staffed: bool = False
+    window_token: int = 0  # only the window timer set last is valid
 
 
 @dataclass(slots=True)
@@ -269,7 +270,8 @@ class Router:
         rt.in_window = is_open
         rt.window_until = until.timestamp() if until is not None else None
         if rt.registered and rt.window_until is not None:
-            self._timer(rt.window_until, "window", rt.agent.id, 0)
+            rt.window_token += 1
+            self._timer(rt.window_until, "window", rt.agent.id, rt.window_token)
 
     def _roll_week(self, now: float) -> None:
         if now < self._week_end:
@@ -319,7 +321,8 @@ class Router:
     def _timer_valid(self, kind: str, ident: str, token: int, due: float) -> bool:
         if kind == "window":
             rt = self._agents.get(ident)
-            return rt is not None and rt.registered and rt.window_until == due
+            return (rt is not None and rt.registered and rt.window_until == due
+                    and rt.window_token == token)
         if kind in ("wrap", "cool"):
             rt = self._agents.get(ident)
             return rt is not None and rt.timer_token == token
@@ -1186,7 +1189,7 @@ class Router:
         for tm in a.timers:
             if tm.kind == "window" and not same_hours:
                 continue
-            token = 0 if tm.kind == "window" else rt.timer_token
+            token = rt.window_token if tm.kind == "window" else rt.timer_token
             heapq.heappush(self._timers, (tm.due, tm.seq, tm.kind, rt.agent.id, token))
 
     def _restore_call(self, c: CallSnapshot, lost: list[_CallRt], out: list[Decision]) -> None:
