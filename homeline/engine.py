@@ -31,15 +31,16 @@ from routing.events import (
     AgentStateChanged,
     CallArrived,
     CallbackAccepted,
+    CallEnded,
+    CallerAbandoned,
     CallQueued,
     Decision,
     Event,
-    OfferCall,
     TimerFired,
 )
 from voice.agi_runner import IvrOutcome
 from voice.ami import AmiConnection, AmiError, AmiEvent
-from voice.ami_events import AmiTranslator
+from voice.ami_events import AmiTranslator, agent_of_channel
 from voice.executor import VoiceExecutor
 
 __all__ = ["Engine", "EngineConfig", "CallTimeline"]
@@ -73,11 +74,27 @@ class AmiEventReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldCaller:
+    """A caller on hold that Asterisk holds and the stored router state does not
+    (the engine stopped between routing them and writing it down): what the IVR
+    left on the channel (HOMELINE_QUEUE, _LANGUAGE, _INTENT) is enough to route."""
+
+    call_id: str
+    channel: str
+    queue: str
+    language: str
+    intent: str
+    caller: str
+    waited_s: int
+
+
+@dataclass(frozen=True, slots=True)
 class AmiResynced:
     """What Asterisk holds after a (re)connect: channels and device states."""
 
     channels: tuple[AmiEvent, ...]
     devices: tuple[AmiEvent, ...]
+    held: tuple[HeldCaller, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +119,15 @@ Message = (RouterEventPosted | AmiEventReceived | AmiResynced | RouteAsked | Ivr
            | StopRequested)
 
 
+def _seconds(duration: str) -> int:
+    """CoreShowChannel's ``Duration`` (HH:MM:SS) in seconds; 0 when unreadable."""
+    try:
+        h, m, sec = (int(x) for x in duration.split(":"))
+    except ValueError:
+        return 0
+    return h * 3600 + m * 60 + sec
+
+
 def ivr_outcome(text: str) -> IvrOutcome:
     for known in get_args(IvrOutcome):
         if text == known:
@@ -124,8 +150,14 @@ class Engine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         voicemail_box: Callable[[str], str] | None = None,
         hold_s: Callable[[str], int] = lambda _queue_id: 0,
+        restore: tuple[Any, Any] | None = None,
     ) -> None:
+        """``restore``: (directory, snapshot) of a router state kept in the store; the
+        engine adopts it, with what Asterisk still holds, at its first AMI login."""
         self._hold_s = hold_s
+        self._core = router  # the router itself (``_router`` may wrap it in a journal)
+        self._restore = restore
+        self._deferred: list[Message] = []
         self.config = config
         self._router = router
         self._flow_for_new_call = flow_for_new_call
@@ -204,6 +236,7 @@ class Engine:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+        self._calls.close()
 
     def __enter__(self) -> Engine:
         self.start()
@@ -259,6 +292,7 @@ class Engine:
         timeline = self._calls.of(call_id)
         timeline.caller, timeline.channel = caller, channel
         timeline.note("IVR answered")
+        answered_at = self._clock()
         with self._lock:
             self._in_ivr.add(call_id)
         outcome: IvrOutcome = "error"
@@ -266,9 +300,10 @@ class Engine:
         def on_route(route: Any) -> Any:
             return self._route_from_ivr(route, channel, timeline)
 
+        flow = self._flow_for_new_call()  # this call keeps this version to its end
         try:
             result = run_call(
-                agi, self._flow_for_new_call(), call_id=call_id, caller=caller,
+                agi, flow, call_id=call_id, caller=caller,
                 on_route=on_route, recordings=self._recordings, log=log, now=self._clock,
             )
             outcome = ivr_outcome(result.outcome)
@@ -276,10 +311,32 @@ class Engine:
             keys = [i for i in result.inputs if set(i) <= set("0123456789*#")]
             timeline.digits = "".join(keys)
             timeline.note(f"IVR finished: {outcome or 'no outcome'}")
+            self._record_ivr(call_id, caller, answered_at, flow, result, outcome)
         finally:
             with self._lock:
                 self._in_ivr.discard(call_id)
             self._inbox.put(IvrEnded(call_id, outcome))
+
+    def _record_ivr(self, call_id: str, caller: str, answered_at: datetime, flow: Any,
+                    result: Any, outcome: IvrOutcome) -> None:
+        """The IVR's part of the call record; a call that ends in the IVR or the
+        dialplan (after hours, voicemail, transfer, hang-up) ends here too."""
+        from store import CallRecord
+
+        now = self._clock()
+        keep = set(getattr(flow, "record_variables", ()))  # never secure: checked at load
+        variables = {k: str(v) for k, v in result.variables.items() if k in keep}
+        ends_here = outcome not in ("routed", "callback")
+        self._calls.record(CallRecord(
+            call_id, caller=caller or None, arrived_at=answered_at,
+            intent=result.intent or None, language=result.language or None,
+            flow=result.flow or None, flow_version=result.flow_version or None,
+            variables=variables or None, ended_at=now if ends_here else None,
+            outcome=f"ivr-{outcome}" if ends_here else None,
+            queue_id=result.route.queue if result.route is not None else None))
+        self._calls.event(call_id, now, "ivr-ended", None, outcome=outcome)
+        if outcome in ("voicemail", "transfer"):
+            self._calls.event(call_id, now, outcome)
 
     def _survey_call(self, agi: Any, env: Mapping[str, str]) -> None:
         from voice.agi_runner import run_survey
@@ -287,6 +344,11 @@ class Engine:
         result = run_survey(agi, self._survey_flow, recordings=self._recordings, log=log,
                             now=self._clock)
         self.surveys.append(result)
+        if result.call_id and result.score is not None:
+            from store import CallRecord
+
+            self._calls.record(CallRecord(result.call_id, survey_score=result.score,
+                                          survey_comment=result.comment_path or None))
         if result.call_id:
             self._calls.note(result.call_id,
                              f"survey: score {result.score} for agent {result.agent or '?'}")
@@ -297,6 +359,12 @@ class Engine:
         request = route.request
         timeline.intent, timeline.language = request.intent, request.language
         timeline.queue, timeline.arrived_at = request.queue, self._clock()
+        self._calls.event(request.call_id, timeline.arrived_at, "enter", None,
+                          queue=request.queue, priority=request.priority)
+        from store import CallRecord
+
+        self._calls.record(CallRecord(request.call_id, queue_id=request.queue,
+                                      queued_at=timeline.arrived_at))
         timeline.note(
             f"route request: queue={request.queue} intent={request.intent} "
             f"language={request.language}"
@@ -322,10 +390,32 @@ class Engine:
         try:
             channels = self._ami.action_list("CoreShowChannels", "CoreShowChannelsComplete")
             devices = self._ami.action_list("DeviceStateList", "DeviceStateListComplete")
+            held = self._held_callers(channels.events) if self._restore is not None else ()
         except AmiError as exc:
             log.warning("AMI resync failed: %s", exc)
             return
-        self._inbox.put(AmiResynced(channels.events, devices.events))
+        self._inbox.put(AmiResynced(channels.events, devices.events, held))
+
+    def _held_callers(self, channels: tuple[AmiEvent, ...]) -> tuple[HeldCaller, ...]:
+        """Callers in [homeline-hold] the stored state does not know (AMI Getvar of the
+        variables the IVR set; blocking, on the AMI supervisor thread, before routing)."""
+        assert self._restore is not None
+        known = {c.call_id for c in self._restore[1].calls}
+        out = []
+        for ch in channels:
+            uid = ch.get("Uniqueid")
+            if ch.get("Context") != "homeline-hold" or uid in known:
+                continue
+            got = {}
+            for var in ("HOMELINE_QUEUE", "HOMELINE_LANGUAGE", "HOMELINE_INTENT"):
+                reply = self._ami.action("Getvar", Channel=ch.get("Channel"), Variable=var)
+                got[var] = reply.fields.get("Value", "")
+            if got["HOMELINE_QUEUE"]:
+                out.append(HeldCaller(uid, ch.get("Channel"), got["HOMELINE_QUEUE"],
+                                      got["HOMELINE_LANGUAGE"], got["HOMELINE_INTENT"],
+                                      ch.get("CallerIDNum"), _seconds(ch.get("Duration"))))
+        out.sort(key=lambda h: (-h.waited_s, h.call_id))  # longest waiting first
+        return tuple(out)
 
     # -- the router thread -----------------------------------------------------------
     def _router_loop(self) -> None:
@@ -344,6 +434,9 @@ class Engine:
                 continue
             if isinstance(message, StopRequested):
                 return
+            if self._restore is not None and not isinstance(message, AmiResynced):
+                self._deferred.append(message)  # after the stored state is adopted
+                continue
             try:
                 self._dispatch(message)
             except Exception as exc:  # a bug here must not stop routing for everyone
@@ -353,7 +446,7 @@ class Engine:
     def _poll_store(self) -> None:
         """What agents changed themselves (CLI or portal: hours, available, break,
         end of wrap-up) takes effect for routing at once, in the order they did it."""
-        if self._store is None:
+        if self._store is None or self._restore is not None:
             return
         try:
             changes, self._hours_seq = self._store.hours_events_since(self._hours_seq)
@@ -373,6 +466,8 @@ class Engine:
                 for event in self._translator.translate(message.event):
                     self._handle(event)
             case AmiResynced():
+                if self._restore is not None:
+                    self._adopt(message)
                 for event in self._translator.resync(message.channels, message.devices):
                     self._handle(event)
             case RouteAsked():
@@ -406,16 +501,95 @@ class Engine:
                 assert_never(ended.outcome)
         self._executor.ivr_ended(ended.call_id)
 
+    # -- restart ------------------------------------------------------------------------
+    def _adopt(self, resynced: AmiResynced) -> None:
+        """Take over from an engine that stopped: its router state from the store, and
+        what Asterisk still holds. Waiting callers keep their order; a call bridged
+        to an agent keeps that agent busy; a ringing call whose agent did not answer
+        goes back in line; calls whose channel is gone end."""
+        from routing.journal import Recorder
+        from routing.router import Router
+
+        assert self._restore is not None
+        directory, snapshot = self._restore
+        self._restore = None
+        now = self._clock()
+        alive = {c.get("Uniqueid"): c for c in resynced.channels}
+        by_bridge: dict[str, list[str]] = {}
+        for c in resynced.channels:
+            if c.get("BridgeId"):
+                by_bridge.setdefault(c.get("BridgeId"), []).append(c.get("Channel"))
+        bridged = set()
+        for call in snapshot.calls:
+            ch = alive.get(call.call_id)
+            if ch is None or not ch.get("BridgeId") or call.agent is None:
+                continue
+            peers = by_bridge.get(ch.get("BridgeId"), [])
+            if any(agent_of_channel(p) == call.agent for p in peers):
+                bridged.add(call.call_id)
+        router, decisions = Router.restore(directory, snapshot, now=now, bridged=bridged)
+        self._core = router
+        self._router = (Recorder(router, self._journal, start=now)
+                        if self._journal is not None else router)
+        for agent in snapshot.agents:
+            if agent.registered:
+                self._translator.assume_registered(agent.agent_id)
+        gone: list[Event] = []
+        for call in snapshot.calls:
+            ch = alive.get(call.call_id)
+            if ch is not None:
+                connected = call.phase == "connected" or call.call_id in bridged
+                self._translator.track(call.call_id, ch.get("Channel"),
+                                       agent_id=call.agent if connected else None)
+            elif call.callback and call.phase in ("waiting", "retry"):
+                pass  # a callback has no channel while it waits: it keeps its place
+            elif call.phase == "connected":
+                gone.append(CallEnded(call.call_id, by="system"))
+            else:
+                gone.append(CallerAbandoned(call.call_id))
+        log.info("adopted the stored router state: %d call(s), %d bridged, %d gone, "
+                 "%d caller(s) on hold not in it", len(snapshot.calls), len(bridged),
+                 len(gone), len(resynced.held))
+        self._carry_out(now, TimerFired(), decisions)
+        self._save_changes(now, full=True)
+        for event in gone:
+            self._handle(event)
+        for held in resynced.held:
+            self._translator.track(held.call_id, held.channel)
+            self._handle(CallArrived(call_id=held.call_id, queue_id=held.queue,
+                                     language=held.language or None, intent=held.intent,
+                                     caller=held.caller))
+        deferred, self._deferred = self._deferred, []
+        for message in deferred:
+            self._dispatch(message)
+
+    def _save_changes(self, now: datetime, *, full: bool = False) -> None:
+        """Router state that must survive a restart, written as it changes."""
+        if self._store is None or not hasattr(self._core, "snapshot_changes"):
+            return
+        try:
+            changes = (self._core.snapshot(now).as_changes() if full
+                       else self._core.snapshot_changes(now))
+            if full or changes.agents or changes.calls or changes.gone_calls or \
+                    changes.last_agent:
+                self._store.save_router_changes(changes)
+        except Exception as exc:  # keep routing; say so loudly
+            log.warning("router state not stored: %s", exc)
+            self._errors.append(f"router state: {exc!r}")
+
     def _handle(self, event: Event) -> list[Decision]:
         now = self._clock()
         decisions: list[Decision] = list(self._router.handle(event, now))
+        self._save_changes(now)
+        self._carry_out(now, event, decisions)
+        return decisions
+
+    def _carry_out(self, now: datetime, event: Event, decisions: list[Decision]) -> None:
         self._calls.follow(event, now)
         for decision in decisions:
-            if isinstance(decision, OfferCall):
-                self._calls.offered(decision.call_id, decision.agent_id, decision.reason.text)
+            self._calls.decided(decision, now)
         for listener in self._listeners:
             listener("event", event)
             for decision in decisions:
                 listener("decision", decision)
         self._executor.carry_out_all(decisions)
-        return decisions

@@ -158,7 +158,8 @@ class PbxStack:
     # -- the engine -------------------------------------------------------------------
     def start_engine(self, router: Any, flow_for_new_call: Callable[[], Any],
                      journal_path: Path | None = None, store: Any = None,
-                     survey_flow: Any = None, clock: Callable[[], Any] | None = None) -> Any:
+                     survey_flow: Any = None, clock: Callable[[], Any] | None = None,
+                     restore: tuple[Any, Any] | None = None) -> Any:
         from homeline.engine import Engine, EngineConfig
 
         if self.instance is None:
@@ -182,7 +183,7 @@ class PbxStack:
             config, router, flow_for_new_call,
             agent_ids=[a.id for a in self.directory.agents],
             recordings=recordings, store=store, survey_flow=survey_flow,
-            hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)),
+            hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)), restore=restore,
         )
         self.engine.start()
         return self.engine

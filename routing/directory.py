@@ -289,6 +289,10 @@ class _Loader:
             week_zone=str(wz),
             runners_up=n("policy", "runners_up", d.get("runners_up"), 0, 50, integer=True,
                          default=b.runners_up),
+            callback_attempts=n("policy", "callback_attempts", d.get("callback_attempts"), 1,
+                                20, integer=True, default=b.callback_attempts),
+            callback_retry_s=n("policy", "callback_retry_s", d.get("callback_retry_s"), 0,
+                               86400, default=b.callback_retry_s),
             hours=hours,
         )
 

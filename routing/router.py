@@ -577,11 +577,12 @@ class Router:
         if call is None:
             out.append(EventIgnored(type(ev).__name__, f"unknown call {ev.call_id}"))
             return
-        if call.phase == "waiting":
+        if call.phase in ("waiting", "retry"):
             if call.callback and isinstance(ev, CallerAbandoned):
                 self._calls[ev.call_id] = call  # the caller hung up for a callback: keep place
                 return
-            self._unqueue(call)
+            if call.phase == "waiting":
+                self._unqueue(call)
         elif call.phase == "ringing":
             rt = self._agents[call.agent or ""]
             rt.call_id = None
@@ -1090,7 +1091,8 @@ class Router:
         return CallSnapshot(call.ev, call.arrived, call.queued_at, call.seq, call.queue.id,
                             call.phase, call.agent, call.answered_at, call.callback,
                             tuple(sorted(call.missed_by)), call.hops, skills, call.key,
-                            call.line, tuple(timers.get("c:" + call.ev.call_id, ())))
+                            call.line, tuple(timers.get("c:" + call.ev.call_id, ())),
+                            call.callback_misses)
 
     def _as_of(self, now: datetime) -> tuple[float, float]:
         check_aware(now)
@@ -1196,7 +1198,7 @@ class Router:
         cid = c.call_id
         rt = self._agents.get(c.agent or "")
         phase = c.phase
-        if phase != "waiting" and rt is None:
+        if phase in ("ringing", "connected") and rt is None:
             if phase == "connected":
                 out.append(EventIgnored("restore", f"call {cid} is connected to {c.agent}, "
                                         "who is no longer in the directory"))
@@ -1219,6 +1221,7 @@ class Router:
         call.agent = c.agent if rt is not None else None
         call.answered_at, call.callback = c.answered_at, c.callback
         call.missed_by, call.hops, call.key = set(c.missed_by), c.hops, c.key
+        call.callback_misses = c.callback_misses
         call.offer_token += 1
         self._calls[cid] = call
         if phase == "waiting":

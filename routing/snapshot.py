@@ -103,7 +103,7 @@ class CallSnapshot:
     queued_at: float  # arrival in the current queue (after an overflow)
     seq: int  # arrival sequence number: the last tie-break of the call order
     queue: str  # current queue
-    phase: str  # waiting | ringing | connected
+    phase: str  # waiting | ringing | connected | retry (a callback between dial-backs)
     agent: str | None = None
     answered_at: float = 0.0
     callback: bool = False
@@ -113,6 +113,7 @@ class CallSnapshot:
     key: tuple[float, float, int, str] = (0.0, 0.0, 0, "")  # place in line when waiting
     line: tuple[str, str] = ("", "")  # (queue, language or "*") of that line
     timers: tuple[TimerSnapshot, ...] = ()
+    callback_misses: int = 0  # dial-backs the caller did not answer
 
     @property
     def call_id(self) -> str:
@@ -123,14 +124,16 @@ class CallSnapshot:
         return {"arrival": {"call_id": a.call_id, "queue_id": a.queue_id,
                             "language": a.language, "intent": a.intent, "caller": a.caller,
                             "priority": a.priority,
-                            "required_skills": [list(s) for s in a.required_skills]},
+                            "required_skills": [list(s) for s in a.required_skills],
+                            "skills": list(a.skills), "data": [list(x) for x in a.data]},
                 "arrived": self.arrived, "queued_at": self.queued_at, "seq": self.seq,
                 "queue": self.queue, "phase": self.phase, "agent": self.agent,
                 "answered_at": self.answered_at, "callback": self.callback,
                 "missed_by": list(self.missed_by), "hops": self.hops,
                 "skills": None if self.skills is None else [list(s) for s in self.skills],
                 "key": list(self.key), "line": list(self.line),
-                "timers": [t.to_dict() for t in self.timers]}
+                "timers": [t.to_dict() for t in self.timers],
+                "callback_misses": self.callback_misses}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CallSnapshot:
@@ -138,7 +141,9 @@ class CallSnapshot:
         arrival = CallArrived(str(a["call_id"]), str(a["queue_id"]), a.get("language"),
                               str(a.get("intent", "")), str(a.get("caller", "")),
                               int(a.get("priority", 0)),
-                              tuple((str(s), int(lv)) for s, lv in a.get("required_skills", ())))
+                              tuple((str(s), int(lv)) for s, lv in a.get("required_skills", ())),
+                              tuple(str(s) for s in a.get("skills", ())),
+                              tuple((str(k), str(v)) for k, v in a.get("data", ())))
         k = d["key"]
         skills = d.get("skills")
         return cls(arrival, float(d["arrived"]), float(d["queued_at"]), int(d["seq"]),
@@ -148,7 +153,8 @@ class CallSnapshot:
                    None if skills is None else tuple((str(s), int(lv)) for s, lv in skills),
                    (float(k[0]), float(k[1]), int(k[2]), str(k[3])),
                    (str(d["line"][0]), str(d["line"][1])),
-                   tuple(TimerSnapshot.from_dict(t) for t in d.get("timers", ())))
+                   tuple(TimerSnapshot.from_dict(t) for t in d.get("timers", ())),
+                   int(d.get("callback_misses", 0)))
 
 
 @dataclass(frozen=True, slots=True)

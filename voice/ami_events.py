@@ -80,9 +80,18 @@ class AmiTranslator:
     def add_agent(self, agent_id: str) -> None:
         self._agents.add(agent_id)
 
-    def track(self, call_id: str, channel: str) -> None:
-        """A call left the IVR for the router: follow its channel from now on."""
-        self.calls[call_id] = TrackedCall(call_id=call_id, channel=channel)
+    def track(self, call_id: str, channel: str, agent_id: str | None = None) -> None:
+        """A call left the IVR for the router: follow its channel from now on
+        (``agent_id``: it is already connected to that agent, e.g. after a restart)."""
+        self.calls[call_id] = TrackedCall(call_id=call_id, channel=channel,
+                                          phase="connected" if agent_id else "waiting",
+                                          agent_id=agent_id)
+
+    def assume_registered(self, agent_id: str) -> None:
+        """The router believes the agent registered (stored state): the next device
+        state list says otherwise if the phone is gone."""
+        if agent_id in self._agents:
+            self._registered.add(agent_id)
 
     def track_callback(self, call_id: str, agent_id: str, agent_leg: str,
                        caller_leg: str) -> None:
@@ -181,10 +190,16 @@ class AmiTranslator:
         return []
 
     def _on_UserEvent(self, event: AmiEvent) -> list[Event]:  # noqa: N802
-        # [homeline-callback-offer]: trusted only from the waiting caller's own channel
+        # Homeline's own UserEvents ([homeline-callback-offer], [homeline-agent-dial]),
+        # trusted only from the caller's own channel
         call = self.calls.get(event.get("Uniqueid"))
-        if call is not None and event.get("UserEvent") == "HomelineCallbackAccepted":
+        if call is None:
+            return []
+        if event.get("UserEvent") == "HomelineCallbackAccepted":
             return [CallbackAccepted(call.call_id)]
+        if event.get("UserEvent") == "HomelineAgentHungUp" and call.phase == "connected":
+            call.phase = "agent-left"  # the Hangups that follow end nothing more
+            return [CallEnded(call.call_id, by="agent")]
         return []
 
     def _on_Hangup(self, event: AmiEvent) -> list[Event]:  # noqa: N802

@@ -17,6 +17,7 @@ from routing import (
     AgentWentOnBreak,
     CallArrived,
     CallbackAccepted,
+    CallbackNotAnswered,
     CallEnded,
     CallerAbandoned,
     CallQueued,
@@ -32,7 +33,8 @@ from routing.router import Router
 from routing.snapshot import RouterChanges, RouterSnapshot
 
 KINDS = ("reg", "reg", "unreg", "avail", "break", "endwrap", "call", "call", "call", "answer",
-         "answer", "noanswer", "end", "end", "abandon", "callback", "timer", "timer", "hours")
+         "answer", "noanswer", "end", "end", "abandon", "callback", "timer", "timer", "hours",
+         "cbmiss")
 
 
 class Stored:
@@ -103,7 +105,9 @@ class World:
                                data.draw(st.sampled_from(("en", "es", None))),
                                data.draw(st.sampled_from(("easy", "hard"))), f"+{self.n % 3}",
                                data.draw(st.integers(0, 2)),
-                               data.draw(st.sampled_from(((), (("tech", 2),)))))
+                               data.draw(st.sampled_from(((), (("tech", 2),)))),
+                               data.draw(st.sampled_from(((), ("tech",)))),
+                               (("tier", "gold"),) if self.n % 2 else ())
         if kind in ("answer", "noanswer") and self.ringing:
             cid = data.draw(st.sampled_from(sorted(self.ringing)), label="ringing")
             agent = self.ringing.pop(cid)
@@ -115,6 +119,10 @@ class World:
             cid = data.draw(st.sampled_from(sorted(self.connected)), label="connected")
             self.connected.discard(cid)
             return CallEnded(cid)
+        if kind == "cbmiss" and self.connected:  # ignored unless the call is a callback
+            cid = data.draw(st.sampled_from(sorted(self.connected)), label="connected")
+            self.connected.discard(cid)
+            return CallbackNotAnswered(cid)
         if kind in ("abandon", "callback") and self.calls:
             cid = data.draw(st.sampled_from(sorted(self.calls)), label="call")
             if kind == "callback":

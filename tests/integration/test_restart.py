@@ -1,0 +1,174 @@
+"""A restart that loses no caller, or fairness: the engine runs as its own process
+(`homeline engine run --stack`), is killed with SIGKILL while three callers wait
+and one is connected, and is started again. Real Asterisk, real SIP, a real
+SQLite store; nothing stands in for them."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from homeline.stack import PbxStack
+from softphone import AgentPhone, SoftphoneHost, TestCaller
+from store import SqliteStore
+
+from .conftest import directory_for, wait_for
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class EngineProcess:
+    """`homeline engine run` in a child process; its output kept in a file."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log = log
+        self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_serving(self, serving_lines: int, timeout: float = 30) -> None:
+        ok = wait_for(lambda: self.text().count("engine serving") >= serving_lines
+                      or self.proc.poll() is not None, timeout)
+        assert ok and self.proc.poll() is None, f"the engine did not start:\n{self.text()}"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._out.close()
+
+
+def _snapshot(db: Path) -> Any:
+    with SqliteStore(db) as store:
+        return store.load_router_snapshot()
+
+
+def _waiting(db: Path) -> list[str]:
+    snap = _snapshot(db)
+    return [] if snap is None else [c.call_id for c in snap.calls if c.phase == "waiting"]
+
+
+def _caller_of(leg: Any) -> str:
+    return leg.remote_uri.split("sip:", 1)[-1].split("@", 1)[0]
+
+
+def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_agent_busy(
+        tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    agents = {a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
+    directory = directory_for(agents, now, ring_timeout_s=6)
+    agents_file = tmp_path / "agents.yaml"
+    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
+                           encoding="utf-8")
+    db = tmp_path / "store.sqlite3"
+    name = f"rs{os.getpid()}"
+    stack = PbxStack(name, directory, tmp_path / name)
+    argv = [sys.executable, "-m", "homeline", "engine", "run", "--agents", str(agents_file),
+            "--db", str(db), "--stack", str(stack.state_dir), "--flow", "main-menu"]
+    engines: list[EngineProcess] = []
+    host = None
+    phones: list[Any] = []
+    try:
+        stack.start_pbx()
+        engines.append(EngineProcess(argv, tmp_path / "engine.log"))
+        engines[-1].wait_serving(1)
+        host = SoftphoneHost()
+        sip = f"sip:100@127.0.0.1:{stack.ports.sip}"
+
+        def agent(agent_id: str) -> AgentPhone:
+            phone = AgentPhone(host, agent_id, server=f"127.0.0.1:{stack.ports.sip}",
+                               password=stack.agent_secret(agent_id), answer_delay=0.3)
+            phone.wait_registered(10)
+            phones.append(phone)
+            return phone
+
+        def caller(number: str) -> Any:
+            c = TestCaller(host, number)
+            phones.append(c)
+            leg = c.call(sip)
+            leg.wait_confirmed(15)
+            time.sleep(0.8)
+            leg.send_dtmf("1")  # billing
+            return leg
+
+        amy = agent("amy")
+        # a first call, talked and finished: amy has handled minutes this week
+        first = caller("+15550400")
+        amy.wait_call(20).wait_confirmed(10)
+        time.sleep(2.0)
+        first.hangup()
+        # then amy is busy with a call, and three callers wait behind it
+        talking = caller("+15550401")
+        amy_leg = amy.wait_call(20)
+        amy_leg.wait_confirmed(10)
+        waiting = []
+        for number in ("+15550402", "+15550403", "+15550404"):
+            waiting.append(caller(number))
+            time.sleep(0.5)
+        assert wait_for(lambda: len(_waiting(db)) == 3, 20), _snapshot(db)
+        stored = _snapshot(db)
+        before = {a.agent_id: a for a in stored.agents}
+        assert before["amy"].handled_s >= 1.5 and before["amy"].state == "on_call"
+        callers = {c.call_id: c.arrival.caller for c in stored.calls}
+        assert [callers[c] for c in _waiting(db)] == ["+15550402", "+15550403", "+15550404"]
+
+        engines[-1].kill()  # no goodbye: whatever was not stored is lost
+        time.sleep(1.0)
+        assert not any(leg.ended for leg in waiting), "a waiting caller was dropped"
+        engines.append(EngineProcess(argv, tmp_path / "engine.log"))
+        engines[-1].wait_serving(2)
+        assert "adopting the stored router state of 4 call(s)" in engines[-1].text()
+
+        # three agents come online, one after the other: each takes the next in line
+        got: list[str] = []
+        for agent_id in ("bob", "carl", "dan"):
+            phone = agent(agent_id)
+            leg = phone.wait_call(20)
+            leg.wait_confirmed(10)
+            got.append(_caller_of(leg))
+        assert got == ["+15550402", "+15550403", "+15550404"], got
+        snap = wait_for(lambda: (s := _snapshot(db)) and s, 5)
+        assert [c.call_id for c in snap.calls if c.phase == "connected"] != []
+        after = {a.agent_id: a for a in snap.agents}
+        assert after["amy"].state == "on_call", "the busy agent was freed by the restart"
+        assert after["amy"].handled_s == pytest.approx(before["amy"].handled_s)
+        assert len(amy.calls) == 2, "the busy agent got another offer"
+        assert not talking.ended and not amy_leg.ended
+        engine_log = engines[-1].text()
+        assert "Traceback" not in engine_log, engine_log
+    finally:
+        for phone in phones:
+            try:
+                phone.close()
+            except Exception:  # noqa: BLE001 - keep closing the rest
+                pass
+        if host is not None:
+            host.close()
+        for engine in engines:
+            engine.stop()
+        stack.stop(remove=True)
+    leaked = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
+              and t is not threading.main_thread()]
+    assert leaked == []
