@@ -14,7 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from routing.events import CallEnded, CallerAbandoned, Event, OfferAnswered, OfferNotAnswered
+from homeline.call_log import CallLog
+from routing.events import (
+    AgentStateChanged,
+    CallbackAccepted,
+    CallEnded,
+    CallerAbandoned,
+    CallOverflowed,
+    CallRejected,
+    Decision,
+    Event,
+    OfferAnswered,
+    OfferCall,
+    OfferNotAnswered,
+)
+from store import CallRecord
 
 __all__ = ["CallTimeline", "Timelines"]
 
@@ -48,10 +62,20 @@ class Timelines:
     KEEP = 10_000
 
     def __init__(self, store: Any = None) -> None:
-        self._store = store
+        self._log = CallLog(store) if store is not None else None
         self._lock = threading.Lock()
         self._by_call: OrderedDict[str, CallTimeline] = OrderedDict()
-        self.errors: list[str] = []
+        self._errors: list[str] = []
+        self._wrap: dict[str, tuple[str, datetime]] = {}  # agent -> (call, wrap-up began)
+        self._last_call: dict[str, str] = {}  # agent -> the call they answered last
+
+    @property
+    def errors(self) -> list[str]:
+        return self._errors + (self._log.errors if self._log is not None else [])
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
     def get(self, call_id: str) -> CallTimeline | None:
         with self._lock:
@@ -81,43 +105,79 @@ class Timelines:
         timeline.agent, timeline.reason = agent_id, reason
         timeline.offers.append(agent_id)
 
+    # -- what the call log gets ----------------------------------------------------------
+    def record(self, rec: CallRecord) -> None:
+        if self._log is not None:
+            self._log.put(rec)
+
+    def event(self, call_id: str, at: datetime, event: str, agent_id: str | None = None,
+              **data: Any) -> None:
+        if self._log is not None:
+            self._log.event(call_id, at, event, agent_id, **data)
+
     def follow(self, event: Event, now: datetime) -> None:
-        """Keep the call's timeline (and, at its end, its call record) up to date."""
+        """Keep the call's timeline, events and (at its end) record up to date."""
         match event:
             case OfferAnswered():
                 timeline = self.of(event.call_id)
                 timeline.answered, timeline.agent, timeline.answered_at = (
                     True, event.agent_id, now)
                 timeline.note(f"agent {event.agent_id} answered")
+                self.event(event.call_id, now, "connected", event.agent_id)
+                self._last_call[event.agent_id] = event.call_id
+                self.record(CallRecord(event.call_id, agent_id=event.agent_id,
+                                       answered_at=now))
             case CallEnded():
                 timeline = self.of(event.call_id)
                 timeline.ended = True
                 timeline.note(f"hang-up by {event.by}")
+                self.event(event.call_id, now, "completed", timeline.agent, by=event.by)
                 self.save_record(timeline, f"ended-by-{event.by}", now)
             case CallerAbandoned():
                 timeline = self.of(event.call_id)
                 timeline.ended = True
                 timeline.note("caller hung up before an agent answered")
+                self.event(event.call_id, now, "abandoned")
                 self.save_record(timeline, "abandoned", now)
             case OfferNotAnswered():
                 self.note(event.call_id, f"{event.agent_id} did not answer ({event.cause})")
+                self.event(event.call_id, now, "ring-no-answer", event.agent_id,
+                           cause=event.cause)
+            case CallbackAccepted():
+                self.event(event.call_id, now, "callback")
             case _:
                 pass  # other events change no call's story
 
-    def save_record(self, timeline: CallTimeline, outcome: str, now: datetime) -> None:
-        """One call record per call in the store (queue_log-style facts, no secrets)."""
-        if self._store is None:
-            return
-        from store import CallRecord
+    def decided(self, decision: Decision, now: datetime) -> None:
+        """The router's decisions that are part of a call's story."""
+        match decision:
+            case OfferCall():
+                self.offered(decision.call_id, decision.agent_id, decision.reason.text)
+                self.event(decision.call_id, now, "offered", decision.agent_id,
+                           rule=decision.reason.rule, callback=decision.callback)
+            case CallOverflowed():
+                self.event(decision.call_id, now, "overflowed", None,
+                           from_queue=decision.from_queue, target=decision.target)
+            case AgentStateChanged():
+                # wrap-up after a call: its length belongs to that call's record
+                if decision.new == "wrap_up" and decision.agent_id in self._last_call:
+                    self._wrap[decision.agent_id] = (self._last_call[decision.agent_id], now)
+                elif decision.old == "wrap_up" and decision.agent_id in self._wrap:
+                    call_id, began = self._wrap.pop(decision.agent_id)
+                    self.record(CallRecord(call_id, wrap_up_s=round(
+                        (now - began).total_seconds(), 3)))
+            case CallRejected():
+                self.event(decision.call_id, now, "rejected", None, code=decision.code)
+                self.record(CallRecord(decision.call_id, outcome=f"rejected-{decision.code}",
+                                       reason=decision.why))
+            case _:
+                pass
 
-        try:
-            self._store.record_call(CallRecord(
-                call_id=timeline.call_id, queue_id=timeline.queue or None,
-                agent_id=timeline.agent if timeline.answered else None,
-                caller=timeline.caller or None, arrived_at=timeline.arrived_at,
-                answered_at=timeline.answered_at, ended_at=now,
-                outcome=outcome, reason=timeline.reason or None,
-            ))
-        except Exception as exc:
-            log.warning("call record for %s not stored: %s", timeline.call_id, exc)
-            self.errors.append(f"call record {timeline.call_id}: {exc!r}")
+    def save_record(self, timeline: CallTimeline, outcome: str, now: datetime) -> None:
+        """The call's record as it ends (queue_log-style facts, no secrets)."""
+        self.record(CallRecord(
+            call_id=timeline.call_id, queue_id=timeline.queue or None,
+            agent_id=timeline.agent if timeline.answered else None,
+            caller=timeline.caller or None, answered_at=timeline.answered_at, ended_at=now,
+            outcome=outcome, reason=timeline.reason or None,
+        ))

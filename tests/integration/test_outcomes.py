@@ -100,6 +100,10 @@ def test_the_support_line_after_hours_reaches_voicemail_without_ringing_anyone(l
         _leave_message(leg, after_s=4)
     _message_from(live, "support", "+15550303")
     assert amy.calls == [], "an agent's phone rang after hours"
+    # a call that ends in the IVR has its record too
+    rec = wait_for(lambda: [r for r in live.store.calls() if r.caller == "+15550303"], 10)
+    assert rec and rec[0].outcome == "ivr-voicemail" and rec[0].flow == "support-line", rec
+    assert rec[0].ended_at is not None and rec[0].queue_id is None
     assert _decisions(live, OfferCall) == []
 
 
@@ -211,3 +215,33 @@ def test_an_agent_goes_on_break_and_comes_back_through_the_store(live_factory):
         (offer,) = _decisions(live, OfferCall)
         assert offer.agent_id == "amy"
         leg.hangup()  # type: ignore[attr-defined]
+
+
+def test_each_call_leaves_one_record_with_its_queue_log_events(live_factory):
+    live = live_factory({"amy": {"skills": {"billing": 3}}})
+    amy = live.agent("amy", answer_delay=0.3)
+    live.wait_registered("amy")
+    caller, leg = _call(live, "+15550307", "1")
+    with caller:
+        agent_leg = amy.wait_call(20)
+        agent_leg.wait_confirmed(10)
+        time.sleep(1.0)
+        agent_leg.hangup()
+        leg.wait_disconnected(10)  # type: ignore[attr-defined]
+    # the call record is written off the router thread: wait for its last parts
+    def record() -> object:
+        rows = [r for r in live.store.calls() if r.caller == "+15550307"]
+        return rows[0] if rows and rows[0].wrap_up_s is not None else None
+
+    rec = wait_for(record, 10)
+    assert rec, live.store.calls()
+    assert rec.queue_id == "billing" and rec.agent_id == "amy"
+    assert rec.outcome == "ended-by-agent" and rec.flow == "main-menu" and rec.flow_version
+    assert rec.intent == "billing" and rec.language == "en"
+    assert rec.arrived_at <= rec.queued_at <= rec.answered_at <= rec.ended_at
+    assert 0.5 <= rec.wrap_up_s <= 5  # the test queue's wrap-up is 1 s
+    events = [e.event for e in live.store.call_events([rec.call_id])[rec.call_id]]
+    # the offer may be decided while the IVR still speaks (it is carried out after)
+    assert sorted(events) == sorted(["enter", "offered", "ivr-ended", "connected",
+                                     "completed"]), events
+    assert events[0] == "enter" and events[-2:] == ["connected", "completed"], events
