@@ -198,6 +198,14 @@ def semantic_problems(doc: Mapping[str, Any], file: str,
                     add(nid, "pattern", f"invalid regular expression: {exc}", "bad-value")
             if raw.get("secure") is True and isinstance(raw.get("variable"), str):
                 secure_vars.add(raw["variable"])
+        if kind == "route" and isinstance(raw.get("priority_rules"), list):
+            for i, rule in enumerate(raw["priority_rules"]):
+                if isinstance(rule, dict) and isinstance(rule.get("when"), str):
+                    try:
+                        parse_expr(rule["when"])
+                    except ExprError as exc:
+                        add(nid, f"priority_rules.{i}.when", f"bad expression: {exc}",
+                            "bad-expression")
         if kind == "branch" and isinstance(raw.get("cases"), list):
             for i, case in enumerate(raw["cases"]):
                 if isinstance(case, dict) and isinstance(case.get("when"), str):

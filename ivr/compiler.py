@@ -160,7 +160,9 @@ def _node(node_id: str, raw: dict[str, Any], calendars: dict[str, Calendar]) -> 
         return RouteNode(node_id, raw["queue"], tuple(raw.get("skills", [])),
                          int(raw.get("priority", DEFAULTS["priority"])), raw.get("intent"),
                          tuple(raw.get("data", [])), bool(raw.get("announce_position", False)),
-                         offer)
+                         offer, priority_rules=tuple(
+                             (parse_expr(r["when"]), int(r["priority"]))
+                             for r in raw.get("priority_rules", ())))
     if kind == "survey":
         return SurveyNode(node_id, prompt_items(raw["prompt"]),
                           prompt_items(raw.get("comment_prompt")),

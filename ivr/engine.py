@@ -463,9 +463,14 @@ class CallSession:
             v = self._vars.get(name)
             if v is not None:
                 data[name] = v.masked() if isinstance(v, Secret) else str(v)
+        priority = node.priority
+        for when, rule_priority in node.priority_rules:
+            if when.truth(self._vars):
+                priority = rule_priority
+                break
         self.route_request = RouteRequest(
             call_id=self.call_id, caller=self.caller, queue=node.queue, skills=node.skills,
-            priority=node.priority, intent=intent, language=self.language, data=data,
+            priority=priority, intent=intent, language=self.language, data=data,
             callback=self._callback, flow=self.flow.name, flow_version=self.flow.version)
         self.waiting = "route"
         out.append(Route(self.route_request))

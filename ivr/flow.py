@@ -174,6 +174,8 @@ class RouteNode:
     announce_position: bool
     callback: CallbackOffer | None
     kind: str = "route"
+    # (when, priority): the first rule true for the call's variables sets the priority
+    priority_rules: tuple[tuple[Expr, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,21 @@ def test_lookup_result_becomes_variables_and_branches(support):
     assert s.route_request.data["customer_tier"] == "gold"
 
 
+def test_a_known_customer_is_routed_with_a_higher_priority(support):
+    gold = new(support)
+    gold.start(OPEN_NOW)
+    gold.step(LookupCompleted({"tier": "Gold"}), OPEN_NOW)
+    gold.step(DigitsEntered("1"), OPEN_NOW)
+    gold.step(DigitsEntered("3"), OPEN_NOW)
+    plain = new(support)
+    plain.start(OPEN_NOW)
+    plain.step(LookupCompleted({"tier": "bronze"}), OPEN_NOW)
+    plain.step(DigitsEntered("1"), OPEN_NOW)
+    plain.step(DigitsEntered("3"), OPEN_NOW)
+    assert gold.route_request.queue == plain.route_request.queue == "sales"
+    assert (gold.route_request.priority, plain.route_request.priority) == (3, 0)
+
+
 def test_callback_offer_accepted(support):
     s = new(support)
     s.start(OPEN_NOW)

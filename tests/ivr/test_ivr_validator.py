@@ -57,6 +57,10 @@ BROKEN = {
                     "missing required key"),
     "unknown-queue": (MINIMAL.replace("queue: tech", "queue: tehc"), "tech", "queue",
                       "unknown queue"),
+    "bad-expression": (MINIMAL.replace(
+        "general: {type: route, queue: general}",
+        "general: {type: route, queue: general, priority_rules: [{when: 'tier ==', "
+        "priority: 2}]}"), "general", "priority_rules.0.when", "bad expression"),
 }
 
 
