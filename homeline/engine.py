@@ -105,6 +105,14 @@ class RouteAsked:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionAsked:
+    """A caller on hold is due their announcement: where are they in line?"""
+
+    call_id: str
+    reply: queue.SimpleQueue[tuple[int, float] | None]
+
+
+@dataclass(frozen=True, slots=True)
 class IvrEnded:
     call_id: str
     outcome: IvrOutcome
@@ -115,8 +123,8 @@ class StopRequested:
     pass
 
 
-Message = (RouterEventPosted | AmiEventReceived | AmiResynced | RouteAsked | IvrEnded
-           | StopRequested)
+Message = (RouterEventPosted | AmiEventReceived | AmiResynced | RouteAsked | PositionAsked
+           | IvrEnded | StopRequested)
 
 
 def _seconds(duration: str) -> int:
@@ -208,7 +216,8 @@ class Engine:
             target=self._router_loop, name="router", daemon=True
         )
         self._router_thread.start()
-        handlers: dict[str, Callable[..., Any]] = {"ivr": self._ivr_call}
+        handlers: dict[str, Callable[..., Any]] = {"ivr": self._ivr_call,
+                                                   "position": self._position_call}
         if self._survey_flow is not None:
             handlers["survey"] = self._survey_call
         self._agi = FastAGIServer(
@@ -337,6 +346,25 @@ class Engine:
         self._calls.event(call_id, now, "ivr-ended", None, outcome=outcome)
         if outcome in ("voicemail", "transfer"):
             self._calls.event(call_id, now, outcome)
+
+    def _position_call(self, agi: Any, env: Mapping[str, str]) -> None:
+        """[homeline-hold]'s announcement: the caller's place in line, as it is now."""
+        from ivr.engine import announcement
+        from voice.hold import announce_on_hold
+
+        call_id = env.get("agi_uniqueid", "")
+        reply: queue.SimpleQueue[tuple[int, float] | None] = queue.SimpleQueue()
+        self._inbox.put(PositionAsked(call_id, reply))
+        try:
+            where = reply.get(timeout=self.config.route_reply_timeout_s)
+        except queue.Empty:
+            where = None
+        if where is None:
+            return  # not waiting any more (an offer is on its way): say nothing
+        position, wait_s = where
+        self._calls.note(call_id, f"on hold: told position {position}, expected wait "
+                         f"{wait_s:.0f} s")
+        announce_on_hold(agi, announcement(position, round(wait_s)), log)
 
     def _survey_call(self, agi: Any, env: Mapping[str, str]) -> None:
         from voice.agi_runner import run_survey
@@ -472,6 +500,8 @@ class Engine:
                     self._handle(event)
             case RouteAsked():
                 self._route_asked(message)
+            case PositionAsked():
+                message.reply.put(self._core.position(message.call_id))
             case IvrEnded():
                 self._ivr_ended(message)
             case StopRequested():

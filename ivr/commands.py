@@ -145,6 +145,7 @@ class RouteRequest:
     callback: bool = False
     flow: str = ""
     flow_version: str = ""
+    announce_every_s: int = 0  # on hold, say the position and expected wait this often
 
 
 @dataclass(frozen=True, slots=True)

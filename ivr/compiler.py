@@ -162,7 +162,8 @@ def _node(node_id: str, raw: dict[str, Any], calendars: dict[str, Calendar]) -> 
                          tuple(raw.get("data", [])), bool(raw.get("announce_position", False)),
                          offer, priority_rules=tuple(
                              (parse_expr(r["when"]), int(r["priority"]))
-                             for r in raw.get("priority_rules", ())))
+                             for r in raw.get("priority_rules", ())),
+                         announce_every_s=int(raw.get("announce_every_s", 0)))
     if kind == "survey":
         return SurveyNode(node_id, prompt_items(raw["prompt"]),
                           prompt_items(raw.get("comment_prompt")),

@@ -471,7 +471,8 @@ class CallSession:
         self.route_request = RouteRequest(
             call_id=self.call_id, caller=self.caller, queue=node.queue, skills=node.skills,
             priority=priority, intent=intent, language=self.language, data=data,
-            callback=self._callback, flow=self.flow.name, flow_version=self.flow.version)
+            callback=self._callback, flow=self.flow.name, flow_version=self.flow.version,
+            announce_every_s=node.announce_every_s)
         self.waiting = "route"
         out.append(Route(self.route_request))
 

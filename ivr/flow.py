@@ -176,6 +176,7 @@ class RouteNode:
     kind: str = "route"
     # (when, priority): the first rule true for the call's variables sets the priority
     priority_rules: tuple[tuple[Expr, int], ...] = ()
+    announce_every_s: int = 0  # on hold: position and expected wait this often (0: never)
 
 
 @dataclass(frozen=True, slots=True)

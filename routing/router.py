@@ -1016,6 +1016,20 @@ class Router:
                 "handled_s": rt.handled_s, "signed_h": rt.signed_h,
                 "window_boundary": _dt(rt.window_until).isoformat() if rt.window_until else None}
 
+    def position(self, call_id: str) -> tuple[int, float] | None:
+        """A waiting call's place in its queue (1 = next) and expected wait, as
+        `CallQueued` announced them, or None when the call is not waiting."""
+        call = self._calls.get(call_id)
+        if call is None or call.phase != "waiting" or not call.line[0]:
+            return None
+        import bisect
+
+        q = call.queue
+        position = bisect.bisect_left(self._queue_all[q.id].keys, call.key) + 1
+        staffed = self._staffed.get(self._pool_for(self._requirement(
+            call, q.step_at(self._now - call.queued_at))), 0)
+        return position, position * q.aht_s / max(1, staffed)
+
     def waiting_calls(self, queue_id: str) -> list[str]:
         return [k[3] for k in self._queue_all[queue_id].keys]
 

@@ -404,6 +404,8 @@ def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
                         results = {"HOMELINE_CALL_ID": session.call_id,
                                    "HOMELINE_QUEUE": req.queue, "HOMELINE_INTENT": req.intent,
                                    "HOMELINE_LANGUAGE": req.language}
+                        if req.announce_every_s:
+                            results["HOMELINE_ANNOUNCE_S"] = str(req.announce_every_s)
                     if call.ack is not None and call.ack.hold_s:
                         results["HOMELINE_HOLD_S"] = str(call.ack.hold_s)
                     results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it

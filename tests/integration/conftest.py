@@ -129,7 +129,7 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
 
     def make(agents: dict[str, dict[str, Any]], *, engine: bool = True,
              ring_timeout_s: float = 4, queues: dict[str, dict[str, Any]] | None = None,
-             flow: str = "main-menu", clock: Callable[[], datetime] | None = None,
+             flow: str | Path = "main-menu", clock: Callable[[], datetime] | None = None,
              hold_s: int | None = None, external_contact: str = "") -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
         directory = directory_for(agents, now, ring_timeout_s, queues)
@@ -143,7 +143,8 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
             if hold_s is not None:
                 stack.hold_s = lambda _queue_id: hold_s  # type: ignore[method-assign]
             if engine:
-                the_flow = load_flow(DIALPLANS_DIR / "flows" / f"{flow}.yaml")
+                the_flow = load_flow(flow if isinstance(flow, Path)
+                                     else DIALPLANS_DIR / "flows" / f"{flow}.yaml")
                 router = Router(store.apply_hours(directory), now=now)
                 eng = stack.start_engine(router, lambda: the_flow, store=store,
                                          journal_path=tmp_path / f"{name}.jsonl", clock=clock)

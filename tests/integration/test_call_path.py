@@ -206,7 +206,9 @@ def test_hours_an_agent_adds_take_effect_for_a_waiting_caller_and_calls_are_reco
         leg.hangup()
         leg.wait_disconnected(10)
     call_id = live.timeline_of("+15550208").call_id
-    assert wait_for(lambda: [r for r in live.store.calls() if r.call_id == call_id], 10)
+    # records are written off the router thread: wait until the call's end is in
+    assert wait_for(lambda: [r for r in live.store.calls()
+                             if r.call_id == call_id and r.outcome], 10)
     record = next(r for r in live.store.calls() if r.call_id == call_id)
     assert record.agent_id == "amy" and record.queue_id == "billing"
     assert record.caller == "+15550208" and record.answered_at is not None

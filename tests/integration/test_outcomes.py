@@ -245,3 +245,32 @@ def test_each_call_leaves_one_record_with_its_queue_log_events(live_factory):
     assert sorted(events) == sorted(["enter", "offered", "ivr-ended", "connected",
                                      "completed"]), events
     assert events[0] == "enter" and events[-2:] == ["connected", "completed"], events
+
+
+def test_a_caller_on_hold_hears_their_place_in_line_as_it_changes(live_factory, tmp_path):
+    from homeline.paths import DIALPLANS_DIR
+
+    text = (DIALPLANS_DIR / "flows" / "main-menu.yaml").read_text(encoding="utf-8")
+    assert "    intent: billing\n" in text
+    flow = tmp_path / "main-menu.yaml"
+    flow.write_text(text.replace("    intent: billing\n",
+                                 "    intent: billing\n    announce_every_s: 2\n"),
+                    encoding="utf-8")
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, flow=flow)
+
+    def told(caller_id: str) -> list[str]:
+        timeline = live.timeline_of(caller_id)
+        return [w for _t, w in timeline.steps if w.startswith("on hold: told")] \
+            if timeline else []
+
+    first, first_leg = _call(live, "+15550308", "1")
+    second, second_leg = _call(live, "+15550309", "1")
+    with first, second:
+        assert wait_for(lambda: told("+15550309"), 20), live.timeline_of("+15550309").steps
+        assert told("+15550309")[0].startswith("on hold: told position 2"), told("+15550309")
+        assert told("+15550308")[0].startswith("on hold: told position 1")
+        first_leg.hangup()  # type: ignore[attr-defined]
+        seen = len(told("+15550309"))
+        assert wait_for(lambda: len(told("+15550309")) > seen + 1, 20)
+        assert told("+15550309")[-1].startswith("on hold: told position 1"), told("+15550309")
+        assert not second_leg.ended  # type: ignore[attr-defined]
