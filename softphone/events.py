@@ -15,6 +15,7 @@ from softphone.errors import SoftphoneTimeout
 
 __all__ = [
     "SoftphoneEvent",
+    "MessageReceived",
     "Registered",
     "RegistrationFailed",
     "Unregistered",
@@ -114,6 +115,20 @@ class DtmfReceived:
         return f"call {self.call_id}: DTMF {self.digit!r} via {self.method}"
 
 
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A SIP MESSAGE (RFC 3428) to this account, e.g. Homeline telling an agent why
+    they were put on break."""
+
+    at: float
+    user: str
+    sender: str
+    body: str
+
+    def describe(self) -> str:
+        return f"message from {self.sender}: {self.body!r}"
+
+
 SoftphoneEvent = (
     Registered
     | RegistrationFailed
@@ -122,6 +137,7 @@ SoftphoneEvent = (
     | CallStateChanged
     | AudioStarted
     | DtmfReceived
+    | MessageReceived
 )
 
 

@@ -18,6 +18,7 @@ from softphone.errors import RegistrationError, SoftphoneError, SoftphoneTimeout
 from softphone.events import (
     EventLog,
     IncomingCall,
+    MessageReceived,
     Registered,
     RegistrationFailed,
     SoftphoneEvent,
@@ -73,6 +74,11 @@ def _make_pj_account_class(pj: Any) -> type:
                 self.unregistered = True
                 event = RegistrationFailed(now, user, code, reason)
             self.phone.events.append(event)
+
+        @pj_callback
+        def onInstantMessage(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API
+            self.phone.events.append(MessageReceived(time.monotonic(), self.phone.user,
+                                                     str(prm.fromUri), str(prm.msgBody)))
 
         @pj_callback
         def onIncomingCall(self, prm: Any) -> None:  # noqa: N802 - pjsua2 API

@@ -41,7 +41,8 @@ def window_closed_now(now: datetime) -> str:
 
 def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
                   ring_timeout_s: float = 4,
-                  queues: dict[str, dict[str, Any]] | None = None) -> Directory:
+                  queues: dict[str, dict[str, Any]] | None = None,
+                  policy: dict[str, Any] | None = None) -> Directory:
     queue = {"aht_s": 60, "wrap_up_s": 1, "languages": ["en", "es", "fr"]}
     data = {
         "policy": {"ring_timeout_s": ring_timeout_s, "max_misses": 3, "week_zone": "UTC",
@@ -63,6 +64,7 @@ def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
             for agent_id, spec in agents.items()
         },
     }
+    data["policy"].update(policy or {})
     for qid, changes in (queues or {}).items():
         data["queues"][qid] = {**data["queues"].get(qid, queue), **changes}
     return Directory.from_dict(data, source="<test directory>")
@@ -130,9 +132,10 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
     def make(agents: dict[str, dict[str, Any]], *, engine: bool = True,
              ring_timeout_s: float = 4, queues: dict[str, dict[str, Any]] | None = None,
              flow: str | Path = "main-menu", clock: Callable[[], datetime] | None = None,
-             hold_s: int | None = None, external_contact: str = "") -> Live:
+             hold_s: int | None = None, external_contact: str = "",
+             policy: dict[str, Any] | None = None) -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
-        directory = directory_for(agents, now, ring_timeout_s, queues)
+        directory = directory_for(agents, now, ring_timeout_s, queues, policy)
         name = f"it{os.getpid()}-{next(_names)}"
         stack = PbxStack(name, directory, tmp_path / name, external_contact=external_contact)
         store = SqliteStore(tmp_path / f"{name}.sqlite3")

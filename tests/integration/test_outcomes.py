@@ -274,3 +274,33 @@ def test_a_caller_on_hold_hears_their_place_in_line_as_it_changes(live_factory, 
         assert wait_for(lambda: len(told("+15550309")) > seen + 1, 20)
         assert told("+15550309")[-1].startswith("on hold: told position 1"), told("+15550309")
         assert not second_leg.ended  # type: ignore[attr-defined]
+
+
+def test_an_agent_put_on_break_after_missed_offers_is_told_why_and_can_come_back(
+        live_factory):
+    from homeline.agent_api import request_agent_state
+    from routing.events import AgentPutOnBreak, AgentStateChanged
+    from softphone import MessageReceived
+
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, ring_timeout_s=2,
+                        policy={"max_misses": 2, "miss_cooldown_s": 1})
+    amy = live.agent("amy", no_answer=True)  # rings, never answers
+    live.wait_registered("amy")
+    # two callers, each offered to amy once (a call never goes back to an agent who
+    # let it ring out): two misses in a row
+    caller, leg = _call(live, "+15550310", "1")
+    other, other_leg = _call(live, "+15550311", "1")
+    with caller, other:
+        assert wait_for(lambda: _decisions(live, AgentPutOnBreak), 30), live.events
+        (brk,) = _decisions(live, AgentPutOnBreak)
+        assert brk.agent_id == "amy" and "missed 2 offers" in brk.why
+        told = amy.events.wait_for(lambda e: isinstance(e, MessageReceived), 10,
+                                   what="a SIP MESSAGE")
+        assert "You are on break: missed 2 offers" in told.body, told  # type: ignore[union-attr]
+        # the break lasts until amy herself says she is back
+        request_agent_state(live.store, live.directory, "amy", "available", datetime.now(UTC))
+        assert wait_for(lambda: [d for d in _decisions(live, AgentStateChanged)
+                                 if d.agent_id == "amy" and d.old == "break"
+                                 and d.new == "available"], 10)
+        leg.hangup()  # type: ignore[attr-defined]
+        other_leg.hangup()  # type: ignore[attr-defined]
