@@ -490,6 +490,10 @@ class TestCaller(_Phone):
         if self.answer_after is None:
             pj_call.answer_with(603)
             return
+        ci = pj_call.getInfo()
+        leg.call_id = str(ci.callIdString)
+        leg.remote_uri = str(ci.remoteUri)
+        leg.local_uri = str(ci.localUri)  # the number that was dialled
         pj_call.answer_with(180)
         key = leg._key
 

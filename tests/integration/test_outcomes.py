@@ -304,3 +304,50 @@ def test_an_agent_put_on_break_after_missed_offers_is_told_why_and_can_come_back
                                  and d.new == "available"], 10)
         leg.hangup()  # type: ignore[attr-defined]
         other_leg.hangup()  # type: ignore[attr-defined]
+
+
+def _outside_phone(live_port: int, host: object, number: str) -> TestCaller:
+    """A phone outside the contact centre, reached through the external trunk."""
+    return TestCaller(host, number, own_transport=True, port=live_port,  # type: ignore[arg-type]
+                      answer_after=0.3)
+
+
+def test_overflow_to_a_number_and_a_transfer_node_dial_out_through_the_trunk(
+        live_factory, tmp_path):
+    import socket
+
+    from homeline.paths import DIALPLANS_DIR
+    from homeline.stack import free_port
+
+    port = free_port(socket.SOCK_DGRAM)
+    text = (DIALPLANS_DIR / "flows" / "main-menu.yaml").read_text(encoding="utf-8")
+    flow = tmp_path / "main-menu.yaml"
+    flow.write_text(text.replace('      "3": choose-language\n',
+                                 '      "3": choose-language\n      "9": front-desk\n')
+                    + "\n  front-desk:\n    type: transfer\n    destination: \"5550199\"\n",
+                    encoding="utf-8")
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, flow=flow,
+                        queues={"billing": {"max_wait_s": 2, "overflow": "ext:5550188"}},
+                        external_contact=f"sip:127.0.0.1:{port}")
+    outside = _outside_phone(port, live.host, "desk")
+    with outside:
+        # a billing caller nobody answers: after 2 s the queue overflows to 5550188
+        caller, leg = _call(live, "+15550312", "1")
+        with caller:
+            first = wait_for(
+                lambda: [c for c in outside.calls if c.direction == "incoming"], 20)[0]
+            first.wait_confirmed(10)
+            assert "5550188@" in first.local_uri, first.local_uri
+            (ov,) = _decisions(live, CallOverflowed)
+            assert ov.target == "ext:5550188"
+            leg.hangup()  # type: ignore[attr-defined]
+        # a caller who presses 9 is transferred by the flow to 5550199
+        caller2, leg2 = _call(live, "+15550313", "9")
+        with caller2:
+            second = wait_for(lambda: [c for c in outside.calls
+                                       if c.direction == "incoming"][1:], 20)
+            assert second, outside.calls
+            second[0].wait_confirmed(10)
+            assert "5550199@" in second[0].local_uri, second[0].local_uri
+            assert live.timeline_of("+15550313").outcome == "transfer"
+            leg2.hangup()  # type: ignore[attr-defined]
