@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.required = True
     up = actions.add_parser("up", help="render the configuration and start Asterisk")
     up.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    from homeline.commands.dialplan import add_trunk_arguments
+
+    add_trunk_arguments(up)
     up.set_defaults(func=run_up)
     actions.add_parser("down", help="stop Asterisk").set_defaults(func=run_down)
     status = actions.add_parser("status", help="is it running, which version, which ports")
@@ -55,7 +58,8 @@ def run_up(args: argparse.Namespace) -> int:
     if directory is None:
         return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard(),
-                     progress=lambda m: print(m, file=sys.stderr))
+                     progress=lambda m: print(m, file=sys.stderr),
+                     external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint)
     try:
         instance = stack.start_pbx()
     except (PbxError, RenderError, RuntimeError) as exc:

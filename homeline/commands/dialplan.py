@@ -22,7 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="agent directory (default: dialplans/agents.yaml)")
     render.add_argument("--out", type=Path, default=None,
                         help="where to write (default: <state dir>/asterisk-etc)")
+    add_trunk_arguments(render)
     render.set_defaults(func=run_render)
+
+
+def add_trunk_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where numbers outside go: overflow ext:NUMBER, transfer nodes, callbacks."""
+    trunk = parser.add_mutually_exclusive_group()
+    trunk.add_argument("--trunk-contact", default="", metavar="SIP_URI",
+                       help="a static trunk to dial numbers outside through, e.g. "
+                       "sip:192.0.2.10:5060 (rendered as the endpoint homeline-external)")
+    trunk.add_argument("--trunk-endpoint", default="", metavar="NAME",
+                       help="an existing PJSIP endpoint to dial numbers outside through")
 
 
 def load_directory_or_report(path: Path) -> Directory | None:
@@ -45,7 +56,8 @@ def run_render(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
-    stack = PbxStack("main", directory, state_dir(), Ports.standard())
+    stack = PbxStack("main", directory, state_dir(), Ports.standard(),
+                     external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint)
     try:
         files = stack.render()
     except RenderError as exc:
