@@ -281,6 +281,9 @@ class _Loader:
             week_zone=str(wz),
             runners_up=n("policy", "runners_up", d.get("runners_up"), 0, 50, integer=True,
                          default=b.runners_up),
+            fair_max_passed_over=n("policy", "fair_max_passed_over",
+                                   d.get("fair_max_passed_over"), 1, 10**6, integer=True,
+                                   default=b.fair_max_passed_over),
             hours=hours,
         )
 

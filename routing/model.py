@@ -29,8 +29,8 @@ AgentId = NewType("AgentId", str)
 QueueId = NewType("QueueId", str)
 CallId = NewType("CallId", str)
 
-SELECTION_RULES = ("longest-idle", "best-proficiency", "fair-share")
-SelectionRule = Literal["longest-idle", "best-proficiency", "fair-share"]
+SELECTION_RULES = ("longest-idle", "best-proficiency", "fair-share", "fewest-calls")
+SelectionRule = Literal["longest-idle", "best-proficiency", "fair-share", "fewest-calls"]
 
 
 def _frozen_map(m: Mapping[str, int] | Sequence[tuple[str, int]]) -> Mapping[str, int]:
@@ -197,4 +197,7 @@ class RoutingPolicy:
     available_on_register: bool = True
     week_zone: str = "UTC"  # fair-share weeks start Monday 00:00 here
     runners_up: int = 3  # how many other eligible agents a reason lists
+    # fair-share: an agent left free through this many fair-share offers in a row gets
+    # the next call they are eligible for, whatever their standing (no starvation)
+    fair_max_passed_over: int = 10
     hours: HoursPolicy = HoursPolicy()
