@@ -78,6 +78,8 @@ class _AgentRt:
     calls_handled: int = 0  # calls answered and ended this week (fewest-calls' key)
     # fair share owed this week = fair_offset_s + (while staffed) the clocks of the agent's
     # pools: leaving a pool banks its clock, joining subtracts it (`_ShareClock`)
+    # (a restart snapshot keeps handled_s, calls_handled and the share owed, agent_status()
+    # "fair_share_s"; it comes back as fair_offset_s of an agent not yet staffed)
     fair_offset_s: float = 0.0
     fair_key: float = 0.0  # fair-share heap key: share clock - deficit, when last routable
     free_seq: int = 0  # fair-share offers made before this agent last became routable
@@ -175,6 +177,7 @@ class Router:
         # fair share: a clock per pool that calls' work is counted in, and one over all
         # staffed agents (the common drift of idle agents' deficits, for static heap keys)
         self._share: dict[PoolKey, _ShareClock] = {}
+        self._share_of: dict[str, list[tuple[PoolKey, _ShareClock]]] = {}  # per agent
         self._share_all = _ShareClock()
         self._n_staffed = 0
         self._fair_offers = 0  # offers made by fair-share selection (starvation guard)
@@ -218,6 +221,9 @@ class Router:
                     self.pools.heap(pool, kind, False)
         for q in self.directory.queues:
             for lg in (q.languages or (None,)):
+                # the clocks calls' work will count in, so no live decision creates one
+                self._share_clock(self._select_pool(q.requirement(0, lg), "fair-share"),
+                                  self._now)
                 for step in range(len(q.expansion) + 1):
                     pool = self._select_pool(q.requirement(step, lg), q.selection)
                     for k in ((q.selection, "fair-guard") if q.selection == "fair-share"
@@ -255,6 +261,7 @@ class Router:
                         serve.append((self._line(q.id, lg), q, wait))
                         break
         self._agent_queues[agent.id] = serve
+        self._share_of[agent.id] = []
 
     # ------------------------------------------------------------ keys & indexes
     def _key(self, agent_id: str, kind: str, skill: str) -> tuple[float, float]:
@@ -289,14 +296,12 @@ class Router:
             d = 1 if staffed else -1
             self._share_all.advance(self._n_staffed, now)
             self._n_staffed += d
-            share = self._share
+            staffed_in = self._staffed
+            for p, c in self._share_of[rt.agent.id]:
+                c.advance(staffed_in.get(p, 0), now)
+                rt.fair_offset_s -= d * c.clock  # joining: owed from here on
             for p in self.pools.pools_of(rt.agent.id):
-                n = self._staffed.get(p, 0)
-                c = share.get(p)
-                if c is not None:
-                    c.advance(n, now)
-                    rt.fair_offset_s -= d * c.clock  # joining: owed from here on
-                self._staffed[p] = n + d
+                staffed_in[p] = staffed_in.get(p, 0) + d
         want = self._routable(rt)
         if want:
             if not rt.pooled:
@@ -356,18 +361,26 @@ class Router:
         """The agent's fair share of this week's work so far, s (reads, changes nothing)."""
         fair = rt.fair_offset_s
         if rt.staffed:
-            share, staffed = self._share, self._staffed
-            for p in self.pools.pools_of(rt.agent.id):
-                c = share.get(p)
-                if c is not None:
-                    fair += c.at(staffed.get(p, 0), now)
+            staffed = self._staffed
+            for p, c in self._share_of[rt.agent.id]:  # _ShareClock.at, inlined: hot path
+                fair += c.clock
+                if c.busy and now > c.last:
+                    n = staffed.get(p, 0)
+                    if n > 0:
+                        fair += (now - c.last) * c.busy / n
         return fair
+
+    def _share_clock(self, pool: PoolKey, now: float) -> _ShareClock:
+        c = self._share.get(pool)
+        if c is None:  # staffed members join a new clock at 0: no offsets to adjust
+            c = self._share[pool] = _ShareClock(last=now)
+            for aid in self.pools.members.get(pool, ()):
+                self._share_of[aid].append((pool, c))
+        return c
 
     def _share_busy(self, pool: PoolKey, d: int, now: float) -> None:
         """A call counted in ``pool`` was answered (+1) or ended (-1)."""
-        c = self._share.get(pool)
-        if c is None:  # staffed agents join a new clock at 0: no offsets to adjust
-            c = self._share[pool] = _ShareClock(last=now)
+        c = self._share_clock(pool, now)
         c.advance(self._staffed.get(pool, 0), now)
         c.busy += d
         self._share_all.advance(self._n_staffed, now)
@@ -939,7 +952,7 @@ class Router:
 
     def _fair_note(self, rt: _AgentRt, now: float) -> str:
         fair = self._fair_share_s(rt, now)
-        return (f"{(fair - rt.handled_s) / 60:+.1f} min short of fair share this week "
+        return (f"deficit {(fair - rt.handled_s) / 60:+.1f} min against fair share this week "
                 f"({rt.handled_s / 60:.1f} min handled, {fair / 60:.1f} min owed for "
                 f"{self._elapsed_h(rt, now):.1f} of {rt.signed_h:g} h signed up)")
 

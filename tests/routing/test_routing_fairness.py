@@ -114,7 +114,7 @@ def test_fair_share_picks_the_biggest_deficit_not_the_longest_idle() -> None:
     assert "a" not in picks  # a has been idle longest all along
     assert sorted(picks) == ["b", "b", "c", "c"]
     (o,) = offers(r.handle(CallArrived("c9", "billing", "en", "x", "+9"), at(40)))
-    assert o.reason.rule == "fair-share" and "short of fair share" in o.reason.text
+    assert o.reason.rule == "fair-share" and "against fair share this week" in o.reason.text
     assert r.agent_status(o.agent_id)["fair_share_s"] > 200
 
 
