@@ -137,6 +137,33 @@ def test_starvation_guard_gives_the_call_to_who_was_passed_over() -> None:
         o.reason.text)
 
 
+def test_work_is_owed_to_the_agents_of_its_language_only() -> None:
+    agents = (Agent("bi", skills={"billing": 3}, languages={"en": 5, "es": 5},
+                    windows=all_week()),
+              Agent("en1", skills={"billing": 3}, languages={"en": 5}, windows=all_week()),
+              Agent("es1", skills={"billing": 3}, languages={"es": 5}, windows=all_week()))
+    q = Queue("billing", skills={"billing": 2}, languages=("en", "es"), aht_s=240,
+              wrap_up_s=0, selection="fair-share")
+    r = Router(Directory(agents, (q,), POLICY, "<langs>"), now=at(0))
+    for a in ("bi", "en1", "es1"):
+        r.handle(AgentRegistered(a), at(0))
+    (o,) = offers(r.handle(CallArrived("c1", "billing", "es", "x", "+1"), at(1)))
+    assert o.agent_id == "bi"  # all owed nothing: idle since the same instant, then id
+    r.handle(OfferAnswered("c1", "bi"), at(1))
+    r.handle(CallEnded("c1"), at(6))  # 300 s of Spanish work: 150 s each to bi and es1
+    owed = {a: r.agent_status(a)["fair_share_s"] for a in ("bi", "en1", "es1")}
+    assert owed == pytest.approx({"bi": 150.0, "en1": 0.0, "es1": 150.0})
+    # an agent who signs out keeps what they were owed; the clock runs on without them
+    r.handle(AgentUnregistered("es1"), at(7))
+    (o,) = offers(r.handle(CallArrived("c2", "billing", "es", "x", "+2"), at(8)))
+    assert o.agent_id == "bi"
+    r.handle(OfferAnswered("c2", "bi"), at(8))
+    r.handle(CallEnded("c2"), at(9))
+    assert r.agent_status("es1")["fair_share_s"] == pytest.approx(150.0)
+    assert r.agent_status("bi")["fair_share_s"] == pytest.approx(210.0)
+    assert r.agent_status("bi")["handled_s"] == pytest.approx(360.0)
+
+
 def test_fewest_calls_counts_calls_not_minutes() -> None:
     r = three_agents("fewest-calls")
     for a in ("a", "b", "c"):
