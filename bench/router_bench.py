@@ -70,6 +70,7 @@ class NaiveRouter(Router):
         self.pools.push = lambda agent_id: None  # type: ignore[method-assign]
 
     def _ordered(self, pool, kind, protect, simple):  # type: ignore[no-untyped-def]
+        self._flush()  # pushes nothing here; takes the fair-share keys at the same moment
         skill, lang = pool
         cands = []
         now = datetime.fromtimestamp(self._now, UTC)
@@ -88,6 +89,9 @@ class NaiveRouter(Router):
             cands.append((group, k1, k2, aid))
         cands.sort()
         return iter([c[3] for c in cands]), lambda chosen: None
+
+    def _guard_may_apply(self, pool):  # type: ignore[no-untyped-def]
+        return True  # no heaps here: the starvation guard always scans (via _ordered)
 
     def _call_for(self, rt, now):  # type: ignore[no-untyped-def]
         best = None

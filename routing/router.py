@@ -199,12 +199,21 @@ class Router:
         self._warm_pools()
 
     def _flush(self) -> None:
-        """Index the agents that became routable and are still routable, as they are now."""
+        """Index the agents that became routable and are still routable, as they are now.
+
+        The fair-share key is computed here rather than in `_refresh`: most agents
+        who free up get a waiting call at once and are never indexed. Every use of
+        the heaps flushes first, and so within the same ``handle`` (same ``now``).
+        """
         if self._pending:
             agents = self._agents
+            now = self._now
             for aid, version in self._pending:
                 rt = agents[aid]
                 if rt.pooled and rt.version == version:
+                    if self._fair_in_use:
+                        rt.fair_key = (self._share_all.at(self._n_staffed, now)
+                                       - (self._fair_share_s(rt, now) - rt.handled_s))
                     self.pools.push(aid)
             self._pending.clear()
 
@@ -282,12 +291,12 @@ class Router:
     def _refresh(self, rt: _AgentRt) -> None:
         """Re-derive pool membership and staffed counts after any change of ``rt``.
 
-        The fair-share key is taken when the agent becomes routable and kept
-        while they wait, so heap keys stay static. A waiting agent's deficit
-        grows as their pools' clocks run; the key subtracts the deficit from the
-        clock over all staffed agents, which runs at the average of those rates
-        (exactly theirs when everyone serves the same calls), so the order of
-        waiting agents stays that of their deficits now.
+        The fair-share key is taken when the agent is indexed (`_flush`, in the
+        same ``handle``) and kept while they wait, so heap keys stay static. A
+        waiting agent's deficit grows as their pools' clocks run; the key
+        subtracts the deficit from the clock over all staffed agents, which runs
+        at the average of those rates (exactly theirs when everyone serves the
+        same calls), so the order of waiting agents stays that of their deficits.
         """
         now = self._now
         staffed = rt.registered and rt.in_window and rt.state in _STAFFED
@@ -303,12 +312,8 @@ class Router:
             for p in self.pools.pools_of(rt.agent.id):
                 staffed_in[p] = staffed_in.get(p, 0) + d
         want = self._routable(rt)
-        if want:
-            if not rt.pooled:
-                rt.free_seq = self._fair_offers
-            if self._fair_in_use:
-                rt.fair_key = (self._share_all.at(self._n_staffed, now)
-                               - (self._fair_share_s(rt, now) - rt.handled_s))
+        if want and not rt.pooled:
+            rt.free_seq = self._fair_offers
         if want or rt.pooled:
             rt.version += 1
         rt.pooled = want
@@ -890,6 +895,8 @@ class Router:
         many fair-share offers, plus one per agent who was already waiting longer
         (they go first, in the order they became free).
         """
+        if not self._guard_may_apply(pool):
+            return None
         it, restore = self._ordered(pool, "fair-guard", protect, simple)
         found: str | None = None
         for aid in it:
@@ -900,6 +907,17 @@ class Router:
                 break
         restore(None)
         return found
+
+    def _guard_may_apply(self, pool: PoolKey) -> bool:
+        """False when no routable agent of ``pool`` has been through the limit of offers:
+        the top of a heap is a lower bound of its entries, stale ones included (O(1))."""
+        self._flush()
+        limit = self._fair_offers - self.policy.fair_max_passed_over
+        for trainee in (True, False):
+            h = self.pools.heap(pool, "fair-guard", trainee)
+            if h and h[0][0] <= limit:
+                return True
+        return False
 
     def _preferred(self, call: _CallRt, req: Requirement, q: Queue, now: float) -> str | None:
         last = self._last_agent.get(call.ev.caller) if call.ev.caller else None
