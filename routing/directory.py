@@ -293,6 +293,9 @@ class _Loader:
                                 20, integer=True, default=b.callback_attempts),
             callback_retry_s=n("policy", "callback_retry_s", d.get("callback_retry_s"), 0,
                                86400, default=b.callback_retry_s),
+            fair_max_passed_over=n("policy", "fair_max_passed_over",
+                                   d.get("fair_max_passed_over"), 1, 10**6, integer=True,
+                                   default=b.fair_max_passed_over),
             hours=hours,
         )
 

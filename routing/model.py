@@ -29,8 +29,8 @@ AgentId = NewType("AgentId", str)
 QueueId = NewType("QueueId", str)
 CallId = NewType("CallId", str)
 
-SELECTION_RULES = ("longest-idle", "best-proficiency", "fair-share")
-SelectionRule = Literal["longest-idle", "best-proficiency", "fair-share"]
+SELECTION_RULES = ("longest-idle", "best-proficiency", "fair-share", "fewest-calls")
+SelectionRule = Literal["longest-idle", "best-proficiency", "fair-share", "fewest-calls"]
 
 
 def _frozen_map(m: Mapping[str, int] | Sequence[tuple[str, int]]) -> Mapping[str, int]:
@@ -199,4 +199,7 @@ class RoutingPolicy:
     runners_up: int = 3  # how many other eligible agents a reason lists
     callback_attempts: int = 3  # dial-backs a caller may miss before the callback ends
     callback_retry_s: float = 120.0  # after a missed dial-back, wait this long to retry
+    # fair-share: an agent left free through this many fair-share offers in a row gets
+    # the next call they are eligible for, whatever their standing (no starvation)
+    fair_max_passed_over: int = 10
     hours: HoursPolicy = HoursPolicy()

@@ -12,7 +12,11 @@
 Keys (smaller is better, ties always end on the agent id):
   longest-idle      (idle_since, 0, agent_id)
   best-proficiency  (-level of the pool skill, idle_since, agent_id)
-  fair-share        (handled seconds per signed-up hour this week, idle_since, agent_id)
+  fair-share        (share clock - deficit against fair share when last routable,
+                     idle_since, agent_id); see `routing.router` and README "Fairness"
+  fair-guard        (fair-share offers made before the agent became routable, idle_since,
+                     agent_id): who fair-share has passed over longest (starvation guard)
+  fewest-calls      (calls handled this week, idle_since, agent_id)
 """
 from __future__ import annotations
 

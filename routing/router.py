@@ -53,9 +53,11 @@ from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
 from routing.snapshot import (
     AgentSnapshot,
     CallSnapshot,
+    FairnessSnapshot,
     LastAgent,
     RouterChanges,
     RouterSnapshot,
+    ShareClockSnapshot,
     TimerSnapshot,
 )
 from routing.states import AgentState, next_state
@@ -64,8 +66,6 @@ from routing.windows import Schedule, check_aware, format_hhmm, load_zone
 __all__ = ["Router"]
 
 S = AgentState
-FAIR_SMOOTHING_H = 0.1  # 6 min; over seeds 1-10 of the simulated week: 0.1 -> max 8.1 %,
-# 0.25 -> 8.8 %, 1.0 -> 11.0 %, 3.0 -> 16.2 % spread of calls per signed-up hour
 _STAFFED = (S.AVAILABLE, S.RESERVED, S.ON_CALL, S.WRAP_UP, S.MISSED)
 
 
@@ -84,7 +84,15 @@ class _AgentRt:
     handled_s: float = 0.0
     signed_h: float = 0.0
     week_ivs: list[tuple[float, float]] = field(default_factory=list)
-    fair_key: float = 0.0
+    # fairness (README "Fairness"); all reset at the start of each week
+    calls_handled: int = 0  # calls answered and ended this week (fewest-calls' key)
+    # fair share owed this week = fair_offset_s + (while staffed) the clocks of the agent's
+    # pools: leaving a pool banks its clock, joining subtracts it (`_ShareClock`)
+    # (a restart snapshot keeps handled_s, calls_handled and the share owed, agent_status()
+    # "fair_share_s"; it comes back as fair_offset_s of an agent not yet staffed)
+    fair_offset_s: float = 0.0
+    fair_key: float = 0.0  # fair-share heap key: share clock - deficit, when last routable
+    free_seq: int = 0  # fair-share offers made before this agent last became routable
     version: int = 0
     in_window: bool = False
     window_until: float | None = None
@@ -114,6 +122,31 @@ class _CallRt:
     line: tuple[str, str] = ("", "")
     hops: int = 0
     reqs: dict[int, Requirement] = field(default_factory=dict)  # per step, for this queue
+    share_pool: PoolKey | None = None  # whose fair shares this call's work counts in
+
+
+@dataclass(slots=True)
+class _ShareClock:
+    """Work per staffed agent of one pool so far this week, s (README "Fairness").
+
+    Between changes, ``busy`` calls are handled while the pool has ``n`` staffed
+    agents: each of them is owed ``dt * busy / n``. Advanced only when ``busy``
+    or ``n`` changes (events), read anywhere without changing it, so reading
+    (reasons, `agent_status`) never changes a later decision.
+    """
+
+    clock: float = 0.0
+    busy: int = 0
+    last: float = 0.0
+
+    def at(self, staffed: int, now: float) -> float:
+        if self.busy and staffed > 0 and now > self.last:
+            return self.clock + (now - self.last) * self.busy / staffed
+        return self.clock
+
+    def advance(self, staffed: int, now: float) -> None:
+        self.clock = self.at(staffed, now)
+        self.last = max(self.last, now)
 
 
 CallKey = tuple[float, float, int, str]  # (priority-aged arrival, arrival, sequence, call id)
@@ -153,6 +186,15 @@ class Router:
         self._seq = 0
         self._last_agent: dict[str, tuple[str, float]] = {}
         self._staffed: dict[PoolKey, int] = {}
+        # fair share: a clock per pool that calls' work is counted in, and one over all
+        # staffed agents (the common drift of idle agents' deficits, for static heap keys)
+        self._share: dict[PoolKey, _ShareClock] = {}
+        self._share_of: dict[str, list[tuple[PoolKey, _ShareClock]]] = {}  # per agent
+        self._share_all = _ShareClock()
+        self._n_staffed = 0
+        self._fair_offers = 0  # offers made by fair-share selection (starvation guard)
+        self._keys_as_stored = False  # restore: index agents with the keys they had
+        self._fair_in_use = any(q.selection == "fair-share" for q in directory.queues)
         self._serve_cache: dict[tuple[str, str | None, tuple[tuple[str, int], ...]], bool] = {}
         # per agent: (waiting line, queue, seconds of waiting before the agent qualifies)
         self._agent_queues: dict[str, list[tuple[WaitingLine, Queue, float]]] = {}
@@ -175,19 +217,30 @@ class Router:
         self._warm_pools()
 
     def _flush(self) -> None:
-        """Index the agents that became routable and are still routable, as they are now."""
+        """Index the agents that became routable and are still routable, as they are now.
+
+        The fair-share key is computed here rather than in `_refresh`: most agents
+        who free up get a waiting call at once and are never indexed. Every use of
+        the heaps flushes first, and so within the same ``handle`` (same ``now``).
+        """
         if self._pending:
             agents = self._agents
+            now = self._now
             for aid, version in self._pending:
                 rt = agents[aid]
                 if rt.pooled and rt.version == version:
+                    if self._fair_in_use and not self._keys_as_stored:
+                        rt.fair_key = (self._share_all.at(self._n_staffed, now)
+                                       - (self._fair_share_s(rt, now) - rt.handled_s))
                     self.pools.push(aid)
             self._pending.clear()
 
     def _warm_pools(self) -> None:
         """Create the heaps the queues will draw from, so no live decision pays for it."""
         self._flush()
-        kinds = {q.selection for q in self.directory.queues}
+        kinds: set[str] = {q.selection for q in self.directory.queues}
+        if "fair-share" in kinds:
+            kinds.add("fair-guard")
         for pool in self.pools.members:
             if pool[0] != "*" and pool[1] != "*":  # calls with their own required skills
                 for kind in kinds:
@@ -195,10 +248,15 @@ class Router:
                     self.pools.heap(pool, kind, False)
         for q in self.directory.queues:
             for lg in (q.languages or (None,)):
+                # the clocks calls' work will count in, so no live decision creates one
+                self._share_clock(self._select_pool(q.requirement(0, lg), "fair-share"),
+                                  self._now)
                 for step in range(len(q.expansion) + 1):
                     pool = self._select_pool(q.requirement(step, lg), q.selection)
-                    self.pools.heap(pool, q.selection, True)
-                    self.pools.heap(pool, q.selection, False)
+                    for k in ((q.selection, "fair-guard") if q.selection == "fair-share"
+                              else (q.selection,)):
+                        self.pools.heap(pool, k, True)
+                        self.pools.heap(pool, k, False)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -228,6 +286,7 @@ class Router:
                         serve.append((self._line(q.id, lg), q, wait))
                         break
         self._agent_queues[agent.id] = serve
+        self._share_of[agent.id] = []
 
     # ------------------------------------------------------------ keys & indexes
     def _key(self, agent_id: str, kind: str, skill: str) -> tuple[float, float]:
@@ -236,6 +295,10 @@ class Router:
             return (-float(rt.agent.skills.get(skill, 0)), rt.idle_since)
         if kind == "fair-share":
             return (rt.fair_key, rt.idle_since)
+        if kind == "fewest-calls":
+            return (float(rt.calls_handled), rt.idle_since)
+        if kind == "fair-guard":  # who has been routable through the most fair-share offers
+            return (float(rt.free_seq), rt.idle_since)
         return (rt.idle_since, 0.0)
 
     def _routable(self, rt: _AgentRt) -> bool:
@@ -244,26 +307,36 @@ class Router:
     def _refresh(self, rt: _AgentRt) -> None:
         """Re-derive pool membership and staffed counts after any change of ``rt``.
 
-        The fair-share standing is taken when the agent becomes routable and kept
-        while they wait (it only moves with handled minutes and elapsed hours,
-        and a wait is short next to a week), so heap keys stay static.
+        The fair-share key is taken when the agent is indexed (`_flush`, in the
+        same ``handle``) and kept while they wait, so heap keys stay static. A
+        waiting agent's deficit grows as their pools' clocks run; the key
+        subtracts the deficit from the clock over all staffed agents, which runs
+        at the average of those rates (exactly theirs when everyone serves the
+        same calls), so the order of waiting agents stays that of their deficits.
         """
         self._dirty_agents.add(rt.agent.id)
+        now = self._now
+        staffed = rt.registered and rt.in_window and rt.state in _STAFFED
+        if staffed != rt.staffed:
+            rt.staffed = staffed
+            d = 1 if staffed else -1
+            self._share_all.advance(self._n_staffed, now)
+            self._n_staffed += d
+            staffed_in = self._staffed
+            for p, c in self._share_of[rt.agent.id]:
+                c.advance(staffed_in.get(p, 0), now)
+                rt.fair_offset_s -= d * c.clock  # joining: owed from here on
+            for p in self.pools.pools_of(rt.agent.id):
+                staffed_in[p] = staffed_in.get(p, 0) + d
         want = self._routable(rt)
-        if want:
-            rt.fair_key = self._fair_ratio(rt, self._now)
+        if want and not rt.pooled:
+            rt.free_seq = self._fair_offers
         if want or rt.pooled:
             rt.version += 1
         rt.pooled = want
         if want:
             # indexed lazily: an agent who frees up usually gets a call at once
             self._pending.append((rt.agent.id, rt.version))
-        staffed = rt.registered and rt.in_window and rt.state in _STAFFED
-        if staffed != rt.staffed:
-            rt.staffed = staffed
-            d = 1 if staffed else -1
-            for p in self.pools.pools_of(rt.agent.id):
-                self._staffed[p] = self._staffed.get(p, 0) + d
 
     def _update_window(self, rt: _AgentRt, now: float) -> None:
         is_open, until = rt.schedule.state_at(_dt(now))
@@ -284,7 +357,11 @@ class Router:
         self._week_start, self._week_end = start.timestamp(), end.timestamp()
         for rt in self._agents.values():
             rt.handled_s = 0.0
+            rt.calls_handled = 0
+            rt.fair_offset_s = 0.0  # staffed agents rejoin every clock at 0
             self._week_hours(rt)
+        for c in (*self._share.values(), self._share_all):
+            c.clock, c.last = 0.0, max(c.last, now)
         self.pools.reset()
 
     def _week_hours(self, rt: _AgentRt) -> None:
@@ -303,14 +380,34 @@ class Router:
             total += min(b, now) - a
         return total / 3600
 
-    def _fair_ratio(self, rt: _AgentRt, now: float) -> float:
-        """Handled minutes per signed-up hour so far this week.
+    def _fair_share_s(self, rt: _AgentRt, now: float) -> float:
+        """The agent's fair share of this week's work so far, s (reads, changes nothing)."""
+        fair = rt.fair_offset_s
+        if rt.staffed:
+            staffed = self._staffed
+            for p, c in self._share_of[rt.agent.id]:  # _ShareClock.at, inlined: hot path
+                fair += c.clock
+                if c.busy and now > c.last:
+                    n = staffed.get(p, 0)
+                    if n > 0:
+                        fair += (now - c.last) * c.busy / n
+        return fair
 
-        "So far" matters: dividing by the whole week's hours would favour agents
-        whose hours come late in the week. A few minutes of smoothing keep the
-        very first call of someone who just started from counting as infinite.
-        """
-        return rt.handled_s / 60 / (self._elapsed_h(rt, now) + FAIR_SMOOTHING_H)
+    def _share_clock(self, pool: PoolKey, now: float) -> _ShareClock:
+        c = self._share.get(pool)
+        if c is None:  # staffed members join a new clock at 0: no offsets to adjust
+            c = self._share[pool] = _ShareClock(last=now)
+            for aid in self.pools.members.get(pool, ()):
+                self._share_of[aid].append((pool, c))
+        return c
+
+    def _share_busy(self, pool: PoolKey, d: int, now: float) -> None:
+        """A call counted in ``pool`` was answered (+1) or ended (-1)."""
+        c = self._share_clock(pool, now)
+        c.advance(self._staffed.get(pool, 0), now)
+        c.busy += d
+        self._share_all.advance(self._n_staffed, now)
+        self._share_all.busy += d
 
     # ------------------------------------------------------------ timers
     def _timer(self, due: float, kind: str, ident: str, token: int) -> None:
@@ -414,10 +511,7 @@ class Router:
                 out.append(EventIgnored(type(ev).__name__,
                                         f"call {ev.call_id} is not ringing {ev.agent_id}"))
             elif isinstance(ev, OfferAnswered):
-                rt = self._agents[ev.agent_id]
-                call.phase, call.answered_at = "connected", now
-                rt.misses = 0
-                self._move(rt, "answered", now, out)
+                self._connected(call, self._agents[ev.agent_id], now, out)
             else:
                 self._missed(call, ev.agent_id, ev.cause, now, out)
         elif isinstance(ev, CallEnded | CallerAbandoned):
@@ -593,6 +687,9 @@ class Router:
             rt = self._agents[call.agent or ""]
             rt.call_id = None
             rt.handled_s += max(0.0, now - call.answered_at)
+            rt.calls_handled += 1
+            if call.share_pool is not None:
+                self._share_busy(call.share_pool, -1, now)
             if call.ev.caller:
                 self._last_agent[call.ev.caller] = (rt.agent.id, now)
             self._move(rt, "ended", now, out)
@@ -809,6 +906,8 @@ class Router:
         low_load = waiting_before <= pol.trainee_low_load_waiting
         protect = low_load and self.pools.trainees_in.get(pool, 0) > 0
         simple = call.ev.intent in q.simple_intents
+        starving = (self._starving(pool, req, call, q, now, protect, simple)
+                    if kind == "fair-share" else None)
         it, restore = self._ordered(pool, kind, protect, simple)
         chosen: str | None = None
         others: list[str] = []
@@ -829,26 +928,69 @@ class Router:
                 more = True
                 break
         rule: str = kind
+        note = ""
+        if starving is not None and starving != chosen and chosen is not None:
+            others = [chosen, *[o for o in others if o != starving]][: pol.runners_up]
+            note = (f"starvation guard: free through "
+                    f"{self._fair_offers - self._agents[starving].free_seq} fair-share "
+                    f"offers (limit {pol.fair_max_passed_over})")
+            chosen = starving
         pref = self._preferred(call, req, q, now)
         if pref is not None and pref != chosen:
             if chosen is not None:
                 others = [chosen, *[o for o in others if o != pref]][: pol.runners_up]
-            chosen, rule = pref, "preferred-agent"
+            chosen, rule, note = pref, "preferred-agent", ""
         elif pref is not None:
             rule = "preferred-agent"
         restore(chosen)
         if chosen is None:
             return None
-        note = ""
+        if kind == "fair-share":
+            self._fair_offers += 1
         if protect and rule != "preferred-agent":
             if simple and self.pools.trainee[chosen]:
                 rule = "trainee-protection"
-                note = (f"low load: simple intent {call.ev.intent!r} goes to a trainee first, "
-                        f"then {kind}")
+                note = "; ".join(filter(None, (
+                    note, f"low load: simple intent {call.ev.intent!r} goes to a trainee "
+                          f"first, then {kind}")))
             elif not simple:
-                note = f"low load: intent {call.ev.intent!r} goes to non-trainees first"
+                note = "; ".join(filter(None, (
+                    note, f"low load: intent {call.ev.intent!r} goes to non-trainees first")))
         return chosen, self._reason(rule, chosen, others, more, q, step, req, now, excluded,
                                     call, note)
+
+    def _starving(self, pool: PoolKey, req: Requirement, call: _CallRt, q: Queue, now: float,
+                  protect: bool, simple: bool) -> str | None:
+        """The agent eligible for ``call`` who has been routable through the most fair-share
+        offers, if that is at least ``policy.fair_max_passed_over``.
+
+        Bound: an agent who stays free and eligible is passed over by at most that
+        many fair-share offers, plus one per agent who was already waiting longer
+        (they go first, in the order they became free).
+        """
+        if not self._guard_may_apply(pool):
+            return None
+        it, restore = self._ordered(pool, "fair-guard", protect, simple)
+        found: str | None = None
+        for aid in it:
+            rt = self._agents[aid]
+            if self._eligible(rt, req, call, q, now) is None:
+                if self._fair_offers - rt.free_seq >= self.policy.fair_max_passed_over:
+                    found = aid
+                break
+        restore(None)
+        return found
+
+    def _guard_may_apply(self, pool: PoolKey) -> bool:
+        """False when no routable agent of ``pool`` has been through the limit of offers:
+        the top of a heap is a lower bound of its entries, stale ones included (O(1))."""
+        self._flush()
+        limit = self._fair_offers - self.policy.fair_max_passed_over
+        for trainee in (True, False):
+            h = self.pools.heap(pool, "fair-guard", trainee)
+            if h and h[0][0] <= limit:
+                return True
+        return False
 
     def _preferred(self, call: _CallRt, req: Requirement, q: Queue, now: float) -> str | None:
         last = self._last_agent.get(call.ev.caller) if call.ev.caller else None
@@ -876,14 +1018,15 @@ class Router:
         idle = now - rt.idle_since
         win = self._window_text(rt, now)
         left = (rt.window_until - now) / 60 if rt.window_until is not None else 0.0
-        key_note = {"longest-idle": f"idle {idle:.0f} s",
-                    "best-proficiency": f"proficiency {dict(rt.agent.skills)}, idle {idle:.0f} s",
-                    "fair-share": (f"{self._fair_ratio(rt, now):.1f} handled min per signed-up "
-                                   f"h so far this week ({rt.handled_s / 60:.1f} min, "
-                                   f"{self._elapsed_h(rt, now):.1f} of {rt.signed_h:g} h), "
-                                   f"idle {idle:.0f} s")}
         kind = q.selection
-        text = (f"{chosen} chosen by {rule} ({key_note.get(kind, '')}) for {q.id} step {step} "
+        key_note = f"idle {idle:.0f} s"
+        if kind == "best-proficiency":
+            key_note = f"proficiency {dict(rt.agent.skills)}, {key_note}"
+        elif kind == "fair-share":
+            key_note = f"{self._fair_note(rt, now)}, {key_note}"
+        elif kind == "fewest-calls":
+            key_note = f"{rt.calls_handled} calls this week, {key_note}"
+        text = (f"{chosen} chosen by {rule} ({key_note}) for {q.id} step {step} "
                 f"({req.describe()}); window {win}, {left:.0f} min left")
         if note:
             text += f"; {note}"
@@ -897,6 +1040,12 @@ class Router:
         return Reason(rule, text, chosen, tuple(others), more, q.id, step, req.describe(), win,
                       _dt(rt.window_until) if rt.window_until is not None else None, idle,
                       tuple(more_excl[:6]))
+
+    def _fair_note(self, rt: _AgentRt, now: float) -> str:
+        fair = self._fair_share_s(rt, now)
+        return (f"deficit {(fair - rt.handled_s) / 60:+.1f} min against fair share this week "
+                f"({rt.handled_s / 60:.1f} min handled, {fair / 60:.1f} min owed for "
+                f"{self._elapsed_h(rt, now):.1f} of {rt.signed_h:g} h signed up)")
 
     def _exclusions(self, req: Requirement, call: _CallRt, now: float,
                     skip: Iterable[str] = ()) -> list[tuple[str, str]]:
@@ -1014,6 +1163,8 @@ class Router:
                 "registered": rt.registered,
                 "in_window": rt.in_window, "call": rt.call_id, "misses": rt.misses,
                 "handled_s": rt.handled_s, "signed_h": rt.signed_h,
+                "calls_handled": rt.calls_handled,
+                "fair_share_s": self._fair_share_s(rt, self._now),
                 "window_boundary": _dt(rt.window_until).isoformat() if rt.window_until else None}
 
     def position(self, call_id: str) -> tuple[int, float] | None:
@@ -1095,6 +1246,8 @@ class Router:
         kw = {name: getattr(rt, name) for name in _AGENT_COPIED}
         return AgentSnapshot(agent_id=rt.agent.id, state=rt.state.value,
                              handled_s=rt.handled_s, week_start=self._week_start,
+                             calls_handled=rt.calls_handled,
+                             fair_offset_s=rt.fair_offset_s,
                              in_window=rt.in_window, window_until=rt.window_until,
                              hours=_hours_of(rt.agent),
                              timers=tuple(timers.get("a:" + rt.agent.id, ())), **kw)
@@ -1106,7 +1259,7 @@ class Router:
                             call.phase, call.agent, call.answered_at, call.callback,
                             tuple(sorted(call.missed_by)), call.hops, skills, call.key,
                             call.line, tuple(timers.get("c:" + call.ev.call_id, ())),
-                            call.callback_misses)
+                            call.callback_misses, call.share_pool)
 
     def _as_of(self, now: datetime) -> tuple[float, float]:
         check_aware(now)
@@ -1125,7 +1278,34 @@ class Router:
             tuple(self._agent_snapshot(self._agents[a], timers) for a in sorted(self._agents)),
             tuple(self._call_snapshot(c, timers)
                   for c in sorted(self._calls.values(), key=lambda c: c.seq)),
-            tuple(LastAgent(c, a, at) for c, (a, at) in sorted(self._last_agent.items())))
+            tuple(LastAgent(c, a, at) for c, (a, at) in sorted(self._last_agent.items())),
+            fairness=self._fairness_snapshot())
+
+    def _fairness_snapshot(self) -> FairnessSnapshot:
+        # A clock with no work going on ignores ``last`` (the next advance sets it), and
+        # one that never ran is the same as none: both are written in one form, so two
+        # routers that would decide alike also snapshot alike.
+        def one(skill: str, lang: str, c: _ShareClock) -> ShareClockSnapshot:
+            return ShareClockSnapshot(skill, lang, c.clock, c.busy, c.last if c.busy else 0.0)
+
+        return FairnessSnapshot(
+            self._week_start,
+            tuple(one(p[0], p[1], c) for p, c in sorted(self._share.items())
+                  if c.clock or c.busy),
+            one("", "", self._share_all), self._n_staffed, self._fair_offers)
+
+    def _restore_fairness(self, f: FairnessSnapshot | None) -> None:
+        """The share clocks and counters as they were (same week only: they restart
+        with every week, like the agents' handled minutes)."""
+        if f is None or f.week_start != self._week_start:
+            return
+        for c in f.clocks:  # in place: each agent holds its pools' clocks (_share_of)
+            clock = self._share_clock((c.skill, c.language), c.last)
+            clock.clock, clock.busy, clock.last = c.clock, c.busy, c.last
+        a = f.all_agents
+        self._share_all.clock, self._share_all.busy, self._share_all.last = (
+            a.clock, a.busy, a.last)
+        self._n_staffed, self._fair_offers = f.n_staffed, f.fair_offers
 
     def snapshot_changes(self, now: datetime) -> RouterChanges:
         """What changed since the last call (`take_dirty`), as values to write in one go."""
@@ -1139,7 +1319,8 @@ class Router:
             as_of, t, self._seq,
             tuple(self._agent_snapshot(self._agents[a], timers) for a in sorted(agents)),
             tuple(self._call_snapshot(c, timers) for c in held),
-            tuple(sorted(c for c in calls if c not in self._calls)), tuple(last))
+            tuple(sorted(c for c in calls if c not in self._calls)), tuple(last),
+            fairness=self._fairness_snapshot())
 
     @classmethod
     def restore(cls, directory: Directory, snapshot: RouterSnapshot, *, now: datetime,
@@ -1181,7 +1362,10 @@ class Router:
             r._restore_call(c, lost, out)
         for la in snapshot.last_agent:
             r._last_agent[la.caller] = (la.agent_id, la.at)
+        r._restore_fairness(snapshot.fairness)
+        r._keys_as_stored = True  # the heaps get the keys as they were taken, not anew
         r._flush()
+        r._keys_as_stored = False
         r._now = t
         for call in lost:  # ringing when we stopped
             r._adopt_ringing(call, call.ev.call_id in bridged, t, out)
@@ -1193,7 +1377,11 @@ class Router:
         for name in _AGENT_COPIED:
             setattr(rt, name, getattr(a, name))
         rt.state = AgentState(a.state)
-        rt.handled_s = a.handled_s if a.week_start == self._week_start else 0.0
+        same_week = a.week_start == self._week_start
+        rt.handled_s = a.handled_s if same_week else 0.0
+        rt.calls_handled = a.calls_handled if same_week else 0
+        # restored with fresh (zero) share clocks, which `_restore_fairness` then sets
+        rt.fair_offset_s = a.fair_offset_s if same_week else 0.0
         same_hours = a.hours == _hours_of(rt.agent)
         if same_hours:
             rt.in_window, rt.window_until = a.in_window, a.window_until
@@ -1236,6 +1424,7 @@ class Router:
         call.answered_at, call.callback = c.answered_at, c.callback
         call.missed_by, call.hops, call.key = set(c.missed_by), c.hops, c.key
         call.callback_misses = c.callback_misses
+        call.share_pool = c.share_pool
         call.offer_token += 1
         self._calls[cid] = call
         if phase == "waiting":
@@ -1251,13 +1440,20 @@ class Router:
         for tm in c.timers:
             heapq.heappush(self._timers, (tm.due, tm.seq, tm.kind, cid, call.offer_token))
 
+    def _connected(self, call: _CallRt, rt: _AgentRt, now: float, out: list[Decision]) -> None:
+        """The agent answered the call (or was found bridged to it after a restart)."""
+        call.phase, call.answered_at = "connected", now
+        # its work is owed to the agents of the pool its base requirement draws from
+        call.share_pool = self._select_pool(self._requirement(call, 0), "fair-share")
+        self._share_busy(call.share_pool, 1, now)
+        rt.misses = 0
+        self._move(rt, "answered", now, out)
+
     def _adopt_ringing(self, call: _CallRt, bridged: bool, now: float,
                        out: list[Decision]) -> None:
         rt = self._agents.get(call.agent or "")
         if rt is not None and bridged:
-            call.phase, call.answered_at = "connected", now
-            rt.misses = 0
-            self._move(rt, "answered", now, out)
+            self._connected(call, rt, now, out)
             return
         call.phase, call.agent = "waiting", None
         if rt is not None:
@@ -1274,7 +1470,8 @@ _AGENT_TIMERS = frozenset({"window", "wrap", "cool"})
 # AgentSnapshot fields the router sets by hand; every other field of AgentSnapshot is
 # an _AgentRt attribute of the same name, copied both ways (a new one: one line there)
 _AGENT_FIELDS_BY_HAND = frozenset({"agent_id", "state", "handled_s", "week_start",
-                                   "in_window", "window_until", "hours", "timers"})
+                                   "in_window", "window_until", "hours", "timers",
+                                   "calls_handled", "fair_offset_s"})
 _AGENT_COPIED = tuple(f.name for f in dataclasses.fields(AgentSnapshot)
                       if f.name not in _AGENT_FIELDS_BY_HAND)
 

@@ -27,7 +27,8 @@ from typing import Any
 from routing.events import CallArrived
 
 __all__ = ["SNAPSHOT_FORMAT", "TimerSnapshot", "AgentSnapshot", "CallSnapshot", "LastAgent",
-           "RouterSnapshot", "RouterChanges", "to_datetime"]
+           "RouterSnapshot", "RouterChanges", "FairnessSnapshot", "ShareClockSnapshot",
+           "to_datetime"]
 
 SNAPSHOT_FORMAT = 1
 
@@ -73,6 +74,9 @@ class AgentSnapshot:
     hours: tuple[str, ...] = ()  # the windows and changes the router had (to see edits)
     timers: tuple[TimerSnapshot, ...] = ()
     # new _AgentRt fields: one line each here (see the module docstring)
+    calls_handled: int = 0  # calls answered and ended this week (fewest-calls)
+    fair_offset_s: float = 0.0  # fair share owed = this + the pools' share clocks (fair-share)
+    free_seq: int = 0  # fair-share offers made before the agent last became routable
 
     @property
     def wrap_up_until(self) -> float | None:
@@ -114,6 +118,7 @@ class CallSnapshot:
     line: tuple[str, str] = ("", "")  # (queue, language or "*") of that line
     timers: tuple[TimerSnapshot, ...] = ()
     callback_misses: int = 0  # dial-backs the caller did not answer
+    share_pool: tuple[str, str] | None = None  # connected: the fair-share pool it counts in
 
     @property
     def call_id(self) -> str:
@@ -133,7 +138,8 @@ class CallSnapshot:
                 "skills": None if self.skills is None else [list(s) for s in self.skills],
                 "key": list(self.key), "line": list(self.line),
                 "timers": [t.to_dict() for t in self.timers],
-                "callback_misses": self.callback_misses}
+                "callback_misses": self.callback_misses,
+                "share_pool": None if self.share_pool is None else list(self.share_pool)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CallSnapshot:
@@ -154,7 +160,9 @@ class CallSnapshot:
                    (float(k[0]), float(k[1]), int(k[2]), str(k[3])),
                    (str(d["line"][0]), str(d["line"][1])),
                    tuple(TimerSnapshot.from_dict(t) for t in d.get("timers", ())),
-                   int(d.get("callback_misses", 0)))
+                   int(d.get("callback_misses", 0)),
+                   None if d.get("share_pool") is None
+                   else (str(d["share_pool"][0]), str(d["share_pool"][1])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +182,49 @@ class LastAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class ShareClockSnapshot:
+    """One fair-share clock (routing.router._ShareClock): work per staffed agent so far."""
+
+    skill: str  # the pool: skill ("*": any) and language ("*": any); "" for all agents
+    language: str
+    clock: float
+    busy: int
+    last: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"skill": self.skill, "language": self.language, "clock": self.clock,
+                "busy": self.busy, "last": self.last}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ShareClockSnapshot:
+        return cls(str(d["skill"]), str(d["language"]), float(d["clock"]), int(d["busy"]),
+                   float(d["last"]))
+
+
+@dataclass(frozen=True, slots=True)
+class FairnessSnapshot:
+    """The router-wide part of fair share: its clocks and counters, for one week."""
+
+    week_start: float
+    clocks: tuple[ShareClockSnapshot, ...]
+    all_agents: ShareClockSnapshot
+    n_staffed: int
+    fair_offers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"week_start": self.week_start, "clocks": [c.to_dict() for c in self.clocks],
+                "all_agents": self.all_agents.to_dict(), "n_staffed": self.n_staffed,
+                "fair_offers": self.fair_offers}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FairnessSnapshot:
+        return cls(float(d["week_start"]),
+                   tuple(ShareClockSnapshot.from_dict(c) for c in d.get("clocks", ())),
+                   ShareClockSnapshot.from_dict(d["all_agents"]), int(d["n_staffed"]),
+                   int(d["fair_offers"]))
+
+
+@dataclass(frozen=True, slots=True)
 class RouterSnapshot:
     """The whole router state as of its last handled event (``as_of``)."""
 
@@ -184,17 +235,20 @@ class RouterSnapshot:
     calls: tuple[CallSnapshot, ...] = ()
     last_agent: tuple[LastAgent, ...] = ()
     format: int = SNAPSHOT_FORMAT
+    fairness: FairnessSnapshot | None = None
 
     def as_changes(self) -> RouterChanges:
         """This snapshot as a full change set (the store replaces what it had)."""
         return RouterChanges(self.as_of, self.taken_at, self.seq, self.agents, self.calls,
-                             (), self.last_agent, full=True, format=self.format)
+                             (), self.last_agent, full=True, format=self.format,
+                             fairness=self.fairness)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "as_of": self.as_of, "taken_at": self.taken_at,
                 "seq": self.seq, "agents": [a.to_dict() for a in self.agents],
                 "calls": [c.to_dict() for c in self.calls],
-                "last_agent": [x.to_dict() for x in self.last_agent]}
+                "last_agent": [x.to_dict() for x in self.last_agent],
+                "fairness": None if self.fairness is None else self.fairness.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RouterSnapshot:
@@ -205,7 +259,9 @@ class RouterSnapshot:
         return cls(float(d["as_of"]), float(d["taken_at"]), int(d["seq"]),
                    tuple(AgentSnapshot.from_dict(a) for a in d.get("agents", ())),
                    tuple(CallSnapshot.from_dict(c) for c in d.get("calls", ())),
-                   tuple(LastAgent.from_dict(x) for x in d.get("last_agent", ())), fmt)
+                   tuple(LastAgent.from_dict(x) for x in d.get("last_agent", ())), fmt,
+                   None if d.get("fairness") is None
+                   else FairnessSnapshot.from_dict(d["fairness"]))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -232,6 +288,7 @@ class RouterChanges:
     last_agent: tuple[LastAgent, ...] = ()
     full: bool = False
     format: int = SNAPSHOT_FORMAT
+    fairness: FairnessSnapshot | None = None  # always the latest (it moves with all work)
 
     @property
     def empty(self) -> bool:

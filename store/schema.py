@@ -21,7 +21,7 @@ from __future__ import annotations
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # the call_records columns of version 1, and those version 2 adds (with their type)
 CALL_RECORD_COLUMNS_V1 = ("call_id", "queue_id", "agent_id", "caller", "arrived_at",
@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS call_events (
 );
 CREATE TABLE IF NOT EXISTS router_meta (
     id INTEGER PRIMARY KEY CHECK (id = 1), format INTEGER NOT NULL, as_of TEXT NOT NULL,
-    as_of_s DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL, saved_at TEXT NOT NULL
+    as_of_s DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL, saved_at TEXT NOT NULL,
+    fairness TEXT
 );
 CREATE TABLE IF NOT EXISTS agent_state (
     agent_id TEXT PRIMARY KEY, state TEXT NOT NULL, since TEXT NOT NULL, data TEXT NOT NULL,

@@ -36,6 +36,7 @@ from routing.snapshot import (
     SNAPSHOT_FORMAT,
     AgentSnapshot,
     CallSnapshot,
+    FairnessSnapshot,
     LastAgent,
     RouterChanges,
     RouterSnapshot,
@@ -135,6 +136,11 @@ class SqliteStore:
                 for name, kind in CALL_RECORD_COLUMNS_ADDED:
                     if name not in cols:
                         db.execute(f"ALTER TABLE call_records ADD COLUMN {name} {kind}")
+            if have is not None and have < 3:
+                # version 3: the router-wide fair-share clocks beside the router's time
+                cur = db.execute("SELECT * FROM router_meta WHERE 1 = 0")
+                if "fairness" not in {d[0] for d in cur.description}:
+                    db.execute("ALTER TABLE router_meta ADD COLUMN fairness TEXT")
             db.execute("CREATE INDEX IF NOT EXISTS call_records_arrived "
                        "ON call_records(arrived_at)")
             db.execute("DELETE FROM schema_version")
@@ -361,19 +367,22 @@ class SqliteStore:
                            "VALUES (?, ?, ?, ?) ON CONFLICT(caller) DO UPDATE SET "
                            "agent_id=excluded.agent_id, at=excluded.at, at_s=excluded.at_s",
                            (la.caller, la.agent_id, iso(to_datetime(la.at)), la.at))
-            db.execute("INSERT INTO router_meta(id, format, as_of, as_of_s, seq, saved_at) "
-                       "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            fairness = (None if changes.fairness is None
+                        else json.dumps(changes.fairness.to_dict(), sort_keys=True))
+            db.execute("INSERT INTO router_meta(id, format, as_of, as_of_s, seq, saved_at, "
+                       "fairness) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                        "format=excluded.format, as_of=excluded.as_of, "
-                       "as_of_s=excluded.as_of_s, seq=excluded.seq, saved_at=excluded.saved_at",
+                       "as_of_s=excluded.as_of_s, seq=excluded.seq, saved_at=excluded.saved_at, "
+                       "fairness=excluded.fairness",
                        (changes.format, iso(to_datetime(changes.as_of)), changes.as_of,
-                        changes.seq, saved))
+                        changes.seq, saved, fairness))
 
     def load_router_snapshot(self) -> RouterSnapshot | None:
         """The router state last saved, or None when none was (a first start)."""
         with self._lock:
             try:
-                meta = self._db.execute("SELECT format, as_of_s, seq, saved_at FROM "
-                                        "router_meta WHERE id = 1").fetchone()
+                meta = self._db.execute("SELECT format, as_of_s, seq, saved_at, fairness "
+                                        "FROM router_meta WHERE id = 1").fetchone()
                 if meta is None:
                     return None
                 agents = self._db.execute("SELECT data FROM agent_state "
@@ -392,4 +401,5 @@ class SqliteStore:
             float(meta[1]), datetime.fromisoformat(meta[3]).timestamp(), int(meta[2]),
             tuple(AgentSnapshot.from_dict(json.loads(r[0])) for r in agents),
             tuple(CallSnapshot.from_dict(json.loads(r[0])) for r in calls),
-            tuple(LastAgent(c, a, float(t)) for c, a, t in last), fmt)
+            tuple(LastAgent(c, a, float(t)) for c, a, t in last), fmt,
+            None if meta[4] is None else FairnessSnapshot.from_dict(json.loads(meta[4])))

@@ -25,13 +25,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     st.add_argument("--dot", action="store_true", help="graphviz dot instead of a table")
     st.set_defaults(func=_states)
 
-    sim = s.add_parser("simulate", help="a seeded simulated week: calls per signed-up hour")
+    from routing.model import SELECTION_RULES
+
+    sim = s.add_parser("simulate", help="a seeded simulated week: fairness to agents, service")
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--rule", default="fair-share",
-                     choices=("fair-share", "longest-idle", "best-proficiency"))
+    sim.add_argument("--rule", default="fair-share", choices=SELECTION_RULES)
     sim.add_argument("--agents", type=int, default=20)
+    sim.add_argument("--compare", action="store_true",
+                     help="every rule on the same seeded weeks; last line JSON")
+    sim.add_argument("--seeds", type=_seed_range, default=None, metavar="A-B",
+                     help="with --compare: the seeds, e.g. 1-5 or 3,7 (default: --seed)")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(func=_simulate)
+
+
+def _seed_range(text: str) -> tuple[int, ...]:
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            a, sep, b = part.partition("-")
+            out.extend(range(int(a), int(b) + 1) if sep else [int(a)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds as A-B or A,B,C") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: no seeds")
+    return tuple(out)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -91,14 +109,31 @@ def _states(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from routing.simulate import simulate_week
 
+    if args.compare:
+        from routing.sim_compare import compare_rules
+
+        seeds = args.seeds or (args.seed,)
+        cmp = compare_rules(seeds, n_agents=args.agents)
+        if not args.json:
+            print("\n".join(cmp.table()))
+        print(json.dumps(cmp.to_json()))
+        return 0
     r = simulate_week(args.seed, rule=args.rule, n_agents=args.agents)
     if args.json:
-        print(json.dumps({"rule": r.rule, "calls": r.calls, "answered": r.answered,
-                          "mean_calls_per_signed_h": r.mean_rate, "spread_pct": r.spread_pct,
-                          "agents": [{"agent": a, "calls": n, "signed_h": h, "rate": x}
-                                     for a, n, h, x in r.per_agent]}))
+        print(json.dumps({"rule": r.rule, "seed": r.seed, "calls": r.calls,
+                          "answered": r.answered, "abandoned": r.abandoned,
+                          "service_level": r.service_level, "asa_s": r.asa_s,
+                          "share_spread_pct": r.share_spread_pct,
+                          "hourly_spread_pct": r.hourly_spread_pct,
+                          "calls_per_h_spread_pct": r.calls_spread_pct,
+                          "agents": [{"agent": a, "calls": n, "signed_h": h, "handled_min": m,
+                                      "fair_share_min": f} for a, n, h, m, f in r.per_agent]}))
         return 0
-    for a, n, h, x in r.per_agent:
-        print(f"{a:<6} {n:>5} calls {h:>6.1f} h signed up {x:>6.2f} calls/h")
+    for a, n, h, m, f in r.per_agent:
+        print(f"{a:<6} {n:>5} calls {h:>6.1f} h signed up {m / h if h else 0:>6.1f} min/h "
+              f"{m:>7.0f} min handled, fair share {f:>7.0f} min ({m / f if f else 0:>5.1%})")
+    for g in r.groups:
+        print(f"group {g.group}: +-{g.share_spread_pct:.1f}% against fair share, "
+              f"+-{g.hourly_spread_pct:.1f}% per signed-up hour")
     print(r.summary())
     return 0

@@ -46,6 +46,7 @@ class Stored:
         self.last: dict[str, object] = {}
         self.as_of = 0.0
         self.seq = 0
+        self.fairness: object = None
 
     def apply(self, ch: RouterChanges) -> None:
         if ch.full:
@@ -58,13 +59,15 @@ class Stored:
             self.calls.pop(gone, None)
         self.last.update({x.caller: x for x in ch.last_agent})
         self.as_of, self.seq = ch.as_of, ch.seq
+        self.fairness = ch.fairness
 
     def snapshot(self, taken_at: float) -> RouterSnapshot:
         return RouterSnapshot(
             self.as_of, taken_at, self.seq,
             tuple(self.agents[a] for a in sorted(self.agents)),  # type: ignore[misc]
             tuple(sorted(self.calls.values(), key=lambda c: c.seq)),  # type: ignore[attr-defined]
-            tuple(self.last[c] for c in sorted(self.last)))  # type: ignore[misc]
+            tuple(self.last[c] for c in sorted(self.last)),  # type: ignore[misc]
+            fairness=self.fairness)  # type: ignore[arg-type]
 
 
 class World:

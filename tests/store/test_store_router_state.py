@@ -32,7 +32,8 @@ def states_by_step(steps: int) -> list[RouterSnapshot]:
 
 
 def comparable(s: RouterSnapshot) -> RouterSnapshot:
-    return RouterSnapshot(s.as_of, 0.0, s.seq, s.agents, s.calls, s.last_agent)
+    return RouterSnapshot(s.as_of, 0.0, s.seq, s.agents, s.calls, s.last_agent,
+                          fairness=s.fairness)
 
 
 def test_changes_saved_step_by_step_load_as_the_whole_state(tmp_path: Path) -> None:

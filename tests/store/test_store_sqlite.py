@@ -33,7 +33,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
     db.executescript(V1)
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
         (old,) = s.calls()
         assert (old.call_id, old.agent_id, old.outcome) == ("old1", "alice", "completed")
         assert old.intent is None and old.survey_score is None
@@ -43,7 +43,31 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
         # the feed continues after the old rows, without AUTOINCREMENT
         assert s.save_hours("bob", [HourWindow(0, 600, 720)], [], T0) == 2
     with SqliteStore(path) as s:  # opening again changes nothing
-        assert s.schema_version() == 2 and len(s.calls()) == 1
+        assert s.schema_version() == 3 and len(s.calls()) == 1
+
+
+def test_a_version_2_store_gains_the_fair_share_clocks_and_keeps_its_router_state(
+        tmp_path: Path) -> None:
+    from routing.snapshot import FairnessSnapshot, RouterChanges, ShareClockSnapshot
+
+    path = tmp_path / "v2.sqlite3"
+    v2 = SCHEMA.replace(",\n    fairness TEXT\n", "\n")
+    assert "fairness" not in v2
+    db = sqlite3.connect(path)
+    db.executescript(v2)
+    db.execute("INSERT INTO schema_version(version) VALUES (2)")
+    db.execute("INSERT INTO router_meta VALUES (1, 1, '2026-11-30T10:00:00+00:00', "
+               "1796032800.0, 7, '2026-11-30T10:00:01+00:00')")
+    db.commit()
+    db.close()
+    with SqliteStore(path) as s:
+        assert s.schema_version() == 3
+        old = s.load_router_snapshot()
+        assert old is not None and old.seq == 7 and old.fairness is None
+        clock = ShareClockSnapshot("billing", "en", 120.0, 1, 1796032900.0)
+        fair = FairnessSnapshot(1795996800.0, (clock,), clock, 2, 5)
+        s.save_router_changes(RouterChanges(1796032900.0, 1796032901.0, 8, fairness=fair))
+        assert s.load_router_snapshot().fairness == fair
 
 
 def test_a_store_from_a_newer_homeline_is_refused(tmp_path: Path) -> None:
