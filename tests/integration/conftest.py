@@ -114,6 +114,20 @@ class Live:
         raise AssertionError(f"unexpected 'core show channels count' output: {text!r}")
 
 
+def dial_and_press(live: Live, caller_id: str, digits: str) -> tuple[Any, Any]:
+    """A caller dials the support number and presses ``digits`` (RFC 4733)."""
+    from softphone import TestCaller
+
+    caller = TestCaller(live.host, caller_id)
+    leg = caller.call(live.support_uri)
+    leg.wait_confirmed(15)
+    time.sleep(0.8)
+    for digit in digits:
+        leg.send_dtmf(digit)
+        time.sleep(0.4)
+    return caller, leg
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, step: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -19,20 +19,9 @@ from routing.events import (
 )
 from softphone import TestCaller
 
-from .conftest import Live, wait_for
+from .conftest import Live, dial_and_press, wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
-
-
-def _dial_and_press(live: Live, caller_id: str, digits: str) -> tuple[TestCaller, object]:
-    caller = TestCaller(live.host, caller_id)
-    leg = caller.call(live.support_uri)
-    leg.wait_confirmed(15)
-    time.sleep(0.8)
-    for digit in digits:
-        leg.send_dtmf(digit)
-        time.sleep(0.4)
-    return caller, leg
 
 
 def _offers(live: Live) -> list[OfferCall]:
@@ -62,7 +51,7 @@ def test_menu_choice_reaches_the_one_matching_agent_with_audio_both_ways(live_fa
 
 def test_no_eligible_agent_caller_hears_hold_music_until_an_agent_registers(live_factory):
     live = live_factory({"amy": {"skills": {"billing": 3}}})
-    caller, leg = _dial_and_press(live, "+15550202", "1")
+    caller, leg = dial_and_press(live, "+15550202", "1")
     with caller:
         assert wait_for(lambda: (t := live.timeline_of("+15550202")) and t.outcome == "routed",
                         15)
@@ -94,7 +83,7 @@ def test_ring_no_answer_reroutes_within_the_ring_timeout_and_marks_the_miss(live
     amy = live.agent("amy", no_answer=True)
     cid = live.agent("cid", answer_delay=0.2)
     live.wait_registered("amy", "cid")
-    caller, leg = _dial_and_press(live, "+15550203", "1")
+    caller, leg = dial_and_press(live, "+15550203", "1")
     with caller:
         assert wait_for(lambda: (t := live.timeline_of("+15550203")) and t.answered, 25)
         timeline = live.timeline_of("+15550203")
@@ -148,7 +137,7 @@ def test_caller_hangs_up_in_the_ivr_and_while_an_agent_rings(live_factory):
     assert wait_for(lambda: (t := live.timeline_of("+15550205")) and t.outcome, 10)
     assert live.timeline_of("+15550205").outcome in ("caller-hangup", "hangup")
     # 2. hang up while amy's phone rings
-    caller, leg = _dial_and_press(live, "+15550206", "1")
+    caller, leg = dial_and_press(live, "+15550206", "1")
     with caller:
         ringing = amy.wait_call(15)
         leg.hangup()
@@ -161,7 +150,7 @@ def test_caller_hangs_up_in_the_ivr_and_while_an_agent_rings(live_factory):
 
 def test_ami_drop_mid_call_recovers_and_nothing_is_lost(live_factory):
     live = live_factory({"amy": {"skills": {"billing": 3}}})
-    caller, leg = _dial_and_press(live, "+15550207", "1")
+    caller, leg = dial_and_press(live, "+15550207", "1")
     with caller:
         assert wait_for(lambda: (t := live.timeline_of("+15550207")) and t.outcome == "routed",
                         15)
@@ -185,7 +174,7 @@ def test_hours_an_agent_adds_take_effect_for_a_waiting_caller_and_calls_are_reco
     live = live_factory({"amy": {"skills": {"billing": 3}, "open": False}})
     amy = live.agent("amy", answer_delay=0.2)
     live.wait_registered("amy")
-    caller, leg = _dial_and_press(live, "+15550208", "1")
+    caller, leg = dial_and_press(live, "+15550208", "1")
     with caller:
         assert wait_for(lambda: (t := live.timeline_of("+15550208")) and t.outcome == "routed",
                         15)

@@ -13,20 +13,9 @@ import pytest
 from routing.events import CallOverflowed, CallRejected, OfferCall
 from softphone import TestCaller
 
-from .conftest import Live, wait_for
+from .conftest import Live, dial_and_press, wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
-
-
-def _call(live: Live, caller_id: str, digits: str) -> tuple[TestCaller, object]:
-    caller = TestCaller(live.host, caller_id)
-    leg = caller.call(live.support_uri)
-    leg.wait_confirmed(15)
-    time.sleep(0.8)
-    for digit in digits:
-        leg.send_dtmf(digit)
-        time.sleep(0.4)
-    return caller, leg
 
 
 def _decisions(live: Live, kind: type) -> list:
@@ -53,7 +42,7 @@ def test_a_caller_past_the_queue_max_wait_overflows_to_a_real_voicemail_box(live
     # amy could take billing calls (open hours) but her phone is not registered
     live = live_factory({"amy": {"skills": {"billing": 3}}},
                         queues={"billing": {"max_wait_s": 3, "overflow": "ext:voicemail"}})
-    caller, leg = _call(live, "+15550301", "1")
+    caller, leg = dial_and_press(live, "+15550301", "1")
     with caller:
         assert wait_for(lambda: _decisions(live, CallOverflowed), 25), live.events
         overflow = _decisions(live, CallOverflowed)[0]
@@ -69,7 +58,7 @@ def test_a_caller_past_the_queue_max_wait_overflows_to_a_real_voicemail_box(live
 def test_a_call_nobody_can_serve_hears_why_and_leaves_a_message(live_factory):
     # menu key 2 asks for tech; nobody in this directory has the skill at all
     live = live_factory({"amy": {"skills": {"billing": 3}}})
-    caller, leg = _call(live, "+15550302", "2")
+    caller, leg = dial_and_press(live, "+15550302", "2")
     with caller:
         assert wait_for(lambda: _decisions(live, CallRejected), 25), live.events
         rejected = _decisions(live, CallRejected)[0]
@@ -93,7 +82,7 @@ def test_the_support_line_after_hours_reaches_voicemail_without_ringing_anyone(l
                         clock=clock)
     amy = live.agent("amy")
     live.wait_registered("amy")
-    caller, leg = _call(live, "+15550303", "")
+    caller, leg = dial_and_press(live, "+15550303", "")
     with caller:
         assert wait_for(lambda: (t := live.timeline_of("+15550303")) and t.outcome, 30)
         assert live.timeline_of("+15550303").outcome == "voicemail"
@@ -109,7 +98,7 @@ def test_the_support_line_after_hours_reaches_voicemail_without_ringing_anyone(l
 
 def test_a_caller_on_hold_leaves_the_music_when_the_engine_is_gone(live_factory):
     live = live_factory({"amy": {"skills": {"billing": 3}}}, hold_s=4)
-    caller, leg = _call(live, "+15550304", "1")
+    caller, leg = dial_and_press(live, "+15550304", "1")
     with caller:
         assert wait_for(lambda: (t := live.timeline_of("+15550304")) and t.outcome == "routed",
                         20)
@@ -202,7 +191,7 @@ def test_an_agent_goes_on_break_and_comes_back_through_the_store(live_factory):
                         why="lunch")
     assert wait_for(lambda: [p for k, p in live.events if k == "decision"
                              and isinstance(p, AgentStateChanged) and p.new == "break"], 10)
-    caller, leg = _call(live, "+15550306", "1")
+    caller, leg = dial_and_press(live, "+15550306", "1")
     with caller:
         assert wait_for(lambda: (t := live.timeline_of("+15550306")) and t.outcome == "routed",
                         20)
@@ -221,7 +210,7 @@ def test_each_call_leaves_one_record_with_its_queue_log_events(live_factory):
     live = live_factory({"amy": {"skills": {"billing": 3}}})
     amy = live.agent("amy", answer_delay=0.3)
     live.wait_registered("amy")
-    caller, leg = _call(live, "+15550307", "1")
+    caller, leg = dial_and_press(live, "+15550307", "1")
     with caller:
         agent_leg = amy.wait_call(20)
         agent_leg.wait_confirmed(10)
@@ -263,8 +252,8 @@ def test_a_caller_on_hold_hears_their_place_in_line_as_it_changes(live_factory, 
         return [w for _t, w in timeline.steps if w.startswith("on hold: told")] \
             if timeline else []
 
-    first, first_leg = _call(live, "+15550308", "1")
-    second, second_leg = _call(live, "+15550309", "1")
+    first, first_leg = dial_and_press(live, "+15550308", "1")
+    second, second_leg = dial_and_press(live, "+15550309", "1")
     with first, second:
         assert wait_for(lambda: told("+15550309"), 20), live.timeline_of("+15550309").steps
         assert told("+15550309")[0].startswith("on hold: told position 2"), told("+15550309")
@@ -288,8 +277,8 @@ def test_an_agent_put_on_break_after_missed_offers_is_told_why_and_can_come_back
     live.wait_registered("amy")
     # two callers, each offered to amy once (a call never goes back to an agent who
     # let it ring out): two misses in a row
-    caller, leg = _call(live, "+15550310", "1")
-    other, other_leg = _call(live, "+15550311", "1")
+    caller, leg = dial_and_press(live, "+15550310", "1")
+    other, other_leg = dial_and_press(live, "+15550311", "1")
     with caller, other:
         assert wait_for(lambda: _decisions(live, AgentPutOnBreak), 30), live.events
         (brk,) = _decisions(live, AgentPutOnBreak)
@@ -332,7 +321,7 @@ def test_overflow_to_a_number_and_a_transfer_node_dial_out_through_the_trunk(
     outside = _outside_phone(port, live.host, "desk")
     with outside:
         # a billing caller nobody answers: after 2 s the queue overflows to 5550188
-        caller, leg = _call(live, "+15550312", "1")
+        caller, leg = dial_and_press(live, "+15550312", "1")
         with caller:
             first = wait_for(
                 lambda: [c for c in outside.calls if c.direction == "incoming"], 20)[0]
@@ -342,7 +331,7 @@ def test_overflow_to_a_number_and_a_transfer_node_dial_out_through_the_trunk(
             assert ov.target == "ext:5550188"
             leg.hangup()  # type: ignore[attr-defined]
         # a caller who presses 9 is transferred by the flow to 5550199
-        caller2, leg2 = _call(live, "+15550313", "9")
+        caller2, leg2 = dial_and_press(live, "+15550313", "9")
         with caller2:
             second = wait_for(lambda: [c for c in outside.calls
                                        if c.direction == "incoming"][1:], 20)
