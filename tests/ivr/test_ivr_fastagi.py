@@ -346,3 +346,32 @@ def test_call_thread_limits_are_checked():
         FastAGIServer(max_call_threads=0)
     with pytest.raises(ValueError, match="idle_timeout_s"):
         FastAGIServer(idle_timeout_s=0)
+
+
+def test_a_hang_up_during_a_prompt_ends_the_call_as_a_hang_up_not_a_missing_prompt(
+        flows, caplog):
+    """Asterisk 22.10, the caller's BYE 5.7 s into main-menu: STREAM FILE answered
+    "200 result=-1 endpos=45600" (res_agi.c: ast_waitstream_full() returned -1)."""
+    caplog.set_level(logging.INFO)
+    h = Harness(flows)
+    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
+        peer = AgiPeer(srv.port, stream_replies={"main-menu": "200 result=-1 endpos=45600"})
+        peer.start().join()
+        _wait(lambda: h.events)
+    assert h.results[0].outcome == "caller-hangup"
+    assert "could not be played" not in caplog.text
+    # nothing more was sent to the dead channel after the prompt
+    assert peer.commands[-1].startswith('STREAM FILE "homeline/main-menu"')
+
+
+def test_a_prompt_that_cannot_be_opened_is_reported_and_the_call_goes_on(flows, caplog):
+    """res_agi answers "200 result=-1 endpos=0" when the file cannot be opened."""
+    caplog.set_level(logging.INFO)
+    h = Harness(flows)
+    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
+        AgiPeer(srv.port, keys=["1"],
+                stream_replies={"welcome": "200 result=-1 endpos=0"}).start().join()
+        _wait(lambda: h.events)
+    assert "prompt welcome could not be played" in caplog.text
+    assert h.results[0].outcome == "routed"
+    assert h.routes[0].request.queue == "billing"
