@@ -153,7 +153,7 @@ class Step:
                 "throughput_cps": round(self.ok / self.elapsed_s, 1) if self.elapsed_s else 0.0}
 
 
-_CALL_ID = re.compile(r"Call-I[dD]:?\s*'?(\d+)-\d+@")
+_CALL_ID = re.compile(r"Call-I[dD]:?\s*'?(\d+)-\d+@[^\s,']*'?")
 _step_ids = iter(range(1, 1_000_000))
 
 
@@ -207,12 +207,29 @@ def run_sipp(scenario: str, service: str, rate: int, calls: int, sip_port: int, 
                 step.causes[stderr.strip().splitlines()[-1][:120]] = 1
     errors = work / f"errors-{step.step_id}.log"
     if errors.exists():
-        for line in errors.read_text(errors="replace").splitlines():
-            m = _CALL_ID.search(line)
-            if m:
-                cause = line[m.end():].split(",", 1)[-1].strip()[:160]
-                step.failures.append(SippFailure(int(m.group(1)), cause))
+        step.failures = sipp_failures(errors.read_text(errors="replace"))
     return step
+
+
+# Each entry of SIPp's error file starts "<date>\t<time>\t<epoch>: " and may run
+# over several lines, or on into the next entry without a newline.
+_ENTRY = re.compile(r"\d{4}-\d\d-\d\d\t\d\d:\d\d:\d\d\.\d+\t\d+\.\d+: ")
+
+
+def sipp_failures(text: str) -> list[SippFailure]:
+    """The calls SIPp aborted, with its words for why. Other entries ("Dead call
+    ...": a message for a call already over, such as a retransmission) name no
+    failed call and are left out."""
+    failures = []
+    for entry in _ENTRY.split(text):
+        entry = " ".join(entry.split())
+        if "borting call" not in entry:
+            continue
+        m = _CALL_ID.search(entry)
+        if m:
+            cause = entry[m.end():].lstrip(" ,'").strip()[:200]
+            failures.append(SippFailure(int(m.group(1)), cause))
+    return failures
 
 
 def drain(instance: Any, limit_s: float = 60.0) -> None:

@@ -375,3 +375,44 @@ def test_a_prompt_that_cannot_be_opened_is_reported_and_the_call_goes_on(flows, 
     assert "prompt welcome could not be played" in caplog.text
     assert h.results[0].outcome == "routed"
     assert h.routes[0].request.queue == "billing"
+
+
+def test_a_new_call_waits_unanswered_while_the_engine_lags():
+    lag = [0.5]
+
+    def probe():  # stands in for the sleep-overshoot measurement; takes time as it does
+        time.sleep(0.01)
+        return lag[0]
+
+    started: list[str] = []
+    events: list[AgiCallEnded] = []
+    srv = FastAGIServer(handlers={"ivr": lambda agi, env: started.append(env["agi_uniqueid"])},
+                        on_event=events.append, admit_max_lag_s=0.1, lag_probe=probe).start()
+    try:
+        time.sleep(0.1)  # the probes have seen the lag
+        with _connect_with_env(srv.port, "4.1"):
+            _wait(lambda: srv.active_calls() == 1)
+            time.sleep(0.3)
+            assert started == []          # held before its handler (the answer)
+            assert srv.admission()[1] == 1
+            lag[0] = 0.0                  # the engine keeps up again
+            _wait(lambda: started == ["4.1"] and events)
+        assert events[0].reason == "completed"
+    finally:
+        srv.stop(timeout=1)
+
+
+def test_stop_releases_a_call_held_for_the_lag():
+    def probe():
+        time.sleep(0.01)
+        return 1.0
+
+    srv = FastAGIServer(handlers={"ivr": lambda agi, env: agi.command("WAIT FOR DIGIT", -1)},
+                        admit_max_lag_s=0.1, lag_probe=probe).start()
+    time.sleep(0.1)
+    with _connect_with_env(srv.port, "5.1"):
+        _wait(lambda: srv.active_calls() == 1)
+        t0 = time.monotonic()
+        srv.stop(timeout=0.3)
+        assert time.monotonic() - t0 < 3
+        assert srv.active_calls() == 0
