@@ -85,10 +85,9 @@ def serve_engine(spec: dict[str, Any]) -> int:
             if line.strip() == "stats":
                 agi = engine._agi  # the engine's FastAGI server (voice.fastagi)
                 alive, idle = agi.call_threads()
-                lag, held = agi.admission()
                 print(json.dumps({"call_threads": alive, "idle_call_threads": idle,
                                   "call_thread_cap": agi._server.call_threads.max_threads,
-                                  "held_for_lag": held, "errors": len(engine.errors),
+                                  "errors": len(engine.errors),
                                   "timelines": len(engine.timelines())}), flush=True)
     finally:
         engine.stop()

@@ -41,7 +41,6 @@ MAX_LINE = 8192
 ENV_TIMEOUT_S = 10.0
 MAX_CALL_THREADS = 1024  # calls served at once; more wait in the listen queue
 IDLE_THREAD_TIMEOUT_S = 30.0  # a call thread with no call for this long ends
-ADMIT_MAX_LAG_S = 0.1  # new calls wait unanswered while the engine lags more (_Admission)
 
 
 class _Null:
@@ -180,7 +179,6 @@ class _RequestHandler(socketserver.StreamRequestHandler):
             agi = SocketAGI(rf, wf)
             self.connection.settimeout(None)
             env = dict(agi.env)
-            srv.admission.wait()  # before the handler answers the call
             script = env.get("agi_network_script", "").split("?", 1)[0].strip("/")
             uniqueid = env.get("agi_uniqueid", "")
             handler = srv.handlers.get(script)
@@ -348,95 +346,6 @@ class _CallThreads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def measure_lag(interval_s: float) -> float:
-    """Sleep ``interval_s`` and return by how much the wake-up came late: the time a
-    call thread, too, would wait for a CPU and the GIL right now."""
-    t0 = time.monotonic()
-    time.sleep(interval_s)
-    return max(0.0, time.monotonic() - t0 - interval_s)
-
-
-class _Admission:
-    """New calls start only while the engine keeps up (the scheduling lag of the last
-    ``window`` probes is at most ``max_lag_s``); until then they wait unanswered.
-
-    Why: res_agi reads and drops the channel's frames while it waits for our next
-    command (res_agi.c run_agi, "Idle the channel until we get a command"), so a
-    key pressed between two commands is lost. Measured in bench/call_path.py past
-    the knee (550 calls/s, two cores): every call that lost its first key had 1.0
-    to 1.6 s between Asterisk's reply to the IVR's Answer and its next STREAM FILE,
-    all of it the engine waiting for a CPU and the GIL; the caller then heard the
-    whole menu again, and SIPp gave up. A call that has not been answered loses
-    nothing by waiting: the caller hears ringing, as from an Asterisk that answers
-    late, and a caller who gives up meanwhile ends the AGI as a hang-up. Held
-    calls are let go ``burst`` per probe, oldest first.
-    """
-
-    def __init__(self, max_lag_s: float | None, probe: Callable[[], float] | None = None,
-                 interval_s: float = 0.02, window: int = 5, burst: int = 5) -> None:
-        self.max_lag_s = max_lag_s
-        self.burst = burst  # held calls let go per probe: all at once would bring the lag back
-        self._tokens = 0
-        self._waiting = 0
-        self.interval_s = interval_s
-        self._probe = probe or (lambda: measure_lag(interval_s))
-        self._recent: list[float] = [0.0] * window
-        self._cond = threading.Condition()
-        self._stopping = False
-        self.held = 0  # calls that had to wait, for monitoring and the benchmarks
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.max_lag_s is not None and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="fastagi-lag",
-                                            daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stopping:
-            lag = self._probe()
-            with self._cond:
-                self._recent[n % len(self._recent)] = lag
-                n += 1
-                if self.keeping_up():
-                    self._tokens = self.burst
-                    self._cond.notify_all()
-                else:
-                    self._tokens = 0
-
-    def keeping_up(self) -> bool:
-        return self.max_lag_s is None or max(self._recent) <= self.max_lag_s
-
-    def lag_s(self) -> float:
-        with self._cond:
-            return max(self._recent)
-
-    def wait(self) -> None:
-        """Return once the engine keeps up (or at once if admission is off or stopping)."""
-        with self._cond:
-            if self._stopping or (self._waiting == 0 and self.keeping_up()):
-                return
-            self.held += 1
-            self._waiting += 1  # later calls queue behind this one
-            try:
-                while not self._stopping:
-                    if self._tokens > 0 and self.keeping_up():
-                        self._tokens -= 1
-                        return
-                    self._cond.wait(1.0)
-            finally:
-                self._waiting -= 1
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
-
-
 class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -451,10 +360,8 @@ class _Server(socketserver.ThreadingTCPServer):
                  on_event: Callable[[AgiCallEnded], None] | None,
                  env_timeout_s: float = ENV_TIMEOUT_S,
                  max_call_threads: int = MAX_CALL_THREADS,
-                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S,
-                 admission: _Admission | None = None) -> None:
+                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S) -> None:
         self.handlers = dict(handlers)
-        self.admission = admission or _Admission(None)
         self.env_timeout_s = env_timeout_s
         self.on_event = on_event
         self.lock = threading.Lock()
@@ -475,9 +382,7 @@ class FastAGIServer:
     ``handlers`` maps ``agi_network_script`` (``ivr`` in ``agi://host:port/ivr``) to a
     callable ``(agi, env) -> None``. At most ``max_call_threads`` calls run at once;
     more wait in the listen queue (see ``_CallThreads``). A call thread with no call
-    for ``idle_timeout_s`` ends. A new call's handler starts only while the engine's
-    scheduling lag is at most ``admit_max_lag_s`` (None: always; ``_Admission``);
-    ``lag_probe`` replaces the lag measurement (it must take some time itself).
+    for ``idle_timeout_s`` ends.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
@@ -485,17 +390,10 @@ class FastAGIServer:
                  on_event: Callable[[AgiCallEnded], None] | None = None,
                  env_timeout_s: float = ENV_TIMEOUT_S,
                  max_call_threads: int = MAX_CALL_THREADS,
-                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S,
-                 admit_max_lag_s: float | None = ADMIT_MAX_LAG_S,
-                 lag_probe: Callable[[], float] | None = None) -> None:
-        self._admission = _Admission(admit_max_lag_s, lag_probe)
+                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S) -> None:
         self._server = _Server((host, port), handlers or {}, on_event, env_timeout_s,
-                               max_call_threads, idle_timeout_s, self._admission)
+                               max_call_threads, idle_timeout_s)
         self._thread: threading.Thread | None = None
-
-    def admission(self) -> tuple[float, int]:
-        """(the engine's scheduling lag now, s; calls held before their answer so far)."""
-        return self._admission.lag_s(), self._admission.held
 
     def call_threads(self) -> tuple[int, int]:
         """(call threads alive, of which idle): for monitoring and the soak."""
@@ -516,7 +414,6 @@ class FastAGIServer:
 
     def start(self) -> FastAGIServer:
         if self._thread is None:
-            self._admission.start()
             self._thread = threading.Thread(target=self._server.serve_forever,
                                             kwargs={"poll_interval": 0.2},
                                             name=f"fastagi:{self.port}", daemon=True)
@@ -529,10 +426,8 @@ class FastAGIServer:
         Calls still running after that have their sockets shut down, which ends
         them as a hang-up.
         """
-        # first: the accept loop may be waiting for a free call thread (at the cap),
-        # and calls for the engine to keep up
+        # first: the accept loop may be waiting for a free call thread (at the cap)
         self._server.call_threads.refuse_new()
-        self._admission.stop()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout)
