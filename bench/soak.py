@@ -18,7 +18,7 @@ thread count (/proc/<pid>/status) and its open file descriptors
 its cap. Targets: after the warm-up, each further 10,000 calls grow RSS by
 less than 2 MB; call threads stay under the cap and idle ones end; fds flat.
 
-    .venv/bin/python bench/soak.py [--warmup 10000] [--rounds 2] [--calls 10000] [--rate 200]
+    .venv/bin/python bench/soak.py [--warmup 10000] [--rounds 2] [--calls 10000] [--rate 150]
 
 Every process started here (Asterisk, the engine child, SIPp) is stopped by its
 PID. The last line printed is one JSON object with the figures.
@@ -132,7 +132,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--calls", type=int, default=10_000)
-    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--rate", type=int, default=150)
     parser.add_argument("--idle-wait-s", type=float, default=35.0,
                         help="pause after a round before reading (call threads' idle timeout "
                              "is 30 s)")
