@@ -4,7 +4,7 @@ a SIPp step with the cause of every failed call, and percentiles.
 
 Everything runs on loopback ports the kernel just said were free; every process
 started here is stopped by its own PID (SIPp runs to its call count or its
-``-timeout``, then ``subprocess.run`` reaps it; a stuck one is killed).
+``-timeout``, then it is reaped; one past its time is killed).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import csv
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -163,7 +164,7 @@ def caller_of(step_id: int, call_number: int) -> str:
 
 
 def run_sipp(scenario: str, service: str, rate: int, calls: int, sip_port: int, work: Path,
-             *, max_s: float) -> Step:
+             *, max_s: float, healthy: Callable[[], bool] | None = None) -> Step:
     """``calls`` SIPp calls at ``rate`` calls/s to ``service``; waits at most ``max_s`` s."""
     step = Step(service, rate, calls, next(_step_ids))
     stats = work / f"stats-{step.step_id}.csv"
@@ -179,13 +180,19 @@ def run_sipp(scenario: str, service: str, rate: int, calls: int, sip_port: int, 
     ]
     step.started_wall = time.time()
     started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        _, stderr = proc.communicate(timeout=max_s + 30)
-    except subprocess.TimeoutExpired:
-        proc.kill()  # our own child, by its PID
-        _, stderr = proc.communicate()
+    err_path = work / f"sipp-{step.step_id}.err"
+    with err_path.open("w") as err:
+        proc = subprocess.Popen(argv, cwd=work, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + max_s + 30
+    stopped = False
+    while proc.poll() is None:
+        if time.monotonic() > deadline or (healthy is not None and not healthy()):
+            proc.kill()  # our own child, by its PID: past its time, or Asterisk overloaded
+            stopped = True
+            break
+        time.sleep(2.0)
+    proc.wait()
+    stderr = err_path.read_text(errors="replace")
     step.elapsed_s = time.monotonic() - started
     step.sipp_exit = proc.returncode
     if stats.exists():
@@ -205,6 +212,9 @@ def run_sipp(scenario: str, service: str, rate: int, calls: int, sip_port: int, 
             step.causes = {"sipp-exit": proc.returncode}
             if stderr.strip():
                 step.causes[stderr.strip().splitlines()[-1][:120]] = 1
+    if stopped:
+        step.causes["stopped-by-benchmark"] = 1
+        step.failed = max(step.failed, calls - step.ok)
     errors = work / f"errors-{step.step_id}.log"
     if errors.exists():
         step.failures = sipp_failures(errors.read_text(errors="replace"))
@@ -246,6 +256,20 @@ def drain(instance: Any, limit_s: float = 60.0) -> None:
                for line in text.splitlines()):
             return
         time.sleep(0.5)
+
+
+def channel_count(instance: Any) -> int | None:
+    """Asterisk's active channels now (None if the CLI does not answer)."""
+    from homeline.pbx.errors import AsteriskCliError
+
+    try:
+        text = instance.cli("core show channels count")
+    except AsteriskCliError:
+        return None
+    for line in text.splitlines():
+        if "active channel" in line:
+            return int(line.split()[0])
+    return None
 
 
 def log_lines(instance: Any, name: str = "messages.log") -> list[str]:

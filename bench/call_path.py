@@ -122,8 +122,8 @@ def explain_failures(name: str, step: Step, engine: Any, warnings: WarningsByCal
                 said = warnings.by_call.get(timeline.call_id, [])
                 t0 = timeline.steps[0][0] if timeline.steps else 0.0
                 notes = "; ".join(f"+{t - t0:.2f}s {what}" for t, what in timeline.steps)
-                story = (f"engine: outcome={timeline.outcome or 'none'} keys={timeline.digits!r}"
-                         f" [{notes}]" + (f" warnings: {' | '.join(said)}" if said else ""))
+                story = (f"engine: outcome={timeline.outcome or 'none'} [{notes}]"
+                         + (f" warnings: {' | '.join(said)}" if said else ""))
                 if timeline.outcome != "routed" or said:
                     kind = "engine"
                     inside += 1
