@@ -73,7 +73,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from ivr.loader import load_flow
-    from routing import Router
+    from routing.router import Router
 
     now = datetime.now(UTC)
     directory = bench_directory(now, 2)

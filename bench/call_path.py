@@ -329,7 +329,7 @@ def main() -> int:
     rates = [int(r) for r in args.rates.split(",")]
 
     from ivr.loader import load_flow
-    from routing import Router
+    from routing.router import Router
 
     now = datetime.now(UTC)
     directory = bench_directory(now, args.agents)

@@ -84,7 +84,7 @@ def serve_engine(spec: dict[str, Any]) -> int:
     from homeline.pbx.process import AsteriskInstance
     from homeline.pbx.sandbox import ensure_root
     from ivr.loader import load_flow
-    from routing import Router
+    from routing.router import Router
     from store import SqliteStore
 
     now = datetime.fromisoformat(spec["now"])
