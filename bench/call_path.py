@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import shutil
 import statistics
@@ -158,12 +159,22 @@ def sweep(paths: dict[str, str], rates: list[int], seconds: float, sip_port: int
             if last_failed:
                 time.sleep(SIP_TRANSACTION_TIMEOUT_S)
             drain(stack.instance)
+            cpu = cpu_seconds(stack.instance.pid())
             step = run_sipp("uac_press_1.xml", service, rate, max(1, int(rate * seconds)),
                             sip_port, work, max_s=seconds + 40)
             summary = step.summary()
+            engine_cpu, asterisk_cpu = (after - before for after, before in
+                                        zip(cpu_seconds(stack.instance.pid()), cpu, strict=True))
+            # CPU per call offered: this process (the engine, plus this script's own
+            # bookkeeping, idle while SIPp runs) and Asterisk
+            summary["cpu_ms_per_call"] = {
+                "engine_process": round(engine_cpu * 1000 / step.calls, 3),
+                "asterisk": round(asterisk_cpu * 1000 / step.calls, 3)}
             results[name]["steps"].append(summary)
             print(f"  {name:5s} ({service}): {rate:4d} calls/s offered, {step.ok:5d} ok, "
-                  f"{step.failed:4d} failed, {summary['throughput_cps']:6.1f} completed/s"
+                  f"{step.failed:4d} failed, {summary['throughput_cps']:6.1f} completed/s; CPU "
+                  f"ms/call engine {summary['cpu_ms_per_call']['engine_process']}, Asterisk "
+                  f"{summary['cpu_ms_per_call']['asterisk']}"
                   + (f"  {step.causes}" if step.causes else ""), flush=True)
             last_failed = not step.clean
             if last_failed:
@@ -178,6 +189,17 @@ def sweep(paths: dict[str, str], rates: list[int], seconds: float, sip_port: int
         if failed_paths == set(paths):
             break
     return results
+
+
+def cpu_seconds(asterisk_pid: int | None) -> tuple[float, float]:
+    """CPU time (user + system, s) of this process, which runs the engine, and of Asterisk."""
+    mine = os.times()
+    theirs = 0.0
+    if asterisk_pid is not None:
+        # /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock ticks (proc(5))
+        fields = Path(f"/proc/{asterisk_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        theirs = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return mine.user + mine.system, theirs
 
 
 _AGI_LINE = re.compile(r"<([^>]+)>AGI (Tx|Rx) (?:>>|<<) (.*)$")
