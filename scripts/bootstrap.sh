@@ -4,6 +4,10 @@
 # Idempotent: each step is skipped when already done. The heavy artefacts (the
 # Asterisk root, the pjsua2 wheel, the prompts) are made by `homeline setup`.
 set -euo pipefail
+# Everything here is progress, including what apt-get/dpkg and pip print (dpkg's
+# "Selecting previously unselected package" lines come on stdout even with -qq):
+# stdout belongs to the command run afterwards (`./run demo --json` is JSON only).
+exec 1>&2
 cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }

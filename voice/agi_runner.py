@@ -207,10 +207,17 @@ class _Call:
         else:
             reply = self.agi.command("SAY DIGITS", _arg(_digits_only(item.value)), esc)
         if reply.result == "-1":
-            # STREAM FILE answers result=-1 when the file is missing (res_agi.c); a hang-up
-            # would have come as HANGUP/511 instead.
+            name = getattr(item, "prompt_id", "say")
+            # STREAM FILE answers result=-1 in two cases (res_agi.c handle_streamfile):
+            # the file could not be opened (endpos=0; Asterisk logs why), or
+            # ast_waitstream_full() returned -1 because the channel hung up while the
+            # prompt played, with endpos = how far it got. Asterisk 22.10, the caller's
+            # BYE 5.7 s into main-menu: "200 result=-1 endpos=45600". The hang-up is
+            # the caller's, not a missing prompt: it ends the call as a hang-up.
+            if reply.extras.get("endpos", "0") not in ("", "0"):
+                raise AGIHangup(f"caller hung up during prompt {name}")
             self.log.warning("call %s: prompt %s could not be played", self.session.call_id,
-                             getattr(item, "prompt_id", "say"))
+                             name)
             return ""
         return _dtmf(reply.result)
 

@@ -4,7 +4,7 @@ pyst2 0.5.1's own ``asterisk/fastagi.py`` is Python-2 only and ``AGI.__init__``
 installs a SIGHUP handler (main thread only), so ``SocketAGI`` subclasses
 ``asterisk.agi.AGI`` to speak over the socket and skip the signal handler; a Python 3
 ``socketserver.ThreadingTCPServer`` gives one thread per call (threads are kept for
-the next call, ``_CallThreads``).
+the next call, up to a cap, and end when idle: ``_CallThreads``).
 
 Protocol (Asterisk docs, "AGI" and res_agi.c): after connecting, Asterisk sends
 ``agi_<name>: <value>`` lines ending with a blank line; each command we send is
@@ -39,6 +39,8 @@ _REPLY = re.compile(r"^(\d{3})[ -](.*)$")
 _KV = re.compile(r"(\w+)=(\S*)(?:\s+\(([^)]*)\))?")
 MAX_LINE = 8192
 ENV_TIMEOUT_S = 10.0
+MAX_CALL_THREADS = 1024  # calls served at once; more wait in the listen queue
+IDLE_THREAD_TIMEOUT_S = 30.0  # a call thread with no call for this long ends
 
 
 class _Null:
@@ -216,58 +218,127 @@ def _safe(text: str) -> str:
 
 
 class _CallThreads:
-    """One thread per call; a thread whose call is over waits for the next one.
+    """One thread per call, at most ``max_threads`` at once; a thread whose call is
+    over waits ``idle_timeout_s`` for the next one, then ends.
 
     Starting a thread for every call costs the accept loop a clone() and two GIL
     hand-offs while the next callers wait in the listen queue; a finished call's
     thread blocking on a SimpleQueue (C, no Python lock) costs nothing.
     concurrent.futures.ThreadPoolExecutor was tried first: its submit() takes a
     Python Semaphore per call and showed up in the accept loop's profile instead.
+
+    At the cap, :meth:`run` blocks the accept loop until a thread is free, so new
+    connections wait in the kernel's listen queue (``request_queue_size``) rather
+    than being refused. That is what res_agi copes with best (res_agi.c,
+    launch_netscript / run_agi): its non-blocking connect() completes as soon as the
+    kernel has queued the connection, it writes the AGI environment into the socket
+    buffer and then waits for our first command while reading (and dropping) the
+    channel's frames, and a caller who hangs up meanwhile ends that AGI as HANGUP.
+    The call is not answered until the IVR's first command, so the caller hears
+    ringing, not dead air. A refusal instead (accept and close at once) would make
+    the AGI return SUCCESS with no outcome, which the dialplan can only treat as an
+    IVR error; only when the listen queue itself overflows does connect() time out
+    (MAX_AGI_CONNECT, 2 s) and AGISTATUS=FAILURE send the call to the fallback.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_threads: int = 1024,
+                 idle_timeout_s: float = 30.0) -> None:
+        if max_threads < 1:
+            raise ValueError(f"max_threads must be at least 1, not {max_threads}")
+        if idle_timeout_s <= 0:
+            raise ValueError(f"idle_timeout_s must be positive, not {idle_timeout_s}")
         self._name = name
+        self.max_threads = max_threads
+        self.idle_timeout_s = idle_timeout_s
         self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
             queue.SimpleQueue())
         self._lock = threading.Lock()
-        self._idle = 0
+        self._freed = threading.Condition(self._lock)
+        self._idle = 0  # threads waiting for a job that no run() has claimed yet
         self._closed = False
-        self._threads: list[threading.Thread] = []
+        self._refusing = False
+        self._threads: set[threading.Thread] = set()
+        self._started = 0
+
+    def alive(self) -> int:
+        """Call threads that exist now (busy or idle)."""
+        with self._lock:
+            return len(self._threads)
+
+    def idle(self) -> int:
+        with self._lock:
+            return self._idle
 
     def run(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on a call thread; at the cap, wait for one to be free.
+
+        Raises RuntimeError once :meth:`close` was called (also while waiting)."""
         with self._lock:
-            if self._closed:
+            while (not self._refusing and self._idle == 0
+                   and len(self._threads) >= self.max_threads):
+                self._freed.wait()
+            if self._refusing:
                 raise RuntimeError("call threads closed")
-            reuse = self._idle > 0
-            if reuse:
+            if self._idle > 0:
+                # claimed and queued under the lock: a thread that times out meanwhile
+                # sees the job in the queue and runs it instead of ending (_next_job)
                 self._idle -= 1
-            else:
-                thread = threading.Thread(target=self._work, args=((fn, args),), daemon=True,
-                                          name=f"{self._name}-{len(self._threads)}")
-                self._threads.append(thread)
-        if reuse:
-            self._jobs.put((fn, args))
-        else:
-            thread.start()
+                self._jobs.put((fn, args))
+                return
+            self._started += 1
+            thread = threading.Thread(target=self._work, args=((fn, args),), daemon=True,
+                                      name=f"{self._name}-{self._started}")
+            self._threads.add(thread)
+        thread.start()
 
     def _work(self, job: tuple[Callable[..., None], tuple[Any, ...]] | None) -> None:
-        while job is not None:
-            fn, args = job
-            try:
-                fn(*args)
-            except Exception:  # process_request_thread handles its own; be safe
-                _LOG.exception("FastAGI call thread")
+        me = threading.current_thread()
+        try:
+            while job is not None:
+                fn, args = job
+                try:
+                    fn(*args)
+                except Exception:  # process_request_thread handles its own; be safe
+                    _LOG.exception("FastAGI call thread")
+                del fn, args, job  # a finished call's socket must not wait with us
+                with self._lock:
+                    if self._closed:
+                        return
+                    self._idle += 1
+                    self._freed.notify()
+                job = self._next_job()
+        finally:
             with self._lock:
-                if self._closed:
-                    return
-                self._idle += 1
-            job = self._jobs.get()
+                self._threads.discard(me)
+                self._freed.notify()
+
+    def _next_job(self) -> tuple[Callable[..., None], tuple[Any, ...]] | None:
+        """The next job, or None to end: closed, or idle for ``idle_timeout_s``."""
+        try:
+            return self._jobs.get(timeout=self.idle_timeout_s)
+        except queue.Empty:
+            pass
+        with self._lock:
+            try:
+                # a run() claimed an idle thread just as this one timed out: threads
+                # are interchangeable, so this one takes the job it queued
+                return self._jobs.get_nowait()
+            except queue.Empty:
+                self._idle -= 1
+                return None
+
+    def refuse_new(self) -> None:
+        """No new calls from now on: :meth:`run` raises, also one waiting at the cap."""
+        with self._lock:
+            self._refusing = True
+            self._freed.notify_all()
 
     def close(self, timeout: float = 1.0) -> None:
         """Idle threads exit now, busy ones after their call; wait ``timeout`` s for them."""
         with self._lock:
-            self._closed = True
+            self._closed = self._refusing = True
             threads = list(self._threads)
+            self._freed.notify_all()
         for _ in threads:
             self._jobs.put(None)
         deadline = time.monotonic() + timeout
@@ -287,13 +358,15 @@ class _Server(socketserver.ThreadingTCPServer):
 
     def __init__(self, addr: tuple[str, int], handlers: Mapping[str, Handler],
                  on_event: Callable[[AgiCallEnded], None] | None,
-                 env_timeout_s: float = ENV_TIMEOUT_S) -> None:
+                 env_timeout_s: float = ENV_TIMEOUT_S,
+                 max_call_threads: int = MAX_CALL_THREADS,
+                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S) -> None:
         self.handlers = dict(handlers)
         self.env_timeout_s = env_timeout_s
         self.on_event = on_event
         self.lock = threading.Lock()
         self.active: dict[threading.Thread, socket.socket] = {}
-        self.call_threads = _CallThreads("fastagi-call")
+        self.call_threads = _CallThreads("fastagi-call", max_call_threads, idle_timeout_s)
         super().__init__(addr, _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -307,15 +380,25 @@ class FastAGIServer:
     """FastAGI on ``host:port`` (0 = a free port), one thread per call.
 
     ``handlers`` maps ``agi_network_script`` (``ivr`` in ``agi://host:port/ivr``) to a
-    callable ``(agi, env) -> None``.
+    callable ``(agi, env) -> None``. At most ``max_call_threads`` calls run at once;
+    more wait in the listen queue (see ``_CallThreads``). A call thread with no call
+    for ``idle_timeout_s`` ends.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  handlers: Mapping[str, Handler] | None = None, *,
                  on_event: Callable[[AgiCallEnded], None] | None = None,
-                 env_timeout_s: float = ENV_TIMEOUT_S) -> None:
-        self._server = _Server((host, port), handlers or {}, on_event, env_timeout_s)
+                 env_timeout_s: float = ENV_TIMEOUT_S,
+                 max_call_threads: int = MAX_CALL_THREADS,
+                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S) -> None:
+        self._server = _Server((host, port), handlers or {}, on_event, env_timeout_s,
+                               max_call_threads, idle_timeout_s)
         self._thread: threading.Thread | None = None
+
+    def call_threads(self) -> tuple[int, int]:
+        """(call threads alive, of which idle): for monitoring and the soak."""
+        threads = self._server.call_threads
+        return threads.alive(), threads.idle()
 
     @property
     def host(self) -> str:
@@ -343,6 +426,8 @@ class FastAGIServer:
         Calls still running after that have their sockets shut down, which ends
         them as a hang-up.
         """
+        # first: the accept loop may be waiting for a free call thread (at the cap)
+        self._server.call_threads.refuse_new()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout)

@@ -19,8 +19,11 @@ from collections.abc import Iterable
 class AgiPeer:
     def __init__(self, port: int, *, script: str = "ivr", keys: Iterable[str] = (),
                  variables: dict[str, str] | None = None, uniqueid: str = "1764064800.1",
-                 callerid: str = "+15550100") -> None:
+                 callerid: str = "+15550100",
+                 stream_replies: dict[str, str] | None = None) -> None:
         self.port = port
+        # prompt name -> the reply to its STREAM FILE (default: played to the end)
+        self.stream_replies = dict(stream_replies or {})
         self.script = script
         self.keys = list(keys)
         self.variables = dict(variables or {})
@@ -66,6 +69,9 @@ class AgiPeer:
         verb = line.split(" ", 2)
         cmd = " ".join(verb[:2]).upper()
         if cmd.startswith("STREAM FILE") or cmd.startswith("SAY "):
+            for prompt, reply in self.stream_replies.items():
+                if f"/{prompt}\"" in line:
+                    return reply
             return "200 result=0 endpos=8000"
         if cmd.startswith("WAIT FOR"):
             if not self.keys:

@@ -258,3 +258,121 @@ def test_a_peer_that_never_sends_the_environment_is_dropped():
             sock.sendall(b"agi_network: yes\n")   # ... and nothing more
             _wait(lambda: events, 5)
     assert events[0].reason == "hangup"
+
+
+def _connect_with_env(port: int, uniqueid: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(AgiPeer(port, uniqueid=uniqueid).env().encode())
+    return sock
+
+
+def test_call_threads_are_capped_and_the_next_call_waits_in_the_listen_queue():
+    release = threading.Event()
+    started: list[str] = []
+
+    def held(agi, env):
+        started.append(env["agi_uniqueid"])
+        release.wait(10)
+
+    events: list[AgiCallEnded] = []
+    srv = FastAGIServer(handlers={"ivr": held}, on_event=events.append,
+                        max_call_threads=2).start()
+    socks = [_connect_with_env(srv.port, f"1.{n}") for n in range(3)]
+    try:
+        _wait(lambda: len(started) == 2)
+        time.sleep(0.3)  # the third connection is queued by the kernel, not served
+        assert sorted(started) == ["1.0", "1.1"]
+        assert srv.call_threads() == (2, 0)
+        release.set()   # both calls end; a freed thread takes the waiting call
+        _wait(lambda: len(started) == 3 and len(events) == 3)
+        assert started[2] == "1.2"
+        assert srv.call_threads()[0] <= 2
+        assert [e.reason for e in events] == ["completed"] * 3
+    finally:
+        release.set()
+        for sock in socks:
+            sock.close()
+        srv.stop(timeout=1)
+
+
+def test_idle_call_threads_end_and_new_calls_still_get_one():
+    events: list[AgiCallEnded] = []
+    go = threading.Barrier(4, timeout=5)
+
+    def together(agi, env):
+        go.wait()   # four calls at once: four threads
+
+    srv = FastAGIServer(handlers={"ivr": together}, on_event=events.append,
+                        idle_timeout_s=0.3).start()
+    try:
+        socks = [_connect_with_env(srv.port, f"2.{n}") for n in range(3)]
+        go.wait()
+        _wait(lambda: len(events) == 3)
+        assert srv.call_threads()[0] == 3
+        _wait(lambda: srv.call_threads() == (0, 0), 3)   # idle for 0.3 s: they end
+        for sock in socks:
+            sock.close()
+        go = threading.Barrier(1, timeout=5)  # a later call needs no partner
+        with _connect_with_env(srv.port, "2.9"):
+            _wait(lambda: len(events) == 4)
+        assert [e.reason for e in events] == ["completed"] * 4
+    finally:
+        srv.stop(timeout=1)
+
+
+def test_stop_does_not_hang_while_a_call_waits_for_a_thread():
+    release = threading.Event()
+
+    def held(agi, env):
+        agi.command("WAIT FOR DIGIT", -1)  # never answered: stop() shuts the socket
+
+    srv = FastAGIServer(handlers={"ivr": held}, max_call_threads=1).start()
+    socks = [_connect_with_env(srv.port, f"3.{n}") for n in range(2)]
+    try:
+        _wait(lambda: srv.active_calls() == 1)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        srv.stop(timeout=0.3)
+        assert time.monotonic() - t0 < 3
+        assert srv.active_calls() == 0
+    finally:
+        release.set()
+        for sock in socks:
+            sock.close()
+
+
+def test_call_thread_limits_are_checked():
+    with pytest.raises(ValueError, match="max_threads"):
+        FastAGIServer(max_call_threads=0)
+    with pytest.raises(ValueError, match="idle_timeout_s"):
+        FastAGIServer(idle_timeout_s=0)
+
+
+def test_a_hang_up_during_a_prompt_ends_the_call_as_a_hang_up_not_a_missing_prompt(
+        flows, caplog):
+    """Asterisk 22.10, the caller's BYE 5.7 s into main-menu: STREAM FILE answered
+    "200 result=-1 endpos=45600" (res_agi.c: ast_waitstream_full() returned -1)."""
+    caplog.set_level(logging.INFO)
+    h = Harness(flows)
+    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
+        peer = AgiPeer(srv.port, stream_replies={"main-menu": "200 result=-1 endpos=45600"})
+        peer.start().join()
+        _wait(lambda: h.events)
+    assert h.results[0].outcome == "caller-hangup"
+    assert "could not be played" not in caplog.text
+    # nothing more was sent to the dead channel after the prompt
+    assert peer.commands[-1].startswith('STREAM FILE "homeline/main-menu"')
+
+
+def test_a_prompt_that_cannot_be_opened_is_reported_and_the_call_goes_on(flows, caplog):
+    """res_agi answers "200 result=-1 endpos=0" when the file cannot be opened."""
+    caplog.set_level(logging.INFO)
+    h = Harness(flows)
+    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
+        AgiPeer(srv.port, keys=["1"],
+                stream_replies={"welcome": "200 result=-1 endpos=0"}).start().join()
+        _wait(lambda: h.events)
+    assert "prompt welcome could not be played" in caplog.text
+    assert h.results[0].outcome == "routed"
+    assert h.routes[0].request.queue == "billing"
+
