@@ -317,8 +317,10 @@ class Engine:
             )
             outcome = ivr_outcome(result.outcome)
             timeline.outcome = outcome
-            keys = [i for i in result.inputs if set(i) <= set("0123456789*#")]
-            timeline.digits = "".join(keys)
+            # inputs are "node:what" ("main:1", "account:[secure: 8 digits]", "main:timeout"):
+            # keep the keys pressed, never a secure entry (it is masked there already)
+            keys = [i.split(":", 1)[1] for i in result.inputs if ":" in i]
+            timeline.digits = "".join(k for k in keys if k and set(k) <= set("0123456789*#"))
             timeline.note(f"IVR finished: {outcome or 'no outcome'}")
             self._record_ivr(call_id, caller, answered_at, flow, result, outcome)
         finally:

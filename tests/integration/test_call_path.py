@@ -41,6 +41,7 @@ def test_menu_choice_reaches_the_one_matching_agent_with_audio_both_ways(live_fa
                         phones, live.stack.ports.sip, live.work, set())
 
     assert record["agent"] == "bob", record
+    assert live.timeline_of("+15550201").digits == "2"  # the menu key, as the IVR heard it
     assert record["answered"] is True
     assert record["audio_verified"] is True, record.get("audio")
     assert record["ok"] is True, record
