@@ -9,6 +9,7 @@ arrival sequence number, never on dict or set order.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import math
@@ -778,11 +779,7 @@ class Router:
         if q.max_wait_s is not None:
             self._timer(call.queued_at + q.max_wait_s, "maxwait", call.ev.call_id,
                         call.offer_token)
-        import bisect
-
-        position = bisect.bisect_left(self._queue_all[q.id].keys, call.key) + 1
-        staffed = self._staffed.get(self._pool_for(req), 0)
-        expected = position * q.aht_s / max(1, staffed)
+        position, expected, staffed = self._place(call, req)
         text = (f"no eligible agent free for {q.id} ({req.describe()}, step {step}); "
                 f"position {position}, expected wait {expected:.0f} s "
                 f"({staffed} agent(s) staffed)")
@@ -1173,13 +1170,17 @@ class Router:
         call = self._calls.get(call_id)
         if call is None or call.phase != "waiting" or not call.line[0]:
             return None
-        import bisect
+        q = call.queue
+        position, expected, _ = self._place(
+            call, self._requirement(call, q.step_at(self._now - call.queued_at)))
+        return position, expected
 
+    def _place(self, call: _CallRt, req: Requirement) -> tuple[int, float, int]:
+        """A waiting call's position in its queue, expected wait and staffed agents."""
         q = call.queue
         position = bisect.bisect_left(self._queue_all[q.id].keys, call.key) + 1
-        staffed = self._staffed.get(self._pool_for(self._requirement(
-            call, q.step_at(self._now - call.queued_at))), 0)
-        return position, position * q.aht_s / max(1, staffed)
+        staffed = self._staffed.get(self._pool_for(req), 0)
+        return position, position * q.aht_s / max(1, staffed), staffed
 
     def waiting_calls(self, queue_id: str) -> list[str]:
         return [k[3] for k in self._queue_all[queue_id].keys]
