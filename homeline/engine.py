@@ -38,6 +38,7 @@ from routing.events import (
     Event,
     TimerFired,
 )
+from store import CallRecord
 from voice.agi_runner import IvrOutcome
 from voice.ami import AmiConnection, AmiError, AmiEvent
 from voice.ami_events import AmiTranslator, agent_of_channel
@@ -332,8 +333,6 @@ class Engine:
                     result: Any, outcome: IvrOutcome) -> None:
         """The IVR's part of the call record; a call that ends in the IVR or the
         dialplan (after hours, voicemail, transfer, hang-up) ends here too."""
-        from store import CallRecord
-
         now = self._clock()
         keep = set(getattr(flow, "record_variables", ()))  # never secure: checked at load
         variables = {k: str(v) for k, v in result.variables.items() if k in keep}
@@ -375,9 +374,7 @@ class Engine:
                             now=self._clock)
         self.surveys.append(result)
         if result.call_id and result.score is not None:
-            from store import CallRecord
-
-            self._calls.record(CallRecord(result.call_id, survey_score=result.score,
+                self._calls.record(CallRecord(result.call_id, survey_score=result.score,
                                           survey_comment=result.comment_path or None))
         if result.call_id:
             self._calls.note(result.call_id,
@@ -391,8 +388,6 @@ class Engine:
         timeline.queue, timeline.arrived_at = request.queue, self._clock()
         self._calls.event(request.call_id, timeline.arrived_at, "enter", None,
                           queue=request.queue, priority=request.priority)
-        from store import CallRecord
-
         self._calls.record(CallRecord(request.call_id, queue_id=request.queue,
                                       queued_at=timeline.arrived_at))
         timeline.note(
@@ -597,7 +592,7 @@ class Engine:
 
     def _save_changes(self, now: datetime, *, full: bool = False) -> None:
         """Router state that must survive a restart, written as it changes."""
-        if self._store is None or not hasattr(self._core, "snapshot_changes"):
+        if self._store is None:
             return
         try:
             changes = (self._core.snapshot(now).as_changes() if full

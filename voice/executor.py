@@ -108,7 +108,6 @@ class VoiceExecutor:
     """Carries out router decisions over AMI; call from the router thread only."""
 
     DIAL_GRACE_S = 2.0  # Dial's own timeout = the router's ring timeout + this
-    _callbacks = 0
     REDIRECT_TRIES = 5  # "channel not up" while an earlier goto is pending
     REDIRECT_RETRY_S = 0.1
 
@@ -134,6 +133,7 @@ class VoiceExecutor:
         # decisions that move a caller still inside the IVR wait for the AGI to end:
         # redirecting a channel inside AGI() would end the flow under its feet
         self._held: dict[str, list[Decision]] = {}
+        self._dial_backs = 0  # numbers each dial-back's channel ids
 
     # -- the dispatch ------------------------------------------------------------
     def carry_out_all(self, decisions: Sequence[Decision]) -> None:
@@ -224,8 +224,8 @@ class VoiceExecutor:
         OtherChannelId name the two legs, so their DialEnd/Hangup events map back
         to the call (AMI Originate, Asterisk 22 docs).
         """
-        VoiceExecutor._callbacks += 1
-        base = f"hlcb-{offer.call_id}-{VoiceExecutor._callbacks}"
+        self._dial_backs += 1
+        base = f"hlcb-{offer.call_id}-{self._dial_backs}"
         caller_leg, agent_leg = base, f"{base}-a"
         ring_s = max(1, round(offer.ring_timeout_s + self.DIAL_GRACE_S))
         number = "".join(ch for ch in offer.caller if ch.isdigit() or ch == "+")
