@@ -192,6 +192,12 @@ class AmiTranslator:
     def _on_UserEvent(self, event: AmiEvent) -> list[Event]:  # noqa: N802
         # Homeline's own UserEvents ([homeline-callback-offer], [homeline-agent-dial]),
         # trusted only from the caller's own channel
+        cb = self._callback_legs.get(event.get("Uniqueid"))
+        if cb is not None and event.get("UserEvent") == "HomelineAgentHungUp":
+            if cb.phase == "connected":
+                cb.phase = "over"
+                return [CallEnded(cb.call_id, by="agent")]
+            return []
         call = self.calls.get(event.get("Uniqueid"))
         if call is None:
             return []
