@@ -110,7 +110,7 @@ def explain_failures(name: str, step: Step, engine: Any, warnings: WarningsByCal
     timelines = {t.caller: t for t in engine.timelines()} if name == "ivr" else {}
     inside = 0
     kinds: Counter[str] = Counter()
-    lines = []
+    lines: list[tuple[bool, str]] = []
     for failure in step.failures:
         caller = caller_of(step.step_id, failure.call_number)
         story = ""
@@ -129,8 +129,10 @@ def explain_failures(name: str, step: Step, engine: Any, warnings: WarningsByCal
                     kind = "engine"
                     inside += 1
         kinds[kind] += 1
-        lines.append(f"    FAIL {name} {step.rate}/s {caller}: SIPp: {failure.cause}"
-                     + (f"\n         {story}" if story else ""))
+        lines.append((kind != "engine", f"    FAIL {name} {step.rate}/s {caller}: SIPp: "
+                      f"{failure.cause}" + (f"\n         {story}" if story else "")))
+    # the engine's own failures first: they are the ones to find and fix
+    lines = [line for _, line in sorted(lines, key=lambda kl: kl[0])]
     for line in lines[:MAX_PRINTED_FAILURES]:
         print(line, flush=True)
     if len(lines) > MAX_PRINTED_FAILURES:
@@ -141,6 +143,32 @@ def explain_failures(name: str, step: Step, engine: Any, warnings: WarningsByCal
     if unnamed > 0:
         print(f"    {unnamed} failed calls SIPp did not name (causes: {step.causes})", flush=True)
     return inside
+
+
+def ivr_phases(step: Step, engine: Any) -> dict[str, list[float | None]]:
+    """Where this step's IVR calls spent their time, from the engine's timelines:
+    the IVR's start to the route request (Answer, the greeting until the key,
+    the menu), and the route request to the IVR's end (the router's answer, the
+    channel variables)."""
+    prefix = caller_of(step.step_id, 0)[:-1]  # "b<step>x"
+    to_route: list[float] = []
+    to_end: list[float] = []
+    for timeline in engine.timelines():
+        if not timeline.caller.startswith(prefix):
+            continue
+        at = {what.split(":", 1)[0]: t for t, what in timeline.steps}
+        start, route, end = at.get("IVR answered"), at.get("route request"), at.get(
+            "IVR finished")
+        if start is not None and route is not None:
+            to_route.append(route - start)
+            if end is not None:
+                to_end.append(end - route)
+
+    def spread(values: list[float]) -> list[float | None]:
+        return [ms(percentile(values, 50)), ms(percentile(values, 95)),
+                ms(max(values) if values else None)]
+
+    return {"start_to_route": spread(to_route), "route_to_end": spread(to_end)}
 
 
 def sweep(paths: dict[str, str], rates: list[int], seconds: float, sip_port: int,
@@ -170,12 +198,17 @@ def sweep(paths: dict[str, str], rates: list[int], seconds: float, sip_port: int
             summary["cpu_ms_per_call"] = {
                 "engine_process": round(engine_cpu * 1000 / step.calls, 3),
                 "asterisk": round(asterisk_cpu * 1000 / step.calls, 3)}
+            if name == "ivr":
+                summary["ivr_phases_ms"] = ivr_phases(step, engine)
             results[name]["steps"].append(summary)
             print(f"  {name:5s} ({service}): {rate:4d} calls/s offered, {step.ok:5d} ok, "
                   f"{step.failed:4d} failed, {summary['throughput_cps']:6.1f} completed/s; CPU "
                   f"ms/call engine {summary['cpu_ms_per_call']['engine_process']}, Asterisk "
                   f"{summary['cpu_ms_per_call']['asterisk']}"
                   + (f"  {step.causes}" if step.causes else ""), flush=True)
+            if name == "ivr":
+                print(f"        IVR phases (ms, p50/p95/max): {summary['ivr_phases_ms']}",
+                      flush=True)
             last_failed = not step.clean
             if last_failed:
                 failed_paths.add(name)

@@ -11,12 +11,13 @@ The engine runs in a child process, wired as ``homeline engine run`` wires it
 (the router over the SQLite store, the FastAGI IVR, the AMI executor) but on
 this benchmark's own Asterisk instance and free loopback ports
 (``homeline engine run`` itself serves the standard ports of the main
-instance). After each round, once Asterisk has no channel left and the call
-threads' idle timeout has passed, the parent reads the child's RSS and
-thread count (/proc/<pid>/status) and its open file descriptors
-(/proc/<pid>/fd); the child reports its FastAGI call threads (alive, idle) and
-its cap. Targets: after the warm-up, each further 10,000 calls grow RSS by
-less than 2 MB; call threads stay under the cap and idle ones end; fds flat.
+instance). After each round, once Asterisk has no channel left and
+``--idle-wait-s`` has passed, the parent reads the child's RSS and thread count
+(/proc/<pid>/status) and its open file descriptors (/proc/<pid>/fd); the child
+reports its open FastAGI sessions and their cap (every call is a coroutine on
+one event loop, voice/fastagi.py: no thread per call). Targets: after the
+warm-up, each further 10,000 calls grow RSS by less than 2 MB; threads, sessions
+and fds flat.
 
     .venv/bin/python bench/soak.py [--warmup 10000] [--rounds 2] [--calls 10000] [--rate 100]
 
@@ -102,9 +103,8 @@ def serve_engine(spec: dict[str, Any]) -> int:
         for line in sys.stdin:
             if line.strip() == "stats":
                 agi = engine._agi  # the engine's FastAGI server (voice.fastagi)
-                alive, idle = agi.call_threads()
-                print(json.dumps({"call_threads": alive, "idle_call_threads": idle,
-                                  "call_thread_cap": agi._server.call_threads.max_threads,
+                print(json.dumps({"agi_sessions": agi.sessions(),
+                                  "agi_max_calls": agi.max_calls,
                                   "errors": len(engine.errors),
                                   "timelines": len(engine.timelines()),
                                   "state_sizes": state_sizes(engine)}), flush=True)
@@ -152,9 +152,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=100)
-    parser.add_argument("--idle-wait-s", type=float, default=35.0,
-                        help="pause after a round before reading (call threads' idle timeout "
-                             "is 30 s)")
+    parser.add_argument("--idle-wait-s", type=float, default=5.0,
+                        help="pause after a round before reading (the call log's writer and "
+                             "the router settle)")
     parser.add_argument("--serve-engine", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_engine:
@@ -196,13 +196,14 @@ def main() -> int:
             row = {"round": name, "calls": calls, "calls_total": total, "ok": step.ok,
                    "failed": step.failed, "failure_causes": step.causes,
                    "threads_right_after": busy["threads"],
-                   "call_threads_right_after": busy["call_threads"],
+                   "agi_sessions_right_after": busy["agi_sessions"],
                    **proc_figures(child.proc.pid), **child.stats()}
             rounds.append(row)
             print(f"  {name}: {step.ok}/{calls} ok, {step.failed} failed; after the round "
-                  f"{busy['threads']} threads ({busy['call_threads']} call threads); after "
-                  f"{args.idle_wait_s:g} s idle: RSS {row['rss_mb']} MB, {row['threads']} "
-                  f"threads ({row['call_threads']} call threads), {row['fds']} fds",
+                  f"{busy['threads']} threads ({busy['agi_sessions']} FastAGI sessions); "
+                  f"after {args.idle_wait_s:g} s idle: RSS {row['rss_mb']} MB, "
+                  f"{row['threads']} threads ({row['agi_sessions']} FastAGI sessions), "
+                  f"{row['fds']} fds",
                   flush=True)
     finally:
         if child is not None:
@@ -229,8 +230,8 @@ def main() -> int:
         "rss_mb": [r["rss_mb"] for r in rounds],
         "threads_idle": [r["threads"] for r in rounds],
         "threads_right_after_round": [r.get("threads_right_after") for r in rounds[1:]],
-        "call_threads_idle": [r["call_threads"] for r in rounds],
-        "call_thread_cap": rounds[-1].get("call_thread_cap") if rounds else None,
+        "agi_sessions_idle": [r["agi_sessions"] for r in rounds],
+        "agi_max_calls": rounds[-1].get("agi_max_calls") if rounds else None,
         "fds": [r["fds"] for r in rounds],
         "engine_errors": rounds[-1].get("errors") if rounds else None,
         "rounds": rounds,

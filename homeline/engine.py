@@ -17,6 +17,7 @@ router and the IVR.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, assert_never, get_args
+from typing import Any, Generic, Protocol, TypeVar, assert_never, get_args
 
 from homeline.timelines import CallTimeline, Timelines
 from routing.events import (
@@ -43,6 +44,7 @@ from voice.agi_runner import IvrOutcome
 from voice.ami import AmiConnection, AmiError, AmiEvent
 from voice.ami_events import AmiTranslator, agent_of_channel
 from voice.executor import VoiceExecutor
+from voice.fastagi import AgiChannel, Handler
 
 __all__ = ["Engine", "EngineConfig", "CallTimeline"]
 
@@ -59,6 +61,7 @@ class EngineConfig:
     agi_port: int = 0
     journal_path: Path | None = None
     route_reply_timeout_s: float = 5.0
+    agi_max_calls: int = 4096  # FastAGI sessions served at once (voice/fastagi.py)
 
 
 # -- what reaches the router thread ----------------------------------------------------
@@ -98,11 +101,45 @@ class AmiResynced:
     held: tuple[HeldCaller, ...] = ()
 
 
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Reply(Protocol[T_contra]):
+    """Where the router thread puts its answer to a question from a call."""
+
+    def put(self, item: T_contra, /) -> None: ...
+
+
+class LoopReply(Generic[T]):
+    """An answer for a coroutine on the FastAGI event loop: the router thread's
+    ``put`` resolves the future on that loop (``call_soon_threadsafe``, asyncio docs
+    "Concurrency and Multithreading"); a late answer, after the caller gave up
+    waiting, is dropped."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[T] = self._loop.create_future()
+
+    def put(self, item: T, /) -> None:
+        self._loop.call_soon_threadsafe(self._resolve, item)
+
+    def _resolve(self, item: T) -> None:
+        if not self.future.done():
+            self.future.set_result(item)
+
+    async def get(self, timeout_s: float) -> T | None:
+        try:
+            return await asyncio.wait_for(self.future, timeout_s)
+        except TimeoutError:
+            return None
+
+
 @dataclass(frozen=True, slots=True)
 class RouteAsked:
     arrived: CallArrived
     channel: str
-    reply: queue.SimpleQueue[tuple[int, float]]
+    reply: Reply[tuple[int, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +147,7 @@ class PositionAsked:
     """A caller on hold is due their announcement: where are they in line?"""
 
     call_id: str
-    reply: queue.SimpleQueue[tuple[int, float] | None]
+    reply: Reply[tuple[int, float] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,13 +254,13 @@ class Engine:
             target=self._router_loop, name="router", daemon=True
         )
         self._router_thread.start()
-        handlers: dict[str, Callable[..., Any]] = {"ivr": self._ivr_call,
+        handlers: dict[str, Handler] = {"ivr": self._ivr_call,
                                                    "position": self._position_call}
         if self._survey_flow is not None:
             handlers["survey"] = self._survey_call
         self._agi = FastAGIServer(
-            host=self.config.agi_host, port=self.config.agi_port, handlers=handlers
-        )
+            host=self.config.agi_host, port=self.config.agi_port, handlers=handlers,
+            max_calls=self.config.agi_max_calls)
         self._agi.start()
         try:
             self._ami.start(wait_s=15)
@@ -292,8 +329,8 @@ class Engine:
         log.info("agent %s: %s -> %s (%s)", change.agent_id, change.old, change.new,
                  change.trigger)
 
-    # -- FastAGI side (one thread per call) --------------------------------------
-    def _ivr_call(self, agi: Any, env: Mapping[str, str]) -> None:
+    # -- FastAGI side (every call a coroutine on the FastAGI event loop) ------------
+    async def _ivr_call(self, agi: AgiChannel, env: Mapping[str, str]) -> None:
         from voice.agi_runner import run_call
 
         call_id = env.get("agi_uniqueid", "")
@@ -307,12 +344,12 @@ class Engine:
             self._in_ivr.add(call_id)
         outcome: IvrOutcome = "error"
 
-        def on_route(route: Any) -> Any:
-            return self._route_from_ivr(route, channel, timeline)
+        async def on_route(route: Any) -> Any:
+            return await self._route_from_ivr(route, channel, timeline)
 
         flow = self._flow_for_new_call()  # this call keeps this version to its end
         try:
-            result = run_call(
+            result = await run_call(
                 agi, flow, call_id=call_id, caller=caller,
                 on_route=on_route, recordings=self._recordings, log=log, now=self._clock,
             )
@@ -348,29 +385,26 @@ class Engine:
         if outcome in ("voicemail", "transfer"):
             self._calls.event(call_id, now, outcome)
 
-    def _position_call(self, agi: Any, env: Mapping[str, str]) -> None:
+    async def _position_call(self, agi: AgiChannel, env: Mapping[str, str]) -> None:
         """[homeline-hold]'s announcement: the caller's place in line, as it is now."""
         from ivr.engine import announcement
         from voice.hold import announce_on_hold
 
         call_id = env.get("agi_uniqueid", "")
-        reply: queue.SimpleQueue[tuple[int, float] | None] = queue.SimpleQueue()
+        reply: LoopReply[tuple[int, float] | None] = LoopReply()
         self._inbox.put(PositionAsked(call_id, reply))
-        try:
-            where = reply.get(timeout=self.config.route_reply_timeout_s)
-        except queue.Empty:
-            where = None
+        where = await reply.get(self.config.route_reply_timeout_s)
         if where is None:
             return  # not waiting any more (an offer is on its way): say nothing
         position, wait_s = where
         self._calls.note(call_id, f"on hold: told position {position}, expected wait "
                          f"{wait_s:.0f} s")
-        announce_on_hold(agi, announcement(position, round(wait_s)), log)
+        await announce_on_hold(agi, announcement(position, round(wait_s)), log)
 
-    def _survey_call(self, agi: Any, env: Mapping[str, str]) -> None:
+    async def _survey_call(self, agi: AgiChannel, env: Mapping[str, str]) -> None:
         from voice.agi_runner import run_survey
 
-        result = run_survey(agi, self._survey_flow, recordings=self._recordings, log=log,
+        result = await run_survey(agi, self._survey_flow, recordings=self._recordings, log=log,
                             now=self._clock)
         self.surveys.append(result)
         if result.call_id and result.score is not None:
@@ -380,7 +414,7 @@ class Engine:
             self._calls.note(result.call_id,
                              f"survey: score {result.score} for agent {result.agent or '?'}")
 
-    def _route_from_ivr(self, route: Any, channel: str, timeline: CallTimeline) -> Any:
+    async def _route_from_ivr(self, route: Any, channel: str, timeline: CallTimeline) -> Any:
         from voice.agi_runner import RouteAck
 
         request = route.request
@@ -400,12 +434,9 @@ class Engine:
             skills=tuple(request.skills),
             data=tuple(sorted((str(k), str(v)) for k, v in request.data.items())),
         )
-        reply: queue.SimpleQueue[tuple[int, float]] = queue.SimpleQueue()
+        reply: LoopReply[tuple[int, float]] = LoopReply()
         self._inbox.put(RouteAsked(arrived, channel, reply))
-        try:
-            position, wait_s = reply.get(timeout=self.config.route_reply_timeout_s)
-        except queue.Empty:
-            position, wait_s = 0, 0.0
+        position, wait_s = await reply.get(self.config.route_reply_timeout_s) or (0, 0.0)
         return RouteAck(position=position, expected_wait_s=round(wait_s),
                         hold_s=self._hold_s(request.queue))
 

@@ -13,12 +13,13 @@ results), GET VARIABLE, HANGUP.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +56,7 @@ from ivr.commands import (
 from ivr.engine import CallSession
 from ivr.errors import AgiProtocolError, IvrError
 from ivr.flow import Flow
-from voice.fastagi import AGIHangup, SocketAGI
+from voice.fastagi import AgiChannel, AgiHangup
 
 __all__ = ["RouteAck", "Recordings", "CallResult", "SurveyResult", "run_call", "run_survey",
            "http_lookup", "DTMF_KEYS"]
@@ -184,7 +185,7 @@ def http_lookup(url: str, timeout_s: float) -> Mapping[str, str]:
 class _Call:
     """The AGI side of one call."""
 
-    def __init__(self, agi: SocketAGI, session: CallSession, recordings: Recordings | None,
+    def __init__(self, agi: AgiChannel, session: CallSession, recordings: Recordings | None,
                  log: logging.Logger, recognizer: Any, lookup: Callable[[str, float],
                                                                        Mapping[str, str]]):
         self.agi, self.session, self.recordings = agi, session, recordings
@@ -197,15 +198,15 @@ class _Call:
 
     # -- primitives ---------------------------------------------------------
 
-    def stream(self, item: PromptItem, escape: str) -> str:
+    async def stream(self, item: PromptItem, escape: str) -> str:
         """Play one item; returns the escape digit pressed or ''."""
         esc = f'"{escape}"'
         if isinstance(item, PromptRef):
-            reply = self.agi.command("STREAM FILE", _arg(f"homeline/{item.prompt_id}"), esc)
+            reply = await self.agi.command("STREAM FILE", _arg(f"homeline/{item.prompt_id}"), esc)
         elif isinstance(item, SayNumber):
-            reply = self.agi.command("SAY NUMBER", _arg(_digits_only(item.value)), esc)
+            reply = await self.agi.command("SAY NUMBER", _arg(_digits_only(item.value)), esc)
         else:
-            reply = self.agi.command("SAY DIGITS", _arg(_digits_only(item.value)), esc)
+            reply = await self.agi.command("SAY DIGITS", _arg(_digits_only(item.value)), esc)
         if reply.result == "-1":
             name = getattr(item, "prompt_id", "say")
             # STREAM FILE answers result=-1 in two cases (res_agi.c handle_streamfile):
@@ -215,20 +216,20 @@ class _Call:
             # BYE 5.7 s into main-menu: "200 result=-1 endpos=45600". The hang-up is
             # the caller's, not a missing prompt: it ends the call as a hang-up.
             if reply.extras.get("endpos", "0") not in ("", "0"):
-                raise AGIHangup(f"caller hung up during prompt {name}")
+                raise AgiHangup(f"caller hung up during prompt {name}")
             self.log.warning("call %s: prompt %s could not be played", self.session.call_id,
                              name)
             return ""
         return _dtmf(reply.result)
 
-    def play(self, items: tuple[PromptItem, ...], barge: bool) -> str:
+    async def play(self, items: tuple[PromptItem, ...], barge: bool) -> str:
         for item in items:
-            d = self.stream(item, DTMF_KEYS if barge else "")
+            d = await self.stream(item, DTMF_KEYS if barge else "")
             if d:
                 return d
         return ""
 
-    def answer(self) -> None:
+    async def answer(self) -> None:
         """Answer the call from inside the IVR, right before its first prompt.
 
         res_agi reads and drops the channel's frames while it waits for the next
@@ -240,20 +241,20 @@ class _Call:
         (Answer() documentation; DTMF read during that wait would be handed to
         the idle loop above). On a channel that is already up it does nothing.
         """
-        reply = self.agi.command("EXEC", "Answer", '",i"')
+        reply = await self.agi.command("EXEC", "Answer", '",i"')
         if reply.result == "-1":
-            raise AGIHangup("Answer failed (channel gone)")
+            raise AgiHangup("Answer failed (channel gone)")
 
-    def wait_digit(self, timeout_s: float) -> str:
-        reply = self.agi.command("WAIT FOR DIGIT", int(timeout_s * 1000))
+    async def wait_digit(self, timeout_s: float) -> str:
+        reply = await self.agi.command("WAIT FOR DIGIT", int(timeout_s * 1000))
         if reply.result == "-1":
-            raise AGIHangup("WAIT FOR DIGIT failed (channel gone)")
+            raise AgiHangup("WAIT FOR DIGIT failed (channel gone)")
         return _dtmf(reply.result)
 
-    def set_var(self, name: str, value: str) -> None:
-        self.agi.command("SET VARIABLE", _name(name), _arg(value))
+    async def set_var(self, name: str, value: str) -> None:
+        await self.agi.command("SET VARIABLE", _name(name), _arg(value))
 
-    def set_vars(self, values: Mapping[str, str]) -> None:
+    async def set_vars(self, values: Mapping[str, str]) -> None:
         """Several channel variables in one AGI round trip: ``EXEC MSet(a=1,b=2)``
         (Asterisk's MSet application). Names and values pass the same checks as
         SET VARIABLE, and neither may hold the ',' or '=' MSet splits on."""
@@ -264,25 +265,25 @@ class _Call:
             if "," in value or "=" in value:
                 raise AgiProtocolError(f"refusing to MSet a value with ',' or '=' ({name})")
             pairs.append(f"{name}={value}")
-        reply = self.agi.command("EXEC", "MSet", f'"{",".join(pairs)}"')
+        reply = await self.agi.command("EXEC", "MSet", f'"{",".join(pairs)}"')
         if reply.result == "-2":  # EXEC answers -2 when the application does not exist
             for name, value in values.items():
-                self.set_var(name, value)
+                await self.set_var(name, value)
 
     # -- commands -----------------------------------------------------------
 
-    def collect(self, cmd: CollectDigits) -> Event:
+    async def collect(self, cmd: CollectDigits) -> Event:
         digits, self.pending = (self.pending if cmd.barge_in else ""), ""
         if not digits:
-            digits = self.play(cmd.prompts, cmd.barge_in)
+            digits = await self.play(cmd.prompts, cmd.barge_in)
         if not digits:
-            digits = self.wait_digit(cmd.first_digit_timeout_s)
+            digits = await self.wait_digit(cmd.first_digit_timeout_s)
         if not digits:
             self.inputs.append(f"{cmd.node}:timeout")
             return InputTimedOut()
         while (len(digits) < cmd.max_digits
                and not (cmd.terminator and digits.endswith(cmd.terminator))):
-            d = self.wait_digit(cmd.inter_digit_timeout_s or cmd.first_digit_timeout_s)
+            d = await self.wait_digit(cmd.inter_digit_timeout_s or cmd.first_digit_timeout_s)
             if not d:
                 break
             digits += d
@@ -292,8 +293,8 @@ class _Call:
         self.inputs.append(f"{cmd.node}:{shown}")
         return DigitsEntered(digits)
 
-    def record(self, cmd: RecordAudio) -> Event:
-        self.play(cmd.prompts, False)
+    async def record(self, cmd: RecordAudio) -> Event:
+        await self.play(cmd.prompts, False)
         if self.recordings is None:
             self.log.error("call %s: no recordings directory configured", self.session.call_id)
             return InputTimedOut()
@@ -306,7 +307,7 @@ class _Call:
         if cmd.beep:
             args += [0, "BEEP"]
         args.append(f"s={max(1, round(cmd.silence_seconds))}")
-        reply = self.agi.command("RECORD FILE", *args)
+        reply = await self.agi.command("RECORD FILE", *args)
         if reply.result == "-1":
             # res_agi answers -1 when the file cannot be written (a hang-up comes as
             # HANGUP/511 instead): treat it as nothing said, the flow reprompts/falls back.
@@ -321,13 +322,16 @@ class _Call:
         if cmd.purpose == "comment":
             self.inputs.append(f"{cmd.node}:recorded")
             return RecordingFinished(str(wav), _duration(wav))
-        result: SpeechRecognized = self.recognizer.recognize(wav)
+        # pocketsphinx decodes in C for a while: off the event loop
+        result: SpeechRecognized = await asyncio.to_thread(self.recognizer.recognize, wav)
         self.inputs.append(f"{cmd.node}:said:{result.intent or '?'}:{result.confidence:.2f}")
         return result
 
-    def do_lookup(self, cmd: Lookup) -> Event:
+    async def do_lookup(self, cmd: Lookup) -> Event:
         try:
-            return LookupCompleted(dict(self.lookup(cmd.url, cmd.timeout_s)))
+            # a blocking HTTP request: on a worker thread, never on the event loop
+            found = await asyncio.to_thread(self.lookup, cmd.url, cmd.timeout_s)
+            return LookupCompleted(dict(found))
         except (OSError, ValueError, urllib.error.URLError) as exc:
             # The URL may carry secure digits: name the node, never the URL.
             self.log.info("call %s: lookup at node %s failed (%s)", self.session.call_id,
@@ -373,8 +377,8 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
-           on_route: Callable[[Route], RouteAck] | None) -> None:
+async def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
+           on_route: Callable[[Route], Awaitable[RouteAck]] | None) -> None:
     """Execute commands until the session finishes."""
     session, agi = call.session, call.agi
     while True:
@@ -382,24 +386,24 @@ def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
         for cmd in commands:
             match cmd:
                 case Play():
-                    d = call.play(cmd.items, cmd.barge_in)
+                    d = await call.play(cmd.items, cmd.barge_in)
                     call.pending = (call.pending + d) if d else call.pending
                 case SetLanguage():
                     if not _LANG.fullmatch(cmd.language):
                         raise AgiProtocolError("language code is not two letters")
-                    call.set_var("CHANNEL(language)", cmd.language)
+                    await call.set_var("CHANNEL(language)", cmd.language)
                 case SetVariable():
                     pass  # flow variables live in the session; channel variables are results
                 case CollectDigits():
-                    event = call.collect(cmd)
+                    event = await call.collect(cmd)
                 case RecordAudio():
-                    event = call.record(cmd)
+                    event = await call.record(cmd)
                 case Lookup():
-                    event = call.do_lookup(cmd)
+                    event = await call.do_lookup(cmd)
                 case Route():
                     if on_route is None:
                         raise IvrError("this script cannot route calls")
-                    ack = on_route(cmd)
+                    ack = await on_route(cmd)
                     call.ack = ack
                     event = RouteAccepted(int(ack.position), int(ack.expected_wait_s))
                 case SurveyAnswered():
@@ -416,16 +420,16 @@ def _drive(call: _Call, commands: list[Command], now: Callable[[], datetime],
                     if call.ack is not None and call.ack.hold_s:
                         results["HOMELINE_HOLD_S"] = str(call.ack.hold_s)
                     results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it
-                    call.set_vars(results)
+                    await call.set_vars(results)
                 case Transfer():
-                    call.set_vars({"HOMELINE_TRANSFER_TO": cmd.destination,
+                    await call.set_vars({"HOMELINE_TRANSFER_TO": cmd.destination,
                                    "HOMELINE_OUTCOME": "transfer"})
                 case Voicemail():
-                    call.set_vars({"HOMELINE_VOICEMAIL_BOX": cmd.box,
+                    await call.set_vars({"HOMELINE_VOICEMAIL_BOX": cmd.box,
                                    "HOMELINE_OUTCOME": "voicemail"})
                 case Hangup():
-                    call.set_var("HOMELINE_OUTCOME", "hangup")
-                    agi.command("HANGUP")
+                    await call.set_var("HOMELINE_OUTCOME", "hangup")
+                    await agi.command("HANGUP")
                 case _:
                     assert_never(cmd)
         if session.finished:
@@ -445,8 +449,8 @@ def _result(call: _Call, outcome: str, detail: str = "") -> CallResult:
                       detail=detail)
 
 
-def run_call(agi: SocketAGI, flow: Flow, *, call_id: str, caller: str,
-             on_route: Callable[[Route], RouteAck],
+async def run_call(agi: AgiChannel, flow: Flow, *, call_id: str, caller: str,
+                   on_route: Callable[[Route], Awaitable[RouteAck]],
              recordings: Recordings | None = None, log: logging.Logger | None = None,
              recognizer: Any = None, lookup: Callable[[str, float], Mapping[str, str]]
              = http_lookup, now: Callable[[], datetime] = _utcnow) -> CallResult:
@@ -466,17 +470,17 @@ def run_call(agi: SocketAGI, flow: Flow, *, call_id: str, caller: str,
     session = CallSession(flow, call_id=call_id, caller=_clean_caller(caller))
     call = _Call(agi, session, recordings, log, recognizer, lookup)
     try:
-        call.answer()
-        _drive(call, session.start(now()), now, on_route)
+        await call.answer()
+        await _drive(call, session.start(now()), now, on_route)
         result = _result(call, session.outcome or "error")
-    except AGIHangup:
+    except AgiHangup:
         session.step(CallerHungUp(), now())
         result = _result(call, "caller-hangup")
     except IvrError as exc:
         log.error("call %s: flow %s stopped: %s", call_id, flow.name, exc)
         try:
-            call.set_var("HOMELINE_OUTCOME", "error")
-        except (AGIHangup, IvrError, OSError):
+            await call.set_var("HOMELINE_OUTCOME", "error")
+        except (AgiHangup, IvrError, OSError):
             pass
         result = _result(call, "error", str(exc))
     if log.isEnabledFor(logging.INFO):  # encoding every call's summary is not free
@@ -484,7 +488,7 @@ def run_call(agi: SocketAGI, flow: Flow, *, call_id: str, caller: str,
     return result
 
 
-def run_survey(agi: SocketAGI, flow: Flow, *, recordings: Recordings | None = None,
+async def run_survey(agi: AgiChannel, flow: Flow, *, recordings: Recordings | None = None,
                log: logging.Logger | None = None,
                now: Callable[[], datetime] = _utcnow) -> SurveyResult:
     """The post-call survey (script ``survey``, reached via Dial's ``g`` option).
@@ -494,8 +498,8 @@ def run_survey(agi: SocketAGI, flow: Flow, *, recordings: Recordings | None = No
     """
     log = log or _LOG
 
-    def var(name: str) -> str:
-        reply = agi.command("GET VARIABLE", _name(name))
+    async def var(name: str) -> str:
+        reply = await agi.command("GET VARIABLE", _name(name))
         value = reply.data if reply.result == "1" else ""
         return value if _SAFE_ARG.fullmatch(value) else ""
 
@@ -503,9 +507,9 @@ def run_survey(agi: SocketAGI, flow: Flow, *, recordings: Recordings | None = No
     session: CallSession | None = None
     call: _Call | None = None
     try:
-        call_id, agent, intent = var("HOMELINE_CALL_ID"), var("HOMELINE_AGENT"), var(
-            "HOMELINE_INTENT")
-        lang = var("CHANNEL(language)")
+        call_id, agent = await var("HOMELINE_CALL_ID"), await var("HOMELINE_AGENT")
+        intent = await var("HOMELINE_INTENT")
+        lang = await var("CHANNEL(language)")
         if flow.post_call is None:
             raise IvrError(f"flow {flow.name!r} has no post_call survey")
         session = CallSession(flow, call_id=call_id, caller="",
@@ -513,8 +517,8 @@ def run_survey(agi: SocketAGI, flow: Flow, *, recordings: Recordings | None = No
         if lang in flow.languages:
             session.language = lang
         call = _Call(agi, session, recordings, log, None, http_lookup)
-        _drive(call, session.start(now(), entry=flow.post_call), now, None)
-    except AGIHangup:
+        await _drive(call, session.start(now(), entry=flow.post_call), now, None)
+    except AgiHangup:
         if session is not None:
             session.step(CallerHungUp(), now())
     except IvrError as exc:

@@ -1,56 +1,58 @@
 """FastAGI server: Asterisk's ``AGI(agi://host:port/<script>)`` calls land here.
 
-pyst2 0.5.1's own ``asterisk/fastagi.py`` is Python-2 only and ``AGI.__init__``
-installs a SIGHUP handler (main thread only), so ``SocketAGI`` subclasses
-``asterisk.agi.AGI`` to speak over the socket and skip the signal handler; a Python 3
-``socketserver.ThreadingTCPServer`` gives one thread per call (threads are kept for
-the next call, up to a cap, and end when idle: ``_CallThreads``).
+One asyncio event loop, in one thread of its own, serves every call: a call is a
+coroutine, not a thread. Under load this matters more than anything else in the
+engine: with a thread per call (pyst2's blocking ``AGI`` over a socket, which this
+module used before), each AGI reply woke one of hundreds of threads that then
+queued for the GIL, so the time from Asterisk's reply to our next command grew
+past half a second on a busy 2-core machine, and res_agi drops every key pressed
+in that gap ("Idle the channel until we get a command", res_agi.c run_agi: it
+reads the channel's frames, DTMF included, and frees them). On the event loop a
+reply is handled as soon as it is read, with no thread hand-off.
 
-Protocol (Asterisk docs, "AGI" and res_agi.c): after connecting, Asterisk sends
+Protocol (Asterisk docs, "AGI"; res_agi.c): after connecting, Asterisk sends
 ``agi_<name>: <value>`` lines ending with a blank line; each command we send is
 answered by ``200 result=<n> [(<data>)] [endpos=<n>]``, ``510`` (invalid command),
-``511`` (command not permitted on a dead channel) or ``520`` (usage, multi-line).
-When the caller hangs up, FastAGI writes ``HANGUP`` on the socket; after that every
-command gets ``511``; an EOF means the channel is gone.
+``511`` (command not permitted on a dead channel) or ``520`` (usage, multi-line,
+ending with a ``520 End of proper usage.`` line). When the caller hangs up,
+FastAGI writes ``HANGUP`` on the socket; after that every command gets ``511``;
+an EOF means the channel is gone. res_agi reads commands with ``fgets`` from a
+stdio stream but waits for the next one with ``poll`` on the socket
+(``ast_waitfor_nandfds``), so a second command sent before the first is answered
+could sit in stdio's buffer unseen: we send one command at a time.
+
+At most ``max_calls`` calls are served at once; a further connection is accepted
+but not read until a call ends. res_agi copes with that as with a slow script: it
+has written the environment into the socket buffer and waits for our first
+command, so the caller hears ringing (the IVR answers as its first command).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
 import re
-import socket
-import socketserver
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
-
-import asterisk.agi
+from typing import Any
 
 from ivr.errors import AgiProtocolError
 
-__all__ = ["SocketAGI", "AgiReply", "FastAGIServer", "AgiCallEnded", "Handler",
-           "AGIHangup"]
+__all__ = ["AgiChannel", "AgiReply", "AgiHangup", "AgiCallEnded", "FastAGIServer",
+           "Handler", "parse_reply", "read_environment"]
 
-AGIHangup = asterisk.agi.AGIHangup
 _LOG = logging.getLogger("homeline.voice.fastagi")
 _REPLY = re.compile(r"^(\d{3})[ -](.*)$")
 _KV = re.compile(r"(\w+)=(\S*)(?:\s+\(([^)]*)\))?")
 MAX_LINE = 8192
 ENV_TIMEOUT_S = 10.0
-MAX_CALL_THREADS = 1024  # calls served at once; more wait in the listen queue
-IDLE_THREAD_TIMEOUT_S = 30.0  # a call thread with no call for this long ends
+MAX_ENV_LINES = 200
+MAX_CALLS = 4096  # calls served at once; further connections wait, unread
 
 
-class _Null:
-    """pyst2 writes every command and result to ``stderr``; secure digits must not leak."""
-
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass
+class AgiHangup(Exception):
+    """The caller hung up or the channel is gone (``HANGUP``, 511, EOF)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,91 +65,91 @@ class AgiReply:
     extras: Mapping[str, str]
 
 
-class SocketAGI(asterisk.agi.AGI):  # type: ignore[misc]
-    """pyst2's AGI over a FastAGI socket; never installs a signal handler."""
+def parse_reply(line: str) -> AgiReply:
+    """One reply line (without its newline) -> AgiReply.
 
-    def __init__(self, rfile: IO[str], wfile: IO[str]) -> None:
-        self.stdin, self.stdout, self.stderr = rfile, wfile, _Null()
-        self._got_sighup = False
-        self.env: dict[str, str] = {}
-        self._get_agi_env()
+    ``HANGUP``, 511 and ``result=... (hangup)`` raise AgiHangup; a 510 or anything
+    that is not a reply raises AgiProtocolError. A 520 is multi-line: the caller
+    reads to its end (see AgiChannel) before this raises for it.
+    """
+    if line == "HANGUP":
+        raise AgiHangup("caller hung up")
+    m = _REPLY.match(line)
+    if not m:
+        raise AgiProtocolError(f"unexpected AGI reply {line[:80]!r}")
+    code, rest = int(m.group(1)), m.group(2)
+    if code == 511:
+        raise AgiHangup("channel is dead (511)")
+    if code == 520:
+        raise AgiProtocolError("AGI usage error (520)")
+    if code != 200:
+        raise AgiProtocolError(f"AGI replied {code}: {rest[:80]}")
+    extras: dict[str, str] = {}
+    result, data = "", ""
+    for key, value, paren in _KV.findall(rest):
+        if key == "result":
+            result, data = value, paren
+        else:
+            extras[key] = value
+    if data == "hangup":
+        raise AgiHangup("caller hung up")
+    return AgiReply(code, result, data, extras)
 
-    def _get_agi_env(self) -> None:
-        """Read the AGI environment block: ``agi_name: value`` lines up to a blank
-        line (Asterisk wiki, "AGI Commands"). pyst2's own version pretty-prints the
-        whole block to stderr for every call, which under load cost a third of the
-        engine's CPU time even with stderr discarded."""
-        while True:
-            line = self.stdin.readline(MAX_LINE)
-            if line == "":
-                raise asterisk.agi.AGIResultHangup("connection closed before the AGI environment")
-            line = line.strip()
-            if not line:
-                return
-            key, sep, value = line.partition(":")
-            if sep and key.strip():
-                self.env[key.strip()] = value.strip()
 
-    def _readline(self) -> str:
-        line = self.stdin.readline(MAX_LINE)
-        if line == "":
-            raise asterisk.agi.AGIResultHangup("connection closed by Asterisk")
-        return str(line).strip()
+async def _line(reader: asyncio.StreamReader) -> str:
+    try:
+        raw = await reader.readline()
+    except (asyncio.LimitOverrunError, ValueError) as exc:  # a line over MAX_LINE
+        raise AgiProtocolError(f"AGI line longer than {MAX_LINE} bytes") from exc
+    except ConnectionError as exc:
+        raise AgiHangup(f"socket: {exc.__class__.__name__}") from exc
+    if not raw:
+        raise AgiHangup("connection closed by Asterisk")
+    return raw.decode("utf-8", errors="replace").strip()
 
-    def read_reply(self) -> AgiReply:
-        """Read one reply; ``HANGUP``/511/EOF raise ``AGIHangup``, 510/520 ``AgiProtocolError``."""
-        line = self._readline()
-        if line == "HANGUP":
-            raise asterisk.agi.AGIResultHangup("caller hung up")
-        m = _REPLY.match(line)
-        if not m:
-            raise AgiProtocolError(f"unexpected AGI reply {line[:80]!r}")
-        code, rest = int(m.group(1)), m.group(2)
-        if code == 511:
-            raise asterisk.agi.AGIResultHangup("channel is dead (511)")
-        if code == 520:
-            while not line.startswith("520 "):
-                line = self._readline()
-            raise AgiProtocolError("AGI usage error (520)")
-        if code != 200:
-            raise AgiProtocolError(f"AGI replied {code}: {rest[:80]}")
-        extras: dict[str, str] = {}
-        result, data = "", ""
-        for key, value, paren in _KV.findall(rest):
-            if key == "result":
-                result, data = value, paren
-            else:
-                extras[key] = value
-        if data == "hangup":
-            raise asterisk.agi.AGIResultHangup("caller hung up")
-        return AgiReply(code, result, data, extras)
 
-    def command(self, name: str, *args: str | int) -> AgiReply:
+async def read_environment(reader: asyncio.StreamReader) -> dict[str, str]:
+    """The AGI environment block: ``agi_name: value`` lines up to a blank line."""
+    env: dict[str, str] = {}
+    for _ in range(MAX_ENV_LINES):
+        try:
+            line = await _line(reader)
+        except AgiHangup as exc:
+            raise AgiHangup("connection closed before the AGI environment") from exc
+        if not line:
+            return env
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            env[key.strip()] = value.strip()
+    raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
+
+
+class AgiChannel:
+    """One FastAGI session: send a command, read its reply (one at a time, see above)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 env: Mapping[str, str]) -> None:
+        self._reader, self._writer = reader, writer
+        self.env = dict(env)
+
+    async def command(self, name: str, *args: str | int) -> AgiReply:
         """Send one AGI command (arguments already validated/quoted) and parse its reply."""
+        text = " ".join([name, *(str(a) for a in args)])
+        if "\n" in text or "\r" in text:
+            raise AgiProtocolError("refusing to send an AGI command with a line break")
         try:
-            self.send_command(name, *args)
-        except (BrokenPipeError, ConnectionError, OSError) as exc:
-            raise asterisk.agi.AGISIGPIPEHangup("socket closed") from exc
-        return self.read_reply()
-
-    # pyst2's own helpers call get_result(); route it through the stricter parser.
-    def get_result(self, stdin: Any = None) -> dict[str, tuple[str, str]]:
-        reply = self.read_reply()
-        if reply.result == "-1":
-            raise asterisk.agi.AGIAppError("Error executing application, or hangup")
-        out = {"result": (reply.result, reply.data)}
-        out.update({k: (v, "") for k, v in reply.extras.items()})
-        return out
-
-    def execute(self, command: str, *args: Any) -> dict[str, tuple[str, str]]:
-        try:
-            self.send_command(command, *args)
-        except (BrokenPipeError, ConnectionError, OSError) as exc:
-            raise asterisk.agi.AGISIGPIPEHangup("socket closed") from exc
-        return self.get_result()
+            self._writer.write(f"{text}\n".encode())
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise AgiHangup("socket closed") from exc
+        line = await _line(self._reader)
+        if line.startswith("520-"):  # usage text up to "520 End of proper usage."
+            while not line.startswith("520 "):
+                line = await _line(self._reader)
+        return parse_reply(line)
 
 
-Handler = Callable[[SocketAGI, Mapping[str, str]], None]
+Handler = Callable[[AgiChannel, Mapping[str, str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,302 +163,196 @@ class AgiCallEnded:
     duration_s: float = 0.0
 
 
-class _RequestHandler(socketserver.StreamRequestHandler):
-    server: _Server
-
-    def handle(self) -> None:
-        srv = self.server
-        started = time.monotonic()
-        script, uniqueid, reason, detail = "", "", "completed", ""
-        me = threading.current_thread()
-        with srv.lock:
-            srv.active[me] = self.connection
-        try:
-            rf = self.connection.makefile("r", encoding="utf-8", errors="replace", newline="\n")
-            wf = self.connection.makefile("w", encoding="utf-8", newline="\n")
-            # Asterisk sends the environment at once; a peer that does not is not Asterisk.
-            self.connection.settimeout(srv.env_timeout_s)
-            agi = SocketAGI(rf, wf)
-            self.connection.settimeout(None)
-            env = dict(agi.env)
-            script = env.get("agi_network_script", "").split("?", 1)[0].strip("/")
-            uniqueid = env.get("agi_uniqueid", "")
-            handler = srv.handlers.get(script)
-            if handler is None:
-                reason = "unknown-script"
-                known = ", ".join(sorted(srv.handlers)) or "none"
-                agi.command("VERBOSE", '"Homeline: unknown FastAGI script '
-                            f'{_safe(script)!r} (known: {known}); hanging up"', 1)
-                agi.command("HANGUP")
-            else:
-                handler(agi, env)
-        except asterisk.agi.AGIHangup as exc:
-            reason, detail = "hangup", str(exc)
-        except (ConnectionError, OSError) as exc:
-            reason, detail = "hangup", f"socket: {exc.__class__.__name__}"
-        except AgiProtocolError as exc:
-            reason, detail = "error", str(exc)
-            _LOG.error("FastAGI %s call %s: %s", script or "?", uniqueid or "?", exc)
-        except Exception as exc:  # a bug in a handler: keep the server up, say what it was
-            reason, detail = "error", f"{exc.__class__.__name__}: {exc}"
-            _LOG.exception("FastAGI %s call %s failed", script or "?", uniqueid or "?")
-        finally:
-            with srv.lock:
-                srv.active.pop(me, None)
-        event = AgiCallEnded(script, uniqueid, reason, detail, time.monotonic() - started)
-        if reason == "hangup":
-            _LOG.info("FastAGI %s call %s ended by hang-up", script, uniqueid)
-        if srv.on_event is not None:
-            try:
-                srv.on_event(event)
-            except Exception:  # an observer's bug must not turn into a call failure
-                _LOG.exception("FastAGI on_event observer failed")
-
-
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "?", text)[:40]
 
 
-class _CallThreads:
-    """One thread per call, at most ``max_threads`` at once; a thread whose call is
-    over waits ``idle_timeout_s`` for the next one, then ends.
-
-    Starting a thread for every call costs the accept loop a clone() and two GIL
-    hand-offs while the next callers wait in the listen queue; a finished call's
-    thread blocking on a SimpleQueue (C, no Python lock) costs nothing.
-    concurrent.futures.ThreadPoolExecutor was tried first: its submit() takes a
-    Python Semaphore per call and showed up in the accept loop's profile instead.
-
-    At the cap, :meth:`run` blocks the accept loop until a thread is free, so new
-    connections wait in the kernel's listen queue (``request_queue_size``) rather
-    than being refused. That is what res_agi copes with best (res_agi.c,
-    launch_netscript / run_agi): its non-blocking connect() completes as soon as the
-    kernel has queued the connection, it writes the AGI environment into the socket
-    buffer and then waits for our first command while reading (and dropping) the
-    channel's frames, and a caller who hangs up meanwhile ends that AGI as HANGUP.
-    The call is not answered until the IVR's first command, so the caller hears
-    ringing, not dead air. A refusal instead (accept and close at once) would make
-    the AGI return SUCCESS with no outcome, which the dialplan can only treat as an
-    IVR error; only when the listen queue itself overflows does connect() time out
-    (MAX_AGI_CONNECT, 2 s) and AGISTATUS=FAILURE send the call to the fallback.
-    """
-
-    def __init__(self, name: str, max_threads: int = 1024,
-                 idle_timeout_s: float = 30.0) -> None:
-        if max_threads < 1:
-            raise ValueError(f"max_threads must be at least 1, not {max_threads}")
-        if idle_timeout_s <= 0:
-            raise ValueError(f"idle_timeout_s must be positive, not {idle_timeout_s}")
-        self._name = name
-        self.max_threads = max_threads
-        self.idle_timeout_s = idle_timeout_s
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
-            queue.SimpleQueue())
-        self._lock = threading.Lock()
-        self._freed = threading.Condition(self._lock)
-        self._idle = 0  # threads waiting for a job that no run() has claimed yet
-        self._closed = False
-        self._refusing = False
-        self._threads: set[threading.Thread] = set()
-        self._started = 0
-
-    def alive(self) -> int:
-        """Call threads that exist now (busy or idle)."""
-        with self._lock:
-            return len(self._threads)
-
-    def idle(self) -> int:
-        with self._lock:
-            return self._idle
-
-    def run(self, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn(*args)`` on a call thread; at the cap, wait for one to be free.
-
-        Raises RuntimeError once :meth:`close` was called (also while waiting)."""
-        with self._lock:
-            while (not self._refusing and self._idle == 0
-                   and len(self._threads) >= self.max_threads):
-                self._freed.wait()
-            if self._refusing:
-                raise RuntimeError("call threads closed")
-            if self._idle > 0:
-                # claimed and queued under the lock: a thread that times out meanwhile
-                # sees the job in the queue and runs it instead of ending (_next_job)
-                self._idle -= 1
-                self._jobs.put((fn, args))
-                return
-            self._started += 1
-            thread = threading.Thread(target=self._work, args=((fn, args),), daemon=True,
-                                      name=f"{self._name}-{self._started}")
-            self._threads.add(thread)
-        thread.start()
-
-    def _work(self, job: tuple[Callable[..., None], tuple[Any, ...]] | None) -> None:
-        me = threading.current_thread()
-        try:
-            while job is not None:
-                fn, args = job
-                try:
-                    fn(*args)
-                except Exception:  # process_request_thread handles its own; be safe
-                    _LOG.exception("FastAGI call thread")
-                del fn, args, job  # a finished call's socket must not wait with us
-                with self._lock:
-                    if self._closed:
-                        return
-                    self._idle += 1
-                    self._freed.notify()
-                job = self._next_job()
-        finally:
-            with self._lock:
-                self._threads.discard(me)
-                self._freed.notify()
-
-    def _next_job(self) -> tuple[Callable[..., None], tuple[Any, ...]] | None:
-        """The next job, or None to end: closed, or idle for ``idle_timeout_s``."""
-        try:
-            return self._jobs.get(timeout=self.idle_timeout_s)
-        except queue.Empty:
-            pass
-        with self._lock:
-            try:
-                # a run() claimed an idle thread just as this one timed out: threads
-                # are interchangeable, so this one takes the job it queued
-                return self._jobs.get_nowait()
-            except queue.Empty:
-                self._idle -= 1
-                return None
-
-    def refuse_new(self) -> None:
-        """No new calls from now on: :meth:`run` raises, also one waiting at the cap."""
-        with self._lock:
-            self._refusing = True
-            self._freed.notify_all()
-
-    def close(self, timeout: float = 1.0) -> None:
-        """Idle threads exit now, busy ones after their call; wait ``timeout`` s for them."""
-        with self._lock:
-            self._closed = self._refusing = True
-            threads = list(self._threads)
-            self._freed.notify_all()
-        for _ in threads:
-            self._jobs.put(None)
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-    block_on_close = False
-    # a burst of calls must queue in the kernel, not overflow it: an overflowed
-    # listen queue drops the SYN and Asterisk retries 1 s later (the caller hears
-    # nothing and any key pressed meanwhile is lost). The kernel caps this at
-    # net.core.somaxconn.
-    request_queue_size = 4096
-
-    def __init__(self, addr: tuple[str, int], handlers: Mapping[str, Handler],
-                 on_event: Callable[[AgiCallEnded], None] | None,
-                 env_timeout_s: float = ENV_TIMEOUT_S,
-                 max_call_threads: int = MAX_CALL_THREADS,
-                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S) -> None:
-        self.handlers = dict(handlers)
-        self.env_timeout_s = env_timeout_s
-        self.on_event = on_event
-        self.lock = threading.Lock()
-        self.active: dict[threading.Thread, socket.socket] = {}
-        self.call_threads = _CallThreads("fastagi-call", max_call_threads, idle_timeout_s)
-        super().__init__(addr, _RequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        try:
-            self.call_threads.run(self.process_request_thread, request, client_address)
-        except RuntimeError:  # stopping: no new calls
-            self.shutdown_request(request)
-
-
 class FastAGIServer:
-    """FastAGI on ``host:port`` (0 = a free port), one thread per call.
+    """FastAGI on ``host:port`` (0 = a free port), every call a coroutine on one loop.
 
     ``handlers`` maps ``agi_network_script`` (``ivr`` in ``agi://host:port/ivr``) to a
-    callable ``(agi, env) -> None``. At most ``max_call_threads`` calls run at once;
-    more wait in the listen queue (see ``_CallThreads``). A call thread with no call
-    for ``idle_timeout_s`` ends.
+    coroutine function ``(agi, env) -> None``. ``on_event`` (called on the loop's
+    thread) hears how each session ended.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  handlers: Mapping[str, Handler] | None = None, *,
                  on_event: Callable[[AgiCallEnded], None] | None = None,
-                 env_timeout_s: float = ENV_TIMEOUT_S,
-                 max_call_threads: int = MAX_CALL_THREADS,
-                 idle_timeout_s: float = IDLE_THREAD_TIMEOUT_S) -> None:
-        self._server = _Server((host, port), handlers or {}, on_event, env_timeout_s,
-                               max_call_threads, idle_timeout_s)
+                 env_timeout_s: float = ENV_TIMEOUT_S, max_calls: int = MAX_CALLS) -> None:
+        if max_calls < 1:
+            raise ValueError(f"max_calls must be at least 1, not {max_calls}")
+        if env_timeout_s <= 0:
+            raise ValueError(f"env_timeout_s must be positive, not {env_timeout_s}")
+        self._host, self._port = host, port
+        self.handlers = dict(handlers or {})
+        self.on_event = on_event
+        self.env_timeout_s = env_timeout_s
+        self.max_calls = max_calls
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._active = 0
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
 
-    def call_threads(self) -> tuple[int, int]:
-        """(call threads alive, of which idle): for monitoring and the soak."""
-        threads = self._server.call_threads
-        return threads.alive(), threads.idle()
-
-    @property
-    def host(self) -> str:
-        return str(self._server.server_address[0])
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def active_calls(self) -> int:
-        with self._server.lock:
-            return len(self._server.active)
-
+    # -- lifecycle ------------------------------------------------------------------
     def start(self) -> FastAGIServer:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever,
-                                            kwargs={"poll_interval": 0.2},
-                                            name=f"fastagi:{self.port}", daemon=True)
-            self._thread.start()
+        if self._thread is not None:
+            return self
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=f"fastagi:{self._port}",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._failed is not None:
+            self._thread.join(5)
+            self._thread = None
+            raise self._failed
         return self
 
+    def _run(self) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._listen())
+        except BaseException as exc:  # e.g. the port is taken: start() raises it
+            self._failed = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _listen(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_calls)
+        # backlog: a burst of calls must queue in the kernel, not overflow it: an
+        # overflowed listen queue drops the SYN and Asterisk retries 1 s later
+        # (the caller hears nothing). The kernel caps it at net.core.somaxconn.
+        self._server = await asyncio.start_server(self._accepted, self._host, self._port,
+                                                  backlog=4096, limit=MAX_LINE)
+        self._port = int(self._server.sockets[0].getsockname()[1])
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listener, then wait up to ``timeout`` s for calls in progress.
+        """Close the listener, wait up to ``timeout`` s for calls in progress, then
+        end the rest (their sockets close: Asterisk sees the script end)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            done = asyncio.run_coroutine_threadsafe(self._shutdown(timeout), loop)
+            try:
+                done.result(timeout + 5)
+            except Exception:  # noqa: BLE001 - stopping anyway
+                _LOG.exception("FastAGI shutdown")
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        self._thread = None
 
-        Calls still running after that have their sockets shut down, which ends
-        them as a hang-up.
-        """
-        # first: the accept loop may be waiting for a free call thread (at the cap)
-        self._server.call_threads.refuse_new()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout)
-            self._thread = None
-        self._server.server_close()
-        if not self._wait_for_calls(timeout):
-            with self._server.lock:
-                sockets = list(self._server.active.values())
-            for sock in sockets:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._wait_for_calls(1.0)
-        self._server.call_threads.close(timeout=1.0)
-
-    def _wait_for_calls(self, timeout: float) -> bool:
-        """True once no call is in progress, False if ``timeout`` s passed first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._server.lock:
-                if not self._server.active:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
+    async def _shutdown(self, timeout: float) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = set(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        if self._server is not None:
+            await self._server.wait_closed()
 
     def __enter__(self) -> FastAGIServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- observation ----------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def active_calls(self) -> int:
+        """Calls being served now (not those waiting for a free slot)."""
+        return self._active
+
+    def sessions(self) -> int:
+        """Connections open now: served and waiting."""
+        return len(self._tasks)
+
+    def run_soon(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` on the server's loop (from any thread)."""
+        if self._loop is None:
+            raise RuntimeError("FastAGI server not started")
+        asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    # -- one connection -------------------------------------------------------------
+    async def _accepted(self, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            assert self._slots is not None
+            async with self._slots:
+                self._active += 1
+                try:
+                    await self._serve(reader, writer)
+                finally:
+                    self._active -= 1
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        started = time.monotonic()
+        script, uniqueid, reason, detail = "", "", "completed", ""
+        try:
+            # Asterisk sends the environment at once; a peer that does not is not Asterisk.
+            env = await asyncio.wait_for(read_environment(reader), self.env_timeout_s)
+            agi = AgiChannel(reader, writer, env)
+            script = env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+            uniqueid = env.get("agi_uniqueid", "")
+            handler = self.handlers.get(script)
+            if handler is None:
+                reason = "unknown-script"
+                known = ", ".join(sorted(self.handlers)) or "none"
+                await agi.command("VERBOSE", '"Homeline: unknown FastAGI script '
+                                  f'{_safe(script)!r} (known: {known}); hanging up"', 1)
+                await agi.command("HANGUP")
+            else:
+                await handler(agi, env)
+        except TimeoutError:
+            reason, detail = "hangup", "no AGI environment in time"
+        except AgiHangup as exc:
+            reason, detail = "hangup", str(exc)
+        except (ConnectionError, OSError) as exc:
+            reason, detail = "hangup", f"socket: {exc.__class__.__name__}"
+        except asyncio.CancelledError:
+            reason, detail = "hangup", "server stopping"
+        except AgiProtocolError as exc:
+            reason, detail = "error", str(exc)
+            _LOG.error("FastAGI %s call %s: %s", script or "?", uniqueid or "?", exc)
+        except Exception as exc:  # a bug in a handler: keep the server up, say what it was
+            reason, detail = "error", f"{exc.__class__.__name__}: {exc}"
+            _LOG.exception("FastAGI %s call %s failed", script or "?", uniqueid or "?")
+        if reason == "hangup":
+            _LOG.info("FastAGI %s call %s ended by hang-up", script, uniqueid)
+        if self.on_event is not None:
+            event = AgiCallEnded(script, uniqueid, reason, detail, time.monotonic() - started)
+            try:
+                self.on_event(event)
+            except Exception:  # an observer's bug must not turn into a call failure
+                _LOG.exception("FastAGI on_event observer failed")

@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 
 from ivr.commands import PromptItem, PromptRef
-from voice.fastagi import SocketAGI
+from voice.fastagi import AgiChannel
 
 __all__ = ["announce_on_hold"]
 
 
-def announce_on_hold(agi: SocketAGI, items: tuple[PromptItem, ...],
+async def announce_on_hold(agi: AgiChannel, items: tuple[PromptItem, ...],
                      log: logging.Logger) -> int:
     """Play ``items``; returns how many played (a missing prompt is logged and skipped)."""
     played = 0
     for item in items:
         if not isinstance(item, PromptRef):
             continue  # the announcement is prompts only
-        reply = agi.command("STREAM FILE", f"homeline/{item.prompt_id}", '""')
+        reply = await agi.command("STREAM FILE", f"homeline/{item.prompt_id}", '""')
         if reply.result == "-1":  # the file is missing (res_agi.c), not a hang-up
             log.warning("hold announcement: prompt %s could not be played", item.prompt_id)
             continue

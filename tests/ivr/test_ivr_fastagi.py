@@ -5,7 +5,7 @@ Asterisk is covered in tests/integration.
 """
 from __future__ import annotations
 
-import io
+import asyncio
 import json
 import logging
 import socket
@@ -19,7 +19,14 @@ from ivr_testkit import FLOWS, OPEN_NOW
 
 from ivr.loader import load_flow
 from voice.agi_runner import RouteAck, run_call, run_survey
-from voice.fastagi import AgiCallEnded, FastAGIServer, SocketAGI
+from voice.fastagi import (
+    AgiCallEnded,
+    AgiChannel,
+    AgiHangup,
+    FastAGIServer,
+    parse_reply,
+    read_environment,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,13 +46,13 @@ class Harness:
         self.lookup = None
 
     def ivr(self, flow_name):
-        def handler(agi, env):
-            def on_route(route):
+        async def handler(agi, env):
+            async def on_route(route):
                 self.routes.append(route)
                 return RouteAck(position=2, expected_wait_s=90)
             kwargs = {"lookup": self.lookup} if self.lookup else {}
             kwargs["now"] = lambda: OPEN_NOW  # the support line is open
-            self.results.append(run_call(agi, self.flows[flow_name],
+            self.results.append(await run_call(agi, self.flows[flow_name],
                                          call_id=env["agi_uniqueid"],
                                          caller=env["agi_callerid"], on_route=on_route,
                                          **kwargs))
@@ -96,9 +103,9 @@ def test_caller_hang_up_ends_the_call_quietly(flows, caplog):
     caplog.set_level(logging.DEBUG)
     h = Harness(flows)
 
-    def raw(agi, env):  # a handler that does not catch the hang-up itself
+    async def raw(agi, env):  # a handler that does not catch the hang-up itself
         while True:
-            agi.command("WAIT FOR DIGIT", 1000)
+            await agi.command("WAIT FOR DIGIT", 1000)
 
     with serve({"ivr": h.ivr("main-menu"), "raw": raw}, h.events) as srv:
         AgiPeer(srv.port, keys=["HANGUP"]).start().join()
@@ -160,8 +167,8 @@ def test_secure_digits_reach_no_log_no_command_no_result(flows, caplog, tmp_path
 def test_survey_reads_call_id_and_returns_a_result(flows, tmp_path):
     results = []
 
-    def survey(agi, env):
-        results.append(run_survey(agi, flows["support-line"]))
+    async def survey(agi, env):
+        results.append(await run_survey(agi, flows["support-line"]))
 
     with serve({"survey": survey}, []) as srv:
         vars_ = {"HOMELINE_CALL_ID": "1764064800.7", "HOMELINE_AGENT": "alice",
@@ -188,9 +195,9 @@ def test_unsafe_caller_id_never_reaches_a_command(flows):
 def test_stop_ends_calls_that_hang(flows):
     started = threading.Event()
 
-    def stuck(agi, env):
+    async def stuck(agi, env):
         started.set()
-        agi.command("WAIT FOR DIGIT", -1)  # the peer never answers below
+        await agi.command("WAIT FOR DIGIT", -1)  # the peer never answers below
 
     srv = FastAGIServer(handlers={"ivr": stuck}).start()
     sock = socket.create_connection(("127.0.0.1", srv.port))
@@ -199,46 +206,71 @@ def test_stop_ends_calls_that_hang(flows):
     t0 = time.monotonic()
     srv.stop(timeout=0.3)
     assert time.monotonic() - t0 < 3
-    assert srv.active_calls() == 0
+    assert srv.sessions() == 0
     sock.close()
 
 
-def _agi(text: str) -> SocketAGI:
-    return SocketAGI(io.StringIO("agi_network: yes\nagi_network_script: ivr\n\n" + text),
-                     io.StringIO())
-
-
-def test_reply_parser_whole_and_with_trailing_bytes():
-    agi = _agi("200 result=49 endpos=1234\n200 result=1 (hello world)\n510 Invalid\n")
-    r = agi.read_reply()
+def test_reply_parser():
+    r = parse_reply("200 result=49 endpos=1234")
     assert (r.result, r.extras["endpos"]) == ("49", "1234")
-    assert agi.read_reply().data == "hello world"
+    assert parse_reply("200 result=1 (hello world)").data == "hello world"
     from ivr.errors import AgiProtocolError
-    with pytest.raises(AgiProtocolError):
-        agi.read_reply()
+    for bad in ("510 Invalid or unknown command", "garbage", "520 End of proper usage."):
+        with pytest.raises(AgiProtocolError):
+            parse_reply(bad)
+    for gone in ("HANGUP", "511 Command Not Permitted on a dead channel",
+                 "200 result=-1 (hangup)"):
+        with pytest.raises(AgiHangup):
+            parse_reply(gone)
 
 
-def test_reply_parser_byte_by_byte_over_a_socket():
+def test_environment_and_replies_byte_by_byte_over_a_socket():
     a, b = socket.socketpair()
-    payload = b"agi_network: yes\nagi_uniqueid: 1.2\n\n200 result= (timeout)\nHANGUP\n"
+    payload = (b"agi_network: yes\nagi_uniqueid: 1.2\n\n200 result= (timeout)\n"
+               b"520-Invalid command syntax.  Proper usage follows:\n usage text\n"
+               b"520 End of proper usage.\nHANGUP\n")
 
     def drip():
         for i in range(len(payload)):
             b.send(payload[i:i + 1])
             time.sleep(0.001)
 
+    async def talk():
+        reader, writer = await asyncio.open_connection(sock=a)
+        env = await read_environment(reader)
+        agi = AgiChannel(reader, writer, env)
+        first = await agi.command("WAIT FOR DIGIT", 100)
+        from ivr.errors import AgiProtocolError
+        with pytest.raises(AgiProtocolError, match="520"):
+            await agi.command("WAIT FOR DIGIT")
+        with pytest.raises(AgiHangup):
+            await agi.command("WAIT FOR DIGIT", 100)
+        writer.close()
+        return env, first
+
     t = threading.Thread(target=drip)
     t.start()
-    agi = SocketAGI(a.makefile("r", encoding="utf-8", newline="\n"),
-                    a.makefile("w", encoding="utf-8", newline="\n"))
-    assert agi.env["agi_uniqueid"] == "1.2"
-    r = agi.read_reply()
-    assert (r.result, r.data) == ("", "timeout")
-    from voice.fastagi import AGIHangup
-    with pytest.raises(AGIHangup):
-        agi.read_reply()
+    env, first = asyncio.run(talk())
     t.join()
-    a.close()
+    b.close()
+    assert env["agi_uniqueid"] == "1.2"
+    assert (first.result, first.data) == ("", "timeout")
+
+
+def test_a_command_with_a_line_break_is_refused_before_it_is_sent():
+    a, b = socket.socketpair()
+
+    async def talk():
+        reader, writer = await asyncio.open_connection(sock=a)
+        agi = AgiChannel(reader, writer, {})
+        from ivr.errors import AgiProtocolError
+        with pytest.raises(AgiProtocolError, match="line break"):
+            await agi.command("VERBOSE", '"x\nHANGUP"')
+        writer.close()
+
+    asyncio.run(talk())
+    b.settimeout(0.2)
+    assert b.recv(100) == b""  # nothing was written before the socket closed
     b.close()
 
 
@@ -266,113 +298,84 @@ def _connect_with_env(port: int, uniqueid: str) -> socket.socket:
     return sock
 
 
-def test_call_threads_are_capped_and_the_next_call_waits_in_the_listen_queue():
-    release = threading.Event()
+def test_calls_over_the_cap_wait_unread_until_a_call_ends():
+    release = asyncio.Event()
     started: list[str] = []
 
-    def held(agi, env):
+    async def held(agi, env):
         started.append(env["agi_uniqueid"])
-        release.wait(10)
+        await release.wait()
 
     events: list[AgiCallEnded] = []
-    srv = FastAGIServer(handlers={"ivr": held}, on_event=events.append,
-                        max_call_threads=2).start()
+    srv = FastAGIServer(handlers={"ivr": held}, on_event=events.append, max_calls=2).start()
     socks = [_connect_with_env(srv.port, f"1.{n}") for n in range(3)]
     try:
         _wait(lambda: len(started) == 2)
-        time.sleep(0.3)  # the third connection is queued by the kernel, not served
+        time.sleep(0.3)  # the third connection is accepted but not served
         assert sorted(started) == ["1.0", "1.1"]
-        assert srv.call_threads() == (2, 0)
-        release.set()   # both calls end; a freed thread takes the waiting call
+        assert (srv.active_calls(), srv.sessions()) == (2, 3)
+        srv.run_soon(_set(release))   # both calls end; the waiting call is served
         _wait(lambda: len(started) == 3 and len(events) == 3)
         assert started[2] == "1.2"
-        assert srv.call_threads()[0] <= 2
         assert [e.reason for e in events] == ["completed"] * 3
+        _wait(lambda: srv.sessions() == 0)
     finally:
-        release.set()
         for sock in socks:
             sock.close()
         srv.stop(timeout=1)
 
 
-def test_idle_call_threads_end_and_new_calls_still_get_one():
-    events: list[AgiCallEnded] = []
-    go = threading.Barrier(4, timeout=5)
+async def _set(event: asyncio.Event) -> None:
+    event.set()
 
-    def together(agi, env):
-        go.wait()   # four calls at once: four threads
 
-    srv = FastAGIServer(handlers={"ivr": together}, on_event=events.append,
-                        idle_timeout_s=0.3).start()
+def test_hundreds_of_waiting_calls_cost_no_thread():
+    """A call is a coroutine: 300 connections waiting on the IVR add no thread."""
+    async def held(agi, env):
+        await agi.command("WAIT FOR DIGIT", -1)  # never answered
+
+    srv = FastAGIServer(handlers={"ivr": held}).start()
+    before = threading.active_count()
+    socks = [_connect_with_env(srv.port, f"4.{n}") for n in range(300)]
     try:
-        socks = [_connect_with_env(srv.port, f"2.{n}") for n in range(3)]
-        go.wait()
-        _wait(lambda: len(events) == 3)
-        assert srv.call_threads()[0] == 3
-        _wait(lambda: srv.call_threads() == (0, 0), 3)   # idle for 0.3 s: they end
+        _wait(lambda: srv.active_calls() == 300)
+        assert threading.active_count() == before
+    finally:
         for sock in socks:
             sock.close()
-        go = threading.Barrier(1, timeout=5)  # a later call needs no partner
-        with _connect_with_env(srv.port, "2.9"):
-            _wait(lambda: len(events) == 4)
-        assert [e.reason for e in events] == ["completed"] * 4
-    finally:
+        _wait(lambda: srv.sessions() == 0)
         srv.stop(timeout=1)
 
 
-def test_stop_does_not_hang_while_a_call_waits_for_a_thread():
-    release = threading.Event()
+def test_stop_ends_calls_that_wait_for_a_slot_too():
+    async def held(agi, env):
+        await agi.command("WAIT FOR DIGIT", -1)  # never answered: stop() ends it
 
-    def held(agi, env):
-        agi.command("WAIT FOR DIGIT", -1)  # never answered: stop() shuts the socket
-
-    srv = FastAGIServer(handlers={"ivr": held}, max_call_threads=1).start()
+    srv = FastAGIServer(handlers={"ivr": held}, max_calls=1).start()
     socks = [_connect_with_env(srv.port, f"3.{n}") for n in range(2)]
     try:
-        _wait(lambda: srv.active_calls() == 1)
-        time.sleep(0.2)
+        _wait(lambda: srv.active_calls() == 1 and srv.sessions() == 2)
         t0 = time.monotonic()
         srv.stop(timeout=0.3)
         assert time.monotonic() - t0 < 3
-        assert srv.active_calls() == 0
+        assert srv.sessions() == 0
+        for sock in socks:   # Asterisk's side sees the script end (EOF)
+            sock.settimeout(2)
+            while sock.recv(4096):
+                pass
     finally:
-        release.set()
         for sock in socks:
             sock.close()
 
 
-def test_call_thread_limits_are_checked():
-    with pytest.raises(ValueError, match="max_threads"):
-        FastAGIServer(max_call_threads=0)
-    with pytest.raises(ValueError, match="idle_timeout_s"):
-        FastAGIServer(idle_timeout_s=0)
+def test_server_limits_are_checked():
+    with pytest.raises(ValueError, match="max_calls"):
+        FastAGIServer(max_calls=0)
+    with pytest.raises(ValueError, match="env_timeout_s"):
+        FastAGIServer(env_timeout_s=0)
 
 
-def test_a_hang_up_during_a_prompt_ends_the_call_as_a_hang_up_not_a_missing_prompt(
-        flows, caplog):
-    """Asterisk 22.10, the caller's BYE 5.7 s into main-menu: STREAM FILE answered
-    "200 result=-1 endpos=45600" (res_agi.c: ast_waitstream_full() returned -1)."""
-    caplog.set_level(logging.INFO)
-    h = Harness(flows)
-    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
-        peer = AgiPeer(srv.port, stream_replies={"main-menu": "200 result=-1 endpos=45600"})
-        peer.start().join()
-        _wait(lambda: h.events)
-    assert h.results[0].outcome == "caller-hangup"
-    assert "could not be played" not in caplog.text
-    # nothing more was sent to the dead channel after the prompt
-    assert peer.commands[-1].startswith('STREAM FILE "homeline/main-menu"')
-
-
-def test_a_prompt_that_cannot_be_opened_is_reported_and_the_call_goes_on(flows, caplog):
-    """res_agi answers "200 result=-1 endpos=0" when the file cannot be opened."""
-    caplog.set_level(logging.INFO)
-    h = Harness(flows)
-    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
-        AgiPeer(srv.port, keys=["1"],
-                stream_replies={"welcome": "200 result=-1 endpos=0"}).start().join()
-        _wait(lambda: h.events)
-    assert "prompt welcome could not be played" in caplog.text
-    assert h.results[0].outcome == "routed"
-    assert h.routes[0].request.queue == "billing"
-
+def test_a_port_in_use_is_a_clear_error():
+    with FastAGIServer() as first:
+        with pytest.raises(OSError):
+            FastAGIServer(port=first.port).start()
