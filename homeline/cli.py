@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     "staffing",
     "prompts",
     "dtmf",
+    "user",
+    "serve",
 )
 
 

@@ -62,6 +62,15 @@ class HoursView:
     open_now: bool
     boundary: datetime | None  # closes at (open) or opens at (closed)
 
+    def as_dict(self) -> dict[str, object]:
+        """The view as JSON-ready values (``homeline agent hours --json``, the web API)."""
+        return {"agent": self.agent_id, "zone": self.zone,
+                "windows": [str(w) for w in self.windows],
+                "changes": [str(c) for c in self.changes],
+                "weekly_hours": self.weekly_hours, "this_week_hours": self.this_week_hours,
+                "source": self.source, "open_now": self.open_now,
+                "boundary": self.boundary.isoformat() if self.boundary else None}
+
     def lines(self) -> list[str]:
         out = [f"{self.agent_id} ({self.zone}), hours from {self.source}: "
                f"{self.weekly_hours:g} h a week, {self.this_week_hours:g} h this week"]

@@ -3,7 +3,8 @@
 - `Store`: the interface (a `typing.Protocol`): agents' hours and the change feed
   of hour edits, agents' own state requests (``homeline agent state``), one
   record per call with queue_log-style events, and the router's state
-  (`routing.snapshot`) written as it changes and loaded on start.
+  (`routing.snapshot`) written as it changes and loaded on start; the web app's
+  users (argon2 hashes only) and sessions.
 - `SqliteStore`: one SQLite file (WAL). Its SQL is the subset PostgreSQL runs
   as well (`store.schema`), so a shared PostgreSQL store can follow.
 
@@ -16,9 +17,18 @@ from __future__ import annotations
 
 from store.base import AgentRequest, Store
 from store.errors import StoreError
-from store.records import AGENT_STATE_ACTIONS, CALL_EVENT_KINDS, CallEvent, CallRecord
+from store.records import (
+    AGENT_STATE_ACTIONS,
+    CALL_EVENT_KINDS,
+    USER_ROLES,
+    CallEvent,
+    CallRecord,
+    User,
+    WebSession,
+)
 from store.schema import SCHEMA, SCHEMA_VERSION
 from store.sqlite import SqliteStore
 
 __all__ = ["Store", "SqliteStore", "StoreError", "CallRecord", "CallEvent", "AgentRequest",
-           "CALL_EVENT_KINDS", "AGENT_STATE_ACTIONS", "SCHEMA", "SCHEMA_VERSION"]
+           "CALL_EVENT_KINDS", "AGENT_STATE_ACTIONS", "SCHEMA", "SCHEMA_VERSION", "USER_ROLES",
+           "User", "WebSession"]

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["CallRecord", "CallEvent", "CALL_EVENT_KINDS", "AGENT_STATE_ACTIONS"]
+__all__ = ["CallRecord", "CallEvent", "CALL_EVENT_KINDS", "AGENT_STATE_ACTIONS", "USER_ROLES",
+           "User", "WebSession"]
 
 # queue_log-style events (Asterisk's queue_log has ENTERQUEUE, RINGNOANSWER, CONNECT,
 # ABANDON, COMPLETEAGENT/COMPLETECALLER ...; https://docs.asterisk.org/Operation/Logging/
@@ -17,6 +18,9 @@ CALL_EVENT_KINDS = ("enter", "offered", "ring-no-answer", "connected", "abandone
 
 # what an agent may ask for (``homeline agent state``, the portal)
 AGENT_STATE_ACTIONS = ("available", "break", "end-wrap-up")
+
+# who may log in to the web app (``homeline user add NAME --role ROLE``)
+USER_ROLES = ("agent", "supervisor", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +63,28 @@ class CallEvent:
     agent_id: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     seq: int = 0  # order within the call, given by the store
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Someone who logs in to the web app. ``password_hash`` is an argon2 PHC string
+    (``$argon2id$...``); the store never sees a password."""
+
+    name: str
+    role: str  # one of USER_ROLES
+    agent_id: str | None  # the directory agent this user is (agents: always set)
+    password_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A logged-in browser. ``id`` is a digest of the cookie's token, never the token
+    itself, so reading the table does not let anyone log in as the user."""
+
+    id: str
+    user: str
+    csrf: str  # the token state-changing requests must send back
+    created_at: datetime
+    last_seen: datetime

@@ -14,14 +14,16 @@ store for several engines is the next step, issue 8):
 - no SQLite-only functions (datetime(), strftime(), julianday(), json_*()):
   JSON is stored as TEXT and decoded in Python.
 
-``SCHEMA_VERSION`` is kept in ``schema_version``; `MIGRATIONS` brings an older
-store up to it (version 1 is the store before the table existed).
+``SCHEMA_VERSION`` is kept in ``schema_version``; `SqliteStore._migrate` brings an
+older store up to it (version 1 is the store before the table existed). Version 4
+adds the web app's ``users`` and ``web_sessions``: new tables only, so the
+``CREATE TABLE IF NOT EXISTS`` below is the whole migration.
 """
 from __future__ import annotations
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # the call_records columns of version 1, and those version 2 adds (with their type)
 CALL_RECORD_COLUMNS_V1 = ("call_id", "queue_id", "agent_id", "caller", "arrived_at",
@@ -87,6 +89,17 @@ CREATE TABLE IF NOT EXISTS router_calls (
     call_id TEXT PRIMARY KEY, phase TEXT NOT NULL, queue_id TEXT NOT NULL, agent_id TEXT,
     seq BIGINT NOT NULL, data TEXT NOT NULL, saved_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor', 'admin')),
+    agent_id TEXT, password_hash TEXT NOT NULL, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL, created_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_name);
 CREATE TABLE IF NOT EXISTS last_agent (
     caller TEXT PRIMARY KEY, agent_id TEXT NOT NULL, at TEXT NOT NULL,
     at_s DOUBLE PRECISION NOT NULL

@@ -45,7 +45,15 @@ from routing.snapshot import (
 from routing.windows import HoursChange, HourWindow, check_aware
 from store.base import AgentRequest
 from store.errors import StoreError
-from store.records import AGENT_STATE_ACTIONS, CALL_EVENT_KINDS, CallEvent, CallRecord
+from store.records import (
+    AGENT_STATE_ACTIONS,
+    CALL_EVENT_KINDS,
+    USER_ROLES,
+    CallEvent,
+    CallRecord,
+    User,
+    WebSession,
+)
 from store.schema import (
     CALL_RECORD_COLUMNS_ADDED,
     CALL_RECORD_COLUMNS_V1,
@@ -67,6 +75,29 @@ def iso(t: datetime) -> str:
 
 def _time(v: str | None) -> datetime | None:
     return datetime.fromisoformat(v) if v else None
+
+
+def _call_record(row: Sequence[Any]) -> CallRecord:
+    kw: dict[str, Any] = dict(zip(_RECORD_COLUMNS, row, strict=True))
+    for col in _TIME_COLUMNS:
+        kw[col] = _time(kw[col])
+    if kw["variables"] is not None:
+        kw["variables"] = json.loads(kw["variables"])
+    return CallRecord(**kw)
+
+
+_USER_COLUMNS = "name, role, agent_id, password_hash, created_at, updated_at"
+_SESSION_COLUMNS = "id, user_name, csrf, created_at, last_seen"
+
+
+def _user(row: Sequence[Any]) -> User:
+    return User(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]),
+                datetime.fromisoformat(row[5]))
+
+
+def _session(row: Sequence[Any]) -> WebSession:
+    return WebSession(row[0], row[1], row[2], datetime.fromisoformat(row[3]),
+                      datetime.fromisoformat(row[4]))
 
 
 class SqliteStore:
@@ -313,15 +344,13 @@ class SqliteStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        out = []
-        for row in self._read(sql, params):
-            kw: dict[str, Any] = dict(zip(_RECORD_COLUMNS, row, strict=True))
-            for col in _TIME_COLUMNS:
-                kw[col] = _time(kw[col])
-            if kw["variables"] is not None:
-                kw["variables"] = json.loads(kw["variables"])
-            out.append(CallRecord(**kw))
-        return out
+        return [_call_record(row) for row in self._read(sql, params)]
+
+    def call_record(self, call_id: str) -> CallRecord | None:
+        """The record of one call, or None when the store has none."""
+        rows = self._read(f"SELECT {', '.join(_RECORD_COLUMNS)} FROM call_records "  # noqa: S608
+                          "WHERE call_id = ?", (call_id,))
+        return _call_record(rows[0]) if rows else None
 
     def call_events(self, call_ids: Sequence[str]) -> dict[str, list[CallEvent]]:
         """The events of each call, in order."""
@@ -403,3 +432,75 @@ class SqliteStore:
             tuple(CallSnapshot.from_dict(json.loads(r[0])) for r in calls),
             tuple(LastAgent(c, a, float(t)) for c, a, t in last), fmt,
             None if meta[4] is None else FairnessSnapshot.from_dict(json.loads(meta[4])))
+
+    # ------------------------------------------------------------ web users and sessions
+    def add_user(self, name: str, role: str, agent_id: str | None, password_hash: str,
+                 now: datetime) -> User:
+        """A new web app user; StoreError when the name is taken or the role unknown.
+
+        The agent id is not checked here (the store does not know the directory):
+        ``homeline user add`` checks it.
+        """
+        if role not in USER_ROLES:
+            raise StoreError(f"user role {role!r}: not one of {', '.join(USER_ROLES)}")
+        if not name:
+            raise StoreError("a user needs a name")
+        at = iso(now)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise StoreError(f"user {name!r} exists already")
+            db.execute(f"INSERT INTO users({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                       (name, role, agent_id, password_hash, at, at))
+        return User(name, role, agent_id, password_hash, datetime.fromisoformat(at),
+                    datetime.fromisoformat(at))
+
+    def user(self, name: str) -> User | None:
+        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        return _user(rows[0]) if rows else None
+
+    def users(self) -> list[User]:
+        return [_user(r) for r in self._read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+
+    def set_password_hash(self, name: str, password_hash: str, now: datetime) -> None:
+        """Replace the user's password hash and end their sessions (a changed password
+        logs out every browser that used the old one)."""
+        at = iso(now)
+        with self._tx() as db:
+            cur = db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
+                             (password_hash, at, name))
+            if cur.rowcount != 1:
+                raise StoreError(f"no user {name!r}")
+            db.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,))
+
+    def remove_user(self, name: str) -> bool:
+        """Remove the user and their sessions; False when there was no such user."""
+        with self._tx() as db:
+            db.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,))
+            return db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 1
+
+    def add_session(self, session: WebSession) -> None:
+        with self._tx() as db:
+            db.execute(f"INSERT INTO web_sessions({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                       (session.id, session.user, session.csrf, iso(session.created_at),
+                        iso(session.last_seen)))
+
+    def session(self, session_id: str) -> WebSession | None:
+        rows = self._read(f"SELECT {_SESSION_COLUMNS} FROM web_sessions WHERE id = ?",
+                          (session_id,))
+        return _session(rows[0]) if rows else None
+
+    def touch_session(self, session_id: str, now: datetime) -> None:
+        """Note activity on the session now (the web app's idle timeout counts from it)."""
+        with self._tx() as db:
+            db.execute("UPDATE web_sessions SET last_seen = ? WHERE id = ?",
+                       (iso(now), session_id))
+
+    def remove_session(self, session_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM web_sessions WHERE id = ?", (session_id,))
+
+    def remove_sessions_idle_since(self, before: datetime) -> int:
+        """Drop sessions with no activity since ``before``; returns how many."""
+        with self._tx() as db:
+            return int(db.execute("DELETE FROM web_sessions WHERE last_seen < ?",
+                                  (iso(before),)).rowcount)

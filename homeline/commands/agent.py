@@ -91,13 +91,7 @@ def _run(args: argparse.Namespace, op) -> int:  # type: ignore[no-untyped-def]
 
 def _print_view(args: argparse.Namespace, view) -> None:  # type: ignore[no-untyped-def]
     if args.json:
-        print(json.dumps({"agent": view.agent_id, "zone": view.zone,
-                          "windows": [str(w) for w in view.windows],
-                          "changes": [str(c) for c in view.changes],
-                          "weekly_hours": view.weekly_hours,
-                          "this_week_hours": view.this_week_hours, "source": view.source,
-                          "open_now": view.open_now,
-                          "boundary": view.boundary.isoformat() if view.boundary else None}))
+        print(json.dumps(view.as_dict()))
     else:
         print("\n".join(view.lines()))
 

@@ -1,0 +1,103 @@
+"""`homeline serve`: the web app (agent portal and its JSON API) on uvicorn.
+
+HTTP on 127.0.0.1:8080 by default; HTTPS when ``--certfile`` and ``--keyfile``
+are given (the cookie then gets the Secure flag). The session cookie's signing
+secret is generated once and kept with the stack's other secrets
+(``secrets.json`` in the state directory, or ``--stack DIR``).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from homeline.paths import DIALPLANS_DIR
+
+if TYPE_CHECKING:
+    from routing.directory import Directory
+    from store import Store
+
+SESSION_SECRET = "web:session"  # its name in secrets.json
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the web app (agent portal, JSON API)",
+                       description=__doc__)
+    p.add_argument("--stack", type=Path, default=None, metavar="DIR",
+                   help="state dir whose secrets.json keeps the session secret "
+                   "(default: the state dir)")
+    p.add_argument("--db", type=Path, default=None,
+                   help="SQLite store: users, sessions, hours (default: state dir)")
+    p.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--certfile", type=Path, default=None, help="PEM certificate: serve HTTPS")
+    p.add_argument("--keyfile", type=Path, default=None, help="PEM key of --certfile")
+    p.add_argument("--idle-timeout", type=float, default=30 * 60.0, metavar="S",
+                   help="end a session after S seconds without a request (default 1800)")
+    p.set_defaults(func=run_serve)
+
+
+def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
+              idle_timeout_s: float = 30 * 60.0) -> Any:
+    """The web app over ``store``, its session secret from ``state``/secrets.json."""
+    from datetime import UTC, datetime
+
+    from homeline.secrets import SecretStore
+    from web import WebSettings, create_app
+
+    secret = SecretStore(state / "secrets.json").get(SESSION_SECRET)
+    settings = WebSettings(session_secret=secret, https=https, idle_timeout_s=idle_timeout_s)
+    return create_app(store, directory, lambda: datetime.now(UTC), settings)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from homeline.commands.dialplan import load_directory_or_report
+    from homeline.paths import default_db_path, state_dir
+    from homeline.secrets import SecretStoreError
+    from store import SqliteStore, StoreError
+    from web import WebError
+    from web.server import uvicorn_config
+
+    if (args.certfile is None) != (args.keyfile is None):
+        print("--certfile and --keyfile go together (HTTPS needs both)", file=sys.stderr)
+        return 2
+    for f in (args.certfile, args.keyfile):
+        if f is not None and not f.is_file():
+            print(f"{f}: no such file", file=sys.stderr)
+            return 2
+    directory = load_directory_or_report(args.agents)
+    if directory is None:
+        return 1
+    try:
+        store = SqliteStore(args.db or default_db_path())
+        store.sync_agents(directory)
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        app = build_app(store, directory, args.stack or state_dir(),
+                        https=args.certfile is not None, idle_timeout_s=args.idle_timeout)
+        config = uvicorn_config(app, args.host, args.port, args.certfile, args.keyfile)
+    except (SecretStoreError, WebError, ValueError) as exc:
+        store.close()
+        print(exc, file=sys.stderr)
+        return 1
+    scheme = "https" if args.certfile else "http"
+    print(f"web app on {scheme}://{args.host}:{args.port}/ (Ctrl-C to stop); "
+          "users: `homeline user add NAME --role agent`", flush=True)
+    # uvicorn catches SIGINT/SIGTERM, shuts down gracefully, restores the handlers it
+    # found and raises the signal again (uvicorn/server.py, Server.capture_signals):
+    # with this SIGTERM handler and the KeyboardInterrupt below, a stop is exit 0.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    return 0

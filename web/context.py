@@ -1,0 +1,78 @@
+"""What every handler of the web app shares: the store, the directory, the clock,
+the settings, and the sessions / passwords / throttle built from them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from starlette.requests import Request
+
+from routing.directory import Directory
+from routing.windows import check_aware
+from store import Store
+from web.auth import LoginThrottle, Passwords, Principal, Sessions
+from web.errors import ApiError
+
+__all__ = ["WebSettings", "WebContext", "SESSION_KEY"]
+
+SESSION_KEY = "t"  # the token's key inside the signed cookie
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """How the web app runs. ``session_secret`` signs the session cookie: the
+    composition root keeps it with the stack's other secrets (`homeline.secrets`)."""
+
+    session_secret: str
+    https: bool = False  # cookies get the Secure flag and the __Host- prefix
+    idle_timeout_s: float = 30 * 60.0  # OWASP: 15-30 min for low-risk applications
+    session_max_age_s: int = 12 * 3600  # absolute lifetime, whatever the activity
+    login_max_failures: int = 5
+    login_window_s: float = 15 * 60.0
+    login_lockout_s: float = 15 * 60.0
+    max_body_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if len(self.session_secret) < 16:
+            raise ValueError("the session secret needs at least 16 characters")
+        if self.idle_timeout_s <= 0 or self.session_max_age_s <= 0:
+            raise ValueError("session timeouts must be positive")
+
+    @property
+    def cookie_name(self) -> str:
+        # the __Host- prefix: only over HTTPS, for this host only, path / (RFC 6265bis 4.1.3.2)
+        return "__Host-homeline" if self.https else "homeline"
+
+
+class WebContext:
+    def __init__(self, store: Store, directory: Directory, clock: Callable[[], datetime],
+                 settings: WebSettings, passwords: Passwords | None = None) -> None:
+        self.store = store
+        self.directory = directory
+        self.clock = clock
+        self.settings = settings
+        self.passwords = passwords or Passwords()
+        self.sessions = Sessions(store, settings.idle_timeout_s, settings.session_max_age_s)
+        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s,
+                                      settings.login_lockout_s)
+
+    def now(self) -> datetime:
+        now = self.clock()
+        check_aware(now)
+        return now
+
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.directory.agents)
+
+    def principal(self, request: Request) -> Principal | None:
+        """The logged-in user of ``request`` (store I/O: call it from a worker thread)."""
+        token = request.session.get(SESSION_KEY)
+        return self.sessions.resolve(token if isinstance(token, str) else None, self.now())
+
+    def require(self, request: Request) -> Principal:
+        p = self.principal(request)
+        if p is None:
+            raise ApiError(401, "not logged in (or the session ended): POST /api/session "
+                                "with {\"user\", \"password\"}")
+        return p
