@@ -60,6 +60,7 @@ class CallTimeline:
 
 class Timelines:
     KEEP = 10_000
+    SKIP_LIVE = 4  # live calls looked past per new call (see _evict)
 
     def __init__(self, store: Any = None) -> None:
         self._log = CallLog(store) if store is not None else None
@@ -90,12 +91,21 @@ class Timelines:
             timeline = self._by_call.get(call_id)
             if timeline is None:
                 timeline = self._by_call[call_id] = CallTimeline(call_id=call_id)
-                while len(self._by_call) > self.KEEP:
-                    oldest = next(iter(self._by_call.values()))
-                    if not oldest.ended and oldest.outcome in ("", "routed"):
-                        break  # never forget a call that is still live
-                    self._by_call.popitem(last=False)
+                self._evict()
             return timeline
+
+    def _evict(self) -> None:
+        """Forget the oldest ended calls beyond KEEP. A call still live is never
+        forgotten: it moves behind the newest (a few per new call, so one call
+        that never ends cannot stop the eviction and let the map grow)."""
+        skipped = 0
+        while len(self._by_call) > self.KEEP and skipped < self.SKIP_LIVE:
+            call_id, oldest = next(iter(self._by_call.items()))
+            if not oldest.ended and oldest.outcome in ("", "routed"):
+                self._by_call.move_to_end(call_id)
+                skipped += 1
+                continue
+            self._by_call.popitem(last=False)
 
     def note(self, call_id: str, what: str) -> None:
         self.of(call_id).note(what)
