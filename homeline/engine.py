@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,11 @@ class EngineConfig:
     journal_path: Path | None = None
     route_reply_timeout_s: float = 5.0
     agi_max_calls: int = 4096  # FastAGI sessions served at once (voice/fastagi.py)
+    # the FastAGI loop thread's nice value (None: leave it); see voice/fastagi.py
+    agi_nice: int | None = None
+
+
+SWITCH_INTERVAL_S = 0.0005  # see Engine.start
 
 
 # -- what reaches the router thread ----------------------------------------------------
@@ -139,7 +145,7 @@ class LoopReply(Generic[T]):
 class RouteAsked:
     arrived: CallArrived
     channel: str
-    reply: Reply[tuple[int, float]]
+    reply: Reply[tuple[int, float]] | None  # None: the IVR does not wait for the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +250,13 @@ class Engine:
     def start(self) -> None:
         from voice.fastagi import FastAGIServer
 
+        # The FastAGI loop thread releases the GIL at every socket read and write;
+        # while the router or AMI thread computes, each time it wants the GIL back
+        # it waits up to the switch interval (5 ms by default, sys.setswitchinterval
+        # docs; the "convoy effect" of CPython issue bpo-7946), several times per
+        # key press. A shorter interval keeps a key's turnaround in milliseconds.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+
         if self.config.journal_path is not None:
             from routing.journal import Recorder
 
@@ -260,7 +273,7 @@ class Engine:
             handlers["survey"] = self._survey_call
         self._agi = FastAGIServer(
             host=self.config.agi_host, port=self.config.agi_port, handlers=handlers,
-            max_calls=self.config.agi_max_calls)
+            max_calls=self.config.agi_max_calls, nice=self.config.agi_nice)
         self._agi.start()
         try:
             self._ami.start(wait_s=15)
@@ -436,6 +449,9 @@ class Engine:
             skills=tuple(request.skills),
             data=tuple(sorted((str(k), str(v)) for k, v in request.data.items())),
         )
+        if not route.needs_position:  # nothing to announce: the caller need not wait
+            self._inbox.put(RouteAsked(arrived, channel, None))
+            return RouteAck(hold_s=self._hold_s(request.queue))
         reply: LoopReply[tuple[int, float]] = LoopReply()
         self._inbox.put(RouteAsked(arrived, channel, reply))
         position, wait_s = await reply.get(self.config.route_reply_timeout_s) or (0, 0.0)
@@ -546,7 +562,8 @@ class Engine:
         for decision in decisions:
             if isinstance(decision, CallQueued) and decision.call_id == asked.arrived.call_id:
                 position, wait_s = decision.position, decision.expected_wait_s
-        asked.reply.put((position, wait_s))
+        if asked.reply is not None:
+            asked.reply.put((position, wait_s))
 
     def _ivr_ended(self, ended: IvrEnded) -> None:
         """What the IVR's outcome means for the router; the dialplan moves the caller."""

@@ -150,9 +150,16 @@ class RouteRequest:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Hand the call to the router; answered by ``RouteAccepted``."""
+    """Hand the call to the router; answered by ``RouteAccepted``.
+
+    ``needs_position``: the flow says the caller's place in line next (the route
+    node's ``announce_position``), so the answer must carry the router's position
+    and expected wait. Otherwise any answer will do, and the voice adapter does
+    not hold the caller while the router thinks (under load that wait was the
+    longest part of leaving the IVR)."""
 
     request: RouteRequest
+    needs_position: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -474,7 +474,8 @@ class CallSession:
             callback=self._callback, flow=self.flow.name, flow_version=self.flow.version,
             announce_every_s=node.announce_every_s)
         self.waiting = "route"
-        out.append(Route(self.route_request))
+        out.append(Route(self.route_request,
+                         needs_position=node.announce_position and not self._callback))
 
     def _on_play(self, node: Node, event: Event, now: datetime, out: list[Command]) -> None:
         raise EngineError(f"node {node.id!r} ({node.kind}) waits for nothing; got "

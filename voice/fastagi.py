@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import threading
 import time
@@ -45,9 +46,8 @@ __all__ = ["AgiChannel", "AgiReply", "AgiHangup", "AgiCallEnded", "FastAGIServer
 _LOG = logging.getLogger("homeline.voice.fastagi")
 _REPLY = re.compile(r"^(\d{3})[ -](.*)$")
 _KV = re.compile(r"(\w+)=(\S*)(?:\s+\(([^)]*)\))?")
-MAX_LINE = 8192
+MAX_ENV_BYTES = 65536  # the stream's limit: the environment block or one reply line
 ENV_TIMEOUT_S = 10.0
-MAX_ENV_LINES = 200
 MAX_CALLS = 4096  # calls served at once; further connections wait, unread
 
 
@@ -99,8 +99,8 @@ def parse_reply(line: str) -> AgiReply:
 async def _line(reader: asyncio.StreamReader) -> str:
     try:
         raw = await reader.readline()
-    except (asyncio.LimitOverrunError, ValueError) as exc:  # a line over MAX_LINE
-        raise AgiProtocolError(f"AGI line longer than {MAX_LINE} bytes") from exc
+    except (asyncio.LimitOverrunError, ValueError) as exc:  # a line over the limit
+        raise AgiProtocolError(f"AGI line longer than {MAX_ENV_BYTES} bytes") from exc
     except ConnectionError as exc:
         raise AgiHangup(f"socket: {exc.__class__.__name__}") from exc
     if not raw:
@@ -109,19 +109,22 @@ async def _line(reader: asyncio.StreamReader) -> str:
 
 
 async def read_environment(reader: asyncio.StreamReader) -> dict[str, str]:
-    """The AGI environment block: ``agi_name: value`` lines up to a blank line."""
+    """The AGI environment block: ``agi_name: value`` lines up to a blank line
+    (res_agi.c setup_env), read as one block: it is in the socket buffer at once."""
+    try:
+        block = await reader.readuntil(b"\n\n")
+    except asyncio.IncompleteReadError as exc:
+        raise AgiHangup("connection closed before the AGI environment") from exc
+    except asyncio.LimitOverrunError as exc:
+        raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_BYTES} bytes") from exc
+    except ConnectionError as exc:
+        raise AgiHangup(f"socket: {exc.__class__.__name__}") from exc
     env: dict[str, str] = {}
-    for _ in range(MAX_ENV_LINES):
-        try:
-            line = await _line(reader)
-        except AgiHangup as exc:
-            raise AgiHangup("connection closed before the AGI environment") from exc
-        if not line:
-            return env
+    for line in block.decode("utf-8", errors="replace").split("\n"):
         key, sep, value = line.partition(":")
         if sep and key.strip():
             env[key.strip()] = value.strip()
-    raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
+    return env
 
 
 class AgiChannel:
@@ -163,6 +166,24 @@ class AgiCallEnded:
     duration_s: float = 0.0
 
 
+def _set_thread_nice(nice: int) -> None:
+    """Give this thread (not the process) the nice value ``nice``.
+
+    Every call's next command waits for this one thread; on a busy machine it
+    competes for the CPU with every one of Asterisk's channel threads, and the
+    scheduler shares the CPU out per thread (Linux CFS), so one thread serving
+    hundreds of calls gets the share of one. On Linux, PRIO_PROCESS with a thread
+    id sets that thread's nice value (setpriority(2), "BUGS": the nice value is
+    a per-thread attribute). Below the current value needs CAP_SYS_NICE (as
+    Asterisk's own ``highpriority`` option does); without it the thread keeps its
+    priority and says so."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError as exc:
+        _LOG.info("FastAGI loop thread keeps its priority (nice %d refused: %s)", nice,
+                  exc.strerror)
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "?", text)[:40]
 
@@ -178,7 +199,8 @@ class FastAGIServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  handlers: Mapping[str, Handler] | None = None, *,
                  on_event: Callable[[AgiCallEnded], None] | None = None,
-                 env_timeout_s: float = ENV_TIMEOUT_S, max_calls: int = MAX_CALLS) -> None:
+                 env_timeout_s: float = ENV_TIMEOUT_S, max_calls: int = MAX_CALLS,
+                 nice: int | None = None) -> None:
         if max_calls < 1:
             raise ValueError(f"max_calls must be at least 1, not {max_calls}")
         if env_timeout_s <= 0:
@@ -188,6 +210,7 @@ class FastAGIServer:
         self.on_event = on_event
         self.env_timeout_s = env_timeout_s
         self.max_calls = max_calls
+        self.nice = nice
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -216,6 +239,8 @@ class FastAGIServer:
         assert self._loop is not None
         loop = self._loop
         asyncio.set_event_loop(loop)
+        if self.nice is not None:
+            _set_thread_nice(self.nice)
         try:
             loop.run_until_complete(self._listen())
         except BaseException as exc:  # e.g. the port is taken: start() raises it
@@ -236,7 +261,7 @@ class FastAGIServer:
         # overflowed listen queue drops the SYN and Asterisk retries 1 s later
         # (the caller hears nothing). The kernel caps it at net.core.somaxconn.
         self._server = await asyncio.start_server(self._accepted, self._host, self._port,
-                                                  backlog=4096, limit=MAX_LINE)
+                                                  backlog=4096, limit=MAX_ENV_BYTES)
         self._port = int(self._server.sockets[0].getsockname()[1])
 
     def stop(self, timeout: float = 5.0) -> None:

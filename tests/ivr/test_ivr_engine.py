@@ -59,7 +59,10 @@ def test_menu_choice_routes_with_intent_language_and_caller(main_menu):
     cmds = s.start(OPEN_NOW)
     assert isinstance(cmds[0], Play) and cmds[0].items == (PromptRef("welcome"),)
     assert last(cmds, CollectDigits).node == "main"
-    route = last(s.step(DigitsEntered("2"), OPEN_NOW), Route).request
+    routed = last(s.step(DigitsEntered("2"), OPEN_NOW), Route)
+    # the menu's route nodes announce nothing: the IVR need not wait for the router
+    assert routed.needs_position is False
+    route = routed.request
     assert (route.queue, route.intent, route.language, route.caller) == (
         "tech", "tech", "en", "+15550100")
     assert route.flow_version == main_menu.version
@@ -128,7 +131,8 @@ def test_announcement_uses_catalog_prompts(support):
     s2.step(DigitsEntered("1"), OPEN_NOW)
     s2.step(DigitsEntered("2"), OPEN_NOW)        # tech: speech
     s2.step(SpeechRecognized("internet", 1.0, "internet"), OPEN_NOW)
-    s2.step(InputTimedOut(), OPEN_NOW)           # callback offer declined
+    routed = last(s2.step(InputTimedOut(), OPEN_NOW), Route)  # callback offer declined
+    assert routed.needs_position is True   # the router's answer is said to the caller
     play = last(s2.step(RouteAccepted(3, 400), OPEN_NOW), Play)
     assert play.items == (PromptRef("queue-position-3"), PromptRef("wait-about-five-minutes"))
 
@@ -213,8 +217,10 @@ def test_callback_offer_accepted(support):
     s.step(InputTimedOut(), OPEN_NOW)
     s.step(InputTimedOut(), OPEN_NOW)
     s.step(InputTimedOut(), OPEN_NOW)            # account number exhausted -> billing
-    req = last(s.step(DigitsEntered("1"), OPEN_NOW), Route).request
+    routed = last(s.step(DigitsEntered("1"), OPEN_NOW), Route)
+    req = routed.request
     assert req.callback is True
+    assert routed.needs_position is False  # a callback announces no place in line
     assert s.step(RouteAccepted(4, 900), OPEN_NOW)[-1] == ReturnToDialplan("callback")
 
 
