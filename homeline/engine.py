@@ -394,7 +394,9 @@ class Engine:
             variables=variables or None, ended_at=now if ends_here else None,
             outcome=f"ivr-{outcome}" if ends_here else None,
             queue_id=result.route.queue if result.route is not None else None))
-        self._calls.event(call_id, now, "ivr-ended", None, outcome=outcome)
+        # the path is node ids only (no values): the portal's Current caller shows it
+        self._calls.event(call_id, now, "ivr-ended", None, outcome=outcome,
+                          path=list(getattr(result, "path", ())))
         if outcome in ("voicemail", "transfer"):
             self._calls.event(call_id, now, outcome)
 

@@ -14,15 +14,37 @@ import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from homeline.pbx.render import AgentLine, RenderSettings, render_config, write_config
 from homeline.secrets import SecretStore
 
-__all__ = ["Ports", "PbxStack", "free_port", "free_rtp_range"]
+__all__ = ["Ports", "PbxStack", "SecureAccess", "free_port", "free_rtp_range"]
 
 AMI_USER = "homeline"
+GUARD_USER = "homeline-guard"
+# where the instance's TLS files live inside the Asterisk root (process.INSTANCES_DIR)
+_INSTANCES_DIR = PurePosixPath("/srv/homeline")
+_KEY_FILES = {"server.pem": "certfile", "server-key.pem": "keyfile", "ca.pem": "cafile"}
+
+
+@dataclass(frozen=True, slots=True)
+class SecureAccess:
+    """How agents reach the PBX from home: SIP over TLS and the browser's WSS.
+
+    ``bind``: the address TLS, WSS and the media of tls/webrtc agents listen on
+    (the server's LAN or public address; ``0.0.0.0`` for all). ``names``: more
+    host names/addresses for the certificate (the ones agents type).
+    ``cert``/``key``/``ca``: the admin's certificate; otherwise homeline/certs.py
+    makes one signed by a test CA kept in the state directory.
+    """
+
+    bind: str = "127.0.0.1"
+    names: tuple[str, ...] = ()
+    cert: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -55,17 +77,21 @@ class Ports:
     agi: int
     rtp_start: int
     rtp_end: int
+    tls: int = 5061  # SIP over TLS (RFC 3261 section 26.2's default for sips)
+    https: int = 8089  # Asterisk's HTTPS server: the WSS of the browser phone (/ws)
 
     @classmethod
     def free(cls) -> Ports:
         rtp_start, rtp_end = free_rtp_range()
         return cls(sip=free_port(socket.SOCK_DGRAM), ami=free_port(), agi=free_port(),
-                   rtp_start=rtp_start, rtp_end=rtp_end)
+                   rtp_start=rtp_start, rtp_end=rtp_end, tls=free_port(), https=free_port())
 
     @classmethod
     def standard(cls) -> Ports:
-        """The ports an admin expects: SIP 5060, AMI 5038, FastAGI 4573."""
-        return cls(sip=5060, ami=5038, agi=4573, rtp_start=10000, rtp_end=20000)
+        """The ports an admin expects: SIP 5060, TLS 5061, AMI 5038, FastAGI 4573,
+        HTTPS (WSS) 8089."""
+        return cls(sip=5060, ami=5038, agi=4573, rtp_start=10000, rtp_end=20000,
+                   tls=5061, https=8089)
 
 
 class PbxStack:
@@ -74,13 +100,15 @@ class PbxStack:
     def __init__(self, name: str, directory: Any, state_dir: Path, ports: Ports | None = None,
                  progress: Callable[[str], None] = lambda _m: None,
                  flows_dir: Path | None = None, external_endpoint: str = "",
-                 external_contact: str = "") -> None:
+                 external_contact: str = "", secure: SecureAccess | None = None) -> None:
         from homeline.paths import DIALPLANS_DIR
 
         self.name = name
         self.flows_dir = flows_dir or DIALPLANS_DIR / "flows"
         self.external_endpoint = external_endpoint
         self.external_contact = external_contact
+        self.secure = secure or SecureAccess()
+        self.guard: Any = None
         self.directory = directory
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +124,22 @@ class PbxStack:
 
     def ami_secret(self) -> str:
         return self.secrets.get("ami:homeline")
+
+    def guard_secret(self) -> str:
+        return self.secrets.get(f"ami:{GUARD_USER}")
+
+    def tls_files(self) -> Any:
+        """The TLS certificate, key and CA (homeline/certs.py ``CertFiles``) for
+        SIP over TLS and HTTPS: the admin's, or generated once for the names."""
+        from homeline.certs import DEFAULT_NAMES, ensure_certificates
+
+        sec = self.secure
+        names = (sec.bind, *sec.names, *DEFAULT_NAMES)
+        return ensure_certificates(self.state_dir, names, cert=sec.cert, key=sec.key, ca=sec.ca)
+
+    def _keys_in_root(self) -> dict[str, str]:
+        keys = _INSTANCES_DIR / self.name / "etc" / "keys"
+        return {attr: str(keys / name) for name, attr in _KEY_FILES.items()}
 
     HOLD_MARGIN_S = 120  # on hold past the queue's max wait by this much: the engine is gone
     DEFAULT_HOLD_S = 1800
@@ -123,7 +167,9 @@ class PbxStack:
         return tuple(sorted(boxes))
 
     def render(self, moh_directory: str = "/usr/share/asterisk/moh") -> dict[str, str]:
-        agents = [AgentLine(a.id, a.name) for a in self.directory.agents]
+        agents = [AgentLine(a.id, a.name, a.phone)
+                  for a in self.directory.agents]
+        keys = self._keys_in_root()
         settings = RenderSettings(
             sip_port=self.ports.sip, ami_port=self.ports.ami, agi_port=self.ports.agi,
             rtp_start=self.ports.rtp_start, rtp_end=self.ports.rtp_end,
@@ -133,8 +179,26 @@ class PbxStack:
             max_hold_s=self.DEFAULT_HOLD_S + self.HOLD_MARGIN_S,
             voicemail_boxes=self.voicemail_boxes(), external_endpoint=self.external_endpoint,
             external_contact=self.external_contact,
+            secure_bind=self.secure.bind, tls_port=self.ports.tls, https_port=self.ports.https,
+            tls_cert_file=keys["certfile"], tls_key_file=keys["keyfile"],
+            tls_ca_file=keys["cafile"], guard_user=GUARD_USER, guard_secret=self.guard_secret(),
         )
         return render_config(settings, agents)
+
+    def _install_tls(self, etc_dir: Path) -> None:
+        """Copy the certificate files where Asterisk reads them (in its root, which
+        sees nothing of the host): ``etc/keys``, root:asterisk 0640 (prepare())."""
+        files = self.tls_files()
+        keys = etc_dir / "keys"
+        keys.mkdir(parents=True, exist_ok=True)
+        keys.chmod(0o750)
+        for name, attr in _KEY_FILES.items():
+            target = keys / name
+            tmp = target.with_name(name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(Path(getattr(files, attr)).read_bytes())
+            tmp.replace(target)
 
     # -- the PBX -------------------------------------------------------------------
     def start_pbx(self) -> Any:
@@ -149,11 +213,25 @@ class PbxStack:
                 f"{self.instance.pid()}); stop it with `homeline asterisk down`"
             )
         write_config(self.render(), self.instance.etc_dir)
+        self._install_tls(self.instance.etc_dir)
         self._progress(f"starting Asterisk {root.version} as instance {self.name!r}")
         self.instance.start()
         (self.state_dir / "stack.json").write_text(
-            json.dumps({"name": self.name, "ports": asdict(self.ports)}), encoding="utf-8")
+            json.dumps({"name": self.name, "ports": asdict(self.ports),
+                        "secure_bind": self.secure.bind}), encoding="utf-8")
         return self.instance
+
+    # -- the SIP guard ---------------------------------------------------------------
+    def start_guard(self, rules: Any = None) -> Any:
+        """Block addresses with repeated failed registrations (homeline/sip_guard.py)."""
+        from homeline.sip_guard import SipGuard
+
+        if self.instance is None:
+            raise RuntimeError("start the PBX before the SIP guard")
+        self.guard = SipGuard(self.instance, ami_port=self.ports.ami, user=GUARD_USER,
+                              secret=self.guard_secret(), rules=rules)
+        self.guard.start()
+        return self.guard
 
     # -- the engine -------------------------------------------------------------------
     def start_engine(self, router: Any, flow_for_new_call: Callable[[], Any],
@@ -201,6 +279,12 @@ class PbxStack:
         its logs to ``state_dir/asterisk-log`` so a failed run can still be read.
         """
         errors = []
+        if self.guard is not None:
+            try:
+                self.guard.stop()
+            except Exception as exc:  # keep going: Asterisk must stop too
+                errors.append(exc)
+            self.guard = None
         if self.engine is not None:
             try:
                 self.engine.stop()

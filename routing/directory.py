@@ -27,7 +27,7 @@ from adminfiles import (
     unknown_key,
 )
 from routing.errors import DirectoryError
-from routing.model import SELECTION_RULES, Agent, ExpansionStep, Queue, RoutingPolicy
+from routing.model import PHONE_KINDS, SELECTION_RULES, Agent, ExpansionStep, Queue, RoutingPolicy
 from routing.windows import HoursChange, HoursPolicy, HourWindow, load_zone, validate_weekly
 
 __all__ = ["Directory", "load_directory", "AGENT_ID_RE", "MAX_DIRECTORY_BYTES"]
@@ -39,7 +39,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 
 _AGENT_KEYS = ("name", "zone", "skills", "languages", "windows", "changes", "trainee",
-               "capacity", "endpoint")
+               "capacity", "endpoint", "phone")
 _QUEUE_KEYS = ("name", "skills", "languages", "language_level", "priority", "service_level",
                "aht_s", "wrap_up_s", "min_time_left_s", "max_wait_s", "overflow",
                "callback_after_s", "expansion", "selection", "simple_intents")
@@ -450,6 +450,11 @@ class _Loader:
                 self.bad(node, "endpoint", f"{ep!r} is already used by {endpoints[ep]}",
                          "duplicate-endpoint")
             endpoints[ep] = aid
+            phone = a.get("phone", "udp")
+            if phone not in PHONE_KINDS:
+                self.bad(node, "phone", f"{phone!r}: must be one of {', '.join(PHONE_KINDS)}",
+                         "phone-kind")
+                phone = "udp"
             langs = self.levels(node, "languages", a.get("languages", {"en": 5}), _LANG_RE,
                                 "language")
             if not langs:
@@ -459,5 +464,6 @@ class _Loader:
                 skills=self.levels(node, "skills", a.get("skills"), _NAME_RE, "skill"),
                 languages=langs, zone=zone, windows=tuple(windows), changes=tuple(changes),
                 trainee=trainee, capacity=cap or {"voice": 1}, endpoint=ep,
+                phone=phone,
             ))
         return out

@@ -23,6 +23,7 @@ __all__ = [
     "Requirement",
     "RoutingPolicy",
     "SELECTION_RULES",
+    "PHONE_KINDS",
 ]
 
 AgentId = NewType("AgentId", str)
@@ -31,6 +32,12 @@ CallId = NewType("CallId", str)
 
 SELECTION_RULES = ("longest-idle", "best-proficiency", "fair-share", "fewest-calls")
 SelectionRule = Literal["longest-idle", "best-proficiency", "fair-share", "fewest-calls"]
+# How the agent's phone reaches the PBX (rendered as that agent's PJSIP endpoint):
+# udp = plain SIP/RTP on loopback (tests, a softphone on the server itself);
+# tls = SIP over TLS with SRTP (pjsua2 softphone from home); webrtc = the browser
+# phone (SIP over secure WebSocket, DTLS-SRTP).
+PHONE_KINDS = ("udp", "tls", "webrtc")
+PhoneKind = Literal["udp", "tls", "webrtc"]
 
 
 def _frozen_map(m: Mapping[str, int] | Sequence[tuple[str, int]]) -> Mapping[str, int]:
@@ -44,6 +51,7 @@ class Agent:
 
     ``skills`` and ``languages`` map a name to a proficiency 1-5.
     ``capacity`` maps a channel to concurrent interactions (voice: 1).
+    ``phone`` is how the agent's phone connects (one of :data:`PHONE_KINDS`).
     """
 
     id: str
@@ -56,6 +64,7 @@ class Agent:
     trainee: bool = False
     capacity: Mapping[str, int] = field(default_factory=lambda: {"voice": 1})
     endpoint: str = ""
+    phone: PhoneKind = "udp"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skills", _frozen_map(self.skills))
@@ -71,7 +80,8 @@ class Agent:
     def with_hours(self, windows: Sequence[HourWindow],
                    changes: Sequence[HoursChange] = ()) -> Agent:
         return Agent(self.id, self.name, self.skills, self.languages, self.zone,
-                     tuple(windows), tuple(changes), self.trainee, self.capacity, self.endpoint)
+                     tuple(windows), tuple(changes), self.trainee, self.capacity, self.endpoint,
+                     self.phone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,16 @@ say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 mapfile -t wanted < <(grep -v '^\s*#' scripts/apt-packages.txt | grep -v '^\s*$')
+# installed packages and what they provide: NodeSource's nodejs provides (and
+# conflicts with) Debian's npm, so npm counts as present where that nodejs is
+declare -A have=()
+while read -r name; do have[$name]=1; done < <(
+  dpkg-query -W -f='${db:Status-Abbrev}|${Package}|${Provides}\n' 2>/dev/null |
+    awk -F'|' '$1 ~ /^ii/ { print $2; n = split($3, p, ","); for (i = 1; i <= n; i++) {
+      sub(/^ +/, "", p[i]); sub(/ .*/, "", p[i]); if (p[i] != "") print p[i] } }')
 missing=()
 for pkg in "${wanted[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  [ -n "${have[$pkg]:-}" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing host packages: ${missing[*]}"

@@ -138,6 +138,7 @@ class SoftphoneHost:
         self._shared_transport: int | None = None
         self._shared_port = 0
         self._own_transports: set[int] = set()
+        self._tls_transports: dict[str, tuple[int, int]] = {}
         self._callback_errors: list[str] = []
         # pjsua2 object registries, touched on the pjsua2 thread only
         self.accounts: dict[int, Any] = {}
@@ -264,17 +265,45 @@ class SoftphoneHost:
         work: used to drop Call objects after their DISCONNECTED callback returned."""
         self._reap_queue.append(fn)
 
-    def create_transport(self, port: int = 0) -> tuple[int, int]:
-        """New UDP transport on ``bind:port`` (0 = free port): (transport id, port)."""
+    def create_transport(self, port: int = 0, *, tls_ca_file: str | Path | None = None
+                         ) -> tuple[int, int]:
+        """New transport on ``bind:port`` (0 = free port): (transport id, port).
+
+        UDP, or with ``tls_ca_file`` SIP over TLS (RFC 3261 section 26.2) whose
+        server certificate must chain to that CA and name the host dialled
+        (pjsip's ``verifyServer``; pjlib's ssl_sock_ossl checks the subjectAltName).
+        """
         pj = self._pj
         cfg = pj.TransportConfig()
         cfg.port = port
         cfg.boundAddress = self.bind
         cfg.publicAddress = self.bind
-        tid = self._ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, cfg)
+        kind = pj.PJSIP_TRANSPORT_UDP
+        if tls_ca_file is not None:
+            kind = pj.PJSIP_TRANSPORT_TLS
+            cfg.tlsConfig.CaListFile = str(tls_ca_file)
+            # pjsip's default method is TLSv1 alone, which OpenSSL 3 refuses;
+            # SSLv23 negotiates the highest version (TLS 1.3 with Asterisk 22)
+            cfg.tlsConfig.method = pj.PJSIP_SSLV23_METHOD
+            cfg.tlsConfig.verifyServer = True
+            cfg.tlsConfig.verifyClient = False
+            cfg.tlsConfig.requireClientCert = False
+        tid = self._ep.transportCreate(kind, cfg)
         self._own_transports.add(tid)
         info = self._ep.transportGetInfo(tid)
         return tid, int(str(info.localName).rsplit(":", 1)[1])
+
+    def tls_transport(self, ca_file: str | Path, port: int = 0) -> tuple[int, int]:
+        """The host's TLS transport for ``ca_file``, made on first use and kept until
+        the Endpoint goes: a TLS client connection outlives the account that
+        opened it (pjsip keeps it for reuse), and destroying the TLS factory
+        under it leaves pjsip reading freed memory for the next Contact."""
+        key = str(Path(ca_file).resolve())
+        if key not in self._tls_transports:
+            tid, real_port = self.create_transport(port, tls_ca_file=key)
+            self._own_transports.discard(tid)
+            self._tls_transports[key] = (tid, real_port)
+        return self._tls_transports[key]
 
     def shared_transport(self) -> tuple[int, int]:
         if self._shared_transport is None:

@@ -237,6 +237,23 @@ class CallLeg:
             wait_wav_complete(path, timeout)
         return path
 
+    def media_info(self, timeout: float = 5.0) -> dict[str, str]:
+        """The audio stream as negotiated: ``proto`` (``RTP/AVP``, or ``RTP/SAVP``
+        for SRTP, RFC 3711 section 12), ``local`` and ``remote`` RTP addresses."""
+        def info(call: Any) -> dict[str, str]:
+            pj = self._host.pj
+            ci = call.getInfo()  # keep ci alive while reading ci.media
+            for mi in ci.media:
+                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    stream = call.getStreamInfo(mi.index)
+                    transport = call.getMedTransportInfo(mi.index)
+                    savp = bool(int(stream.proto) & int(pj.PJMEDIA_TP_PROFILE_SRTP))
+                    return {"proto": "RTP/SAVP" if savp else "RTP/AVP",
+                            "local": str(transport.localRtpName),
+                            "remote": str(stream.remoteRtpAddress)}
+            raise CallError(f"call {self.call_id}: no active audio stream")
+        return dict(self._do(info, "read the media info", timeout))
+
     # -- pjsua2 thread side ----------------------------------------------------------
 
     def _do(self, fn: Callable[[Any], Any], what: str, timeout: float,

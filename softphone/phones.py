@@ -106,7 +106,8 @@ class _Phone:
     """Common part: one pjsua2 account on the host, its event log and call legs."""
 
     def __init__(self, host: SoftphoneHost, user: str, *, display_name: str | None,
-                 own_transport: bool, port: int) -> None:
+                 own_transport: bool, port: int, tls_ca_file: str | Path | None = None
+                 ) -> None:
         if not user or any(c in user for c in "@:;<> "):
             raise SoftphoneError(f"invalid SIP user {user!r}")
         self.host = host
@@ -123,6 +124,7 @@ class _Phone:
         self._closed = False
         self._own_transport = own_transport
         self._wanted_port = port
+        self._tls_ca_file = tls_ca_file
 
     # -- public ----------------------------------------------------------------------
 
@@ -178,7 +180,14 @@ class _Phone:
                         f"an account with user {self.user!r} already exists on this host "
                         "(pjsua routes incoming calls by user part)")
             tid = -1
-            if self._own_transport or self._wanted_port:
+            if self._tls_ca_file is not None:
+                try:
+                    tid, self.port = host.tls_transport(self._tls_ca_file, self._wanted_port)
+                except Exception as exc:
+                    raise SoftphoneError(
+                        f"cannot create a TLS transport for {self.user} (CA "
+                        f"{self._tls_ca_file}): {pj_error_text(exc)}") from exc
+            elif self._own_transport or self._wanted_port:
                 try:
                     tid, self.port = host.create_transport(self._wanted_port)
                 except Exception as exc:
@@ -201,7 +210,17 @@ class _Phone:
             cfg.natConfig.sdpNatRewriteUse = 0
             cfg.natConfig.sipOutboundUse = 0
             cfg.natConfig.iceEnabled = False
-            cfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED  # plain RTP on loopback
+            if self._tls_ca_file is None:
+                cfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED  # plain RTP on loopback
+            else:
+                # SRTP (RFC 3711) keyed by SDES (RFC 4568): the keys ride in the SDP,
+                # so only over TLS (srtpSecureSignaling 1 = TLS needed); mandatory:
+                # a call without SRTP fails rather than falling back to plain RTP
+                cfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+                cfg.mediaConfig.srtpSecureSignaling = 1
+                keyings = pj.IntVector()
+                keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+                cfg.mediaConfig.srtpOpt.keyings = keyings
             configure(cfg, pj)
             account = _make_pj_account_class(pj)(self)
             self._key = host.next_key()
@@ -237,10 +256,14 @@ class AgentPhone(_Phone):
     ``server``: registrar ``HOST:PORT`` (``None``: no registration, reachable at
     :attr:`uri`). ``password``/``auth_user``/``realm``: digest credentials
     (RFC 3261 section 22; realm ``*`` answers any challenge).
+    ``tls_ca_file``: register and take calls over SIP over TLS, trusting that CA
+    (the server's certificate must name the ``server`` host), with mandatory
+    SDES-SRTP media; ``None``: plain UDP and RTP (loopback).
     Incoming calls get 180 Ringing at once, then 200 OK after ``answer_delay``
     seconds if ``auto_answer``; ``no_answer=True`` leaves them ringing (the caller
     or a timeout ends them). ``play``/``record``: WAV played into / recorded from
-    every answered call; ``record`` may contain ``{n}`` (1, 2, ... per call).
+    every answered call (``play_loop``: over and over); ``record`` may contain
+    ``{n}`` (1, 2, ... per call).
     All methods are thread-safe.
     """
 
@@ -259,18 +282,21 @@ class AgentPhone(_Phone):
         no_answer: bool = False,
         play: str | Path | None = None,
         record: str | Path | None = None,
+        play_loop: bool = False,
         display_name: str | None = None,
         own_transport: bool = True,
         port: int = 0,
         register_expires: int = 300,
+        tls_ca_file: str | Path | None = None,
     ) -> None:
         super().__init__(host, user, display_name=display_name,
-                         own_transport=own_transport, port=port)
+                         own_transport=own_transport, port=port, tls_ca_file=tls_ca_file)
         self.server = server
         self.auto_answer = auto_answer and not no_answer
         self.answer_delay = answer_delay
         self.no_answer = no_answer
         self.play = Path(play).resolve() if play else None
+        self.play_loop = play_loop
         self.record = str(record) if record else None
         if self.play is not None and not self.play.is_file():
             raise SoftphoneError(f"no such WAV file: {self.play}")
@@ -278,7 +304,11 @@ class AgentPhone(_Phone):
         if server is not None:
             reg_host, _ = _split_server(server)
         id_domain = domain or reg_host or host.bind
-        self._registrar = f"sip:{server}" if server else ""
+        self.secure = tls_ca_file is not None
+        # ;transport=tls (RFC 3261 section 19.1.1): reach the registrar over TLS;
+        # calls then come back over the same connection (Asterisk rewrite_contact)
+        tail = ";transport=tls" if self.secure else ""
+        self._registrar = f"sip:{server}{tail}" if server else ""
         self._reg_start = 0
 
         def configure(cfg: Any, pj: Any) -> None:
@@ -389,7 +419,7 @@ class AgentPhone(_Phone):
                                        leg.remote_uri, leg.local_uri))
         n = len(self.calls)
         if self.play is not None:
-            pj_call.set_player(self.play, False)
+            pj_call.set_player(self.play, self.play_loop)
         if self.record is not None:
             path = Path(self.record.replace("{n}", str(n))).resolve()
             path.parent.mkdir(parents=True, exist_ok=True)

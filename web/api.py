@@ -28,11 +28,11 @@ from starlette.routing import Route
 from homeline.agent_api import UnknownAgentError, request_agent_state
 from routing.errors import HoursError
 from routing.hours import set_hours, show_hours
-from routing.snapshot import to_datetime
 from store import AGENT_STATE_ACTIONS, User
 from web.auth import MAX_PASSWORD_LENGTH, Principal, csrf_matches
 from web.context import SESSION_KEY, WebContext
 from web.errors import ApiError
+from web.portal import current_call
 
 __all__ = ["api_routes", "check_origin", "read_body"]
 
@@ -275,40 +275,30 @@ def post_state(web: WebContext, call: Call) -> Response:
                          "seq": req.seq, "applied": "by a running engine, from the store"})
 
 
-# the phases of a router call that belong to an agent (routing.snapshot.CallSnapshot)
-_AGENT_PHASES = ("ringing", "connected")
+def get_current_call(web: WebContext, call: Call) -> Response:
+    """The agent's state and call as the engine last saved them to the store
+    (`web.portal.current_call`: never a ``secure`` value)."""
+    return JSONResponse(current_call(web, _agent(web, call, change=False)))
 
 
-def current_call(web: WebContext, call: Call) -> Response:
-    """The agent's state and call as the engine last saved them to the store.
-
-    Only the fields listed here leave the server: the arrival's ``data`` is what
-    the flow passed to the router and a record's ``variables`` the flow's
-    ``record_variables``; neither ever holds a ``secure`` value.
-    """
-    agent_id = _agent(web, call, change=False)
-    snap = web.store.load_router_snapshot()
-    state = None
-    live = None
-    if snap is not None:
-        a = next((x for x in snap.agents if x.agent_id == agent_id), None)
-        if a is not None:
-            state = {"state": a.state, "since": to_datetime(a.since).isoformat()}
-        c = next((x for x in snap.calls if x.agent == agent_id and x.phase in _AGENT_PHASES),
-                 None)
-        if c is not None:
-            rec = web.store.call_record(c.call_id)
-            arrival = c.arrival
-            live = {"call_id": c.call_id, "phase": c.phase, "queue": c.queue,
-                    "arrived_at": to_datetime(c.arrived).isoformat(),
-                    "answered_at": (to_datetime(c.answered_at).isoformat()
-                                    if c.answered_at else None),
-                    "caller": arrival.caller or (rec.caller if rec else None) or None,
-                    "intent": arrival.intent or None, "language": arrival.language,
-                    "data": dict(arrival.data),
-                    "variables": dict(rec.variables or {}) if rec else {}}
-    return JSONResponse({"agent": agent_id, "state": state, "call": live,
-                         "as_of": to_datetime(snap.as_of).isoformat() if snap else None})
+def get_phone(web: WebContext, call: Call) -> Response:
+    """What the page's JsSIP phone registers with: the WSS URL of Asterisk's
+    res_pjsip WebSocket transport, the agent's SIP URI and the password of the
+    agent's endpoint (pjsip-agent.conf.tmpl: username = agent id). Only the agent
+    themselves may read it (a supervisor gets 403, as for a change)."""
+    agent_id = _agent(web, call, change=True)
+    phone = web.settings.phone
+    if phone is None:
+        raise ApiError(404, "the phone in the page is not configured on this server: no "
+                            "WebRTC endpoints (Asterisk's WSS transport) yet; use a "
+                            "softphone (homeline softphone agent)")
+    password = phone.credentials(agent_id)
+    if password is None:
+        raise ApiError(404, f"agent {agent_id!r} has no WebRTC endpoint (set "
+                            f"phone: webrtc for {agent_id} in agents.yaml)")
+    return JSONResponse({"wss_url": phone.wss_url, "sip_uri": f"sip:{agent_id}@{phone.sip_domain}",
+                         "authorization_user": agent_id, "password": password,
+                         "ice_servers": [{"urls": u} for u in phone.ice_servers]})
 
 
 def api_routes(web: WebContext) -> list[Route]:
@@ -322,5 +312,6 @@ def api_routes(web: WebContext) -> list[Route]:
         Route("/api/agents/{agent_id}/hours", e(get_hours), methods=["GET"]),
         Route("/api/agents/{agent_id}/hours", e(put_hours), methods=["PUT"]),
         Route("/api/agents/{agent_id}/state", e(post_state), methods=["POST"]),
-        Route("/api/agents/{agent_id}/current-call", e(current_call), methods=["GET"]),
+        Route("/api/agents/{agent_id}/current-call", e(get_current_call), methods=["GET"]),
+        Route("/api/agents/{agent_id}/phone", e(get_phone), methods=["GET"]),
     ]

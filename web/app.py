@@ -29,8 +29,9 @@ from web.api import api_routes
 from web.auth import Passwords
 from web.context import WebContext, WebSettings
 from web.pages import page_routes
+from web.vendor import vendor_route
 
-__all__ = ["create_app", "STATIC_DIR"]
+__all__ = ["create_app", "STATIC_DIR", "content_security_policy"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("homeline.web")
@@ -42,17 +43,25 @@ _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
-     b"form-action 'self'; frame-ancestors 'none'"),
 ]
 
 
-class SecurityHeaders:
-    """Adds `_HEADERS` to every response, and ``Cache-Control: no-store`` outside /static."""
+def content_security_policy(settings: WebSettings) -> str:
+    """Scripts and styles from this origin only; connections to this origin, and to
+    the phone's WSS server when the phone in the page is configured."""
+    connect = "'self'" + (f" {settings.phone.origin}" if settings.phone else "")
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"connect-src {connect}; media-src 'self' blob:; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """Adds `_HEADERS` and the CSP to every response, and ``Cache-Control: no-store``
+    outside /static."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
         self.app = app
+        self.headers = [*_HEADERS, (b"content-security-policy", csp.encode("ascii"))]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +72,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += _HEADERS
+                headers += self.headers
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -93,9 +102,10 @@ def create_app(store: Store, directory: Directory, clock: Callable[[], datetime]
     """The web app over ``store`` for the agents of ``directory``; ``clock`` gives aware now."""
     web = WebContext(store, directory, clock, settings, passwords)
     routes: list[BaseRoute] = [*api_routes(web), *page_routes(web),
+                               vendor_route(settings.vendor_dir),
                                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     middleware = [
-        Middleware(SecurityHeaders),
+        Middleware(SecurityHeaders, csp=content_security_policy(settings)),
         Middleware(SessionMiddleware, secret_key=settings.session_secret,
                    session_cookie=settings.cookie_name, max_age=settings.session_max_age_s,
                    same_site="strict", https_only=settings.https),

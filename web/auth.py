@@ -128,9 +128,11 @@ class Sessions:
         self.store.add_session(session)
         return token, session
 
-    def resolve(self, token: str | None, now: datetime) -> Principal | None:
+    def resolve(self, token: str | None, now: datetime, *, touch: bool = True
+                ) -> Principal | None:
         """The principal of a cookie's token, or None (no token, ended, idle too long);
-        the session's last activity moves to ``now``."""
+        the session's last activity moves to ``now`` unless ``touch`` is False (a
+        page's open event stream is not activity: the idle timeout still applies)."""
         if not token:
             return None
         sid = _digest(token)
@@ -144,7 +146,8 @@ class Sessions:
         if user is None:
             self.store.remove_session(sid)
             return None
-        self.store.touch_session(sid, now)
+        if touch:
+            self.store.touch_session(sid, now)
         return Principal(user, session)
 
     def end(self, token: str | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -14,9 +16,33 @@ from store import Store
 from web.auth import LoginThrottle, Passwords, Principal, Sessions
 from web.errors import ApiError
 
-__all__ = ["WebSettings", "WebContext", "SESSION_KEY"]
+__all__ = ["WebSettings", "PhoneSettings", "WebContext", "SESSION_KEY"]
 
 SESSION_KEY = "t"  # the token's key inside the signed cookie
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneSettings:
+    """The phone in the page: JsSIP over WSS to Asterisk's res_pjsip WebSocket transport.
+
+    ``credentials(agent_id)`` gives the SIP password of the agent's WebRTC endpoint
+    (the ``[agent-auth]`` of pjsip-agent.conf.tmpl: username = agent id), or None
+    when that agent has no WebRTC endpoint.
+    """
+
+    wss_url: str  # e.g. wss://pbx.example.org:8089/ws
+    sip_domain: str  # the host part of the agents' SIP URIs
+    credentials: Callable[[str], str | None]
+    ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs for RTCPeerConnection
+
+    def __post_init__(self) -> None:
+        if urlsplit(self.wss_url).scheme != "wss":
+            raise ValueError(f"the phone's WebSocket URL must be wss:// (got {self.wss_url!r})")
+
+    @property
+    def origin(self) -> str:
+        u = urlsplit(self.wss_url)
+        return f"{u.scheme}://{u.netloc}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +58,10 @@ class WebSettings:
     login_window_s: float = 15 * 60.0
     login_lockout_s: float = 15 * 60.0
     max_body_bytes: int = 64 * 1024
+    vendor_dir: Path | None = None  # the npm cache of the browser libraries (homeline setup)
+    forecast: Path | None = None  # staffing forecast CSV: open slots on "My hours"
+    phone: PhoneSettings | None = None  # None: no WebRTC endpoints yet (GET .../phone is 404)
+    events_poll_s: float = 1.0  # how often a page's event stream looks at the store
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < 16:
@@ -65,10 +95,12 @@ class WebContext:
     def agent_ids(self) -> tuple[str, ...]:
         return tuple(a.id for a in self.directory.agents)
 
-    def principal(self, request: Request) -> Principal | None:
-        """The logged-in user of ``request`` (store I/O: call it from a worker thread)."""
+    def principal(self, request: Request, *, touch: bool = True) -> Principal | None:
+        """The logged-in user of ``request`` (store I/O: call it from a worker thread);
+        ``touch=False`` checks the session without counting it as activity."""
         token = request.session.get(SESSION_KEY)
-        return self.sessions.resolve(token if isinstance(token, str) else None, self.now())
+        return self.sessions.resolve(token if isinstance(token, str) else None, self.now(),
+                                     touch=touch)
 
     def require(self, request: Request) -> Principal:
         p = self.principal(request)

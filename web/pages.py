@@ -1,34 +1,99 @@
-"""Server-rendered pages: the login page and a placeholder agent page.
+"""Server-rendered pages of the agent portal (Jinja2), and their event stream.
 
-The portal's real pages come later; these show the pattern they follow: the
-session is checked on the server before anything is rendered, the CSRF token
-reaches the page's script in a ``<meta>`` tag (never in browser storage), and
-scripts come from ``/static`` only (the Content-Security-Policy allows no inline
-script).
+- ``/login``; ``/agent`` (state, state buttons, the phone); ``/agent/hours``
+  (My hours; ``/agent/hours/panel`` is the part htmx swaps after a change);
+  ``/agent/caller`` (Current caller); ``/agent/events`` (server-sent events:
+  the state and the caller as the engine saves them, via sse-starlette).
+- Every page checks the session on the server before rendering and shows the
+  logged-in agent's own data only: no page takes an agent id from the URL.
+  Users without an agent (supervisors, admins) get a 403 page.
+- The CSRF token reaches the scripts in a ``<meta>`` tag (never browser
+  storage); scripts come from ``/static`` only (the CSP allows no inline script);
+  changes go through the JSON API, as a test or another client would.
+- Every answer is ``Cache-Control: no-store`` (`web.app.SecurityHeaders`): these
+  pages carry caller data.
 """
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from routing.snapshot import to_datetime
+from routing.windows import DAYS, load_zone
 from web.auth import Principal
 from web.context import WebContext
+from web.portal import HISTORY_DAYS, caller_context, fairness_figure, staffing_slots, week_view
+from web.vendor import SETUP_HINT, missing_vendor_files
 
-__all__ = ["page_routes", "TEMPLATES_DIR"]
+__all__ = ["page_routes", "TEMPLATES_DIR", "BREAK_REASONS"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+BREAK_REASONS = ("short break", "lunch", "coaching", "technical problem", "other")
+_ENDED = '<p>Your session ended: <a href="/login">log in again</a>.</p>'
+_LABELS = {"on_call": "on a call", "wrap_up": "wrap-up", "reserved": "ringing",
+           "missed": "missed an offer"}
+
+
+def _elapsed(seconds: float) -> str:
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
 def page_routes(web: WebContext) -> list[Route]:
     templates = Jinja2Templates(directory=TEMPLATES_DIR)  # autoescapes .html
+    vendor_missing = missing_vendor_files(web.settings.vendor_dir)
 
-    async def who(request: Request) -> Principal | None:
-        return await run_in_threadpool(web.principal, request)
+    async def who(request: Request, *, touch: bool = True) -> Principal | None:
+        return await run_in_threadpool(web.principal, request, touch=touch)
+
+    def base(p: Principal | None, title: str, nav: str = "") -> dict[str, Any]:
+        return {"title": title, "nav": nav, "user": p.user if p else None,
+                "csrf": p.session.csrf if p else None, "agent_id": p.agent_id if p else None,
+                "vendor_missing": vendor_missing, "setup_hint": SETUP_HINT,
+                "idle_timeout_s": web.settings.idle_timeout_s}
+
+    async def agent_or_refusal(request: Request, title: str, nav: str
+                               ) -> tuple[Principal, dict[str, Any]] | Response:
+        p = await who(request)
+        if p is None:
+            return RedirectResponse("/login", status_code=303)
+        ctx = base(p, title, nav)
+        if p.agent_id is None or p.agent_id not in web.agent_ids():
+            return templates.TemplateResponse(request, "not_agent.html", ctx, status_code=403)
+        return p, ctx
+
+    def state_context(agent_id: str) -> dict[str, Any]:
+        """What _state.html shows (store I/O)."""
+        snap = web.store.load_router_snapshot()
+        now = web.now()
+        state: dict[str, Any] = {"state": None}
+        call = None
+        as_of = None
+        if snap is not None:
+            as_of = to_datetime(snap.as_of).astimezone(load_zone(
+                web.directory.agent(agent_id).zone)).strftime("%a %H:%M:%S %Z")
+            a = next((x for x in snap.agents if x.agent_id == agent_id), None)
+            if a is not None:
+                elapsed = max(0.0, now.timestamp() - a.since)
+                state = {"state": a.state, "label": _LABELS.get(a.state, a.state),
+                         "elapsed_s": elapsed, "elapsed_text": _elapsed(elapsed),
+                         "pending_break": a.pending_break}
+            c = next((x for x in snap.calls if x.agent == agent_id
+                      and x.phase in ("ringing", "connected")), None)
+            if c is not None:
+                call = {"phase": c.phase, "caller": c.arrival.caller, "queue": c.queue,
+                        "intent": c.arrival.intent, "language": c.arrival.language}
+        return {"state": state, "call": call, "as_of": as_of}
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/agent" if await who(request) else "/login", status_code=303)
@@ -36,16 +101,103 @@ def page_routes(web: WebContext) -> list[Route]:
     async def login_page(request: Request) -> Response:
         if await who(request):
             return RedirectResponse("/agent", status_code=303)
-        return templates.TemplateResponse(request, "login.html", {"title": "Log in"})
+        return templates.TemplateResponse(request, "login.html", base(None, "Log in"))
 
     async def agent_page(request: Request) -> Response:
-        p = await who(request)
-        if p is None:
-            return RedirectResponse("/login", status_code=303)
-        return templates.TemplateResponse(request, "agent.html", {
-            "title": "Agent", "user": p.user, "csrf": p.session.csrf,
-            "idle_timeout_s": web.settings.idle_timeout_s})
+        got = await agent_or_refusal(request, "My state", "home")
+        if isinstance(got, Response):
+            return got
+        p, ctx = got
+        assert p.agent_id is not None
+        agent = web.directory.agent(p.agent_id)
+        ctx |= await run_in_threadpool(state_context, p.agent_id)
+        ctx |= {"agent_name": agent.name or agent.id, "break_reasons": BREAK_REASONS}
+        return templates.TemplateResponse(request, "agent.html", ctx)
+
+    def hours_context(agent_id: str) -> dict[str, Any]:
+        hours, week = week_view(web, agent_id)
+        agent = web.directory.agent(agent_id)
+        boundary = (hours.boundary.astimezone(load_zone(hours.zone)).strftime("%a %d %b %H:%M")
+                    if hours.boundary else None)
+        return {"hours": hours, "week": week, "boundary": boundary,
+                "policy": web.directory.policy.hours, "days_names": DAYS,
+                "slots": staffing_slots(web, agent), "fair": fairness_figure(web, agent_id)}
+
+    async def hours_page(request: Request) -> Response:
+        got = await agent_or_refusal(request, "My hours", "hours")
+        if isinstance(got, Response):
+            return got
+        p, ctx = got
+        assert p.agent_id is not None
+        ctx |= await run_in_threadpool(hours_context, p.agent_id)
+        return templates.TemplateResponse(request, "hours.html", ctx)
+
+    async def hours_panel(request: Request) -> Response:
+        got = await agent_or_refusal(request, "My hours", "hours")
+        if isinstance(got, Response):
+            return got
+        p, ctx = got
+        assert p.agent_id is not None
+        ctx |= await run_in_threadpool(hours_context, p.agent_id)
+        return templates.TemplateResponse(request, "_hours_panel.html", ctx)
+
+    async def caller_page(request: Request) -> Response:
+        got = await agent_or_refusal(request, "Current caller", "caller")
+        if isinstance(got, Response):
+            return got
+        p, ctx = got
+        assert p.agent_id is not None
+        ctx |= await run_in_threadpool(state_context, p.agent_id)
+        ctx |= {"ctx": await run_in_threadpool(caller_context, web, p.agent_id),
+                "history_days": HISTORY_DAYS}
+        return templates.TemplateResponse(request, "caller.html", ctx)
+
+    def render(name: str, ctx: dict[str, Any]) -> str:
+        return templates.get_template(name).render(ctx)
+
+    async def events(request: Request) -> Response:
+        """The state and caller fragments, sent when they change (looked at every
+        ``events_poll_s``). Looking is not activity: the session's idle timeout
+        still ends it, and then (or at logout) an ``ended`` event closes the stream."""
+        p = await who(request, touch=False)
+
+        async def ended() -> AsyncIterator[ServerSentEvent]:
+            yield ServerSentEvent(data=_ENDED, event="ended")
+
+        if p is None or p.agent_id is None:
+            # the session ended before the stream (re)connected: say so in the stream,
+            # since an EventSource only retries on an error status
+            return EventSourceResponse(ended())
+        agent_id = p.agent_id
+
+        def fragments() -> dict[str, str] | None:
+            if web.principal(request, touch=False) is None:
+                return None
+            ctx = state_context(agent_id)
+            return {"state": render("_state.html", ctx),
+                    "caller": render("_caller.html", {
+                        "ctx": caller_context(web, agent_id), "history_days": HISTORY_DAYS})}
+
+        async def stream() -> AsyncIterator[ServerSentEvent]:
+            sent: dict[str, str] = {}
+            while True:
+                frags = await run_in_threadpool(fragments)
+                if frags is None:
+                    yield ServerSentEvent(data=_ENDED, event="ended")
+                    return
+                for name, html in frags.items():
+                    if sent.get(name) != html:
+                        sent[name] = html
+                        yield ServerSentEvent(data=html, event=name)
+                await asyncio.sleep(web.settings.events_poll_s)
+
+        return EventSourceResponse(stream(), ping=15)
 
     return [Route("/", home, methods=["GET"]),
             Route("/login", login_page, methods=["GET"]),
-            Route("/agent", agent_page, methods=["GET"])]
+            Route("/agent", agent_page, methods=["GET"]),
+            Route("/agent/hours", hours_page, methods=["GET"]),
+            Route("/agent/hours/panel", hours_panel, methods=["GET"]),
+            Route("/agent/caller", caller_page, methods=["GET"]),
+            Route("/agent/events", events, methods=["GET"])]
+

@@ -27,9 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.required = True
     up = actions.add_parser("up", help="render the configuration and start Asterisk")
     up.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
-    from homeline.commands.dialplan import add_trunk_arguments
+    from homeline.commands.dialplan import add_secure_arguments, add_trunk_arguments
 
     add_trunk_arguments(up)
+    add_secure_arguments(up)
     up.set_defaults(func=run_up)
     actions.add_parser("down", help="stop Asterisk").set_defaults(func=run_down)
     status = actions.add_parser("status", help="is it running, which version, which ports")
@@ -48,7 +49,8 @@ def main_instance() -> AsteriskInstance:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from homeline.commands.dialplan import load_directory_or_report
+    from homeline.certs import CertificateError
+    from homeline.commands.dialplan import load_directory_or_report, secure_access
     from homeline.paths import state_dir
     from homeline.pbx.errors import PbxError
     from homeline.pbx.render import RenderError
@@ -59,14 +61,19 @@ def run_up(args: argparse.Namespace) -> int:
         return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard(),
                      progress=lambda m: print(m, file=sys.stderr),
-                     external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint)
+                     external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint,
+                     secure=secure_access(args))
     try:
         instance = stack.start_pbx()
-    except (PbxError, RenderError, RuntimeError) as exc:
+    except (PbxError, RenderError, RuntimeError, CertificateError) as exc:
         print(f"asterisk up: {exc}", file=sys.stderr)
         return 1
-    print(f"Asterisk is up (pid {instance.pid()}): SIP 127.0.0.1:{stack.ports.sip}, "
-          f"AMI 127.0.0.1:{stack.ports.ami}, FastAGI expected on 127.0.0.1:{stack.ports.agi}")
+    secure = stack.secure.bind
+    print(f"Asterisk is up (pid {instance.pid()}): SIP 127.0.0.1:{stack.ports.sip} (UDP, "
+          f"loopback), SIP over TLS {secure}:{stack.ports.tls}, WSS "
+          f"wss://{secure}:{stack.ports.https}/ws, AMI 127.0.0.1:{stack.ports.ami}, "
+          f"FastAGI expected on 127.0.0.1:{stack.ports.agi}")
+    print(f"agents' phones trust {stack.tls_files().cafile}")
     print("next: `homeline engine run`; stop with `homeline asterisk down`")
     return 0
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from homeline.paths import DIALPLANS_DIR
 
 if TYPE_CHECKING:
+    from homeline.stack import SecureAccess
     from routing import Directory
 
 
@@ -23,7 +24,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     render.add_argument("--out", type=Path, default=None,
                         help="where to write (default: <state dir>/asterisk-etc)")
     add_trunk_arguments(render)
+    add_secure_arguments(render)
     render.set_defaults(func=run_render)
+
+
+def add_secure_arguments(parser: argparse.ArgumentParser) -> None:
+    """How agents reach the PBX from home: SIP over TLS, the browser's WSS."""
+    parser.add_argument("--secure-bind", default="127.0.0.1", metavar="ADDR",
+                        help="address for SIP over TLS (5061), WSS (8089) and the media of "
+                        "tls/webrtc agents: the server's LAN or public address, 0.0.0.0 "
+                        "for all (default 127.0.0.1; plain UDP SIP stays on loopback)")
+    parser.add_argument("--cert-name", action="append", default=[], metavar="NAME",
+                        help="a host name or address agents use, for the generated "
+                        "certificate (repeatable)")
+    parser.add_argument("--tls-cert", type=Path, default=None, metavar="PEM",
+                        help="the admin's certificate (chain) instead of a generated one")
+    parser.add_argument("--tls-key", type=Path, default=None, metavar="PEM",
+                        help="its private key (0600)")
+    parser.add_argument("--tls-ca", type=Path, default=None, metavar="PEM",
+                        help="the CA bundle agents should trust (default: --tls-cert)")
+
+
+def secure_access(args: argparse.Namespace) -> SecureAccess:
+    from homeline.stack import SecureAccess
+
+    return SecureAccess(bind=args.secure_bind, names=tuple(args.cert_name),
+                        cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
 
 
 def add_trunk_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,11 +82,15 @@ def run_render(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
+    from homeline.certs import CertificateError
+
     stack = PbxStack("main", directory, state_dir(), Ports.standard(),
-                     external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint)
+                     external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint,
+                     secure=secure_access(args))
     try:
         files = stack.render()
-    except RenderError as exc:
+        stack.tls_files()  # the admin's files are checked here too
+    except (RenderError, CertificateError) as exc:
         print(exc, file=sys.stderr)
         return 1
     out = args.out or state_dir() / "asterisk-etc"

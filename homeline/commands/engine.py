@@ -97,6 +97,14 @@ def run_engine(args: argparse.Namespace) -> int:
                                 journal_path=args.journal, store=store,
                                 survey_flow=survey_flow,
                                 restore=(hours_applied, snapshot) if snapshot else None)
+    from voice.ami import AmiError
+
+    try:
+        # beside the instance: it rewrites the instance's pjsip ACL file
+        stack.start_guard()
+    except (AmiError, OSError) as exc:
+        print(f"SIP guard not started (failed registrations will not be blocked): {exc}",
+              file=sys.stderr)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
     print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI 127.0.0.1:{stack.ports.ami}"
@@ -106,6 +114,8 @@ def run_engine(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if stack.guard is not None:
+            stack.guard.stop()
         engine.stop()
         store.close()
     return 0

@@ -37,19 +37,45 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--keyfile", type=Path, default=None, help="PEM key of --certfile")
     p.add_argument("--idle-timeout", type=float, default=30 * 60.0, metavar="S",
                    help="end a session after S seconds without a request (default 1800)")
+    p.add_argument("--forecast", type=Path, default=None, metavar="CSV",
+                   help="staffing forecast (as `homeline staffing week --forecast`): "
+                   "agents see next week's open slots on My hours")
     p.set_defaults(func=run_serve)
 
 
+def vendor_dir() -> Path | None:
+    """The browser libraries' directory for this checkout's package-lock.json (it
+    may not exist yet: the app then answers 503 for them, naming `homeline setup`)."""
+    from homeline.provision.browser_libs import BrowserLibsError, browser_libs_dir
+    from web.vendor import SETUP_HINT, missing_vendor_files
+
+    try:
+        where = browser_libs_dir()
+    except BrowserLibsError as exc:
+        print(f"browser libraries: {exc}", file=sys.stderr)
+        return None
+    missing = missing_vendor_files(where)
+    if missing:
+        print(f"browser libraries missing under {where} ({', '.join(missing)}): {SETUP_HINT}",
+              file=sys.stderr)
+    return where
+
+
 def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
-              idle_timeout_s: float = 30 * 60.0) -> Any:
-    """The web app over ``store``, its session secret from ``state``/secrets.json."""
+              idle_timeout_s: float = 30 * 60.0, forecast: Path | None = None) -> Any:
+    """The web app over ``store``, its session secret from ``state``/secrets.json.
+
+    The phone in the page stays off (``WebSettings.phone`` None: its API answers
+    404) until the stack renders WebRTC endpoints and Asterisk's WSS transport.
+    """
     from datetime import UTC, datetime
 
     from homeline.secrets import SecretStore
     from web import WebSettings, create_app
 
     secret = SecretStore(state / "secrets.json").get(SESSION_SECRET)
-    settings = WebSettings(session_secret=secret, https=https, idle_timeout_s=idle_timeout_s)
+    settings = WebSettings(session_secret=secret, https=https, idle_timeout_s=idle_timeout_s,
+                           vendor_dir=vendor_dir(), forecast=forecast)
     return create_app(store, directory, lambda: datetime.now(UTC), settings)
 
 
@@ -66,7 +92,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if (args.certfile is None) != (args.keyfile is None):
         print("--certfile and --keyfile go together (HTTPS needs both)", file=sys.stderr)
         return 2
-    for f in (args.certfile, args.keyfile):
+    for f in (args.certfile, args.keyfile, args.forecast):
         if f is not None and not f.is_file():
             print(f"{f}: no such file", file=sys.stderr)
             return 2
@@ -81,7 +107,8 @@ def run_serve(args: argparse.Namespace) -> int:
         return 1
     try:
         app = build_app(store, directory, args.stack or state_dir(),
-                        https=args.certfile is not None, idle_timeout_s=args.idle_timeout)
+                        https=args.certfile is not None, idle_timeout_s=args.idle_timeout,
+                        forecast=args.forecast)
         config = uvicorn_config(app, args.host, args.port, args.certfile, args.keyfile)
     except (SecretStoreError, WebError, ValueError) as exc:
         store.close()

@@ -1,6 +1,7 @@
 """`homeline softphone` sub-commands: a home agent's softphone and a one-shot caller.
 
     homeline softphone agent --server 127.0.0.1:5060 --user agent1 --password s3cret
+    homeline softphone agent --tls --ca ca.pem --server pbx.example.org:5061 --user agent1 ...
     homeline softphone call sip:100@127.0.0.1:5060 --from alice --dtmf 12# --duration 5
 """
 from __future__ import annotations
@@ -21,11 +22,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     agent.add_argument("--user", required=True, help="SIP user (PJSIP endpoint/aor name)")
     agent.add_argument("--password", default="", help="digest password")
     agent.add_argument("--auth-user", help="digest username if not --user")
-    agent.add_argument("--port", type=int, default=0, help="local UDP port (0: any free)")
+    agent.add_argument("--port", type=int, default=0,
+                       help="local SIP port, UDP or TLS (0: any free)")
+    agent.add_argument("--tls", action="store_true",
+                       help="register and take calls over SIP over TLS with SRTP media "
+                       "(the server's TLS port, 5061 by default)")
+    agent.add_argument("--ca", metavar="PEM",
+                       help="with --tls: the CA the server's certificate must chain to "
+                       "(Homeline's test CA: <state dir>/tls/ca.pem)")
+    agent.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
+                       help="local address for SIP and RTP (default 127.0.0.1)")
     agent.add_argument("--answer-delay", type=float, default=0.0, metavar="S",
                        help="seconds of ringing before the automatic answer")
     agent.add_argument("--no-answer", action="store_true", help="leave calls ringing")
     agent.add_argument("--play", metavar="WAV", help="mono 16-bit WAV to play into each call")
+    agent.add_argument("--play-loop", action="store_true", help="play the WAV over and over")
     agent.add_argument("--record", metavar="WAV",
                        help="record each call (8 kHz mono); {n} = call number")
     agent.add_argument("--register-timeout", type=float, default=10.0, metavar="S")
@@ -56,12 +67,17 @@ def _agent(args: argparse.Namespace) -> int:
     from softphone import AgentPhone, SoftphoneError, SoftphoneHost
 
     t0 = time.monotonic()
+    if args.tls and not args.ca:
+        print("error: --tls needs --ca PEM (the CA that signed the server's certificate)",
+              file=sys.stderr)
+        return 2
     try:
-        with SoftphoneHost(log_level=args.pjsip_log_level) as host:
+        with SoftphoneHost(bind=args.bind, log_level=args.pjsip_log_level) as host:
             agent = AgentPhone(
                 host, args.user, server=args.server, password=args.password,
                 auth_user=args.auth_user, port=args.port, answer_delay=args.answer_delay,
                 no_answer=args.no_answer, play=args.play, record=args.record,
+                play_loop=args.play_loop, tls_ca_file=args.ca if args.tls else None,
             )
             print(f"{agent.user} listening at {agent.uri}", flush=True)
             seen = 0

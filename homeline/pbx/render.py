@@ -29,10 +29,17 @@ class RenderError(PbxError):
 
 @dataclass(frozen=True, slots=True)
 class AgentLine:
-    """What the PBX needs of a home agent: the endpoint name and a display name."""
+    """What the PBX needs of a home agent: the endpoint name, a display name, and
+    how the phone connects (``udp``, ``tls`` or ``webrtc``: routing.model.PHONE_KINDS)."""
 
     agent_id: str
     name: str
+    phone: str = "udp"
+
+
+# Per phone kind: the endpoint template (pjsip.conf.tmpl) an agent's endpoint inherits.
+_AGENT_TEMPLATES = {"udp": "homeline-agent-endpoint", "tls": "homeline-agent-endpoint-tls",
+                    "webrtc": "homeline-agent-endpoint-webrtc"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,20 @@ class RenderSettings:
     callback_ring_s: int = 30
     voicemail_boxes: tuple[str, ...] = ("general",)
     agent_secrets: Mapping[str, str] = field(default_factory=dict)
+    # Secure access from home (pjsip-tls.conf.tmpl, http.conf.tmpl). TLS, WSS and the
+    # media of tls/webrtc agents are on secure_bind (the address agents reach: set it
+    # to the server's LAN/public address); UDP stays on sip_bind (loopback).
+    # tls_cert_file/tls_key_file/tls_ca_file: paths as Asterisk sees them (in its
+    # root); empty = no TLS transport and no HTTPS server (udp agents only).
+    secure_bind: str = "127.0.0.1"
+    tls_port: int = 5061
+    https_port: int = 8089
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    # the AMI user of the SIP guard (homeline/sip_guard.py): reads security events only
+    guard_user: str = "homeline-guard"
+    guard_secret: str = ""
 
 
 TEMPLATE_FILES = {
@@ -76,6 +97,8 @@ TEMPLATE_FILES = {
     "modules.conf": "modules.conf",
     "logger.conf": "logger.conf",
     "stasis.conf": "stasis.conf",
+    "http.conf": "http.conf.tmpl",
+    "pjsip-blocked.conf": "pjsip-blocked.conf.tmpl",
 }
 
 
@@ -140,7 +163,8 @@ def render_config(
             raise RenderError(f"voicemail: box {box!r}: must be 1-32 of A-Z, a-z, 0-9, '_', '-'")
     for key, value in values.items():
         _check_value("settings", key, value)
-    for port_name in ("sip_port", "ami_port", "agi_port", "rtp_start", "rtp_end"):
+    for port_name in ("sip_port", "ami_port", "agi_port", "rtp_start", "rtp_end", "tls_port",
+                      "https_port"):
         port = values[port_name]
         if not isinstance(port, int) or not 1 <= port <= 65535:
             raise RenderError(f"settings: {port_name}: {port!r} is not a port number 1-65535")
@@ -149,13 +173,35 @@ def render_config(
             f"settings: rtp_end: {settings.rtp_end} must be above rtp_start {settings.rtp_start}"
         )
 
+    secure = bool(settings.tls_cert_file)
+    if secure and not (settings.tls_key_file and settings.tls_ca_file):
+        raise RenderError("settings: tls_cert_file needs tls_key_file and tls_ca_file")
+    values["guard_manager_user"] = (_fill(tdir / "manager-guard.conf.tmpl", values)
+                                    if settings.guard_secret
+                                    else "; (no SIP guard user: no guard_secret)")
+    # a wildcard bind: RTP binds to every address and the SDP carries the one the
+    # signalling used (res_pjsip's multihomed handling) instead of one media_address
+    wildcard = settings.secure_bind in ("0.0.0.0", "::", "[::]")
+    values["secure_media"] = ("; media: any address (secure_bind is a wildcard)" if wildcard
+                              else f"media_address={settings.secure_bind}\n"
+                                   "bind_rtp_to_media_address=yes")
+    values["tls_transports"] = (_fill(tdir / "pjsip-tls.conf.tmpl", values) if secure
+                                else "; (no TLS: no certificate was configured)")
+    values["http_server"] = (_fill(tdir / "http-tls.conf.tmpl", values) if secure
+                             else "enabled=no")
     endpoint_blocks = []
     extension_blocks = []
     for agent in agent_list:
         secret = settings.agent_secrets[agent.agent_id]
         _check_value(f"secrets: {agent.agent_id}", "password", secret)
+        if agent.phone not in _AGENT_TEMPLATES:
+            raise RenderError(f"agents: {agent.agent_id}: phone {agent.phone!r} must be one of "
+                              f"{', '.join(_AGENT_TEMPLATES)}")
+        if agent.phone != "udp" and not secure:
+            raise RenderError(f"agents: {agent.agent_id}: phone {agent.phone} needs a TLS "
+                              "certificate (settings tls_cert_file, from homeline/certs.py)")
         one = {"agent_id": agent.agent_id, "agent_name": agent.name or agent.agent_id,
-               "agent_secret": secret}
+               "agent_secret": secret, "agent_template": _AGENT_TEMPLATES[agent.phone]}
         endpoint_blocks.append(_fill(tdir / "pjsip-agent.conf.tmpl", one))
         extension_blocks.append(_fill(tdir / "extensions-agent.conf.tmpl", one))
     values["agent_endpoints"] = "\n".join(endpoint_blocks) or "; (no agents in the directory)"

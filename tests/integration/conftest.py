@@ -60,6 +60,7 @@ def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
                 "languages": spec.get("languages", {"en": 5}),
                 "windows": [window_open_now(now) if spec.get("open", True)
                             else window_closed_now(now)],
+                **({"phone": spec["phone"]} if "phone" in spec else {}),
             }
             for agent_id, spec in agents.items()
         },
@@ -147,11 +148,12 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
              ring_timeout_s: float = 4, queues: dict[str, dict[str, Any]] | None = None,
              flow: str | Path = "main-menu", clock: Callable[[], datetime] | None = None,
              hold_s: int | None = None, external_contact: str = "",
-             policy: dict[str, Any] | None = None) -> Live:
+             policy: dict[str, Any] | None = None, secure: Any = None) -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
         directory = directory_for(agents, now, ring_timeout_s, queues, policy)
         name = f"it{os.getpid()}-{next(_names)}"
-        stack = PbxStack(name, directory, tmp_path / name, external_contact=external_contact)
+        stack = PbxStack(name, directory, tmp_path / name, external_contact=external_contact,
+                         secure=secure)
         store = SqliteStore(tmp_path / f"{name}.sqlite3")
         host = None
         try:

@@ -30,7 +30,7 @@ def test_the_shipped_templates_render_every_file_asterisk_needs():
     files = render_config(_settings(), [AgentLine("amy", "Amy Lee")])
     assert set(files) == {"pjsip.conf", "extensions.conf", "manager.conf", "rtp.conf",
                           "musiconhold.conf", "modules.conf", "logger.conf", "stasis.conf",
-                          "voicemail.conf"}
+                          "voicemail.conf", "http.conf", "pjsip-blocked.conf"}
     assert "[amy](homeline-agent-endpoint)" in files["pjsip.conf"]
     assert "password=pw" in files["pjsip.conf"]
     assert "AGI(agi://127.0.0.1:4574/ivr)" in files["extensions.conf"]

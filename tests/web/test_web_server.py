@@ -60,11 +60,13 @@ def test_pages_redirect_render_and_send_security_headers(portal: Portal) -> None
             r.headers["cache-control"]) == ("DENY", "nosniff", "no-store")
     js = c.get("/static/portal.js")
     assert js.status_code == 200 and "X-CSRF-Token" in js.text
-    assert "localStorage" not in js.text.replace("nothing is kept in localStorage", "")
+    for script in ("portal.js", "phone.js"):  # nothing written to the browser's storage
+        code = c.get(f"/static/{script}").text
+        assert "setItem" not in code and "localStorage." not in code and "indexedDB." not in code
     a, csrf = portal.login("alice")
     r = a.get("/agent")
     assert r.status_code == 200 and f'<meta name="csrf-token" content="{csrf}">' in r.text
-    assert "Logged in as alice (agent, agent alice)" in r.text
+    assert 'data-agent="alice">alice (agent, agent alice)</span>' in r.text
     assert a.get("/login", follow_redirects=False).headers["location"] == "/agent"
     r = c.get("/api/nothing-here")
     assert r.status_code == 404 and r.json() == {"error": "no such API path '/api/nothing-here'"}

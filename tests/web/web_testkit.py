@@ -73,13 +73,13 @@ class Portal:
 
 
 @contextmanager
-def running_portal(tmp_path: Path, **settings: Any) -> Iterator[Portal]:
+def running_portal(tmp_path: Path, now: datetime = NOW, **settings: Any) -> Iterator[Portal]:
     store = SqliteStore(tmp_path / "web.sqlite3")
     directory = load_directory(AGENTS)
     store.sync_agents(directory)
     for name, (role, agent, _) in USERS.items():
         store.add_user(name, role, agent, _hashes()[name], NOW)
-    clock = Clock(NOW)
+    clock = Clock(now)
     app = create_app(store, directory, clock, WebSettings(session_secret=SECRET, **settings))
     server = WebServer(app, "127.0.0.1", 0).start()
     portal = Portal(server.url, store, directory, clock)
