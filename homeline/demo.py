@@ -5,6 +5,11 @@ hours they chose, right now, and must never be offered a call. Scripted
 callers dial the support number, choose menu options with RFC 4733 DTMF, and
 are routed by the router; each call proves audio both ways by having each side
 play a DTMF probe in-band that the other side records and detects.
+
+The agent portal runs beside the engine (plain HTTP on 127.0.0.1: loopback
+only, a throw-away store), with a user for one agent whose password is made up
+for this run and printed, so a person can watch that agent's state and current
+caller in a browser while the calls go through.
 """
 from __future__ import annotations
 
@@ -41,17 +46,24 @@ DEMO_CALLS = (
 )
 
 
+PORTAL_AGENT = "ana"  # the agent whose portal login the demo prints
+PORTAL_PORT = 8080  # as `homeline serve`; any free port when it is taken
+
+
 @dataclass
 class DemoResult:
     calls: list[dict[str, Any]] = field(default_factory=list)
     agents: list[dict[str, Any]] = field(default_factory=list)
+    # {"url", "user", "password"}: the agent portal while the demo runs
+    portal: dict[str, str] | None = None
 
     @property
     def failed(self) -> int:
         return sum(1 for c in self.calls if not c.get("ok"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"calls": self.calls, "agents": self.agents, "failed": self.failed}
+        return {"calls": self.calls, "agents": self.agents, "portal": self.portal,
+                "failed": self.failed}
 
 
 def _window_around(now: datetime, zone: str, open_now: bool) -> str:
@@ -218,13 +230,34 @@ def place_call(spec: DemoCall, host: Any, engine: Any, agents: dict[str, Any], s
 
 
 
+def start_portal(stack: Any, store: Any, now: datetime, port: int = PORTAL_PORT,
+                 say: Callable[[str], None] = print) -> dict[str, str]:
+    """The web app beside the demo's engine, and a user for `PORTAL_AGENT` with a
+    password generated for this run: ``{"url", "user", "password"}``."""
+    from web import Passwords, WebError, new_password
+
+    password = new_password()
+    store.add_user(PORTAL_AGENT, "agent", PORTAL_AGENT, Passwords().hash(password), now)
+    try:
+        web = stack.start_web(store, port=port, https=False, say=say)
+    except WebError:
+        if port == 0:
+            raise
+        web = stack.start_web(store, port=0, https=False, say=say)  # the port is taken
+    return {"url": f"{web.url}/", "user": PORTAL_AGENT, "password": password}
+
+
 def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = DEMO_CALLS,
-             name: str = "demo") -> DemoResult:
+             name: str = "demo", portal_port: int = PORTAL_PORT,
+             keep_open_s: float = 0.0) -> DemoResult:
+    """The demo; ``keep_open_s``: keep everything up that long after the calls (the
+    portal stays open; Ctrl-C ends it sooner)."""
     from homeline.paths import DIALPLANS_DIR
     from homeline.stack import PbxStack
     from ivr.loader import load_flow
     from routing.router import Router
     from softphone import AgentPhone, SoftphoneHost
+    from store import SqliteStore
 
     now = datetime.now(UTC)
     directory = demo_directory(now)
@@ -232,15 +265,22 @@ def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = D
     result = DemoResult()
     work = Path(tempfile.mkdtemp(prefix="homeline-demo-"))
     stack = PbxStack(name, directory, work / "state", progress=say)
+    # the engine's records and router state, and the portal's users and sessions
+    store = SqliteStore(work / "demo.sqlite3")
     host = None
     phones: dict[str, Any] = {}
     seen: set[str] = set()
     try:
+        store.sync_agents(directory)
         stack.start_pbx()
         router = Router.from_directory(directory, now=now)
-        engine = stack.start_engine(router, lambda: flow, journal_path=work / "journal.jsonl")
+        engine = stack.start_engine(router, lambda: flow, journal_path=work / "journal.jsonl",
+                                    store=store)
         say(f"engine up: FastAGI on 127.0.0.1:{stack.ports.agi}, AMI on 127.0.0.1:"
             f"{stack.ports.ami}, SIP on 127.0.0.1:{stack.ports.sip}")
+        result.portal = start_portal(stack, store, now, portal_port, say)
+        say(f"agent portal: {result.portal['url']} (loopback only) - log in as "
+            f"{result.portal['user']}, password {result.portal['password']} (this run only)")
         host = SoftphoneHost()
         for agent in directory.agents:
             phone = AgentPhone(host, agent.id, server=f"127.0.0.1:{stack.ports.sip}",
@@ -267,6 +307,12 @@ def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = D
                 f"audio_verified={record['audio_verified']} {record.get('error', '')}")
         if engine.errors:
             say(f"engine errors: {engine.errors}")
+        if keep_open_s > 0:
+            say(f"the portal stays open for {keep_open_s:g} s (Ctrl-C to stop now)")
+            try:
+                time.sleep(keep_open_s)
+            except KeyboardInterrupt:
+                pass
     finally:
         for phone in phones.values():
             try:
@@ -275,15 +321,16 @@ def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = D
                 say(f"closing {phone}: {exc}")
         if host is not None:
             host.close()
-        stack.stop(remove=True)
-        # probes, recordings, secrets and the journal of a throw-away demo
+        stack.stop(remove=True)  # the portal first, then the engine and Asterisk
+        store.close()
+        # probes, recordings, secrets, the store and the journal of a throw-away demo
         shutil.rmtree(work, ignore_errors=True)
     return result
 
 
-def main(as_json: bool) -> int:
+def main(as_json: bool, portal_port: int = PORTAL_PORT, keep_open_s: float = 0.0) -> int:
     say: Callable[[str], None] = (lambda _m: None) if as_json else print
-    result = run_demo(say=say)
+    result = run_demo(say=say, portal_port=portal_port, keep_open_s=keep_open_s)
     if as_json:
         print(json.dumps(result.to_json(), indent=1))
     else:

@@ -117,6 +117,7 @@ class PbxStack:
         self._progress = progress
         self.instance: Any = None
         self.engine: Any = None
+        self.web: Any = None
 
     # -- configuration -----------------------------------------------------------
     def agent_secret(self, agent_id: str) -> str:
@@ -216,10 +217,43 @@ class PbxStack:
         self._install_tls(self.instance.etc_dir)
         self._progress(f"starting Asterisk {root.version} as instance {self.name!r}")
         self.instance.start()
-        (self.state_dir / "stack.json").write_text(
-            json.dumps({"name": self.name, "ports": asdict(self.ports),
-                        "secure_bind": self.secure.bind}), encoding="utf-8")
+        self.save_state()
         return self.instance
+
+    def save_state(self) -> Path:
+        """Write ``state_dir/stack.json``: what `from_state` needs to attach to this
+        stack from another process (``homeline engine run``, ``homeline serve``)."""
+        sec = self.secure
+        path = self.state_dir / "stack.json"
+        path.write_text(
+            json.dumps({"name": self.name, "ports": asdict(self.ports),
+                        "secure_bind": sec.bind, "secure_names": list(sec.names),
+                        "tls": {k: str(v) if v else None
+                                for k, v in (("cert", sec.cert), ("key", sec.key),
+                                             ("ca", sec.ca))}}),
+            encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_state(cls, state_dir: Path, directory: Any, **kw: Any) -> PbxStack:
+        """The stack ``start_pbx`` described in ``state_dir/stack.json``: its instance
+        name, ports and secure access (so the certificate asked for is the one
+        Asterisk was given, not one for other names). Raises ``ValueError``."""
+        path = Path(state_dir) / "stack.json"
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            ports = Ports(**info["ports"])
+            name = str(info["name"])
+            tls = info.get("tls") or {}
+            secure = SecureAccess(
+                bind=str(info.get("secure_bind", "127.0.0.1")),
+                names=tuple(str(n) for n in info.get("secure_names", ())),
+                cert=Path(tls["cert"]) if tls.get("cert") else None,
+                key=Path(tls["key"]) if tls.get("key") else None,
+                ca=Path(tls["ca"]) if tls.get("ca") else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}: not a Homeline stack ({exc})") from exc
+        return cls(name, directory, Path(state_dir), ports, secure=secure, **kw)
 
     # -- the SIP guard ---------------------------------------------------------------
     def start_guard(self, rules: Any = None) -> Any:
@@ -232,6 +266,23 @@ class PbxStack:
                               secret=self.guard_secret(), rules=rules)
         self.guard.start()
         return self.guard
+
+    # -- the web app ------------------------------------------------------------------
+    def start_web(self, store: Any, **kw: Any) -> Any:
+        """The agent portal for this stack's agents, with the phone in the page for
+        those whose phone is ``webrtc`` (homeline/webapp.py ``start_web``)."""
+        from homeline.webapp import start_web
+
+        if self.web is not None:
+            raise RuntimeError("the web app of this stack is already running")
+        self.web = start_web(self, store, **kw)
+        return self.web
+
+    def stop_web(self) -> None:
+        """Stop the web app (open requests finish, event streams end); no-op if none."""
+        web, self.web = self.web, None
+        if web is not None:
+            web.stop()
 
     # -- the engine -------------------------------------------------------------------
     def start_engine(self, router: Any, flow_for_new_call: Callable[[], Any],
@@ -272,13 +323,18 @@ class PbxStack:
         return sorted(inbox.glob("msg*.txt")) if inbox.is_dir() else []
 
     def stop(self, remove: bool = False) -> None:
-        """Stop the engine and Asterisk; safe to call more than once.
+        """Stop the web app, the SIP guard, the engine and Asterisk; safe to call more
+        than once.
 
         ``remove=True`` (tests, benchmarks, the demo: throw-away instances) also
         deletes the instance's directory inside the Asterisk root, after copying
         its logs to ``state_dir/asterisk-log`` so a failed run can still be read.
         """
         errors = []
+        try:
+            self.stop_web()
+        except Exception as exc:  # keep going: the engine and Asterisk must stop too
+            errors.append(exc)
         if self.guard is not None:
             try:
                 self.guard.stop()

@@ -1,5 +1,10 @@
 """`homeline engine run`: the FastAGI IVR and the AMI router against the PBX
-started by `homeline asterisk up`, until Ctrl-C."""
+started by `homeline asterisk up`, and the web app (agent portal, JSON API, the
+phone in the page) beside them, until Ctrl-C or SIGTERM.
+
+The web app answers HTTPS on 127.0.0.1:8080 by default with the stack's
+certificate (homeline/certs.py: the one Asterisk's TLS and WSS use); ``--no-web``
+leaves it out (run ``homeline serve`` elsewhere instead)."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +19,7 @@ from homeline.paths import DIALPLANS_DIR
 if TYPE_CHECKING:
     from homeline.stack import PbxStack
     from routing.directory import Directory
+    from store import SqliteStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,6 +42,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      "agent states, fair-share totals) instead of adopting it")
     run.add_argument("--journal", type=Path, default=None,
                      help="write router events as JSON lines (for `homeline route replay`)")
+    web = run.add_argument_group("the web app (as `homeline serve`)")
+    web.add_argument("--no-web", action="store_true",
+                     help="do not start the web app (agent portal and JSON API)")
+    web.add_argument("--web-host", default="127.0.0.1", metavar="ADDR")
+    web.add_argument("--web-port", type=int, default=8080, metavar="PORT")
+    web.add_argument("--web-http", action="store_true",
+                     help="plain HTTP instead of HTTPS with the stack's certificate "
+                     "(only behind a TLS-terminating proxy on the same host)")
+    web.add_argument("--idle-timeout", type=float, default=30 * 60.0, metavar="S",
+                     help="end a web session after S seconds without a request")
+    web.add_argument("--forecast", type=Path, default=None, metavar="CSV",
+                     help="staffing forecast: agents see next week's open slots")
     run.set_defaults(func=run_engine)
 
 
@@ -82,9 +100,16 @@ def run_engine(args: argparse.Namespace) -> int:
             print("Asterisk is not running: start it with `homeline asterisk up`",
                   file=sys.stderr)
             return 1
-        stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard())
+        try:  # the ports and secure access `homeline asterisk up` started it with
+            stack = PbxStack.from_state(state_dir(), directory)
+        except ValueError:
+            stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard())
         stack.instance = pbx
-    store = SqliteStore(args.db or default_db_path())
+    if args.forecast is not None and not args.forecast.is_file():
+        print(f"{args.forecast}: no such file", file=sys.stderr)
+        return 2
+    db = args.db or default_db_path()
+    store = SqliteStore(db)
     store.sync_agents(directory)
     now = datetime.now(UTC)
     hours_applied = store.apply_hours(directory)
@@ -107,13 +132,24 @@ def run_engine(args: argparse.Namespace) -> int:
               file=sys.stderr)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
-    print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI 127.0.0.1:{stack.ports.ami}"
-          " (Ctrl-C to stop)")
+    web_store = None
     try:
+        if not args.no_web:
+            web_store, url = _start_web(stack, db, args)
+            print(f"web app on {url}/ (agent portal; users: `homeline user add NAME "
+                  "--role agent`)", flush=True)
+        print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI "
+              f"127.0.0.1:{stack.ports.ami} (Ctrl-C to stop)", flush=True)
         stopping.wait()
     except KeyboardInterrupt:
         pass
+    except _WebNotStarted as exc:
+        print(f"web app not started: {exc} (--no-web to run without it)", file=sys.stderr)
+        return 1
     finally:
+        stack.stop_web()
+        if web_store is not None:
+            web_store.close()
         if stack.guard is not None:
             stack.guard.stop()
         engine.stop()
@@ -121,26 +157,47 @@ def run_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+class _WebNotStarted(Exception):
+    pass
+
+
+def _start_web(stack: PbxStack, db: Path, args: argparse.Namespace) -> tuple[SqliteStore, str]:
+    """The web app beside the engine, on a store connection of its own (the same
+    file: SQLite in WAL mode lets the pages read while the engine writes)."""
+    from homeline.certs import CertificateError
+    from homeline.secrets import SecretStoreError
+    from store import SqliteStore, StoreError
+    from web import WebError
+
+    try:
+        web_store = SqliteStore(db)
+    except StoreError as exc:
+        raise _WebNotStarted(str(exc)) from exc
+    try:
+        server = stack.start_web(web_store, host=args.web_host, port=args.web_port,
+                                 https=not args.web_http, idle_timeout_s=args.idle_timeout,
+                                 forecast=args.forecast)
+    except (WebError, CertificateError, SecretStoreError, ValueError, OSError) as exc:
+        web_store.close()
+        raise _WebNotStarted(str(exc)) from exc
+    return web_store, str(server.url)
+
+
 def _stack_from(state: Path, directory: Directory) -> PbxStack | None:
     """The stack of an instance started elsewhere (``PbxStack.start_pbx`` wrote its
     stack.json), or None after saying why."""
-    import json
-
     from homeline.pbx.process import AsteriskInstance
     from homeline.pbx.sandbox import ensure_root
-    from homeline.stack import PbxStack, Ports
+    from homeline.stack import PbxStack
 
     try:
-        info = json.loads((state / "stack.json").read_text(encoding="utf-8"))
-        ports = Ports(**info["ports"])
-        name = str(info["name"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"{state}/stack.json: not a Homeline stack ({exc})", file=sys.stderr)
+        stack = PbxStack.from_state(state, directory)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return None
-    stack = PbxStack(name, directory, state, ports)
     stack.instance = AsteriskInstance(ensure_root(progress=lambda m: print(m, file=sys.stderr)),
-                                      name)
+                                      stack.name)
     if not stack.instance.running():
-        print(f"Asterisk instance {name!r} is not running", file=sys.stderr)
+        print(f"Asterisk instance {stack.name!r} is not running", file=sys.stderr)
         return None
     return stack

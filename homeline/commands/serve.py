@@ -3,7 +3,11 @@
 HTTP on 127.0.0.1:8080 by default; HTTPS when ``--certfile`` and ``--keyfile``
 are given (the cookie then gets the Secure flag). The session cookie's signing
 secret is generated once and kept with the stack's other secrets
-(``secrets.json`` in the state directory, or ``--stack DIR``).
+(``secrets.json`` in the state directory, or ``--stack DIR``). When that
+directory holds a running stack's ``stack.json`` (``homeline asterisk up``), the
+agents whose phone is ``webrtc`` get the phone in the page: JsSIP over
+``wss://HOST:HTTPS_PORT/ws`` of that Asterisk. ``homeline engine run`` starts
+the same app itself (``--no-web`` not to).
 """
 from __future__ import annotations
 
@@ -11,15 +15,13 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from homeline.paths import DIALPLANS_DIR
 
 if TYPE_CHECKING:
     from routing.directory import Directory
-    from store import Store
-
-SESSION_SECRET = "web:session"  # its name in secrets.json
+    from web import PhoneSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,48 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run_serve)
 
 
-def vendor_dir() -> Path | None:
-    """The browser libraries' directory for this checkout's package-lock.json (it
-    may not exist yet: the app then answers 503 for them, naming `homeline setup`)."""
-    from homeline.provision.browser_libs import BrowserLibsError, browser_libs_dir
-    from web.vendor import SETUP_HINT, missing_vendor_files
-
-    try:
-        where = browser_libs_dir()
-    except BrowserLibsError as exc:
-        print(f"browser libraries: {exc}", file=sys.stderr)
-        return None
-    missing = missing_vendor_files(where)
-    if missing:
-        print(f"browser libraries missing under {where} ({', '.join(missing)}): {SETUP_HINT}",
-              file=sys.stderr)
-    return where
-
-
-def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
-              idle_timeout_s: float = 30 * 60.0, forecast: Path | None = None) -> Any:
-    """The web app over ``store``, its session secret from ``state``/secrets.json.
-
-    The phone in the page stays off (``WebSettings.phone`` None: its API answers
-    404) until the stack renders WebRTC endpoints and Asterisk's WSS transport.
-    """
-    from datetime import UTC, datetime
-
-    from homeline.secrets import SecretStore
-    from web import WebSettings, create_app
-
-    secret = SecretStore(state / "secrets.json").get(SESSION_SECRET)
-    settings = WebSettings(session_secret=secret, https=https, idle_timeout_s=idle_timeout_s,
-                           vendor_dir=vendor_dir(), forecast=forecast)
-    return create_app(store, directory, lambda: datetime.now(UTC), settings)
-
-
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from homeline.commands.dialplan import load_directory_or_report
     from homeline.paths import default_db_path, state_dir
     from homeline.secrets import SecretStoreError
+    from homeline.webapp import build_app
     from store import SqliteStore, StoreError
     from web import WebError
     from web.server import uvicorn_config
@@ -106,9 +73,10 @@ def run_serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
-        app = build_app(store, directory, args.stack or state_dir(),
+        state = args.stack or state_dir()
+        app = build_app(store, directory, state,
                         https=args.certfile is not None, idle_timeout_s=args.idle_timeout,
-                        forecast=args.forecast)
+                        forecast=args.forecast, phone=_phone_of(state, directory))
         config = uvicorn_config(app, args.host, args.port, args.certfile, args.keyfile)
     except (SecretStoreError, WebError, ValueError) as exc:
         store.close()
@@ -128,3 +96,19 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _phone_of(state: Path, directory: Directory) -> PhoneSettings | None:
+    """The phone in the page for the stack described in ``state``/stack.json, or None
+    (no stack there yet: the phone API answers 404, the page says so)."""
+    from homeline.stack import PbxStack
+    from homeline.webapp import phone_settings
+
+    if not (state / "stack.json").is_file():
+        return None
+    try:
+        stack = PbxStack.from_state(state, directory)
+    except ValueError as exc:
+        print(f"the phone in the page is off: {exc}", file=sys.stderr)
+        return None
+    return phone_settings(stack)

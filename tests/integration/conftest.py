@@ -43,6 +43,16 @@ def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
                   ring_timeout_s: float = 4,
                   queues: dict[str, dict[str, Any]] | None = None,
                   policy: dict[str, Any] | None = None) -> Directory:
+    return Directory.from_dict(directory_data(agents, now, ring_timeout_s, queues, policy),
+                               source="<test directory>")
+
+
+def directory_data(agents: dict[str, dict[str, Any]], now: datetime,
+                   ring_timeout_s: float = 4,
+                   queues: dict[str, dict[str, Any]] | None = None,
+                   policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `directory_for` builds, as the data of an agents.yaml (for a test that
+    runs `homeline engine run --agents FILE` in a process of its own)."""
     queue = {"aht_s": 60, "wrap_up_s": 1, "languages": ["en", "es", "fr"]}
     data = {
         "policy": {"ring_timeout_s": ring_timeout_s, "max_misses": 3, "week_zone": "UTC",
@@ -68,7 +78,7 @@ def directory_for(agents: dict[str, dict[str, Any]], now: datetime,
     data["policy"].update(policy or {})
     for qid, changes in (queues or {}).items():
         data["queues"][qid] = {**data["queues"].get(qid, queue), **changes}
-    return Directory.from_dict(data, source="<test directory>")
+    return data
 
 
 @dataclass

@@ -86,7 +86,8 @@ def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_age
     name = f"rs{os.getpid()}"
     stack = PbxStack(name, directory, tmp_path / name)
     argv = [sys.executable, "-m", "homeline", "engine", "run", "--agents", str(agents_file),
-            "--db", str(db), "--stack", str(stack.state_dir), "--flow", "main-menu"]
+            "--db", str(db), "--stack", str(stack.state_dir), "--flow", "main-menu",
+            "--no-web"]  # the portal is not what a restart is about (nor port 8080)
     engines: list[EngineProcess] = []
     host = None
     phones: list[Any] = []
