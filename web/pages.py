@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,23 +123,19 @@ def page_routes(web: WebContext) -> list[Route]:
                 "policy": web.directory.policy.hours, "days_names": DAYS,
                 "slots": staffing_slots(web, agent), "fair": fairness_figure(web, agent_id)}
 
-    async def hours_page(request: Request) -> Response:
-        got = await agent_or_refusal(request, "My hours", "hours")
-        if isinstance(got, Response):
-            return got
-        p, ctx = got
-        assert p.agent_id is not None
-        ctx |= await run_in_threadpool(hours_context, p.agent_id)
-        return templates.TemplateResponse(request, "hours.html", ctx)
+    def hours_view(template: str) -> Callable[[Request], Awaitable[Response]]:
+        """My hours: the whole page, or only its panel (htmx swaps it after a change)."""
+        async def view(request: Request) -> Response:
+            got = await agent_or_refusal(request, "My hours", "hours")
+            if isinstance(got, Response):
+                return got
+            p, ctx = got
+            assert p.agent_id is not None
+            ctx |= await run_in_threadpool(hours_context, p.agent_id)
+            return templates.TemplateResponse(request, template, ctx)
+        return view
 
-    async def hours_panel(request: Request) -> Response:
-        got = await agent_or_refusal(request, "My hours", "hours")
-        if isinstance(got, Response):
-            return got
-        p, ctx = got
-        assert p.agent_id is not None
-        ctx |= await run_in_threadpool(hours_context, p.agent_id)
-        return templates.TemplateResponse(request, "_hours_panel.html", ctx)
+    hours_page, hours_panel = hours_view("hours.html"), hours_view("_hours_panel.html")
 
     async def caller_page(request: Request) -> Response:
         got = await agent_or_refusal(request, "Current caller", "caller")
