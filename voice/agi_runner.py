@@ -195,6 +195,10 @@ class _Call:
         self.records = 0
         self.survey: SurveyAnswered | None = None
         self.ack: RouteAck | None = None
+        self.answered = False
+        # the pending key was read by Asterisk's Read() (answer_playing): it passed
+        # through a channel variable, so it may never start a secure entry
+        self.pending_via_read = False
 
     # -- primitives ---------------------------------------------------------
 
@@ -223,6 +227,10 @@ class _Call:
         return _dtmf(reply.result)
 
     async def play(self, items: tuple[PromptItem, ...], barge: bool) -> str:
+        if not self.answered:
+            if barge and items and all(isinstance(i, PromptRef) for i in items):
+                return await self.answer_playing(items)
+            await self.answer()
         for item in items:
             d = await self.stream(item, DTMF_KEYS if barge else "")
             if d:
@@ -242,10 +250,51 @@ class _Call:
         the idle loop above). On a channel that is already up it does nothing.
         """
         reply = await self.agi.command("EXEC", "Answer", '",i"')
+        self.answered = True
         if reply.result == "-1":
             raise AgiHangup("Answer failed (channel gone)")
 
+    async def ensure_answered(self) -> None:
+        if not self.answered:
+            await self.answer()
+
+    async def answer_playing(self, items: tuple[PromptItem, ...]) -> str:
+        """Answer and play the call's first prompts in one Asterisk operation;
+        returns the key that stopped them, or ''.
+
+        With Answer and the first STREAM FILE as two AGI commands, a key the caller
+        presses between them is lost (res_agi reads and frees the channel's frames
+        while it waits for the next command), and on a busy machine that gap passed
+        the half second callers take to press their first key. Read() answers and
+        plays in the channel's own thread (app_read.c: ast_answer, then
+        ast_app_getdata_terminator, which stops the prompts at a key); while
+        ast_answer waits for the caller's first media frame it queues every frame
+        it read, keys included, back onto the channel (channel.c __ast_answer), so
+        no key is lost. Options: one digit, ``t`` with no argument (no terminator:
+        '#' is a key like any other), one attempt, and a 1 ms wait after the
+        prompts (the flow's next node does its own waiting). READSTATUS says
+        whether it played (ERROR: a prompt could not be played) or the caller left.
+        Never used for a ``secure`` entry (see collect): the key passes through the
+        channel variable HOMELINE_FIRST_KEY."""
+        files = "&".join(f"homeline/{_prompt_id(i)}" for i in items)
+        reply = await self.agi.command("EXEC", "Read", f'"HOMELINE_FIRST_KEY,{files},1,t,1,0.001"')
+        self.answered = True
+        if reply.result == "-1":
+            raise AgiHangup("Read failed (channel gone)")
+        got = await self.agi.command("GET FULL VARIABLE", '"${HOMELINE_FIRST_KEY},${READSTATUS}"')
+        key, _, status = got.data.partition(",")
+        if status == "HANGUP":
+            raise AgiHangup("caller hung up during the first prompt")
+        if status == "ERROR":
+            self.log.warning("call %s: prompt %s could not be played", self.session.call_id,
+                             "&".join(_prompt_id(i) for i in items))
+        if len(key) != 1 or key not in _DIGIT_CHARS:
+            return ""
+        self.pending_via_read = True
+        return key
+
     async def wait_digit(self, timeout_s: float) -> str:
+        await self.ensure_answered()
         reply = await self.agi.command("WAIT FOR DIGIT", int(timeout_s * 1000))
         if reply.result == "-1":
             raise AgiHangup("WAIT FOR DIGIT failed (channel gone)")
@@ -274,6 +323,11 @@ class _Call:
 
     async def collect(self, cmd: CollectDigits) -> Event:
         digits, self.pending = (self.pending if cmd.barge_in else ""), ""
+        if cmd.secure:
+            await self.ensure_answered()  # never answer_playing: its key passes a variable
+            if self.pending_via_read:
+                digits = ""  # a key typed ahead through Read() never starts a secure entry
+        self.pending_via_read = False
         if not digits:
             digits = await self.play(cmd.prompts, cmd.barge_in)
         if not digits:
@@ -294,6 +348,7 @@ class _Call:
         return DigitsEntered(digits)
 
     async def record(self, cmd: RecordAudio) -> Event:
+        await self.ensure_answered()
         await self.play(cmd.prompts, False)
         if self.recordings is None:
             self.log.error("call %s: no recordings directory configured", self.session.call_id)
@@ -347,6 +402,13 @@ def _dtmf(result: str) -> str:
     if ch not in _DIGIT_CHARS:
         raise AgiProtocolError(f"AGI result {result!r} is not a DTMF key")
     return ch
+
+
+def _prompt_id(item: PromptItem) -> str:
+    if not isinstance(item, PromptRef) or not _SAFE_ARG.fullmatch(item.prompt_id) \
+            or "," in item.prompt_id or "&" in item.prompt_id:
+        raise AgiProtocolError("refusing to pass an unsafe prompt name to Read()")
+    return item.prompt_id
 
 
 def _digits_only(value: str) -> str:
@@ -409,6 +471,7 @@ async def _drive(call: _Call, commands: list[Command], now: Callable[[], datetim
                 case SurveyAnswered():
                     call.survey = cmd
                 case ReturnToDialplan():
+                    await call.ensure_answered()  # as before: the IVR has answered
                     req = session.route_request
                     results = {}
                     if req is not None:
@@ -422,12 +485,15 @@ async def _drive(call: _Call, commands: list[Command], now: Callable[[], datetim
                     results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it
                     await call.set_vars(results)
                 case Transfer():
+                    await call.ensure_answered()
                     await call.set_vars({"HOMELINE_TRANSFER_TO": cmd.destination,
                                    "HOMELINE_OUTCOME": "transfer"})
                 case Voicemail():
+                    await call.ensure_answered()
                     await call.set_vars({"HOMELINE_VOICEMAIL_BOX": cmd.box,
                                    "HOMELINE_OUTCOME": "voicemail"})
                 case Hangup():
+                    await call.ensure_answered()
                     await call.set_var("HOMELINE_OUTCOME", "hangup")
                     await agi.command("HANGUP")
                 case _:
@@ -470,7 +536,6 @@ async def run_call(agi: AgiChannel, flow: Flow, *, call_id: str, caller: str,
     session = CallSession(flow, call_id=call_id, caller=_clean_caller(caller))
     call = _Call(agi, session, recordings, log, recognizer, lookup)
     try:
-        await call.answer()
         await _drive(call, session.start(now()), now, on_route)
         result = _result(call, session.outcome or "error")
     except AgiHangup:

@@ -6,11 +6,14 @@ tests. Real calls through a real Asterisk are in tests/integration.
 Reply formats follow res_agi.c: STREAM FILE ``200 result=<ascii|0> endpos=<n>``,
 WAIT FOR DIGIT ``200 result=<ascii|0>``, SET VARIABLE ``200 result=1``, EXEC MSet
 ``200 result=0``,
-GET VARIABLE ``200 result=1 (<value>)`` or ``200 result=0``, RECORD FILE
+GET VARIABLE ``200 result=1 (<value>)`` or ``200 result=0``, GET FULL VARIABLE
+``200 result=1 (<expanded>)``, EXEC Read ``200 result=0`` (app_read.c returns 0 and
+sets the variable and READSTATUS), RECORD FILE
 ``200 result=0 (timeout) endpos=<n>``, VERBOSE/HANGUP ``200 result=1``.
 """
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterable
@@ -20,8 +23,10 @@ class AgiPeer:
     def __init__(self, port: int, *, script: str = "ivr", keys: Iterable[str] = (),
                  variables: dict[str, str] | None = None, uniqueid: str = "1764064800.1",
                  callerid: str = "+15550100",
-                 stream_replies: dict[str, str] | None = None) -> None:
+                 stream_replies: dict[str, str] | None = None, first_key: str = "") -> None:
         self.port = port
+        # the key pressed while Read() answers and plays the first prompts ('' none)
+        self.first_key = first_key
         # prompt name -> the reply to its STREAM FILE (default: played to the end)
         self.stream_replies = dict(stream_replies or {})
         self.script = script
@@ -80,6 +85,16 @@ class AgiPeer:
             if key == "HANGUP":
                 return None
             return f"200 result={ord(key) if key else 0}"
+        if cmd.upper().startswith("EXEC READ"):
+            args = line.split(" ", 2)[2].strip().strip('"').split(",")
+            self.variables[args[0]] = self.first_key
+            self.variables["READSTATUS"] = "OK" if self.first_key else "TIMEOUT"
+            return "200 result=0"
+        if cmd.startswith("GET FULL"):
+            expr = line.split(" ", 3)[3].strip().strip('"')
+            expanded = re.sub(r"\$\{(\w+)\}", lambda m: self.variables.get(m.group(1), ""),
+                              expr)
+            return f"200 result=1 ({expanded})"
         if cmd.startswith("GET VARIABLE"):
             name = line.split(" ", 2)[2].strip().strip('"')
             value = self.variables.get(name)

@@ -72,11 +72,12 @@ def test_menu_call_with_reprompts_and_language_switch(flows):
     (result,) = h.results
     assert result.outcome == "routed" and result.language == "es"
     assert result.digits == "9,3,2,1"
-    # the IVR answers, without waiting for media, right before its first prompt
-    assert peer.commands[:2] == ['EXEC Answer ",i"',
-                                 'STREAM FILE "homeline/welcome" "0123456789*#"']
+    # the IVR answers with its first prompt, in one Asterisk operation (no key lost
+    # between two commands), and reads the key that stopped it
+    assert peer.commands[:2] == ['EXEC Read "HOMELINE_FIRST_KEY,homeline/welcome,1,t,1,0.001"',
+                                 'GET FULL VARIABLE "${HOMELINE_FIRST_KEY},${READSTATUS}"']
     streamed = [c.split('"')[1] for c in peer.commands if c.startswith("STREAM FILE")]
-    assert streamed[:3] == ["homeline/welcome", "homeline/main-menu", "homeline/no-input"]
+    assert streamed[:2] == ["homeline/main-menu", "homeline/no-input"]
     assert "homeline/invalid-option" in streamed
     assert 'SET VARIABLE "CHANNEL(language)" "es"' in peer.commands
     assert peer.variables["HOMELINE_QUEUE"] == "billing"
@@ -379,3 +380,17 @@ def test_a_port_in_use_is_a_clear_error():
     with FastAGIServer() as first:
         with pytest.raises(OSError):
             FastAGIServer(port=first.port).start()
+
+
+def test_a_key_pressed_during_the_first_prompt_is_the_menu_choice(flows):
+    """Read() answered and played the greeting and the caller pressed 1 in it: that
+    key chooses billing, no further prompt or wait."""
+    h = Harness(flows)
+    with serve({"ivr": h.ivr("main-menu")}, h.events) as srv:
+        peer = AgiPeer(srv.port, first_key="1").start()
+        peer.join()
+        _wait(lambda: h.events)
+    (result,) = h.results
+    assert (result.outcome, result.digits) == ("routed", "1")
+    assert peer.variables["HOMELINE_QUEUE"] == "billing"
+    assert not [c for c in peer.commands if c.startswith(("STREAM FILE", "WAIT FOR DIGIT"))]
