@@ -238,12 +238,20 @@ def cpu_seconds(asterisk_pid: int | None) -> tuple[float, float]:
 _AGI_LINE = re.compile(r"<([^>]+)>AGI (Tx|Rx) (?:>>|<<) (.*)$")
 _RESULT = re.compile(r"^200 result=(\d+)")
 _DTMF_CODES = {ord(c) for c in "0123456789*#"}
+_READ_KEY = re.compile(r"^200 result=1 \(([0-9*#]?),(\w*)\)")  # GET FULL VARIABLE key,status
 
 
 def key_to_prompt(lines: list[str]) -> list[float]:
-    """Per key pressed: Asterisk's 'AGI Tx >> 200 result=<key>' to its next
-    'AGI Rx << STREAM FILE' on the same channel, in seconds."""
+    """Per key pressed: from Asterisk's reply that ends the prompt the key stopped
+    to its next 'AGI Rx << STREAM FILE' on the same channel, in seconds.
+
+    The reply is STREAM FILE's 'AGI Tx >> 200 result=<key>', or, for the call's
+    first prompts, which the IVR plays with Read() (voice/agi_runner.py
+    answer_playing), EXEC Read's reply, counted when the GET FULL VARIABLE after
+    it shows a key: the engine's round trip for the key is then in the figure."""
     pressed: dict[str, float] = {}
+    in_read: set[str] = set()
+    read_done: dict[str, float] = {}
     samples = []
     for line in lines:
         m = _AGI_LINE.search(line)
@@ -254,9 +262,21 @@ def key_to_prompt(lines: list[str]) -> list[float]:
             continue
         channel, way, text = m.groups()
         if way == "Tx":
+            if channel in in_read:  # the first reply after EXEC Read is Read's
+                in_read.discard(channel)
+                read_done[channel] = at
+                continue
+            k = _READ_KEY.match(text)
+            if k and channel in read_done:
+                ended = read_done.pop(channel)
+                if k.group(1):
+                    pressed[channel] = ended
+                continue
             r = _RESULT.match(text)
             if r and int(r.group(1)) in _DTMF_CODES:
                 pressed[channel] = at
+        elif text.startswith("EXEC Read"):
+            in_read.add(channel)
         elif text.startswith(("STREAM FILE", "SAY ")) and channel in pressed:
             samples.append(at - pressed.pop(channel))
     return samples
@@ -286,7 +306,9 @@ def key_latency(rate: int, seconds: float, sip_port: int, work: Path, stack: Any
             "samples": len(samples), "p50_ms": ms(percentile(samples, 50)),
             "p95_ms": ms(percentile(samples, 95)), "max_ms": ms(max(samples, default=None)),
             "target_p95_ms": TARGET_KEY_P95_MS,
-            "measured": "Asterisk's AGI debug log: reply with the key -> next STREAM FILE read"}
+            "measured": "Asterisk's AGI debug log: the reply ending the prompt the key stopped "
+                        "(STREAM FILE's, or Read()'s for the first prompts) -> next STREAM FILE "
+                        "read"}
 
 
 def ring_latency(args: argparse.Namespace, sip_port: int, work: Path, stack: Any,
@@ -374,7 +396,9 @@ def main() -> int:
                                            "900,1000")
     parser.add_argument("--step-s", type=float, default=8.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=("ivr", "plain"),
+    parser.add_argument("--key-rate", type=int,
+                        help="with --only keys: the rate of the key->prompt step")
+    parser.add_argument("--only", choices=("ivr", "plain", "keys"),
                         help="run one path (for profiling); no ratio or latencies")
     parser.add_argument("--agents", type=int, default=8)
     parser.add_argument("--ring-rate", type=float, default=1.0)
@@ -408,7 +432,11 @@ def main() -> int:
         engine = stack.start_engine(Router.from_directory(directory, now=now), lambda: flow)
         print("plain: the menu in plain dialplan (extension 200); ivr: the FastAGI IVR "
               f"(extension 300); app_queue loaded: {queue_loaded}", flush=True)
-        for repeat in range(1, args.repeats + 1):
+        if args.only == "keys":
+            if not args.key_rate:
+                raise SystemExit("--only keys needs --key-rate")
+            keys = key_latency(args.key_rate, args.key_s, ports.sip, work, stack)
+        for repeat in range(1, args.repeats + 1 if args.only != "keys" else 1):
             print(f"sweep {repeat}/{args.repeats}", flush=True)
             sweeps.append(sweep(paths, rates, args.step_s, ports.sip, work, stack, engine,
                                 warnings))

@@ -9,7 +9,8 @@ AGI commands used (Asterisk docs, "AGI Commands"): STREAM FILE (escape digits =
 barge-in), SAY NUMBER / SAY DIGITS, WAIT FOR DIGIT (collect; GET DATA has one
 timeout for first and later digits and cannot play several prompts, so collect is
 STREAM FILE + WAIT FOR DIGIT), RECORD FILE, SET VARIABLE (``CHANNEL(language)`` and
-results), GET VARIABLE, HANGUP.
+results), GET VARIABLE, HANGUP; EXEC Answer, EXEC MSet, and EXEC Read + GET FULL
+VARIABLE to answer with the call's first prompts (``_Call.answer_playing``).
 """
 from __future__ import annotations
 
