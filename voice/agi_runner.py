@@ -228,10 +228,8 @@ class _Call:
         return _dtmf(reply.result)
 
     async def play(self, items: tuple[PromptItem, ...], barge: bool) -> str:
-        if not self.answered:
-            if barge and items and all(isinstance(i, PromptRef) for i in items):
-                return await self.answer_playing(items)
-            await self.answer()
+        if not self.answered:  # only when run_call chose to answer with these prompts
+            return await self.answer_playing(items)
         for item in items:
             d = await self.stream(item, DTMF_KEYS if barge else "")
             if d:
@@ -254,10 +252,6 @@ class _Call:
         self.answered = True
         if reply.result == "-1":
             raise AgiHangup("Answer failed (channel gone)")
-
-    async def ensure_answered(self) -> None:
-        if not self.answered:
-            await self.answer()
 
     async def answer_playing(self, items: tuple[PromptItem, ...]) -> str:
         """Answer and play the call's first prompts in one Asterisk operation;
@@ -295,7 +289,6 @@ class _Call:
         return key
 
     async def wait_digit(self, timeout_s: float) -> str:
-        await self.ensure_answered()
         reply = await self.agi.command("WAIT FOR DIGIT", int(timeout_s * 1000))
         if reply.result == "-1":
             raise AgiHangup("WAIT FOR DIGIT failed (channel gone)")
@@ -324,10 +317,8 @@ class _Call:
 
     async def collect(self, cmd: CollectDigits) -> Event:
         digits, self.pending = (self.pending if cmd.barge_in else ""), ""
-        if cmd.secure:
-            await self.ensure_answered()  # never answer_playing: its key passes a variable
-            if self.pending_via_read:
-                digits = ""  # a key typed ahead through Read() never starts a secure entry
+        if cmd.secure and self.pending_via_read:
+            digits = ""  # a key typed ahead through Read() never starts a secure entry
         self.pending_via_read = False
         if not digits:
             digits = await self.play(cmd.prompts, cmd.barge_in)
@@ -349,7 +340,6 @@ class _Call:
         return DigitsEntered(digits)
 
     async def record(self, cmd: RecordAudio) -> Event:
-        await self.ensure_answered()
         await self.play(cmd.prompts, False)
         if self.recordings is None:
             self.log.error("call %s: no recordings directory configured", self.session.call_id)
@@ -403,6 +393,20 @@ def _dtmf(result: str) -> str:
     if ch not in _DIGIT_CHARS:
         raise AgiProtocolError(f"AGI result {result!r} is not a DTMF key")
     return ch
+
+
+def _opens_with_prompts(commands: list[Command]) -> bool:
+    """Does the call start with prompts a key may stop (a barge-in Play, or a collect
+    that is not ``secure``), catalog prompts only? Then Read() answers with them."""
+    first = commands[0] if commands else None
+    match first:
+        case Play():
+            items, barge = first.items, first.barge_in
+        case CollectDigits() if not first.secure:
+            items, barge = first.prompts, first.barge_in
+        case _:
+            return False
+    return barge and bool(items) and all(isinstance(i, PromptRef) for i in items)
 
 
 def _prompt_id(item: PromptItem) -> str:
@@ -472,7 +476,6 @@ async def _drive(call: _Call, commands: list[Command], now: Callable[[], datetim
                 case SurveyAnswered():
                     call.survey = cmd
                 case ReturnToDialplan():
-                    await call.ensure_answered()  # as before: the IVR has answered
                     req = session.route_request
                     results = {}
                     if req is not None:
@@ -486,15 +489,12 @@ async def _drive(call: _Call, commands: list[Command], now: Callable[[], datetim
                     results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it
                     await call.set_vars(results)
                 case Transfer():
-                    await call.ensure_answered()
                     await call.set_vars({"HOMELINE_TRANSFER_TO": cmd.destination,
                                    "HOMELINE_OUTCOME": "transfer"})
                 case Voicemail():
-                    await call.ensure_answered()
                     await call.set_vars({"HOMELINE_VOICEMAIL_BOX": cmd.box,
                                    "HOMELINE_OUTCOME": "voicemail"})
                 case Hangup():
-                    await call.ensure_answered()
                     await call.set_var("HOMELINE_OUTCOME", "hangup")
                     await agi.command("HANGUP")
                 case _:
@@ -537,7 +537,10 @@ async def run_call(agi: AgiChannel, flow: Flow, *, call_id: str, caller: str,
     session = CallSession(flow, call_id=call_id, caller=_clean_caller(caller))
     call = _Call(agi, session, recordings, log, recognizer, lookup)
     try:
-        await _drive(call, session.start(now()), now, on_route)
+        commands = session.start(now())
+        if not _opens_with_prompts(commands):
+            await call.answer()  # else the first prompts answer it (_Call.answer_playing)
+        await _drive(call, commands, now, on_route)
         result = _result(call, session.outcome or "error")
     except AgiHangup:
         session.step(CallerHungUp(), now())
