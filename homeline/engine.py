@@ -63,8 +63,6 @@ class EngineConfig:
     journal_path: Path | None = None
     route_reply_timeout_s: float = 5.0
     agi_max_calls: int = 4096  # FastAGI sessions served at once (voice/fastagi.py)
-    # the FastAGI loop thread's nice value (None: leave it); see voice/fastagi.py
-    agi_nice: int | None = None
 
 
 SWITCH_INTERVAL_S = 0.0005  # see Engine.start
@@ -273,7 +271,7 @@ class Engine:
             handlers["survey"] = self._survey_call
         self._agi = FastAGIServer(
             host=self.config.agi_host, port=self.config.agi_port, handlers=handlers,
-            max_calls=self.config.agi_max_calls, nice=self.config.agi_nice)
+            max_calls=self.config.agi_max_calls)
         self._agi.start()
         try:
             self._ami.start(wait_s=15)

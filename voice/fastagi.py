@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import threading
 import time
@@ -170,24 +169,6 @@ class AgiCallEnded:
     duration_s: float = 0.0
 
 
-def _set_thread_nice(nice: int) -> None:
-    """Give this thread (not the process) the nice value ``nice``.
-
-    Every call's next command waits for this one thread; on a busy machine it
-    competes for the CPU with every one of Asterisk's channel threads, and the
-    scheduler shares the CPU out per thread (Linux CFS), so one thread serving
-    hundreds of calls gets the share of one. On Linux, PRIO_PROCESS with a thread
-    id sets that thread's nice value (setpriority(2), "BUGS": the nice value is
-    a per-thread attribute). Below the current value needs CAP_SYS_NICE (as
-    Asterisk's own ``highpriority`` option does); without it the thread keeps its
-    priority and says so."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except OSError as exc:
-        _LOG.info("FastAGI loop thread keeps its priority (nice %d refused: %s)", nice,
-                  exc.strerror)
-
-
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "?", text)[:40]
 
@@ -203,8 +184,7 @@ class FastAGIServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  handlers: Mapping[str, Handler] | None = None, *,
                  on_event: Callable[[AgiCallEnded], None] | None = None,
-                 env_timeout_s: float = ENV_TIMEOUT_S, max_calls: int = MAX_CALLS,
-                 nice: int | None = None) -> None:
+                 env_timeout_s: float = ENV_TIMEOUT_S, max_calls: int = MAX_CALLS) -> None:
         if max_calls < 1:
             raise ValueError(f"max_calls must be at least 1, not {max_calls}")
         if env_timeout_s <= 0:
@@ -214,7 +194,6 @@ class FastAGIServer:
         self.on_event = on_event
         self.env_timeout_s = env_timeout_s
         self.max_calls = max_calls
-        self.nice = nice
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -243,8 +222,6 @@ class FastAGIServer:
         assert self._loop is not None
         loop = self._loop
         asyncio.set_event_loop(loop)
-        if self.nice is not None:
-            _set_thread_nice(self.nice)
         try:
             loop.run_until_complete(self._listen())
         except BaseException as exc:  # e.g. the port is taken: start() raises it
