@@ -63,14 +63,15 @@ def page_routes(web: WebContext) -> list[Route]:
                 "idle_timeout_s": web.settings.idle_timeout_s}
 
     async def agent_or_refusal(request: Request, title: str, nav: str
-                               ) -> tuple[Principal, dict[str, Any]] | Response:
+                               ) -> tuple[str, dict[str, Any]] | Response:
+        """The signed-in agent's id and the page's base context, or the refusal."""
         p = await who(request)
         if p is None:
             return RedirectResponse("/login", status_code=303)
         ctx = base(p, title, nav)
         if p.agent_id is None or p.agent_id not in web.agent_ids():
             return templates.TemplateResponse(request, "not_agent.html", ctx, status_code=403)
-        return p, ctx
+        return p.agent_id, ctx
 
     def state_context(agent_id: str) -> dict[str, Any]:
         """What _state.html shows (store I/O)."""
@@ -107,10 +108,9 @@ def page_routes(web: WebContext) -> list[Route]:
         got = await agent_or_refusal(request, "My state", "home")
         if isinstance(got, Response):
             return got
-        p, ctx = got
-        assert p.agent_id is not None
-        agent = web.directory.agent(p.agent_id)
-        ctx |= await run_in_threadpool(state_context, p.agent_id)
+        agent_id, ctx = got
+        agent = web.directory.agent(agent_id)
+        ctx |= await run_in_threadpool(state_context, agent_id)
         ctx |= {"agent_name": agent.name or agent.id, "break_reasons": BREAK_REASONS}
         return templates.TemplateResponse(request, "agent.html", ctx)
 
@@ -129,9 +129,8 @@ def page_routes(web: WebContext) -> list[Route]:
             got = await agent_or_refusal(request, "My hours", "hours")
             if isinstance(got, Response):
                 return got
-            p, ctx = got
-            assert p.agent_id is not None
-            ctx |= await run_in_threadpool(hours_context, p.agent_id)
+            agent_id, ctx = got
+            ctx |= await run_in_threadpool(hours_context, agent_id)
             return templates.TemplateResponse(request, template, ctx)
         return view
 
@@ -141,10 +140,9 @@ def page_routes(web: WebContext) -> list[Route]:
         got = await agent_or_refusal(request, "Current caller", "caller")
         if isinstance(got, Response):
             return got
-        p, ctx = got
-        assert p.agent_id is not None
-        ctx |= await run_in_threadpool(state_context, p.agent_id)
-        ctx |= {"ctx": await run_in_threadpool(caller_context, web, p.agent_id),
+        agent_id, ctx = got
+        ctx |= await run_in_threadpool(state_context, agent_id)
+        ctx |= {"ctx": await run_in_threadpool(caller_context, web, agent_id),
                 "history_days": HISTORY_DAYS}
         return templates.TemplateResponse(request, "caller.html", ctx)
 
