@@ -474,8 +474,14 @@ class Router:
                 call.phase = "waiting"
                 self._route_call(call, now, out, requeue=False)
             elif kind == "maxwait":
-                self._overflow(self._calls[ident], now, out,
-                               f"waited {self._calls[ident].queue.max_wait_s:g} s (max wait)")
+                call = self._calls[ident]
+                if call.callback and call.queue.overflow not in self._queues:
+                    # the caller hung up for a callback: there is nobody on the line to
+                    # send to voicemail, a number or a refusal, so the promise stands and
+                    # the entry waits for an agent (it ends after ``callback_attempts``)
+                    continue
+                self._overflow(call, now, out,
+                               f"waited {call.queue.max_wait_s:g} s (max wait)")
 
     # ------------------------------------------------------------ entry point
     def handle(self, event: Event, now: datetime) -> list[Decision]:

@@ -13,6 +13,7 @@ from routing import (
     CallArrived,
     CallbackAccepted,
     CallbackNotAnswered,
+    CallOverflowed,
     CallerAbandoned,
     CallRejected,
     Directory,
@@ -106,3 +107,39 @@ def test_route_node_skills_add_to_the_queue_requirement() -> None:
     ds = r.handle(CallArrived("c6", "billing", "fr", skills=("billing",),
                               data=(("customer_tier", "gold"),)), at(1, 1))
     assert [o.agent_id for o in offers(ds)] == ["alice"]
+
+
+def test_a_callback_past_max_wait_keeps_its_promise_when_the_overflow_needs_a_caller() -> None:
+    # ext:voicemail (or a refusal) needs someone on the line; a caller who hung up for a
+    # callback is not, so the entry stays queued and is still called back
+    d = small_directory(callback_after_s=100, languages=("fr",), max_wait_s=300,
+                        overflow="ext:voicemail")
+    r = router_for(d)
+    r.handle(AgentRegistered("alice"), at(0))
+    r.handle(AgentWentOnBreak("alice"), at(0))
+    _accept_callback(r)
+    ds = r.handle(TimerFired(), at(7))  # c1 and c2 queued at 1:00, max wait 300 s
+    c1 = [x for x in ds if getattr(x, "call_id", None) == "c1"]
+    c2 = [type(x).__name__ for x in ds if getattr(x, "call_id", None) == "c2"]
+    assert c1 == [] and c2 == ["CallOverflowed"]
+    (o,) = offers(r.handle(AgentMadeAvailable("alice"), at(8)))
+    assert o.call_id == "c1" and o.callback
+
+
+def test_a_callback_past_max_wait_overflows_to_another_queue_still_a_callback() -> None:
+    d = small_directory(callback_after_s=100, languages=("fr",), max_wait_s=300,
+                        overflow="general")
+    d = Directory(d.agents, (d.queues[0], replace(d.queues[1], languages=("fr",))),
+                  d.policy, d.source)
+    r = router_for(d)
+    r.handle(AgentRegistered("alice"), at(0))
+    r.handle(AgentWentOnBreak("alice"), at(0))
+    _accept_callback(r)
+    ds = r.handle(TimerFired(), at(7))
+    moved = [(x.from_queue, x.target) for x in ds
+             if isinstance(x, CallOverflowed) and x.call_id == "c1"]
+    assert moved == [("billing", "general")]
+    assert not any(isinstance(x, CallRejected) for x in ds)
+    # still a callback in its new queue: the agent who takes it dials the caller back
+    d2 = r.handle(AgentMadeAvailable("alice"), at(8))
+    assert [(o.call_id, o.callback) for o in offers(d2)][:1] == [("c1", True)]
