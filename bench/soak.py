@@ -98,16 +98,33 @@ def serve_engine(spec: dict[str, Any]) -> int:
     flow = load_flow(DIALPLANS_DIR / "flows" / "main-menu.yaml")
     engine = stack.start_engine(Router(store.apply_hours(directory), now=now), lambda: flow,
                                 store=store)
+    trace = os.environ.get("HOMELINE_SOAK_TRACE") == "1"
+    if trace:
+        import tracemalloc
+        tracemalloc.start(int(os.environ.get("HOMELINE_SOAK_TRACE_FRAMES", "8")))
+    previous = None
     print("ready", flush=True)
     try:
         for line in sys.stdin:
-            if line.strip() == "stats":
+            if line.split()[:1] == ["stats"]:
                 agi = engine._agi  # the engine's FastAGI server (voice.fastagi)
-                print(json.dumps({"agi_sessions": agi.sessions(),
-                                  "agi_max_calls": agi.max_calls,
-                                  "errors": len(engine.errors),
-                                  "timelines": len(engine.timelines()),
-                                  "state_sizes": state_sizes(engine)}), flush=True)
+                figures: dict[str, Any] = {
+                    "agi_sessions": agi.sessions(), "agi_max_calls": agi.max_calls,
+                    "errors": len(engine.errors), "timelines": len(engine.timelines()),
+                    "state_sizes": state_sizes(engine),
+                    "py_blocks": sys.getallocatedblocks()}
+                if trace and line.split()[1:] == ["idle"]:
+                    snap = tracemalloc.take_snapshot().filter_traces(
+                        [tracemalloc.Filter(False, tracemalloc.__file__)])
+                    figures["py_traced_mb"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 2)
+                    if previous is not None:
+                        top = snap.compare_to(previous, "traceback")[:12]
+                        figures["py_growth"] = [
+                            {"kb": round(d.size_diff / 1024, 1), "count": d.count_diff,
+                             "where": [f"{f.filename.split('/')[-2:]}:{f.lineno}"
+                                       for f in d.traceback][-6:]} for d in top]
+                    previous = snap
+                print(json.dumps(figures), flush=True)
     finally:
         engine.stop()
         store.close()
@@ -128,9 +145,9 @@ class EngineChild:
             self.stop()
             raise RuntimeError(f"the engine child did not start (see {log})")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, idle: bool = True) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("stats\n")
+        self.proc.stdin.write("stats idle\n" if idle else "stats\n")
         self.proc.stdin.flush()
         return dict(json.loads(self.proc.stdout.readline()))
 
@@ -189,7 +206,7 @@ def main() -> int:
             step = run_sipp("uac_press_1_hang_up_on_hold.xml", "100", args.rate, calls,
                             ports.sip, work, max_s=calls / args.rate + 60,
                             healthy=lambda: (channel_count(stack.instance) or 0) < max_channels)
-            busy = {**proc_figures(child.proc.pid), **child.stats()}
+            busy = {**proc_figures(child.proc.pid), **child.stats(idle=False)}
             drain(stack.instance, 60)
             time.sleep(args.idle_wait_s)
             total += calls
