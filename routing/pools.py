@@ -130,6 +130,13 @@ class WaitingLine:
         if i < len(self.keys) and self.keys[i] == key:
             del self.keys[i]
         self.present.discard(key[3])
+        # the arrivals heap drops removed calls lazily, when they reach its top; a call
+        # that waits long at the top (or a line nobody asks for its oldest) would let
+        # it grow with every call that came and went, so it is rebuilt from the calls
+        # present once it holds more than twice as many (amortised O(1) per call)
+        if len(self.arrivals) > 2 * len(self.keys) + 16:
+            self.arrivals = [(k[1], k[2], k[3]) for k in self.keys]
+            heapq.heapify(self.arrivals)
 
     def oldest_arrival(self) -> float | None:
         a = self.arrivals
