@@ -49,7 +49,7 @@ from routing.snapshot import RouterSnapshot
 from routing.windows import Schedule, check_aware, load_zone
 
 __all__ = ["CallFacts", "EventFacts", "AgentSpan", "Figures", "AgentFigures", "Stats",
-           "compute_stats", "BUSY_STATES", "STAFFED_STATES", "OUTCOMES"]
+           "compute_stats", "spans_from_changes", "BUSY_STATES", "STAFFED_STATES", "OUTCOMES"]
 
 # the agent states (routing.states.AgentState values) that count for occupancy
 BUSY_STATES = frozenset({"on_call", "wrap_up"})
@@ -106,6 +106,24 @@ class AgentSpan:
     state: str
     start: datetime
     end: datetime
+
+
+def spans_from_changes(changes: Iterable[tuple[str, str, datetime]], now: datetime
+                       ) -> list[AgentSpan]:
+    """State spans from ``(agent, state, at)`` changes in order: each state lasts until
+    the agent's next change, the last one until ``now``."""
+    check_aware(now)
+    open_: dict[str, tuple[str, datetime]] = {}
+    out: list[AgentSpan] = []
+    for agent, state, at in changes:
+        if agent in open_:
+            st, start = open_[agent]
+            out.append(AgentSpan(agent, st, start, at))
+        open_[agent] = (state, at)
+    for agent, (st, start) in sorted(open_.items()):
+        if start < now:
+            out.append(AgentSpan(agent, st, start, now))
+    return out
 
 
 def _mean(xs: Sequence[float]) -> float | None:

@@ -231,3 +231,13 @@ def test_sl_definition_is_checked_with_the_allowed_list() -> None:
     (p,) = err.value.problems
     assert (p.node, p.key, p.code) == ("queue/q", "sl_definition", "bad-choice")
     assert "answered_within_t_over_offered_minus_short_abandons" in p.message
+
+
+def test_spans_from_state_changes_last_until_the_next_change_or_now() -> None:
+    from routing.stats import spans_from_changes
+
+    got = spans_from_changes([("ana", "available", s(0)), ("ben", "break", s(10)),
+                              ("ana", "on_call", s(60))], NOW)
+    assert got == [AgentSpan("ana", "available", s(0), s(60)),
+                   AgentSpan("ana", "on_call", s(60), NOW),
+                   AgentSpan("ben", "break", s(10), NOW)]
