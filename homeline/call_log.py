@@ -44,7 +44,8 @@ class AgentStateWrite:
 class CallLog:
     def __init__(self, store: Any) -> None:
         self._store = store
-        self._queue: queue.SimpleQueue[CallRecord | CallEventWrite | AgentStateWrite | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[CallRecord | CallEventWrite | AgentStateWrite | None] = (
+            queue.SimpleQueue())
         self.errors: list[str] = []
         self._thread = threading.Thread(target=self._write, name="call-log", daemon=True)
         self._thread.start()
