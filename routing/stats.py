@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from routing.directory import Directory
@@ -49,7 +49,8 @@ from routing.snapshot import RouterSnapshot
 from routing.windows import Schedule, check_aware, load_zone
 
 __all__ = ["CallFacts", "EventFacts", "AgentSpan", "Figures", "AgentFigures", "Stats",
-           "compute_stats", "spans_from_changes", "BUSY_STATES", "STAFFED_STATES", "OUTCOMES"]
+           "compute_stats", "spans_from_changes", "DaySeries", "day_series", "BUSY_STATES",
+           "STAFFED_STATES", "OUTCOMES"]
 
 # the agent states (routing.states.AgentState values) that count for occupancy
 BUSY_STATES = frozenset({"on_call", "wrap_up"})
@@ -435,3 +436,69 @@ def compute_stats(directory: Directory, records: Iterable[CallFacts],
                 f.waiting_now += 1
                 f.longest_wait_now_s = max(f.longest_wait_now_s or 0.0, wait)
     return Stats(since, now, total, by_queue, by_skill, by_lang, agents, intents, by_state, age)
+
+
+@dataclass(frozen=True, slots=True)
+class DaySeries:
+    """The day in intervals of ``step_s`` from ``since``: for each, the service level
+    and number of the calls that reached the router in it (every queue, each call by
+    its own queue's rule, as `Stats.total`), and the most calls waiting at once."""
+
+    step_s: float
+    starts: tuple[datetime, ...]
+    offered: tuple[int, ...]
+    service_level: tuple[float | None, ...]
+    max_waiting: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step_s": self.step_s, "starts": [t.isoformat() for t in self.starts],
+                "t": [t.timestamp() for t in self.starts], "offered": list(self.offered),
+                "service_level": [_r(x, 4) for x in self.service_level],
+                "max_waiting": list(self.max_waiting)}
+
+
+def day_series(directory: Directory, records: Iterable[CallFacts],
+               events: Mapping[str, Sequence[EventFacts]], *, since: datetime,
+               now: datetime, step_s: float = 900.0) -> DaySeries:
+    """`DaySeries` of ``[since, now)``. A call waits from ``queued_at`` until an agent
+    answers, it ends, or it takes a callback (still waiting: until ``now``)."""
+    check_aware(now)
+    check_aware(since, "since")
+    if step_s <= 0:
+        raise ValueError("step_s must be > 0")
+    n = max(1, int(-(-_secs(since, now) // step_s)))
+    starts = tuple(since + timedelta(seconds=i * step_s) for i in range(n))
+    by_bucket: list[list[CallFacts]] = [[] for _ in range(n)]
+    points: list[tuple[float, int]] = []  # (seconds after since, +1 / -1); ends sort first
+    for rec in records:
+        q = rec.queued_at
+        if q is None or not since <= q < now:
+            continue
+        by_bucket[min(n - 1, int(_secs(since, q) // step_s))].append(rec)
+        cb = next((e.at for e in events.get(rec.call_id, ()) if e.event == "callback"), None)
+        end = min(t for t in (rec.answered_at, rec.ended_at, cb, now) if t is not None)
+        points.append((_secs(since, q), 1))
+        points.append((max(_secs(since, q), _secs(since, end)), -1))
+    points.sort()
+    sls: list[float | None] = []
+    offered: list[int] = []
+    for i, recs in enumerate(by_bucket):
+        tot = compute_stats(directory, recs, events, since=starts[i],
+                            now=starts[i] + timedelta(seconds=step_s)).total
+        sls.append(tot.service_level)
+        offered.append(tot.offered)
+    most = [0] * n
+    cur = 0
+    k = 0
+    for i in range(n):
+        lo, hi = i * step_s, (i + 1) * step_s
+        while k < len(points) and points[k][0] < lo:
+            cur += points[k][1]
+            k += 1
+        peak = cur
+        while k < len(points) and points[k][0] < hi:
+            cur += points[k][1]
+            k += 1
+            peak = max(peak, cur)
+        most[i] = peak
+    return DaySeries(step_s, starts, tuple(offered), tuple(sls), tuple(most))

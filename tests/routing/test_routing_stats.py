@@ -241,3 +241,29 @@ def test_spans_from_state_changes_last_until_the_next_change_or_now() -> None:
     assert got == [AgentSpan("ana", "available", s(0), s(60)),
                    AgentSpan("ana", "on_call", s(60), NOW),
                    AgentSpan("ben", "break", s(10), NOW)]
+
+
+def test_day_series_in_quarter_hours_by_hand() -> None:
+    from routing.stats import day_series
+
+    recs, events = calls()
+    d = day_series(directory(), recs, events, since=T0, now=NOW, step_s=900).to_dict()
+    # 10:00-10:15: c1 (in T), c2 (not), c3 (abandoned 5 s, billing counts it): 1 / 3
+    # 10:15-10:30: c10 (callback) and c4 (sales, short abandon): both out -> no SL
+    # 10:30-10:45: c5 (in T), c6 (abandoned 40 s): 1 / 2
+    # 10:45-11:00: c7 (50 s > sales' 15 s): 0 / 1; c9 still waiting: not offered
+    assert d["offered"] == [3, 2, 2, 1]
+    assert d["service_level"] == [round(1 / 3, 4), None, 0.5, 0.0]
+    # waiting at once: c1 0-10 s, c2 300-330 s, c3 600-605 s, c10 900-960 s, c4, c5,
+    # c6 alone; c7 3000-3050 s and c9 3480 s-now: never two together
+    assert d["max_waiting"] == [1, 1, 1, 1]
+    assert len(d["starts"]) == 4 and d["starts"][1] == "2026-12-01T10:15:00+00:00"
+
+
+def test_day_series_counts_calls_waiting_together() -> None:
+    from routing.stats import day_series
+
+    recs = [CallRecord(f"w{i}", queue_id="billing", queued_at=s(10 * i),
+                       answered_at=s(100 + i), ended_at=s(200)) for i in range(3)]
+    d = day_series(directory(), recs, {}, since=T0, now=s(600), step_s=300)
+    assert d.max_waiting == (3, 0) and d.offered == (3, 0)
