@@ -82,7 +82,7 @@ def demo_stats(store: Any, directory: Any, since: datetime, call_ids: set[str]
                ) -> dict[str, Any]:
     """The figures of the demo's calls, once their records are complete in the store
     (the call log writes them off the router thread)."""
-    from homeline.stats_view import collect_stats
+    from store.reports import collect_stats
 
     def complete() -> bool:
         recs = {r.call_id: r for r in store.calls(since=since)}

@@ -38,9 +38,10 @@ Definitions (the README's "Live statistics" repeats them):
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from routing.directory import Directory
@@ -50,7 +51,7 @@ from routing.windows import Schedule, check_aware, load_zone
 
 __all__ = ["CallFacts", "EventFacts", "AgentSpan", "Figures", "AgentFigures", "Stats",
            "compute_stats", "spans_from_changes", "DaySeries", "day_series", "BUSY_STATES",
-           "STAFFED_STATES", "OUTCOMES"]
+           "STAFFED_STATES", "OUTCOMES", "start_of_day", "parse_since"]
 
 # the agent states (routing.states.AgentState values) that count for occupancy
 BUSY_STATES = frozenset({"on_call", "wrap_up"})
@@ -107,6 +108,31 @@ class AgentSpan:
     state: str
     start: datetime
     end: datetime
+
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """An ISO time (aware, or UTC when it has no offset) or an age before ``now``
+    (``90s``, ``30m``, ``2h``, ``7d``, ``1w``); ValueError naming both forms."""
+    m = _AGO.match(text.strip())
+    if m:
+        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--since {text!r}: not an ISO time (2026-11-30T18:00+01:00) nor "
+                         "an age (90s, 30m, 2h, 7d, 1w)") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def start_of_day(now: datetime, directory: Directory) -> datetime:
+    """Midnight today in the centre's zone (``policy.week_zone``): what "today" means."""
+    check_aware(now)
+    local = now.astimezone(load_zone(directory.policy.week_zone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def spans_from_changes(changes: Iterable[tuple[str, str, datetime]], now: datetime
@@ -284,7 +310,9 @@ def _segments(rec: CallFacts, events: Sequence[EventFacts], queues: Mapping[str,
         else:  # ext:voicemail, ext:NUMBER: the call leaves the router's queues
             ext_overflow = e.at
             break
-    if ext_overflow is not None:
+    if ext_overflow is not None:  # the call ended with that overflow: its last segment
+        last = out[-1]
+        out[-1] = _Segment(last.queue, last.outcome, last.wait_s, True)
         return out
     queue = path[-1][0]
     kinds = {e.event for e in events}

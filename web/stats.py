@@ -2,7 +2,7 @@
 ``GET /metrics`` (Prometheus text format, prometheus-client).
 
 Both compute the figures of `routing.stats` from the store (through
-`homeline.stats_view.collect_stats`, as ``homeline stats`` does), so they are the
+`store.reports.collect_stats`, as ``homeline stats`` does), so they are the
 same figures whether the app runs inside the engine or in ``homeline serve``.
 
 ``/metrics`` carries operational data (queue depth, agents by state, service
@@ -24,10 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from homeline.commands.calls import parse_since
-from homeline.stats_view import collect_stats
 from routing.states import AgentState
-from routing.stats import OUTCOMES
+from routing.stats import OUTCOMES, parse_since
+from store.reports import collect_stats
 from web.api import Call, _endpoint
 from web.context import WebContext
 from web.errors import ApiError

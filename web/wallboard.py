@@ -32,10 +32,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from homeline.stats_view import collect_stats, start_of_day
 from routing.staffing import INTERVAL_S, ForecastError, open_slots, read_forecast, week_staffing
-from routing.stats import day_series
+from routing.stats import day_series, start_of_day
 from routing.windows import DAYS, format_hhmm, load_zone
+from store.reports import collect_stats
 from web.api import Call, _endpoint
 from web.context import WebContext
 from web.pages import TEMPLATES_DIR

@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from homeline.commands.calls import parse_since
     from homeline.commands.dialplan import load_directory_or_report
     from homeline.paths import default_db_path
-    from homeline.stats_view import collect_stats
     from store import SqliteStore, StoreError
+    from store.reports import collect_stats
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     try:

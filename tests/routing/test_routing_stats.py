@@ -267,3 +267,21 @@ def test_day_series_counts_calls_waiting_together() -> None:
                        answered_at=s(100 + i), ended_at=s(200)) for i in range(3)]
     d = day_series(directory(), recs, {}, since=T0, now=s(600), step_s=300)
     assert d.max_waiting == (3, 0) and d.offered == (3, 0)
+
+
+def test_an_overflow_out_of_the_queues_is_the_calls_end() -> None:
+    # billing -> sales after 30 s, then sales -> ext:voicemail after 90 s in all
+    rec = CallRecord("v1", queue_id="billing", queued_at=s(0), ended_at=s(150),
+                     outcome="ivr-voicemail", language="en")
+    evs = [CallEvent("v1", s(0), "enter", None, {"queue": "billing"}),
+           CallEvent("v1", s(30), "overflowed", None, {"from_queue": "billing",
+                                                       "target": "sales"}),
+           CallEvent("v1", s(90), "overflowed", None, {"from_queue": "sales",
+                                                       "target": "ext:voicemail"})]
+    st = compute_stats(directory(), [rec], {"v1": evs}, since=T0, now=NOW).to_dict()
+    for q in ("billing", "sales"):
+        f = st["queues"][q]
+        assert (f["offered"], f["overflowed"], f["service_level"]) == (1, 1, 0.0)
+    t = st["total"]  # counted once, where it left the queues
+    assert (t["offered"], t["overflowed"], t["answered"], t["service_level"]) == (1, 1, 0, 0.0)
+    assert st["skills"]["sales"]["offered"] == 1 and "billing" not in st["skills"]
