@@ -85,6 +85,13 @@ def live_view(web: WebContext, figures: dict[str, Any] | None) -> dict[str, Any]
     by_state: dict[str, int] = {}
     for st in agents.values():
         by_state[st] = by_state.get(st, 0) + 1
+    # per queue: the agents with its skills (any skill level: expansion may reach them)
+    for q in web.directory.queues:
+        mine: dict[str, int] = {}
+        for a in web.directory.agents:
+            if all(a.skills.get(sk, 0) > 0 for sk in q.skills):
+                mine[agents[a.id]] = mine.get(agents[a.id], 0) + 1
+        queues[q.id]["agents_by_state"] = dict(sorted(mine.items()))
     total = (figures or {}).get("total", {})
     return {"queues": queues, "calls": calls, "agents": agents,
             "agents_by_state": dict(sorted(by_state.items())),

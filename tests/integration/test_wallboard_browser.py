@@ -125,6 +125,7 @@ def test_a_real_call_appears_on_the_wallboard_and_leaves_it_when_answered(live_f
                 expect(page.locator("#q-billing .q-waiting")).to_have_text("0")
                 expect(page.locator("#wb-agents li[data-agent=amy]")).to_have_attribute(
                     "data-state", "break")
+                expect(page.locator("#q-billing .q-agents")).to_have_text("1 break")
 
                 caller, leg = dial_and_press(live, CALLER, "1")
                 with caller:

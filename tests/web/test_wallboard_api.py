@@ -108,6 +108,9 @@ def test_the_event_stream_shows_the_queues_and_follows_a_change_within_a_second(
                                    "arrived": (NOW - timedelta(seconds=45)).timestamp()}]
         assert "+33100000000" not in json.dumps(first)  # no caller number on a wall screen
         assert first["agents"]["alice"] == "break" and first["agents_by_state"]["break"] == 1
+        # billing's agents (skill billing): alice on break, bruno available, chloe,
+        # diego and emma with no saved state (offline); farid has no billing skill
+        assert b["agents_by_state"] == {"available": 1, "break": 1, "offline": 3}
         assert first["now"] == NOW.timestamp()  # the app's clock
         assert [c["call_id"] for c in second["calls"]] == ["c4"]
         assert second["agents"]["alice"] == "on_call"

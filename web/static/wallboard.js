@@ -52,6 +52,9 @@
       text(row.querySelector(".q-answered"), String(q.answered));
       text(row.querySelector(".q-abandoned"), String(q.abandoned));
       text(row.querySelector(".q-asa"), secs(q.asa_s));
+      const ab = Object.entries(q.agents_by_state || {}).filter(([st]) => st !== "offline");
+      text(row.querySelector(".q-agents"),
+           ab.length ? ab.map(([st, n]) => `${n} ${st.replace("_", " ")}`).join(" \u00b7 ") : "-");
     }
     // waiting calls: one item per call, kept while it waits, removed when it is answered
     const list = $("wb-calls");
