@@ -7,9 +7,9 @@
   what the board shows changed: waiting calls per queue (with their arrival, so
   the page counts the waits on by itself), agents by state, and today's service
   level against the target (recomputed from the call records only when the
-  router state moved, or every `FIGURES_EVERY_S`). The feed comes from the
-  store, not from the engine's memory: the app may run inside the engine or in
-  ``homeline serve``, and several engines may share a store.
+  router state moved (at most every `FIGURES_MIN_S`), or every `FIGURES_EVERY_S`).
+  The feed comes from the store, not from the engine's memory: the app may run
+  inside the engine or in ``homeline serve``, and several engines may share a store.
 - ``/api/wallboard/day``: today in 15-minute intervals (`routing.stats.day_series`):
   service level and offered calls, the most calls waiting at once.
 - ``/api/wallboard/staffing``: this week per 30-minute interval and skill, agents
@@ -46,6 +46,7 @@ __all__ = ["wallboard_routes", "live_view", "LIVE_POLL_S", "FIGURES_EVERY_S"]
 
 LIVE_POLL_S = 0.25  # how often a stream looks at the store's router state
 FIGURES_EVERY_S = 10.0  # today's figures at least this often, even with no change
+FIGURES_MIN_S = 1.0  # and at most this often (a busy router changes many times a second)
 SESSION_CHECK_S = 5.0  # how often a stream checks that its session still holds
 DAY_STEP_S = 900.0
 
@@ -88,9 +89,9 @@ def live_view(web: WebContext, figures: dict[str, Any] | None) -> dict[str, Any]
     # per queue: the agents with its skills (any skill level: expansion may reach them)
     for q in web.directory.queues:
         mine: dict[str, int] = {}
-        for a in web.directory.agents:
-            if all(a.skills.get(sk, 0) > 0 for sk in q.skills):
-                mine[agents[a.id]] = mine.get(agents[a.id], 0) + 1
+        for ag in web.directory.agents:
+            if all(ag.skills.get(sk, 0) > 0 for sk in q.skills):
+                mine[agents[ag.id]] = mine.get(agents[ag.id], 0) + 1
         queues[q.id]["agents_by_state"] = dict(sorted(mine.items()))
     total = (figures or {}).get("total", {})
     return {"queues": queues, "calls": calls, "agents": agents,
@@ -191,7 +192,9 @@ def wallboard_routes(web: WebContext) -> list[Route]:
                         return
                 view = await run_in_threadpool(live_view, web, figures)
                 key = view["router_saved_at"]
-                if key != figures_key or mono - figures_at >= FIGURES_EVERY_S:
+                since = mono - figures_at
+                if (key != figures_key and (figures is None or since >= FIGURES_MIN_S)
+                        or since >= FIGURES_EVERY_S):
                     figures = await run_in_threadpool(_today_figures, web)
                     figures_key, figures_at = key, mono
                     view = await run_in_threadpool(live_view, web, figures)
