@@ -24,6 +24,7 @@ def collect_stats(store: Store, directory: Directory, now: datetime,
     """The figures of calls that reached the router since ``since`` (default: today,
     from midnight in the policy's week_zone) up to ``now``."""
     since = since or start_of_day(now, directory)
+    directory = store.apply_hours(directory)  # the hours agents set (signed-up hours)
     records = store.calls(since=since - IVR_MARGIN)
     events = store.call_events([r.call_id for r in records])
     spans = spans_from_changes(store.agent_states(since), now)

@@ -51,25 +51,27 @@ def _s(x: Any) -> str:
 def text_report(d: dict[str, Any]) -> list[str]:
     """The figures as a table for people (the demo prints the same)."""
     lines = [f"statistics from {d['since']} to {d['now']}"]
-    head = (f"{'queue':<12} {'offered':>7} {'answered':>8} {'abandon':>7} {'ab<=T':>5} "
+    head = (f"{'queue':<14} {'offered':>7} {'answered':>8} {'abandon':>7} {'ab<=T':>5} "
             f"{'SL':>7} {'target':>7} {'T':>5} {'ASA':>7} {'AHT':>7} {'waiting':>7} "
             f"{'longest':>8}")
     lines.append(head)
-    rows = [*d["queues"].items(), ("(all)", d["total"])]
+    rows = [*d["queues"].items(), ("(all)", d["total"]),
+            *((f"skill {k}", v) for k, v in d["skills"].items()),
+            *((f"lang {k}", v) for k, v in d["languages"].items())]
     for name, f in rows:
         lines.append(
-            f"{name:<12} {f['offered']:>7} {f['answered']:>8} {f['abandoned']:>7} "
+            f"{name:<14} {f['offered']:>7} {f['answered']:>8} {f['abandoned']:>7} "
             f"{f['abandoned_within_t']:>5} {_pct(f['service_level']):>7} "
             f"{_pct(f['sl_target']):>7} "
             f"{'-' if f['sl_answer_s'] is None else format(f['sl_answer_s'], 'g') + 's':>5} "
             f"{_s(f['asa_s']):>7} {_s(f['aht_s']):>7} {f['waiting_now']:>7} "
             f"{_s(f['longest_wait_now_s']):>8}")
-    lines.append(f"{'agent':<12} {'state':>9} {'offers':>6} {'answered':>8} {'missed':>6} "
+    lines.append(f"{'agent':<14} {'state':>9} {'offers':>6} {'answered':>8} {'missed':>6} "
                  f"{'AHT':>7} {'occupancy':>9} {'min/signed h':>12} {'survey':>6}")
     for name, a in d["agents"].items():
         survey = "-" if a["survey_avg"] is None else f"{a['survey_avg']:.1f}"
         rate = a["handled_min_per_signed_h"]
-        lines.append(f"{name:<12} {a['state_now'] or '-':>9} {a['offers']:>6} "
+        lines.append(f"{name:<14} {a['state_now'] or '-':>9} {a['offers']:>6} "
                      f"{a['answered']:>8} {a['missed']:>6} {_s(a['aht_s']):>7} "
                      f"{_pct(a['occupancy']):>9} "
                      f"{'-' if rate is None else format(rate, '.2f'):>12} {survey:>6}")
