@@ -18,7 +18,7 @@ from typing import Any
 
 from store import CallRecord
 
-__all__ = ["CallLog", "CallEventWrite"]
+__all__ = ["CallLog", "CallEventWrite", "AgentStateWrite"]
 
 log = logging.getLogger("homeline.call_log")
 
@@ -32,15 +32,25 @@ class CallEventWrite:
     data: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AgentStateWrite:
+    """An agent entered ``state`` (the store's agent_state_log: occupancy)."""
+
+    agent_id: str
+    state: str
+    at: datetime
+
+
 class CallLog:
     def __init__(self, store: Any) -> None:
         self._store = store
-        self._queue: queue.SimpleQueue[CallRecord | CallEventWrite | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[CallRecord | CallEventWrite | AgentStateWrite | None] = (
+            queue.SimpleQueue())
         self.errors: list[str] = []
         self._thread = threading.Thread(target=self._write, name="call-log", daemon=True)
         self._thread.start()
 
-    def put(self, item: CallRecord | CallEventWrite) -> None:
+    def put(self, item: CallRecord | CallEventWrite | AgentStateWrite) -> None:
         self._queue.put(item)
 
     def event(self, call_id: str, at: datetime, event: str, agent_id: str | None = None,
@@ -59,9 +69,12 @@ class CallLog:
             try:
                 if isinstance(item, CallRecord):
                     self._store.record_call(item)
+                elif isinstance(item, AgentStateWrite):
+                    self._store.add_agent_state(item.agent_id, item.state, item.at)
                 else:
                     self._store.add_call_event(item.call_id, item.at, item.event,
                                                item.agent_id, dict(item.data or {}) or None)
             except Exception as exc:  # the store is failing: say so, keep the engine up
-                log.warning("call log for %s not stored: %s", item.call_id, exc)
-                self.errors.append(f"call log {item.call_id}: {exc!r}")
+                what = item.agent_id if isinstance(item, AgentStateWrite) else item.call_id
+                log.warning("call log for %s not stored: %s", what, exc)
+                self.errors.append(f"call log {what}: {exc!r}")

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "route",
     "agent",
     "calls",
+    "stats",
     "staffing",
     "prompts",
     "dtmf",

@@ -56,6 +56,8 @@ class DemoResult:
     agents: list[dict[str, Any]] = field(default_factory=list)
     # {"url", "user", "password"}: the agent portal while the demo runs
     portal: dict[str, str] | None = None
+    # the statistics of the demo's own calls (`routing.stats`, as `homeline stats --json`)
+    stats: dict[str, Any] | None = None
 
     @property
     def failed(self) -> int:
@@ -63,7 +65,33 @@ class DemoResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"calls": self.calls, "agents": self.agents, "portal": self.portal,
-                "failed": self.failed}
+                "stats": stats_summary(self.stats), "failed": self.failed}
+
+
+STATS_KEYS = ("offered", "answered", "abandoned", "asa_s", "service_level")
+
+
+def stats_summary(stats: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """Per queue: offered, answered, abandoned, ASA and service level."""
+    if stats is None:
+        return None
+    return {q: {k: f[k] for k in STATS_KEYS} for q, f in stats["queues"].items()}
+
+
+def demo_stats(store: Any, directory: Any, since: datetime, call_ids: set[str]
+               ) -> dict[str, Any]:
+    """The figures of the demo's calls, once their records are complete in the store
+    (the call log writes them off the router thread)."""
+    from store.reports import collect_stats
+
+    def complete() -> bool:
+        recs = {r.call_id: r for r in store.calls(since=since)}
+        return all(c in recs and recs[c].ended_at is not None
+                   and (recs[c].answered_at is None or recs[c].wrap_up_s is not None)
+                   for c in call_ids)
+
+    _wait(complete, 10, 0.1)
+    return dict(collect_stats(store, directory, datetime.now(UTC), since).to_dict())
 
 
 def _window_around(now: datetime, zone: str, open_now: bool) -> str:
@@ -305,6 +333,12 @@ def run_demo(say: Callable[[str], None] = print, calls: tuple[DemoCall, ...] = D
                 say(f"    {line}")
             say(f"  -> agent={record['agent']} answered={record['answered']} "
                 f"audio_verified={record['audio_verified']} {record.get('error', '')}")
+        result.stats = demo_stats(store, directory, now, seen)
+        from homeline.commands.stats import text_report
+
+        say("statistics of these calls (homeline stats):")
+        for line in text_report(result.stats):
+            say(f"    {line}")
         if engine.errors:
             say(f"engine errors: {engine.errors}")
         if keep_open_s > 0:

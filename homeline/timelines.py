@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from homeline.call_log import CallLog
+from homeline.call_log import AgentStateWrite, CallLog
 from routing.events import (
     AgentStateChanged,
     CallbackAccepted,
@@ -169,6 +169,8 @@ class Timelines:
                 self.event(decision.call_id, now, "overflowed", None,
                            from_queue=decision.from_queue, target=decision.target)
             case AgentStateChanged():
+                if self._log is not None:  # occupancy (routing.stats) reads these
+                    self._log.put(AgentStateWrite(decision.agent_id, decision.new, now))
                 # wrap-up after a call: its length belongs to that call's record
                 if decision.new == "wrap_up" and decision.agent_id in self._last_call:
                     self._wrap[decision.agent_id] = (self._last_call[decision.agent_id], now)

@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     from store import Store
     from web import PhoneSettings, WebServer
 
-__all__ = ["SESSION_SECRET", "build_app", "phone_settings", "start_web", "vendor_dir",
-           "wss_host"]
+__all__ = ["SESSION_SECRET", "METRICS_TOKEN", "build_app", "phone_settings", "start_web",
+           "vendor_dir", "wss_host"]
 
 SESSION_SECRET = "web:session"  # its name in secrets.json
+METRICS_TOKEN = "web:metrics"  # the Bearer token of GET /metrics (web/stats.py)
 
 
 def vendor_dir(say: Callable[[str], None] | None = None) -> Path | None:
@@ -88,9 +89,11 @@ def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
     from homeline.secrets import SecretStore
     from web import WebSettings, create_app
 
-    secret = SecretStore(state / "secrets.json").get(SESSION_SECRET)
-    settings = WebSettings(session_secret=secret, https=https, idle_timeout_s=idle_timeout_s,
-                           vendor_dir=vendor_dir(say), forecast=forecast, phone=phone)
+    secrets = SecretStore(state / "secrets.json")
+    settings = WebSettings(session_secret=secrets.get(SESSION_SECRET), https=https,
+                           idle_timeout_s=idle_timeout_s, vendor_dir=vendor_dir(say),
+                           forecast=forecast, phone=phone,
+                           metrics_token=secrets.get(METRICS_TOKEN))
     return create_app(store, directory, clock or (lambda: datetime.now(UTC)), settings)
 
 

@@ -27,7 +27,15 @@ from adminfiles import (
     unknown_key,
 )
 from routing.errors import DirectoryError
-from routing.model import PHONE_KINDS, SELECTION_RULES, Agent, ExpansionStep, Queue, RoutingPolicy
+from routing.model import (
+    PHONE_KINDS,
+    SELECTION_RULES,
+    SL_DEFINITIONS,
+    Agent,
+    ExpansionStep,
+    Queue,
+    RoutingPolicy,
+)
 from routing.windows import HoursChange, HoursPolicy, HourWindow, load_zone, validate_weekly
 
 __all__ = ["Directory", "load_directory", "AGENT_ID_RE", "MAX_DIRECTORY_BYTES"]
@@ -42,7 +50,8 @@ _AGENT_KEYS = ("name", "zone", "skills", "languages", "windows", "changes", "tra
                "capacity", "endpoint", "phone")
 _QUEUE_KEYS = ("name", "skills", "languages", "language_level", "priority", "service_level",
                "aht_s", "wrap_up_s", "min_time_left_s", "max_wait_s", "overflow",
-               "callback_after_s", "expansion", "selection", "simple_intents")
+               "callback_after_s", "expansion", "selection", "simple_intents",
+               "sl_definition")
 _POLICY_KEYS = tuple(f.name for f in fields(RoutingPolicy))
 _HOURS_KEYS = tuple(f.name for f in fields(HoursPolicy))
 
@@ -103,6 +112,7 @@ class Directory:
                 "expansion": [{"after_s": s.after_s, "min_level": s.min_level,
                                "any_skill": s.any_skill} for s in q.expansion],
                 "selection": q.selection, "simple_intents": list(q.simple_intents),
+                "sl_definition": q.sl_definition,
             }
         agents: dict[str, Any] = {}
         for a in self.agents:
@@ -366,6 +376,11 @@ class _Loader:
                 self.bad(node, "selection", f"{sel!r} is not one of "
                          f"{', '.join(SELECTION_RULES)}", BAD_CHOICE)
                 sel = "longest-idle"
+            sld = q.get("sl_definition", SL_DEFINITIONS[0])
+            if sld not in SL_DEFINITIONS:
+                self.bad(node, "sl_definition", f"{sld!r} is not one of "
+                         f"{', '.join(SL_DEFINITIONS)}", BAD_CHOICE)
+                sld = SL_DEFINITIONS[0]
             ov = q.get("overflow")
             if ov is not None and not isinstance(ov, str):
                 self.bad(node, "overflow", "must be a queue id or 'ext:<name>'", WRONG_TYPE)
@@ -393,6 +408,7 @@ class _Loader:
                 selection=sel,
                 simple_intents=tuple(self.strings(node, "simple_intents",
                                                   q.get("simple_intents"))),
+                sl_definition=sld,
             ))
         return out
 

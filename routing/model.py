@@ -24,6 +24,7 @@ __all__ = [
     "RoutingPolicy",
     "SELECTION_RULES",
     "PHONE_KINDS",
+    "SL_DEFINITIONS",
 ]
 
 AgentId = NewType("AgentId", str)
@@ -38,6 +39,12 @@ SelectionRule = Literal["longest-idle", "best-proficiency", "fair-share", "fewes
 # phone (SIP over secure WebSocket, DTLS-SRTP).
 PHONE_KINDS = ("udp", "tls", "webrtc")
 PhoneKind = Literal["udp", "tls", "webrtc"]
+# How a queue's service level is computed (`routing.stats`; T = service_level.answer_s):
+# answered within T / offered, or answered within T / (offered - abandoned within T)
+SL_DEFINITIONS = ("answered_within_t_over_offered",
+                  "answered_within_t_over_offered_minus_short_abandons")
+SlDefinition = Literal["answered_within_t_over_offered",
+                       "answered_within_t_over_offered_minus_short_abandons"]
 
 
 def _frozen_map(m: Mapping[str, int] | Sequence[tuple[str, int]]) -> Mapping[str, int]:
@@ -152,6 +159,7 @@ class Queue:
     expansion: tuple[ExpansionStep, ...] = ()
     selection: SelectionRule = "longest-idle"
     simple_intents: tuple[str, ...] = ()
+    sl_definition: SlDefinition = "answered_within_t_over_offered"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skills", _frozen_map(self.skills))

@@ -17,13 +17,15 @@ store for several engines is the next step, issue 8):
 ``SCHEMA_VERSION`` is kept in ``schema_version``; `SqliteStore._migrate` brings an
 older store up to it (version 1 is the store before the table existed). Version 4
 adds the web app's ``users`` and ``web_sessions``: new tables only, so the
-``CREATE TABLE IF NOT EXISTS`` below is the whole migration.
+``CREATE TABLE IF NOT EXISTS`` below is the whole migration. Version 5 adds
+``agent_state_log`` (every agent state change, for occupancy in `routing.stats`):
+a new table only, likewise.
 """
 from __future__ import annotations
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # the call_records columns of version 1, and those version 2 adds (with their type)
 CALL_RECORD_COLUMNS_V1 = ("call_id", "queue_id", "agent_id", "caller", "arrived_at",
@@ -104,4 +106,8 @@ CREATE TABLE IF NOT EXISTS last_agent (
     caller TEXT PRIMARY KEY, agent_id TEXT NOT NULL, at TEXT NOT NULL,
     at_s DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_state_log (
+    seq BIGINT PRIMARY KEY, agent_id TEXT NOT NULL, state TEXT NOT NULL, at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agent_state_log_at ON agent_state_log(at);
 """

@@ -366,6 +366,32 @@ class SqliteStore:
                                           json.loads(data), int(seq)))
         return out
 
+    # ------------------------------------------------------------ agent state log
+    def add_agent_state(self, agent_id: str, state: str, at: datetime) -> int:
+        """Log that ``agent_id`` entered ``state`` at ``at``; returns the change's number."""
+        with self._tx() as db:
+            seq = self._next_seq(db, "agent_state_log")
+            db.execute("INSERT INTO agent_state_log(seq, agent_id, state, at) "
+                       "VALUES (?, ?, ?, ?)", (seq, agent_id, state, iso(at)))
+            return seq
+
+    def agent_states(self, since: datetime) -> list[tuple[str, str, datetime]]:
+        """``(agent, state, at)`` changes from ``since`` on, in order, preceded by each
+        agent's last change before ``since`` (the state the period began in)."""
+        t = iso(since)
+        before = self._read("SELECT agent_id, MAX(seq) FROM agent_state_log WHERE at < ? "
+                            "GROUP BY agent_id", (t,))
+        seqs = [int(r[1]) for r in before]
+        rows = []
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i:i + 500]
+            rows += self._read("SELECT seq, agent_id, state, at FROM agent_state_log "  # noqa: S608
+                               f"WHERE seq IN ({', '.join('?' * len(chunk))})", chunk)
+        rows += self._read("SELECT seq, agent_id, state, at FROM agent_state_log "
+                           "WHERE at >= ? ORDER BY seq", (t,))
+        rows.sort(key=lambda r: int(r[0]))
+        return [(str(a), str(st), datetime.fromisoformat(at)) for _, a, st, at in rows]
+
     # ------------------------------------------------------------ router state
     def save_router_changes(self, changes: RouterChanges) -> None:
         """Write what the router changed, in one transaction (all of it or nothing)."""

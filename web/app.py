@@ -29,7 +29,9 @@ from web.api import api_routes
 from web.auth import Passwords
 from web.context import WebContext, WebSettings
 from web.pages import page_routes
+from web.stats import stats_routes
 from web.vendor import vendor_route
+from web.wallboard import wallboard_routes
 
 __all__ = ["create_app", "STATIC_DIR", "content_security_policy"]
 
@@ -101,7 +103,8 @@ def create_app(store: Store, directory: Directory, clock: Callable[[], datetime]
                settings: WebSettings, passwords: Passwords | None = None) -> Starlette:
     """The web app over ``store`` for the agents of ``directory``; ``clock`` gives aware now."""
     web = WebContext(store, directory, clock, settings, passwords)
-    routes: list[BaseRoute] = [*api_routes(web), *page_routes(web),
+    routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *stats_routes(web),
+                               *wallboard_routes(web),
                                vendor_route(settings.vendor_dir),
                                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     middleware = [

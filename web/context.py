@@ -62,6 +62,7 @@ class WebSettings:
     forecast: Path | None = None  # staffing forecast CSV: open slots on "My hours"
     phone: PhoneSettings | None = None  # None: no WebRTC endpoints yet (GET .../phone is 404)
     events_poll_s: float = 1.0  # how often a page's event stream looks at the store
+    metrics_token: str | None = None  # Bearer token of GET /metrics (None: /metrics is 404)
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < 16:

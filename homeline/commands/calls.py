@@ -5,13 +5,10 @@ import argparse
 import csv
 import json
 import os
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _FIELDS = ("call_id", "arrived_at", "queued_at", "answered_at", "ended_at", "caller", "intent",
            "language", "flow", "flow_version", "queue_id", "agent_id", "outcome", "reason",
            "wrap_up_s", "survey_score", "survey_comment", "variables")
@@ -32,15 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def parse_since(text: str, now: datetime) -> datetime:
     """An ISO time (aware, or UTC when it has no offset) or an age before ``now``."""
-    m = _AGO.match(text.strip())
-    if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"--since {text!r}: not an ISO time (2026-11-30T18:00+01:00) nor "
-                         "an age (90s, 30m, 2h, 7d, 1w)") from None
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+    from routing.stats import parse_since as parse  # the one parser (also /api/stats)
+
+    return parse(text, now)
 
 
 def _plain(v: Any) -> Any:

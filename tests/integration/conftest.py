@@ -158,7 +158,8 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
              ring_timeout_s: float = 4, queues: dict[str, dict[str, Any]] | None = None,
              flow: str | Path = "main-menu", clock: Callable[[], datetime] | None = None,
              hold_s: int | None = None, external_contact: str = "",
-             policy: dict[str, Any] | None = None, secure: Any = None) -> Live:
+             policy: dict[str, Any] | None = None, secure: Any = None,
+             survey: str | None = None) -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
         directory = directory_for(agents, now, ring_timeout_s, queues, policy)
         name = f"it{os.getpid()}-{next(_names)}"
@@ -175,8 +176,12 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
                 the_flow = load_flow(flow if isinstance(flow, Path)
                                      else DIALPLANS_DIR / "flows" / f"{flow}.yaml")
                 router = Router(store.apply_hours(directory), now=now)
+                # survey: the flow whose post_call survey follows calls to agents
+                survey_flow = (load_flow(DIALPLANS_DIR / "flows" / f"{survey}.yaml")
+                               if survey else None)
                 eng = stack.start_engine(router, lambda: the_flow, store=store,
-                                         journal_path=tmp_path / f"{name}.jsonl", clock=clock)
+                                         journal_path=tmp_path / f"{name}.jsonl", clock=clock,
+                                         survey_flow=survey_flow)
             host = SoftphoneHost()
         except BaseException:
             if host is not None:

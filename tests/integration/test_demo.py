@@ -56,6 +56,16 @@ def test_the_portal_login_works_while_the_demo_runs() -> None:
     assert seen["me"]["user"] == {"name": PORTAL_AGENT, "role": "agent", "agent": PORTAL_AGENT}
     assert seen["page"] == 200
     assert _closed(result.portal["url"])  # stopped with the demo
+    # the demo ends with the statistics of its own call: one billing call, answered
+    # by a free agent well within the queue's T (20 s: the default service_level)
+    assert result.stats is not None
+    billing = result.stats["queues"]["billing"]
+    assert (billing["offered"], billing["answered"], billing["abandoned"]) == (1, 1, 0)
+    assert billing["service_level"] == 1.0 and 0 < billing["asa_s"] < 20
+    assert result.stats["queues"]["tech"]["offered"] == 0
+    at = lines.index("statistics of these calls (homeline stats):")
+    row = next(x for x in lines[at:] if x.split()[0] == "billing")
+    assert row.split()[1:4] == ["1", "1", "0"] and "100.0%" in row
 
 
 def test_demo_json_is_only_json_with_the_portal_in_it() -> None:
@@ -69,3 +79,14 @@ def test_demo_json_is_only_json_with_the_portal_in_it() -> None:
     assert portal["url"].startswith("http://127.0.0.1:") and portal["user"] == PORTAL_AGENT
     assert len(portal["password"]) >= 8
     assert _closed(portal["url"])
+    # per queue: offered, answered, abandoned, asa_s, service_level of the demo's calls
+    stats = out["stats"]
+    assert set(stats) == {"billing", "tech", "general"}
+    for queue in ("billing", "tech"):
+        calls = [c for c in DEMO_CALLS if c.expect_queue == queue]
+        f = stats[queue]
+        assert set(f) == {"offered", "answered", "abandoned", "asa_s", "service_level"}
+        assert (f["offered"], f["answered"], f["abandoned"]) == (len(calls), len(calls), 0)
+        assert 0 < f["asa_s"] < 20 and f["service_level"] == 1.0
+    assert stats["general"] == {"offered": 0, "answered": 0, "abandoned": 0, "asa_s": None,
+                                "service_level": None}

@@ -1,0 +1,32 @@
+"""Reports read from the store: the inputs of the live statistics, and the figures.
+
+The one place that gathers what `routing.stats.compute_stats` needs (call records
+with their events, the agents' state changes, the saved router state), so
+``homeline stats``, the web app (``/api/stats``, ``/metrics``, the wallboard) and
+the demo show the same figures.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from routing.directory import Directory
+from routing.stats import Stats, compute_stats, spans_from_changes, start_of_day
+from store.base import Store
+
+__all__ = ["collect_stats", "IVR_MARGIN"]
+
+# a call that reached the router in the period may have begun in the IVR before it
+IVR_MARGIN = timedelta(hours=1)
+
+
+def collect_stats(store: Store, directory: Directory, now: datetime,
+                  since: datetime | None = None, queue: str | None = None) -> Stats:
+    """The figures of calls that reached the router since ``since`` (default: today,
+    from midnight in the policy's week_zone) up to ``now``."""
+    since = since or start_of_day(now, directory)
+    directory = store.apply_hours(directory)  # the hours agents set (signed-up hours)
+    records = store.calls(since=since - IVR_MARGIN)
+    events = store.call_events([r.call_id for r in records])
+    spans = spans_from_changes(store.agent_states(since), now)
+    return compute_stats(directory, records, events, since=since, now=now,
+                         snapshot=store.load_router_snapshot(), spans=spans, queue=queue)
