@@ -68,6 +68,41 @@ class EngineConfig:
 SWITCH_INTERVAL_S = 0.0005  # see Engine.start
 
 
+def _journal_to_continue(path: Path) -> bool:
+    """True when ``path`` holds a router journal to append to. A last line that an
+    engine killed mid-write left torn is cut off first: its event's outcome is in
+    the stored state that the restore line carries."""
+    import json
+    import os
+
+    from routing.journal import JOURNAL_FORMAT
+
+    try:
+        with open(path, "rb+") as fp:
+            try:
+                head = json.loads(fp.readline())
+            except ValueError:
+                return False
+            if not isinstance(head, dict) or head.get("journal") != JOURNAL_FORMAT:
+                return False
+            size = fp.seek(0, os.SEEK_END)
+            fp.seek(max(0, size - 1))
+            if fp.read(1) != b"\n":  # torn: back to the end of the last whole line
+                pos = size
+                while pos > 0:
+                    step = min(65536, pos)
+                    fp.seek(pos - step)
+                    chunk = fp.read(step)
+                    cut = chunk.rfind(b"\n")
+                    if cut >= 0:
+                        fp.truncate(pos - step + cut + 1)
+                        break
+                    pos -= step
+            return True
+    except FileNotFoundError:
+        return False
+
+
 # -- what reaches the router thread ----------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class RouterEventPosted:
@@ -258,9 +293,14 @@ class Engine:
         if self.config.journal_path is not None:
             from routing.journal import Recorder
 
-            # every event and decision as JSON lines: `homeline route replay` reproduces them
-            self._journal = open(self.config.journal_path, "w", encoding="utf-8")  # noqa: SIM115
-            self._router = Recorder(self._router, self._journal, start=self._clock())
+            # every event and decision as JSON lines: `homeline route replay` reproduces them.
+            # An engine that takes over a stored state continues the journal it finds
+            # (its restore line follows at the first AMI login), otherwise starts one.
+            path = self.config.journal_path
+            go_on = self._restore is not None and _journal_to_continue(path)
+            self._journal = open(path, "a" if go_on else "w", encoding="utf-8")  # noqa: SIM115
+            self._router = Recorder(self._router, self._journal, start=self._clock(),
+                                    header=not go_on)
         self._router_thread = threading.Thread(
             target=self._router_loop, name="router", daemon=True
         )
@@ -604,8 +644,9 @@ class Engine:
                 bridged.add(call.call_id)
         router, decisions = Router.restore(directory, snapshot, now=now, bridged=bridged)
         self._core = router
-        self._router = (Recorder(router, self._journal, start=now)
-                        if self._journal is not None else router)
+        if isinstance(self._router, Recorder):
+            self._router.restored(router, snapshot, bridged, now, decisions)
+        self._router = self._router if isinstance(self._router, Recorder) else router
         for agent in snapshot.agents:
             if agent.registered:
                 self._translator.assume_registered(agent.agent_id)

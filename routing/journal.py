@@ -3,8 +3,11 @@
 Line 1 is a header carrying the directory the router was built from, so a
 journal replays on its own: ``{"journal": "homeline-router", "version": 1,
 "start": ISO, "directory": {...}}``. Every further line is ``{"at": ISO,
-"event": {"type": ..., ...}, "decisions": [...]}``. `replay` feeds the events to
-a fresh `Router` and compares its decisions with the recorded ones.
+"event": {"type": ..., ...}, "decisions": [...]}``, or, where an engine started
+again and took over a stored router state, ``{"at": ISO, "restore": {"directory":
+{...}, "snapshot": {...}, "bridged": [...]}, "decisions": [...]}``: from there the
+router is `Router.restore` of that snapshot, as the engine's was. `replay` feeds
+the events to a fresh `Router` and compares its decisions with the recorded ones.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from routing.directory import Directory
 from routing.errors import RoutingError
 from routing.events import Decision, Event
 from routing.router import Router
+from routing.snapshot import RouterSnapshot
 from routing.windows import HoursChange, HourWindow
 
 __all__ = ["encode", "decode_event", "Recorder", "replay", "ReplayResult", "JOURNAL_FORMAT"]
@@ -79,19 +83,39 @@ def decode_event(data: dict[str, Any]) -> Event:
         raise RoutingError(f"journal: bad {kind} event {data!r}: {exc}") from exc
 
 
+def _in_force(router: Router) -> Directory:
+    # the policy in force may have been given to the router apart from the directory
+    d = router.directory
+    return Directory(d.agents, d.queues, router.policy, d.source)
+
+
 class Recorder:
     """Wraps a router: ``handle`` passes through and appends a journal line to ``fp``."""
 
-    def __init__(self, router: Router, fp: IO[str], *, start: datetime | None = None) -> None:
+    def __init__(self, router: Router, fp: IO[str], *, start: datetime | None = None,
+                 header: bool = True) -> None:
+        """``header`` False: ``fp`` continues a journal that has one (an engine that
+        started again appends; its first line will be `restored`)."""
         self.router = router
         self.fp = fp
-        d = router.directory
-        # the policy in force may have been given to the router apart from the directory
-        in_force = Directory(d.agents, d.queues, router.policy, d.source)
-        header = {"journal": JOURNAL_FORMAT, "version": 1,
-                  "start": start.isoformat() if start else None,
-                  "directory": in_force.to_dict()}
-        fp.write(json.dumps(header, sort_keys=True) + "\n")
+        if header:
+            head = {"journal": JOURNAL_FORMAT, "version": 1,
+                    "start": start.isoformat() if start else None,
+                    "directory": _in_force(router).to_dict()}
+            fp.write(json.dumps(head, sort_keys=True) + "\n")
+            fp.flush()
+
+    def restored(self, router: Router, snapshot: RouterSnapshot, bridged: Iterable[str],
+                 now: datetime, decisions: Sequence[Decision]) -> None:
+        """From now on ``router``: `Router.restore` of ``snapshot`` at ``now`` (with the
+        calls Asterisk still had bridged) gave it, and ``decisions``."""
+        self.router = router
+        line = {"at": now.isoformat(),
+                "restore": {"directory": _in_force(router).to_dict(),
+                            "snapshot": snapshot.to_dict(), "bridged": sorted(bridged)},
+                "decisions": [encode(d) for d in decisions]}
+        self.fp.write(json.dumps(line, sort_keys=True) + "\n")
+        self.fp.flush()
 
     def handle(self, event: Event, now: datetime) -> list[Decision]:
         decisions = self.router.handle(event, now)
@@ -136,16 +160,29 @@ def replay(lines: Iterable[str], source: str = "<journal>") -> ReplayResult:
         try:
             rec = json.loads(raw)
             at = datetime.fromisoformat(rec["at"])
-            event = decode_event(rec["event"])
-        except (json.JSONDecodeError, KeyError, ValueError) as exc:
+            if "restore" in rec:
+                r = rec["restore"]
+                restore = (Directory.from_dict(r["directory"], source=f"{source}:{lineno}",
+                                               check_budget=False),
+                           RouterSnapshot.from_dict(r["snapshot"]), tuple(r["bridged"]))
+            else:
+                restore = None
+                event = decode_event(rec["event"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise RoutingError(f"{source}:{lineno}: bad journal line: {exc}") from exc
-        got = tuple(encode(d) for d in router.handle(event, at))
-        n_events += 1
+        if restore is not None:
+            router, made = Router.restore(restore[0], restore[1], now=at, bridged=restore[2])
+            got = tuple(encode(d) for d in made)
+            what = "restore"
+        else:
+            got = tuple(encode(d) for d in router.handle(event, at))
+            n_events += 1
+            what = str(rec["event"].get("type"))
         n_dec += len(got)
         produced.append((rec["at"], got))
         want = rec.get("decisions")
         if want is not None and _canon(want) != _canon(list(got)):
-            mismatches.append(f"{source}:{lineno}: {rec['event'].get('type')} at {rec['at']}: "
+            mismatches.append(f"{source}:{lineno}: {what} at {rec['at']}: "
                               f"recorded {len(want)} decision(s), replay gave {len(got)}"
                               + _first_diff(want, list(got)))
     return ReplayResult(n_events, n_dec, tuple(mismatches), tuple(produced))

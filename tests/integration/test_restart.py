@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from homeline.stack import PbxStack
+from routing.journal import replay
 from softphone import AgentPhone, SoftphoneHost, TestCaller
 from store import SqliteStore
 
@@ -87,7 +88,8 @@ def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_age
     stack = PbxStack(name, directory, tmp_path / name)
     argv = [sys.executable, "-m", "homeline", "engine", "run", "--agents", str(agents_file),
             "--db", str(db), "--stack", str(stack.state_dir), "--flow", "main-menu",
-            "--no-web"]  # the portal is not what a restart is about (nor port 8080)
+            "--no-web",  # the portal is not what a restart is about (nor port 8080)
+            "--journal", str(tmp_path / "router.jsonl")]
     engines: list[EngineProcess] = []
     host = None
     phones: list[Any] = []
@@ -159,6 +161,14 @@ def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_age
         assert not talking.ended and not amy_leg.ended
         engine_log = engines[-1].text()
         assert "Traceback" not in engine_log, engine_log
+        # the journal tells the whole story across the kill: one header, the restore
+        # line of the second engine, and every decision of both replays the same
+        lines = (tmp_path / "router.jsonl").read_text(encoding="utf-8").splitlines()
+        assert sum('"journal": "homeline-router"' in x for x in lines) == 1
+        assert sum(x.startswith('{"at"') and '"restore": {' in x for x in lines) == 1
+        replayed = replay(lines, source="router.jsonl")
+        assert replayed.identical, replayed.mismatches[:3]
+        assert replayed.events > 10
     finally:
         for phone in phones:
             try:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from routing_testkit import at, small_directory
 
 from routing import AgentRegistered, CallArrived, OfferAnswered, TimerFired
-from routing.journal import Recorder, replay
+from routing.journal import Recorder, decode_event, replay
 from routing.router import Router
 from routing.simulate import simulate_week
 from routing.staffing import ForecastRow, open_slots, read_forecast, week_staffing
@@ -113,3 +113,54 @@ def test_week_staffing_needed_vs_signed_up(tmp_path: Path) -> None:
     res = json.loads(out.stdout)
     assert res["week_of"] == "2026-11-30"
     assert res["open_slots"] == [{"skill": "billing", "window": "Mon 18:00-19:00", "agents": 3}]
+
+
+def test_a_journal_continued_after_a_restore_replays_identically(tmp_path: Path) -> None:
+    # an engine killed with calls waiting, started again over the stored state: its
+    # journal goes on in the same file with a restore line, and replays as one story
+    from homeline.engine import _journal_to_continue
+
+    j = tmp_path / "router.jsonl"
+    record_journal(j)  # c1 waiting, c2 connected to alice
+    d = small_directory()
+    old = Router(d, now=at(0))
+    for line in j.read_text().splitlines()[1:]:
+        r = json.loads(line)
+        old.handle(decode_event(r["event"]), datetime.fromisoformat(r["at"]))
+    snapshot = old.snapshot(at(1, 20))
+    whole = j.read_text()
+    with j.open("a", encoding="utf-8") as fp:
+        fp.write('{"at": "2026-11-30T18:01:25+00:00", "deci')  # the engine died mid-line
+    assert _journal_to_continue(j)
+    assert j.read_text() == whole  # the torn line is cut off, the rest kept
+    router, decisions = Router.restore(d, snapshot, now=at(3), bridged={"c2"})
+    with j.open("a", encoding="utf-8") as fp:
+        rec = Recorder(router, fp, header=False)
+        rec.restored(router, snapshot, {"c2"}, at(3), decisions)
+        rec.handle(CallArrived("c3", "billing", "en", "refund", "+44"), at(3, 10))
+        rec.handle(TimerFired(), at(4))
+    lines = j.read_text().splitlines()
+    assert sum(1 for x in lines if '"journal"' in x) == 1  # one header, whatever restarts
+    assert sum(1 for x in lines if '"restore"' in x) == 1
+    res = replay(lines, source=str(j))
+    assert res.identical, res.mismatches
+    assert res.events == 7 + 2
+    # and the restore line is checked like any other: a tampered snapshot is caught
+    i = next(n for n, x in enumerate(lines) if '"restore"' in x)
+    r = json.loads(lines[i])
+    calls = r["restore"]["snapshot"]["calls"]
+    assert [c["arrival"]["call_id"] for c in calls if c["phase"] == "waiting"] == ["c1"]
+    r["restore"]["snapshot"]["calls"] = [c for c in calls if c["phase"] != "waiting"]
+    lines[i] = json.dumps(r)  # claim c1 was not waiting: c3 would be first in line
+    tampered = replay(lines, source=str(j))
+    assert not tampered.identical and "CallArrived" in tampered.mismatches[0]
+
+
+def test_a_file_that_is_no_journal_is_not_continued(tmp_path: Path) -> None:
+    from homeline.engine import _journal_to_continue
+
+    p = tmp_path / "notes.txt"
+    p.write_text("hello\n")
+    assert not _journal_to_continue(p)
+    assert not _journal_to_continue(tmp_path / "missing.jsonl")
+    assert p.read_text() == "hello\n"
