@@ -200,11 +200,16 @@ class Engine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         voicemail_box: Callable[[str], str] | None = None,
         hold_s: Callable[[str], int] = lambda _queue_id: 0,
+        records: Callable[[str], bool] = lambda _queue_id: False,
+        keeper: Any = None,
+        payments: Any = None,
         restore: tuple[Any, Any] | None = None,
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
         engine adopts it, with what Asterisk still holds, at its first AMI login."""
         self._hold_s = hold_s
+        self._records = records
+        self._keeper = keeper  # voice.recording.RecordingKeeper: recordings to keep
         self._core = router  # the router itself (``_router`` may wrap it in a journal)
         self._restore = restore
         self._deferred: list[Message] = []
@@ -273,6 +278,8 @@ class Engine:
             host=self.config.agi_host, port=self.config.agi_port, handlers=handlers,
             max_calls=self.config.agi_max_calls)
         self._agi.start()
+        if self._keeper is not None:
+            self._keeper.start()
         try:
             self._ami.start(wait_s=15)
         except AmiError:
@@ -294,6 +301,8 @@ class Engine:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+        if self._keeper is not None:
+            self._keeper.stop()
         self._calls.close()
 
     def __enter__(self) -> Engine:
@@ -449,12 +458,13 @@ class Engine:
         )
         if not route.needs_position:  # nothing to announce: the caller need not wait
             self._inbox.put(RouteAsked(arrived, channel, None))
-            return RouteAck(hold_s=self._hold_s(request.queue))
+            return RouteAck(hold_s=self._hold_s(request.queue),
+                            record=self._records(request.queue))
         reply: LoopReply[tuple[int, float]] = LoopReply()
         self._inbox.put(RouteAsked(arrived, channel, reply))
         position, wait_s = await reply.get(self.config.route_reply_timeout_s) or (0, 0.0)
         return RouteAck(position=position, expected_wait_s=round(wait_s),
-                        hold_s=self._hold_s(request.queue))
+                        hold_s=self._hold_s(request.queue), record=self._records(request.queue))
 
     # -- AMI side ------------------------------------------------------------------
     def _ami_connected(self) -> None:
@@ -535,6 +545,8 @@ class Engine:
             case RouterEventPosted():
                 self._handle(message.event)
             case AmiEventReceived():
+                if self._keeper is not None and message.event.name == "Hangup":
+                    self._keeper.call_ended(message.event.get("Uniqueid"))
                 for event in self._translator.translate(message.event):
                     self._handle(event)
             case AmiResynced():

@@ -17,13 +17,16 @@ store for several engines is the next step, issue 8):
 ``SCHEMA_VERSION`` is kept in ``schema_version``; `SqliteStore._migrate` brings an
 older store up to it (version 1 is the store before the table existed). Version 4
 adds the web app's ``users`` and ``web_sessions``: new tables only, so the
-``CREATE TABLE IF NOT EXISTS`` below is the whole migration.
+``CREATE TABLE IF NOT EXISTS`` below is the whole migration. Version 5 adds
+``recordings`` (where a call's recording is kept, and when retention removed it)
+and ``payments`` (pause for payment: the agent's requests, a change feed the
+engine reads, and their results; never a digit), new tables too.
 """
 from __future__ import annotations
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # the call_records columns of version 1, and those version 2 adds (with their type)
 CALL_RECORD_COLUMNS_V1 = ("call_id", "queue_id", "agent_id", "caller", "arrived_at",
@@ -103,5 +106,15 @@ CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_name);
 CREATE TABLE IF NOT EXISTS last_agent (
     caller TEXT PRIMARY KEY, agent_id TEXT NOT NULL, at TEXT NOT NULL,
     at_s DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recordings (
+    call_id TEXT PRIMARY KEY, path TEXT NOT NULL, stored_at TEXT NOT NULL,
+    bytes BIGINT NOT NULL, removed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS payments (
+    seq BIGINT PRIMARY KEY, agent_id TEXT NOT NULL, call_id TEXT, requested_at TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('requested', 'capturing', 'accepted', 'declined',
+        'failed')),
+    detail TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 """

@@ -33,7 +33,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
     db.executescript(V1)
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 5
         (old,) = s.calls()
         assert (old.call_id, old.agent_id, old.outcome) == ("old1", "alice", "completed")
         assert old.intent is None and old.survey_score is None
@@ -43,7 +43,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
         # the feed continues after the old rows, without AUTOINCREMENT
         assert s.save_hours("bob", [HourWindow(0, 600, 720)], [], T0) == 2
     with SqliteStore(path) as s:  # opening again changes nothing
-        assert s.schema_version() == 4 and len(s.calls()) == 1
+        assert s.schema_version() == 5 and len(s.calls()) == 1
 
 
 def test_a_version_2_store_gains_the_fair_share_clocks_and_keeps_its_router_state(
@@ -61,7 +61,7 @@ def test_a_version_2_store_gains_the_fair_share_clocks_and_keeps_its_router_stat
     db.commit()
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == 4
+        assert s.schema_version() == 5
         old = s.load_router_snapshot()
         assert old is not None and old.seq == 7 and old.fairness is None
         clock = ShareClockSnapshot("billing", "en", 120.0, 1, 1796032900.0)

@@ -68,7 +68,7 @@ def test_a_version_3_store_gains_the_user_tables(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == 4
+        assert s.schema_version() == 5
         s.add_user("alice", "admin", None, "h", T0)
         assert s.users()[0].role == "admin"
 
