@@ -202,7 +202,7 @@ class Engine:
         hold_s: Callable[[str], int] = lambda _queue_id: 0,
         records: Callable[[str], bool] = lambda _queue_id: False,
         keeper: Any = None,
-        payments: Any = None,
+        payment_flow: Any = None,
         restore: tuple[Any, Any] | None = None,
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
@@ -248,6 +248,16 @@ class Engine:
         )
         self._agi: Any = None
         self._errors: list[str] = []
+        self._payments: Any = None  # voice.payment.PaymentDesk: pause for payment
+        if payment_flow is not None and store is not None:
+            from voice.payment import PaymentDesk
+
+            self._payments = PaymentDesk(
+                self._ami, store, flow=payment_flow, channel_of=self._translator.channel_of,
+                recorded=lambda call_id: self._records((self._calls.get(call_id) or
+                                                        CallTimeline(call_id)).queue or ""),
+                clock=self._clock, recordings=recordings)
+            self._payments_seq = store.payments_seq()
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -274,6 +284,8 @@ class Engine:
                                                    "position": self._position_call}
         if self._survey_flow is not None:
             handlers["survey"] = self._survey_call
+        if self._payments is not None:
+            handlers["payment"] = self._payments.agi_call
         self._agi = FastAGIServer(
             host=self.config.agi_host, port=self.config.agi_port, handlers=handlers,
             max_calls=self.config.agi_max_calls)
@@ -539,6 +551,15 @@ class Engine:
             return
         for event in [*changes, *requests]:
             self._handle(event)
+        if self._payments is not None:
+            try:
+                payments, self._payments_seq = self._store.payments_since(self._payments_seq)
+            except Exception as exc:
+                log.warning("reading payment requests from the store failed: %s", exc)
+                return
+            for p in payments:
+                if p.status == "requested":
+                    self._payments.requested(p.seq, p.agent_id, p.call_id)
 
     def _dispatch(self, message: Message) -> None:
         match message:
@@ -547,6 +568,8 @@ class Engine:
             case AmiEventReceived():
                 if self._keeper is not None and message.event.name == "Hangup":
                     self._keeper.call_ended(message.event.get("Uniqueid"))
+                if self._payments is not None:
+                    self._payments.observe(message.event)
                 for event in self._translator.translate(message.event):
                     self._handle(event)
             case AmiResynced():

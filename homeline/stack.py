@@ -312,7 +312,8 @@ class PbxStack:
     def start_engine(self, router: Any, flow_for_new_call: Callable[[], Any],
                      journal_path: Path | None = None, store: Any = None,
                      survey_flow: Any = None, clock: Callable[[], Any] | None = None,
-                     restore: tuple[Any, Any] | None = None) -> Any:
+                     restore: tuple[Any, Any] | None = None,
+                     payment_flow: Any = None) -> Any:
         from homeline.engine import Engine, EngineConfig
 
         if self.instance is None:
@@ -338,7 +339,7 @@ class PbxStack:
             agent_ids=[a.id for a in self.directory.agents],
             recordings=recordings, store=store, survey_flow=survey_flow,
             hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)), restore=restore,
-            records=self.records, keeper=keeper,
+            records=self.records, keeper=keeper, payment_flow=payment_flow,
         )
         self.engine.start()
         return self.engine
