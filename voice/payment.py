@@ -41,6 +41,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, assert_never
 
 from voice.ami import AmiEvent, AmiReply
+from voice.fastagi import AgiChannel, AgiReply
 
 __all__ = ["PaymentDesk", "PAYMENT_CONTEXT", "PAYMENT_AGENT_CONTEXT", "check_payment_action",
            "PaymentResult"]
@@ -259,7 +260,7 @@ class PaymentDesk:
             log.warning("payment %d: status %s not stored: %s", seq, status, exc)
 
     # -- FastAGI loop: the secure capture on the caller's channel ---------------------------
-    async def agi_call(self, agi: Any, env: Mapping[str, str]) -> None:
+    async def agi_call(self, agi: AgiChannel, env: Mapping[str, str]) -> None:
         """``agi://.../payment`` from [homeline-payment]: run the payment flow."""
         from voice.agi_runner import RouteAck, run_call
 
@@ -283,22 +284,20 @@ class PaymentDesk:
                       else "accepted" if last == "accepted" else "declined")
 
 
-class _StaysOnTheCall:
+class _StaysOnTheCall(AgiChannel):
     """The payment flow's AGI channel: its end nodes (``hangup`` with a prompt, the
     flow language's way to finish) end the capture, not the call: the caller goes
     back to the agent, so the AGI ``HANGUP`` they send is answered here and never
-    reaches Asterisk; everything else passes through."""
+    reaches Asterisk; every other command goes to the real channel."""
 
-    def __init__(self, agi: Any) -> None:
-        self._agi = agi
-        self.env = getattr(agi, "env", {})
+    def __init__(self, agi: AgiChannel) -> None:  # no super(): it wraps, not owns, a socket
+        self._inner = agi
+        self.env = agi.env
 
-    async def command(self, name: str, *args: str | int) -> Any:
+    async def command(self, name: str, *args: str | int) -> AgiReply:
         if name == "HANGUP":
-            from voice.fastagi import AgiReply
-
             return AgiReply(200, "1", "", {})
-        return await self._agi.command(name, *args)
+        return await self._inner.command(name, *args)
 
 
 _quiet = logging.getLogger("homeline.voice.payment.flow")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +40,12 @@ from .conftest import Live, wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
+SHOTS = Path(os.environ.get("HOMELINE_TEST_ARTIFACTS",
+                            Path(__file__).resolve().parents[2] / "test-artifacts")) / "screenshots"
 CARD = "4111111111111111"  # the usual test Visa number: the service accepts it
 BAD_CARD = "4000000000000002"  # declined
 PASSWORD = "a-long-test-password"
@@ -83,6 +92,51 @@ def service() -> Iterator[PaymentService]:
     s.close()
 
 
+@pytest.fixture
+def browser() -> Iterator[Callable[[], Any]]:
+    """New pages, each in a headless Chromium of its own (Debian's, a new temporary
+    user-data-dir); all closed and removed at the end."""
+    if not CHROMIUM.is_file():
+        pytest.skip("needs Debian's chromium (/usr/bin/chromium): scripts/bootstrap.sh")
+    from playwright.sync_api import sync_playwright
+
+    dirs: list[Path] = []
+    contexts: list[Any] = []
+    with sync_playwright() as pw:
+        def new() -> Any:
+            d = Path(tempfile.mkdtemp(prefix="homeline-chromium-"))
+            dirs.append(d)
+            ctx = pw.chromium.launch_persistent_context(
+                str(d), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1200, "height": 900})
+            contexts.append(ctx)
+            return ctx.new_page()
+
+        try:
+            yield new
+        finally:
+            for ctx in contexts:
+                ctx.close()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def shot(page: Any, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _browser_login(page: Any, url: str, name: str, then: str) -> None:
+    page.goto(url + "/login")
+    page.fill("input[name=user]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/agent")
+    page.goto(url + then)
+
+
 def _payment_flow(tmp: Path, port: int) -> Any:
     text = (DIALPLANS_DIR / "flows" / "payment.yaml").read_text(encoding="utf-8")
     assert "127.0.0.1:8099" in text
@@ -125,34 +179,40 @@ def _login(url: str, name: str) -> tuple[httpx.Client, str]:
     return c, str(r.json()["csrf"])
 
 
-def _take_payment(portal: httpx.Client, csrf: str, leg: Any, card: str, work: Path
-                  ) -> tuple[dict[str, Any], float, float]:
-    """Ask for a payment as the portal does; the caller plays the card as tones and
-    types it (RFC 4733); returns the final status and the capture's wall-clock span."""
+def _take_payment(page: Any, portal: httpx.Client, leg: Any, card: str, work: Path,
+                  name: str) -> tuple[dict[str, Any], str, float]:
+    """The agent clicks "Take payment" in their portal page; the caller plays the card
+    as in-band tones and types it (RFC 4733); returns the final status (from the API),
+    what the page says, and how long the capture took."""
     started = time.time()
-    r = portal.post("/api/agents/amy/payment", json={}, headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200, r.text
-    seq = r.json()["seq"]
+    before = (portal.get("/api/agents/amy/payment").json()["payment"] or {}).get("seq", 0)
+    page.click("#take-payment")
+    page.wait_for_selector("#payment-status[data-status=capturing]", timeout=10_000)
+    shot(page, f"payment-{name}-capturing")
 
     def status() -> dict[str, Any] | None:
         p = portal.get("/api/agents/amy/payment").json()["payment"]
-        return p if p and p["seq"] == seq else None
+        return p if p and p["seq"] > before else None
 
-    assert wait_for(lambda: (p := status()) and p["status"] != "requested", 10), status()
-    assert status()["status"] == "capturing", status()  # type: ignore[index]
+    assert status() is not None and status()["status"] == "capturing"  # type: ignore[index]
     time.sleep(1.5)  # the secure collect's prompt starts
     time.sleep(leg.play(_tones(work, card)) + 0.3)  # in-band: heard by nobody, detected by none
     for digit in card + "#":
         leg.send_dtmf(digit)
         time.sleep(0.25)
-    final = wait_for(lambda: (p := status()) and p["status"] in FINAL and p, 25)
-    assert final, status()
-    return final, started, time.time()
+    page.wait_for_selector("#payment-status[data-status=accepted], "
+                           "#payment-status[data-status=declined], "
+                           "#payment-status[data-status=failed]", timeout=25_000)
+    shown = page.inner_text("#payment-status")
+    shot(page, f"payment-{name}-result")
+    final = status()
+    assert final is not None and final["status"] in FINAL, final
+    return final, shown, time.time() - started
 
 
 def test_pause_for_payment_keeps_the_card_number_out_of_everything(
         live_factory: Any, service: PaymentService, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, browser: Callable[[], Any]) -> None:
     caplog.set_level(logging.DEBUG)
     live = _start(live_factory, service, tmp_path)
     amy = live.agent("amy", answer_delay=0.3)
@@ -163,8 +223,10 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
     tap.start(wait_s=10)
     assert live.store is not None
     web = live.stack.start_web(live.store, https=False)
-    portal, csrf = _login(web.url, "amy")
+    portal, _csrf = _login(web.url, "amy")
     sam, _ = _login(web.url, "sam")
+    agent_page = browser()
+    _browser_login(agent_page, web.url, "amy", "/agent")
     try:
         with TestCaller(live.host, "+15550801") as caller:
             leg = caller.call(live.support_uri)
@@ -181,11 +243,14 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
             time.sleep(leg.play(_probe_wav(live.work, "1397")) + 0.5)  # before: recorded
 
             agent_heard = agent_leg.record(tmp_path / "agent-during-payment.wav")
-            accepted, t0, t1 = _take_payment(portal, csrf, leg, CARD, tmp_path)
+            accepted, shown, took = _take_payment(agent_page, portal, leg, CARD, tmp_path,
+                                                  "accepted")
             time.sleep(0.5)
             agent_leg.stop_recording()
-            print(f"\npayment 1: {accepted['status']} after {t1 - t0:.1f} s ({accepted})")
+            print(f"\npayment 1: {accepted['status']} after {took:.1f} s, the agent's page "
+                  f"says {shown!r}")
             assert accepted["status"] == "accepted", accepted
+            assert shown == "Payment accepted"
 
             # back together: the agent's probe reaches the caller (and the recording)
             caller_heard = leg.record(tmp_path / "caller-after-payment.wav")
@@ -193,12 +258,14 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
             time.sleep(agent_leg.play(_probe_wav(live.work, "2580")) + 0.5)
             leg.stop_recording()
 
-            declined, _, _ = _take_payment(portal, csrf, leg, BAD_CARD, tmp_path)
-            print(f"payment 2: {declined['status']} ({declined})")
+            declined, shown, _ = _take_payment(agent_page, portal, leg, BAD_CARD, tmp_path,
+                                               "declined")
+            print(f"payment 2: {declined['status']}, the agent's page says {shown!r}")
             assert declined["status"] == "declined", declined
+            assert shown == "Payment declined"
             time.sleep(1.0)
             time.sleep(leg.play(_probe_wav(live.work, "3690")) + 0.5)  # after: recorded
-            page = portal.get("/agent").text
+            page = agent_page.content()
             leg.hangup()
             leg.wait_disconnected(10)
             agent_leg.wait_disconnected(10)
@@ -224,11 +291,21 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
         # nowhere else either
         sup_page = sam.get(f"/supervisor/calls/{call_id}")
         assert sup_page.status_code == 200 and "accepted" in sup_page.text
+        sup = browser()
+        _browser_login(sup, web.url, "sam", f"/supervisor/calls/{call_id}")
+        sup.wait_for_function("document.getElementById('recording').readyState >= 1",
+                              timeout=10_000)
+        duration = sup.evaluate("document.getElementById('recording').duration")
+        print(f"the supervisor's page plays the recording: {duration:.1f} s")
+        assert duration > 10
+        shot(sup, "supervisor-call-record")
+        outputs_page = sup.content()
         outputs: dict[str, str] = {
             "homeline log": caplog.text,
             "AMI stream": repr([(e.name, dict(e.fields)) for e in ami_events]),
             "agent page": page,
             "supervisor page": sup_page.text,
+            "supervisor page in the browser": outputs_page,
             "portal API": portal.get("/api/agents/amy/payment").text
             + portal.get("/api/agents/amy/current-call").text,
             "router events": repr(live.events),
