@@ -6,8 +6,9 @@ its survey and its recording, and the recording's audio.
   their kind (the router's, the IVR's, supervisors' actions), its payments
   (status only: no digit is ever stored), the survey score and comment, and
   the recording in an ``<audio>`` element;
-- ``GET /api/calls/{call_id}/recording``: the WAV, for supervisors and admins
-  only (agents get 403). Played in the page, never offered as a download: no
+- ``GET /api/calls/{call_id}/recording`` and ``.../survey-comment`` (the caller's
+  recorded comment): the WAV, for supervisors and admins only (agents get 403).
+  Played in the page, never offered as a download: no
   ``Content-Disposition: attachment``; ``Cache-Control: no-store`` like every
   answer (`web.app.SecurityHeaders`).
 
@@ -77,7 +78,9 @@ def call_detail(web: WebContext, call_id: str) -> dict[str, Any] | None:
                    for e in events],
         "payments": [{"at": _t(p.requested_at), "agent": p.agent_id, "status": p.status,
                       "detail": p.detail, "updated_at": _t(p.updated_at)} for p in payments],
-        "survey": {"score": rec.survey_score, "comment": bool(rec.survey_comment)},
+        "survey": {"score": rec.survey_score,
+                   "comment": bool(rec.survey_comment and Path(rec.survey_comment).is_file()),
+                   "comment_url": f"/api/calls/{call_id}/survey-comment"},
         "recording": None if recording is None else {
             "kept": recording.removed_at is None and Path(recording.path).is_file(),
             "stored_at": _t(recording.stored_at), "removed_at": _t(recording.removed_at),
@@ -145,6 +148,20 @@ def record_routes(web: WebContext) -> list[Route]:
         # no filename: FileResponse then sends no Content-Disposition (played, not saved)
         return FileResponse(rec.path, media_type="audio/wav")
 
+    async def survey_comment(request: Request) -> Response:
+        p = await who(request)
+        refused = _refusal(p, api=True)
+        if refused is not None:
+            return refused
+        call_id = request.path_params["call_id"]
+        rec = await run_in_threadpool(web.store.call_record, call_id)
+        path = rec.survey_comment if rec is not None else None
+        if not path or not Path(path).is_file():
+            return JSONResponse({"error": f"no survey comment kept for call {call_id!r}"},
+                                status_code=404)
+        return FileResponse(path, media_type="audio/wav")
+
     return [Route("/supervisor/calls", calls_page, methods=["GET"]),
+            Route("/api/calls/{call_id}/survey-comment", survey_comment, methods=["GET"]),
             Route("/supervisor/calls/{call_id}", call_page, methods=["GET"]),
             Route("/api/calls/{call_id}/recording", recording, methods=["GET"])]

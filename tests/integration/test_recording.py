@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from homeline.demo import _probe_wav
+from homeline.paths import DIALPLANS_DIR
+from ivr.loader import load_flow
 from prompts.dtmf import detect_file
 from web import Passwords
 
@@ -161,4 +163,61 @@ def test_retention_sweep_removes_recordings_older_than_the_admins_period(live_fa
         assert page.status_code == 200 and 'id="recording-removed"' in page.text
         c.close()
     finally:
+        live.stack.stop_web()
+
+
+def test_survey_score_and_recorded_comment_show_on_the_call_record(live_factory, tmp_path):
+    """A real post-call survey (support-line's survey node, after the agent hangs up):
+    score 4 and a spoken comment, stored with the call, listed and played for
+    supervisors; the comment's audio is refused to agents like the recording."""
+    from routing import Router
+
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, engine=False)
+    assert live.store is not None and live.directory is not None
+    flow = load_flow(DIALPLANS_DIR / "flows" / "main-menu.yaml")
+    survey = load_flow(DIALPLANS_DIR / "flows" / "support-line.yaml")
+    router = Router(live.store.apply_hours(live.directory), now=datetime.now(UTC))
+    live.engine = live.stack.start_engine(router, lambda: flow, store=live.store,
+                                          survey_flow=survey)
+    amy = live.agent("amy", answer_delay=0.3)
+    live.wait_registered("amy")
+    caller, leg = dial_and_press(live, "+15550704", "1")
+    with caller:
+        agent_leg = amy.wait_call(25)
+        agent_leg.wait_confirmed(10)
+        time.sleep(1.0)
+        agent_leg.hangup()  # the agent ends the call: the caller gets the survey
+        agent_leg.wait_disconnected(10)
+        time.sleep(2.0)
+        leg.send_dtmf("4")
+        time.sleep(6.0)  # the comment prompt, then the beep
+        time.sleep(leg.play(_probe_wav(live.work, "1397")) + 0.3)
+        leg.send_dtmf("#")
+        rec = wait_for(lambda: (r := live.store.call_record(  # type: ignore[union-attr]
+            live.timeline_of("+15550704").call_id)) and r.survey_score is not None and r, 20)
+        leg.hangup()
+        leg.wait_disconnected(10)
+    assert rec and rec.survey_score == 4, rec
+    assert rec.survey_comment and Path(rec.survey_comment).is_file(), rec
+    assert rec.agent_id == "amy" and rec.intent == "billing"
+    add_users(live)
+    web = live.stack.start_web(live.store, https=False)
+    clients = []
+    try:
+        clients.append(sam := login(web.url, "sam"))
+        listing = sam.get("/supervisor/calls").text
+        row = listing[listing.index(f'data-call="{rec.call_id}"'):]
+        assert '<td class="survey">4</td>' in row[:row.index("</tr>")]
+        page = sam.get(f"/supervisor/calls/{rec.call_id}").text
+        assert '<strong id="survey-score">4</strong>' in page
+        assert f'src="/api/calls/{rec.call_id}/survey-comment"' in page
+        r = sam.get(f"/api/calls/{rec.call_id}/survey-comment")
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert "content-disposition" not in r.headers
+        assert "1397" in detect_file(rec.survey_comment).digits  # the caller's own audio
+        clients.append(agent := login(web.url, "amy"))
+        assert agent.get(f"/api/calls/{rec.call_id}/survey-comment").status_code == 403
+    finally:
+        for c in clients:
+            c.close()
         live.stack.stop_web()
