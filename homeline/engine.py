@@ -256,7 +256,7 @@ class Engine:
                 self._ami, store, flow=payment_flow, channel_of=self._translator.channel_of,
                 recorded=lambda call_id: self._records((self._calls.get(call_id) or
                                                         CallTimeline(call_id)).queue or ""),
-                clock=self._clock, recordings=recordings)
+                clock=self._clock, recordings=recordings, note=self._calls.note)
             self._payments_seq = store.payments_seq()
 
     # -- lifecycle -------------------------------------------------------------

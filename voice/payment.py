@@ -105,8 +105,10 @@ class PaymentDesk:
 
     def __init__(self, ami: AmiSender, store: PaymentStore, *, flow: Any,
                  channel_of: Callable[[str], str | None], recorded: Callable[[str], bool],
-                 clock: Callable[[], datetime], recordings: Any = None) -> None:
+                 clock: Callable[[], datetime], recordings: Any = None,
+                 note: Callable[[str, str], None] = lambda _call_id, _text: None) -> None:
         self._ami = ami
+        self._note = note
         self._store = store
         self._flow = flow
         self._channel_of = channel_of
@@ -179,6 +181,8 @@ class PaymentDesk:
                 self._fail(cap, f"the caller could not be moved ({reply.message})")
                 return
             cap.phase = "capturing"
+            self._note(cap.call_id, f"payment {cap.seq}: caller in the secure capture"
+                       f"{', recording paused' if cap.recorded else ''}; agent hears silence")
             log.info("call %s: payment %d: caller in the secure capture, agent %s waits",
                      cap.call_id, cap.seq, cap.agent_id)
 
@@ -239,6 +243,9 @@ class PaymentDesk:
                 self._status(cap.seq, "failed", why, cap.call_id)
             case _:
                 assert_never(result)
+        text = why if result == "caller-left" else (
+            f"{result}{' (' + why + ')' if why else ''}, back with the agent")
+        self._note(cap.call_id, f"payment {cap.seq}: {text}")
         log.info("call %s: payment %d: %s", cap.call_id, cap.seq, result)
 
     def _fail(self, cap: _Capture, why: str) -> None:
@@ -246,6 +253,7 @@ class PaymentDesk:
         with self._lock:
             self._captures.pop(cap.call_id, None)
         self._status(cap.seq, "failed", why, cap.call_id)
+        self._note(cap.call_id, f"payment {cap.seq} failed: {why}")
         log.warning("call %s: payment %d failed: %s", cap.call_id, cap.seq, why)
 
     def _send(self, name: str, on_reply: Callable[[AmiReply], None] | None,

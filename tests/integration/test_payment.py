@@ -166,6 +166,16 @@ def _start(live_factory: Any, service: PaymentService, tmp_path: Path) -> Live:
         router, lambda: flow, store=live.store, journal_path=tmp_path / "journal.jsonl",
         payment_flow=_payment_flow(tmp_path, service.port))
     live.engine.subscribe(lambda kind, payload: live.events.append((kind, payload)))
+    # Homeline's Asterisk registers no CDR backend; this instance writes CSV CDRs
+    # (cdr_csv: astlogdir/cdr-csv/Master.csv), so the test can look into them
+    (live.stack.instance.etc_dir / "cdr.conf").write_text(
+        "[general]\nenable=yes\n[csv]\nusegmtime=yes\nloguniqueid=yes\nloguserfield=yes\n",
+        encoding="utf-8")
+    csv_dir = live.stack.instance.log_dir / "cdr-csv"  # cdr_csv opens, never creates, it
+    csv_dir.mkdir(exist_ok=True)
+    root = live.stack.instance.root
+    os.chown(csv_dir, root.asterisk_uid, root.asterisk_gid)
+    print(live.stack.instance.cli("module load cdr_csv.so").strip())
     pw = Passwords().hash(PASSWORD)
     live.store.add_user("amy", "agent", "amy", pw, datetime.now(UTC))
     live.store.add_user("sam", "supervisor", None, pw, datetime.now(UTC))
@@ -270,6 +280,10 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
             leg.wait_disconnected(10)
             agent_leg.wait_disconnected(10)
 
+        steps = [what for _t, what in live.engine.timeline(call_id).steps]
+        print("timeline:", [w for w in steps if w.startswith("payment")])
+        assert "payment 1: accepted, back with the agent" in steps
+        assert "payment 2: declined, back with the agent" in steps
         assert service.cards == [CARD, BAD_CARD]  # the digits reached the payment service
         rec = wait_for(lambda: live.store.recording(call_id), 15)  # type: ignore[union-attr]
         assert rec is not None, "the call's recording was not kept"
@@ -309,6 +323,7 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
             "portal API": portal.get("/api/agents/amy/payment").text
             + portal.get("/api/agents/amy/current-call").text,
             "router events": repr(live.events),
+            "timeline": repr(live.engine.timeline(call_id)),
         }
         con = sqlite3.connect(str(live.store.path))
         try:
@@ -327,7 +342,10 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
                 searched.append(f)
         cdr = [f for f in searched if "cdr" in str(f).lower()]
         outputs["CDR engine"] = cdr_status = live.stack.instance.cli("cdr show status")
-        print(cdr_status.strip())
+        assert "csv" in cdr_status.split("Registered Backends")[1], cdr_status
+        master = [f for f in cdr if f.name == "Master.csv"]
+        assert master and call_id in master[0].read_text(), "no CDR of the call was written"
+        print("CDR:", master[0].read_text().strip().splitlines()[-1][:300])
         print(f"searched {len(outputs)} outputs, {len(searched)} files "
               f"(CDR: {[f.name for f in cdr]}), {len(ami_events)} AMI events")
         for name, text in outputs.items():
