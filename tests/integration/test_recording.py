@@ -221,3 +221,19 @@ def test_survey_score_and_recorded_comment_show_on_the_call_record(live_factory,
         for c in clients:
             c.close()
         live.stack.stop_web()
+
+
+def test_the_engine_runs_the_retention_sweep_itself(live_factory):
+    """Retention 0 days: the engine's own recordings thread removes the file at its
+    next sweep after keeping it (the sweep period shortened from a minute)."""
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, queues={"billing": {"record": True}},
+                        policy={"recording_retention_days": 0})
+    live.engine._keeper.SWEEP_EVERY_S = 0.5
+    live.agent("amy", answer_delay=0.3)
+    live.wait_registered("amy")
+    call_id, path = recorded_call(live, "+15550705")
+    assert live.store is not None
+    gone = wait_for(lambda: (r := live.store.recording(call_id)) and r.removed_at and r, 10)
+    assert gone, "the engine never swept the expired recording"
+    assert not path.exists()
+    assert gone.removed_at >= gone.stored_at
