@@ -357,3 +357,47 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
         sam.close()
         tap.stop()
         live.stack.stop_web()
+
+
+def test_a_caller_who_hangs_up_during_the_capture_ends_the_payment_and_the_call(
+        live_factory: Any, service: PaymentService, tmp_path: Path) -> None:
+    live = _start(live_factory, service, tmp_path)
+    amy = live.agent("amy", answer_delay=0.3)
+    live.wait_registered("amy")
+    assert live.store is not None
+    web = live.stack.start_web(live.store, https=False)
+    portal, csrf = _login(web.url, "amy")
+    try:
+        with TestCaller(live.host, "+15550802") as caller:
+            leg = caller.call(live.support_uri)
+            leg.wait_confirmed(15)
+            time.sleep(0.8)
+            leg.send_dtmf("1")
+            agent_leg = amy.wait_call(25)
+            agent_leg.wait_confirmed(10)
+            assert wait_for(lambda: (t := live.timeline_of("+15550802")) and t.answered, 10)
+            r = portal.post("/api/agents/amy/payment", json={},
+                            headers={"X-CSRF-Token": csrf})
+            assert r.status_code == 200, r.text
+
+            def status() -> str:
+                return str(portal.get("/api/agents/amy/payment").json()["payment"]["status"])
+
+            assert wait_for(lambda: status() == "capturing", 10), status()
+            time.sleep(1.5)
+            for digit in "4111":  # a few digits, then the caller gives up
+                leg.send_dtmf(digit)
+                time.sleep(0.25)
+            leg.hangup()
+            leg.wait_disconnected(10)
+            agent_leg.wait_disconnected(10)  # the desk ends the agent's waiting leg
+        assert wait_for(lambda: status() == "failed", 10), status()
+        detail = portal.get("/api/agents/amy/payment").json()["payment"]["detail"]
+        assert detail == "the caller hung up during the payment"
+        assert service.cards == []  # nothing was sent to the payment service
+        timeline = live.timeline_of("+15550802")
+        assert wait_for(lambda: timeline.ended, 10), timeline.steps
+        assert wait_for(lambda: live.channel_count() == 0, 10)
+    finally:
+        portal.close()
+        live.stack.stop_web()
