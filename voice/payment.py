@@ -198,6 +198,10 @@ class PaymentDesk:
         cap.phase = "bridging"
         result = cap.result or "declined"
         if cap.agent_left:
+            # nobody to bridge back to: the caller goes on at once (survey, or the end)
+            self._resume_recording(cap)
+            self._send("Redirect", None, Channel=cap.caller_channel, Context=PAYMENT_CONTEXT,
+                       Exten="s", Priority="agent-left")
             self._finish(cap, result, "the agent left during the payment")
             return
 

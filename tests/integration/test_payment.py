@@ -401,3 +401,45 @@ def test_a_caller_who_hangs_up_during_the_capture_ends_the_payment_and_the_call(
     finally:
         portal.close()
         live.stack.stop_web()
+
+
+def test_an_agent_who_hangs_up_during_the_capture_leaves_the_payment_to_finish(
+        live_factory: Any, service: PaymentService, tmp_path: Path) -> None:
+    live = _start(live_factory, service, tmp_path)
+    amy = live.agent("amy", answer_delay=0.3)
+    live.wait_registered("amy")
+    assert live.store is not None
+    web = live.stack.start_web(live.store, https=False)
+    portal, csrf = _login(web.url, "amy")
+    try:
+        with TestCaller(live.host, "+15550803") as caller:
+            leg = caller.call(live.support_uri)
+            leg.wait_confirmed(15)
+            time.sleep(0.8)
+            leg.send_dtmf("1")
+            agent_leg = amy.wait_call(25)
+            agent_leg.wait_confirmed(10)
+            assert wait_for(lambda: (t := live.timeline_of("+15550803")) and t.answered, 10)
+            assert portal.post("/api/agents/amy/payment", json={},
+                               headers={"X-CSRF-Token": csrf}).status_code == 200
+
+            def payment() -> dict[str, Any]:
+                return dict(portal.get("/api/agents/amy/payment").json()["payment"])
+
+            assert wait_for(lambda: payment()["status"] == "capturing", 10), payment()
+            agent_leg.hangup()  # the agent leaves; the caller is still typing
+            agent_leg.wait_disconnected(10)
+            time.sleep(1.0)
+            for digit in CARD + "#":
+                leg.send_dtmf(digit)
+                time.sleep(0.25)
+            assert wait_for(lambda: payment()["status"] in FINAL, 20), payment()
+            # not bridged to anyone: the caller goes on at once and the call ends
+            leg.wait_disconnected(15)
+        p = payment()
+        assert (p["status"], p["detail"]) == ("accepted", "the agent left during the payment")
+        assert service.cards == [CARD]
+        assert wait_for(lambda: live.channel_count() == 0, 10)
+    finally:
+        portal.close()
+        live.stack.stop_web()
