@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -189,6 +190,13 @@ def _login(url: str, name: str) -> tuple[httpx.Client, str]:
     return c, str(r.json()["csrf"])
 
 
+def squeeze(digits: str) -> str:
+    """Detected digits with repeats merged: under load a tone can reach a phone in two
+    pieces (heard "25880" for the probe 2580). The probes repeat no digit, and any
+    card digit between them would still show (a 4 follows neither 7 nor 0)."""
+    return re.sub(r"(.)\1+", r"\1", digits)
+
+
 def _take_payment(page: Any, portal: httpx.Client, leg: Any, card: str, work: Path,
                   name: str) -> tuple[dict[str, Any], str, float]:
     """The agent clicks "Take payment" in their portal page; the caller plays the card
@@ -291,14 +299,15 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
         # the recording: the conversation before, between and after, no card digit
         in_recording = detect_file(rec.path)
         print(f"recording {Path(rec.path).name}: DTMF heard {in_recording.digits!r}")
-        assert in_recording.digits == "139725803690", in_recording.digits
+        assert squeeze(in_recording.digits) == "139725803690", in_recording.digits
         # the agent's audio during the capture: silence, no tone
         during = detect_file(agent_heard)
         seconds = sf.info(str(agent_heard)).duration
         print(f"agent during the capture: {seconds:.1f} s, DTMF heard {during.digits!r}")
         assert seconds > 5 and during.digits == "", during.digits
         assert agent_leg.dtmf_received == ""  # no RFC 4733 event reached the agent either
-        assert "2580" in detect_file(caller_heard).digits  # bridged back: audio both ways
+        # bridged back: the agent's probe reaches the caller again
+        assert "2580" in squeeze(detect_file(caller_heard).digits)
         assert any(e.name == "UserEvent" and e.get("UserEvent") == "HomelinePaymentDone"
                    for e in ami_events)
 
@@ -314,6 +323,7 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
         assert duration > 10
         shot(sup, "supervisor-call-record")
         outputs_page = sup.content()
+        sup.close()
         outputs: dict[str, str] = {
             "homeline log": caplog.text,
             "AMI stream": repr([(e.name, dict(e.fields)) for e in ami_events]),
@@ -353,6 +363,7 @@ def test_pause_for_payment_keeps_the_card_number_out_of_everything(
                 assert secret not in text, f"card digits {secret} leaked into {name}"
         assert '"accepted"' in outputs["store"] or "'accepted'" in outputs["store"]
     finally:
+        agent_page.close()  # ends its event stream before the web app stops
         portal.close()
         sam.close()
         tap.stop()

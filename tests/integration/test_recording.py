@@ -4,6 +4,7 @@ store, served to supervisors (never agents) over real HTTP, and removed by the
 retention sweep."""
 from __future__ import annotations
 
+import re
 import stat
 import time
 from datetime import UTC, datetime, timedelta
@@ -74,7 +75,8 @@ def test_recorded_queue_keeps_the_conversation_and_only_supervisors_hear_it(live
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     heard = detect_file(path)
     print(f"\nrecording {path.name}: {path.stat().st_size} bytes, DTMF heard {heard.digits!r}")
-    assert "1397" in heard.digits and "2580" in heard.digits, heard.digits
+    squeezed = re.sub(r"(.)\1+", r"\1", heard.digits)  # a tone split in two under load
+    assert "1397" in squeezed and "2580" in squeezed, heard.digits
     assert not list((live.stack.instance.spool_dir / "monitor").glob("*.wav"))
 
     # over real HTTP: supervisors and admins get the WAV, played not downloaded; agents 403
@@ -214,7 +216,8 @@ def test_survey_score_and_recorded_comment_show_on_the_call_record(live_factory,
         r = sam.get(f"/api/calls/{rec.call_id}/survey-comment")
         assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
         assert "content-disposition" not in r.headers
-        assert "1397" in detect_file(rec.survey_comment).digits  # the caller's own audio
+        heard = re.sub(r"(.)\1+", r"\1", detect_file(rec.survey_comment).digits)
+        assert "1397" in heard  # the caller's own audio
         clients.append(agent := login(web.url, "amy"))
         assert agent.get(f"/api/calls/{rec.call_id}/survey-comment").status_code == 403
     finally:
