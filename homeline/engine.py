@@ -235,11 +235,16 @@ class Engine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         voicemail_box: Callable[[str], str] | None = None,
         hold_s: Callable[[str], int] = lambda _queue_id: 0,
+        records: Callable[[str], bool] = lambda _queue_id: False,
+        keeper: Any = None,
+        payment_flow: Any = None,
         restore: tuple[Any, Any] | None = None,
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
         engine adopts it, with what Asterisk still holds, at its first AMI login."""
         self._hold_s = hold_s
+        self._records = records
+        self._keeper = keeper  # voice.recording.RecordingKeeper: recordings to keep
         self._core = router  # the router itself (``_router`` may wrap it in a journal)
         self._restore = restore
         self._deferred: list[Message] = []
@@ -278,6 +283,16 @@ class Engine:
         )
         self._agi: Any = None
         self._errors: list[str] = []
+        self._payments: Any = None  # voice.payment.PaymentDesk: pause for payment
+        if payment_flow is not None and store is not None:
+            from voice.payment import PaymentDesk
+
+            self._payments = PaymentDesk(
+                self._ami, store, flow=payment_flow, channel_of=self._translator.channel_of,
+                recorded=lambda call_id: self._records((self._calls.get(call_id) or
+                                                        CallTimeline(call_id)).queue or ""),
+                clock=self._clock, recordings=recordings, note=self._calls.note)
+            self._payments_seq = store.payments_seq()
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -309,10 +324,14 @@ class Engine:
                                                    "position": self._position_call}
         if self._survey_flow is not None:
             handlers["survey"] = self._survey_call
+        if self._payments is not None:
+            handlers["payment"] = self._payments.agi_call
         self._agi = FastAGIServer(
             host=self.config.agi_host, port=self.config.agi_port, handlers=handlers,
             max_calls=self.config.agi_max_calls)
         self._agi.start()
+        if self._keeper is not None:
+            self._keeper.start()
         try:
             self._ami.start(wait_s=15)
         except AmiError:
@@ -334,6 +353,8 @@ class Engine:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+        if self._keeper is not None:
+            self._keeper.stop()
         self._calls.close()
 
     def __enter__(self) -> Engine:
@@ -489,12 +510,13 @@ class Engine:
         )
         if not route.needs_position:  # nothing to announce: the caller need not wait
             self._inbox.put(RouteAsked(arrived, channel, None))
-            return RouteAck(hold_s=self._hold_s(request.queue))
+            return RouteAck(hold_s=self._hold_s(request.queue),
+                            record=self._records(request.queue))
         reply: LoopReply[tuple[int, float]] = LoopReply()
         self._inbox.put(RouteAsked(arrived, channel, reply))
         position, wait_s = await reply.get(self.config.route_reply_timeout_s) or (0, 0.0)
         return RouteAck(position=position, expected_wait_s=round(wait_s),
-                        hold_s=self._hold_s(request.queue))
+                        hold_s=self._hold_s(request.queue), record=self._records(request.queue))
 
     # -- AMI side ------------------------------------------------------------------
     def _ami_connected(self) -> None:
@@ -569,12 +591,25 @@ class Engine:
             return
         for event in [*changes, *requests]:
             self._handle(event)
+        if self._payments is not None:
+            try:
+                payments, self._payments_seq = self._store.payments_since(self._payments_seq)
+            except Exception as exc:
+                log.warning("reading payment requests from the store failed: %s", exc)
+                return
+            for p in payments:
+                if p.status == "requested":
+                    self._payments.requested(p.seq, p.agent_id, p.call_id)
 
     def _dispatch(self, message: Message) -> None:
         match message:
             case RouterEventPosted():
                 self._handle(message.event)
             case AmiEventReceived():
+                if self._keeper is not None and message.event.name == "Hangup":
+                    self._keeper.call_ended(message.event.get("Uniqueid"))
+                if self._payments is not None:
+                    self._payments.observe(message.event)
                 for event in self._translator.translate(message.event):
                     self._handle(event)
             case AmiResynced():

@@ -152,6 +152,30 @@ class PbxStack:
                 return int(q.max_wait_s) + self.HOLD_MARGIN_S
         return self.DEFAULT_HOLD_S + self.HOLD_MARGIN_S
 
+    def records(self, queue_id: str) -> bool:
+        """Whether calls of ``queue_id`` to agents are recorded (``record: true``)."""
+        return any(q.id == queue_id and q.record for q in self.directory.queues)
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where kept recordings live: ``<state dir>/recordings/<call id>.wav``."""
+        return self.state_dir / "recordings"
+
+    def recording_keeper(self, store: Any, clock: Callable[[], Any] | None = None) -> Any:
+        """Moves MixMonitor's files (the instance's ``spool/monitor``) to `recordings_dir`
+        when calls end, and removes them after ``policy.recording_retention_days``."""
+        from datetime import timedelta
+
+        from voice.recording import MONITOR_SUBDIR, RecordingKeeper
+
+        monitor = self.instance.spool_dir / MONITOR_SUBDIR
+        monitor.mkdir(parents=True, exist_ok=True)
+        os.chown(monitor, self.instance.root.asterisk_uid, self.instance.root.asterisk_gid)
+        return RecordingKeeper(
+            monitor, self.recordings_dir, store,
+            retention=lambda: timedelta(days=self.directory.policy.recording_retention_days),
+            clock=clock or (lambda: datetime.now(UTC)))
+
     def voicemail_boxes(self) -> tuple[str, ...]:
         """A box per queue (overflow to voicemail, rejected calls) and per flow voicemail node."""
         from ivr.errors import IvrError
@@ -288,7 +312,8 @@ class PbxStack:
     def start_engine(self, router: Any, flow_for_new_call: Callable[[], Any],
                      journal_path: Path | None = None, store: Any = None,
                      survey_flow: Any = None, clock: Callable[[], Any] | None = None,
-                     restore: tuple[Any, Any] | None = None) -> Any:
+                     restore: tuple[Any, Any] | None = None,
+                     payment_flow: Any = None) -> Any:
         from homeline.engine import Engine, EngineConfig
 
         if self.instance is None:
@@ -308,11 +333,13 @@ class PbxStack:
             to_chroot=lambda path: str(self.instance.to_chroot(path)),
             to_host=lambda path: str(self.instance.to_host(path)),
         )
+        keeper = self.recording_keeper(store, clock) if store is not None else None
         self.engine = Engine(
             config, router, flow_for_new_call,
             agent_ids=[a.id for a in self.directory.agents],
             recordings=recordings, store=store, survey_flow=survey_flow,
             hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)), restore=restore,
+            records=self.records, keeper=keeper, payment_flow=payment_flow,
         )
         self.engine.start()
         return self.engine

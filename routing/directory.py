@@ -51,7 +51,7 @@ _AGENT_KEYS = ("name", "zone", "skills", "languages", "windows", "changes", "tra
 _QUEUE_KEYS = ("name", "skills", "languages", "language_level", "priority", "service_level",
                "aht_s", "wrap_up_s", "min_time_left_s", "max_wait_s", "overflow",
                "callback_after_s", "expansion", "selection", "simple_intents",
-               "sl_definition")
+               "sl_definition", "record")
 _POLICY_KEYS = tuple(f.name for f in fields(RoutingPolicy))
 _HOURS_KEYS = tuple(f.name for f in fields(HoursPolicy))
 
@@ -113,6 +113,7 @@ class Directory:
                                "any_skill": s.any_skill} for s in q.expansion],
                 "selection": q.selection, "simple_intents": list(q.simple_intents),
                 "sl_definition": q.sl_definition,
+                "record": q.record,
             }
         agents: dict[str, Any] = {}
         for a in self.agents:
@@ -306,6 +307,9 @@ class _Loader:
             fair_max_passed_over=n("policy", "fair_max_passed_over",
                                    d.get("fair_max_passed_over"), 1, 10**6, integer=True,
                                    default=b.fair_max_passed_over),
+            recording_retention_days=n("policy", "recording_retention_days",
+                                       d.get("recording_retention_days"), 0, 3660,
+                                       default=b.recording_retention_days),
             hours=hours,
         )
 
@@ -385,6 +389,10 @@ class _Loader:
             if ov is not None and not isinstance(ov, str):
                 self.bad(node, "overflow", "must be a queue id or 'ext:<name>'", WRONG_TYPE)
                 ov = None
+            record = q.get("record", False)
+            if not isinstance(record, bool):
+                self.bad(node, "record", "must be true or false", WRONG_TYPE)
+                record = False
             name = q.get("name", qid)
             out.append(Queue(
                 id=qid, name=str(name),
@@ -409,6 +417,7 @@ class _Loader:
                 simple_intents=tuple(self.strings(node, "simple_intents",
                                                   q.get("simple_intents"))),
                 sl_definition=sld,
+                record=record,
             ))
         return out
 

@@ -160,6 +160,7 @@ class Queue:
     selection: SelectionRule = "longest-idle"
     simple_intents: tuple[str, ...] = ()
     sl_definition: SlDefinition = "answered_within_t_over_offered"
+    record: bool = False  # calls to agents are recorded (MixMonitor); the caller is told
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skills", _frozen_map(self.skills))
@@ -220,4 +221,6 @@ class RoutingPolicy:
     # fair-share: an agent left free through this many fair-share offers in a row gets
     # the next call they are eligible for, whatever their standing (no starvation)
     fair_max_passed_over: int = 10
+    # recordings of queues with ``record: true`` are removed this many days after the call
+    recording_retention_days: float = 30.0
     hours: HoursPolicy = HoursPolicy()

@@ -18,8 +18,10 @@ store for several engines is the next step, issue 8):
 older store up to it (version 1 is the store before the table existed). Version 4
 adds the web app's ``users`` and ``web_sessions``: new tables only, so the
 ``CREATE TABLE IF NOT EXISTS`` below is the whole migration. Version 5 adds
-``agent_state_log`` (every agent state change, for occupancy in `routing.stats`):
-a new table only, likewise.
+``agent_state_log`` (every agent state change, for occupancy in `routing.stats`),
+``recordings`` (where a call's recording is kept, and when retention removed it)
+and ``payments`` (pause for payment: the agent's requests, a change feed the
+engine reads, and their results; never a digit): new tables only, likewise.
 """
 from __future__ import annotations
 
@@ -110,4 +112,14 @@ CREATE TABLE IF NOT EXISTS agent_state_log (
     seq BIGINT PRIMARY KEY, agent_id TEXT NOT NULL, state TEXT NOT NULL, at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS agent_state_log_at ON agent_state_log(at);
+CREATE TABLE IF NOT EXISTS recordings (
+    call_id TEXT PRIMARY KEY, path TEXT NOT NULL, stored_at TEXT NOT NULL,
+    bytes BIGINT NOT NULL, removed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS payments (
+    seq BIGINT PRIMARY KEY, agent_id TEXT NOT NULL, call_id TEXT, requested_at TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('requested', 'capturing', 'accepted', 'declined',
+        'failed')),
+    detail TEXT NOT NULL, updated_at TEXT NOT NULL
+);
 """

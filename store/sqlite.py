@@ -45,6 +45,7 @@ from routing.snapshot import (
 from routing.windows import HoursChange, HourWindow, check_aware
 from store.base import AgentRequest
 from store.errors import StoreError
+from store.media import MediaTables
 from store.records import (
     AGENT_STATE_ACTIONS,
     CALL_EVENT_KINDS,
@@ -100,7 +101,7 @@ def _session(row: Sequence[Any]) -> WebSession:
                       datetime.fromisoformat(row[4]))
 
 
-class SqliteStore:
+class SqliteStore(MediaTables):
     """The `store.Store` interface over one SQLite file (``":memory:"`` for tests)."""
 
     def __init__(self, path: str | Path) -> None:

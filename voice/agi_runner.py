@@ -90,11 +90,14 @@ class RouteAck:
 
     ``hold_s``: how long the caller may wait on hold with no word from the
     engine before the dialplan takes its fallback path (0: the dialplan's default).
+    ``record``: the queue records calls to agents (``record: true`` in agents.yaml):
+    the dialplan tells the caller, then MixMonitor records the conversation.
     """
 
     position: int = 0
     expected_wait_s: int = 0
     hold_s: int = 0
+    record: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,6 +489,8 @@ async def _drive(call: _Call, commands: list[Command], now: Callable[[], datetim
                             results["HOMELINE_ANNOUNCE_S"] = str(req.announce_every_s)
                     if call.ack is not None and call.ack.hold_s:
                         results["HOMELINE_HOLD_S"] = str(call.ack.hold_s)
+                    if call.ack is not None and call.ack.record:
+                        results["HOMELINE_RECORD"] = "1"
                     results["HOMELINE_OUTCOME"] = cmd.outcome  # last: the dialplan branches on it
                     await call.set_vars(results)
                 case Transfer():

@@ -29,6 +29,8 @@ from web.api import api_routes
 from web.auth import Passwords
 from web.context import WebContext, WebSettings
 from web.pages import page_routes
+from web.payments import payment_routes
+from web.records import record_routes
 from web.stats import stats_routes
 from web.vendor import vendor_route
 from web.wallboard import wallboard_routes
@@ -104,7 +106,8 @@ def create_app(store: Store, directory: Directory, clock: Callable[[], datetime]
     """The web app over ``store`` for the agents of ``directory``; ``clock`` gives aware now."""
     web = WebContext(store, directory, clock, settings, passwords)
     routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *stats_routes(web),
-                               *wallboard_routes(web),
+                               *wallboard_routes(web), *record_routes(web),
+                               *payment_routes(web),
                                vendor_route(settings.vendor_dir),
                                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     middleware = [

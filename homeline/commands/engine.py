@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="SQLite store: agents' own hours, call records (default: state dir)")
     run.add_argument("--survey-flow", type=Path, default=None,
                      help="flow whose survey node runs after the agent hangs up")
+    run.add_argument("--payment-flow", type=Path,
+                     default=DIALPLANS_DIR / "flows" / "payment.yaml", metavar="FILE",
+                     help="flow the caller runs when an agent takes a payment (its secure "
+                     "collect and lookup: dialplans/flows/payment.yaml)")
+    run.add_argument("--no-payment", action="store_true",
+                     help="agents cannot take payments (no secure capture during calls)")
     run.add_argument("--stack", type=Path, default=None, metavar="DIR",
                      help="serve the Asterisk instance whose state dir is DIR (stack.json: "
                      "its name and ports; secrets.json) instead of the main one")
@@ -84,6 +90,8 @@ def run_engine(args: argparse.Namespace) -> int:
         registry.current(args.flow)
         survey_flow = (load_flow(args.survey_flow, queues=directory.queue_ids)
                        if args.survey_flow else None)
+        payment_flow = (None if args.no_payment
+                        else load_flow(args.payment_flow, queues=directory.queue_ids))
     except (IvrError, KeyError) as exc:
         print(f"flow {args.flow!r}: {exc}", file=sys.stderr)
         for problems in registry.problems.values():  # flow name -> its problems
@@ -120,7 +128,7 @@ def run_engine(args: argparse.Namespace) -> int:
               f"{len(snapshot.agents)} agent(s) (--fresh to ignore it)", file=sys.stderr)
     engine = stack.start_engine(router, lambda: registry.current(args.flow),
                                 journal_path=args.journal, store=store,
-                                survey_flow=survey_flow,
+                                survey_flow=survey_flow, payment_flow=payment_flow,
                                 restore=(hours_applied, snapshot) if snapshot else None)
     from voice.ami import AmiError
 

@@ -71,6 +71,49 @@ function stateButtons() {
   }
 }
 
+// ---------------------------------------------------------------- take payment
+// The engine runs the caller's secure capture; the page asks for the result
+// (GET .../payment) until it is final: accepted, declined or failed.
+const PAYMENT_TEXT = {
+  requested: "Payment asked: connecting the caller to the secure capture...",
+  capturing: "The caller is entering their card details (you hear silence)...",
+  accepted: "Payment accepted",
+  declined: "Payment declined",
+  failed: "Payment not taken",
+};
+function paymentButton() {
+  const button = document.getElementById("take-payment");
+  if (!button) return;
+  const status = document.getElementById("payment-status");
+  const path = `/api/agents/${encodeURIComponent(agentId())}/payment`;
+  let timer = null;
+  const show = (p) => {
+    status.dataset.status = p.status;
+    status.textContent = PAYMENT_TEXT[p.status] +
+      (p.status === "failed" && p.detail ? `: ${p.detail}` : "");
+  };
+  button.addEventListener("click", async () => {
+    const r = await api("POST", path, {});
+    if (!r.ok) { say(r.data.error || `payment not asked (${r.status})`); return; }
+    say("");
+    const seq = r.data.seq;
+    show({ status: "requested" });
+    button.disabled = true;
+    if (timer) window.clearInterval(timer);
+    timer = window.setInterval(async () => {
+      const g = await api("GET", path);
+      const p = g.ok ? g.data.payment : null;
+      if (!p || p.seq !== seq) return;
+      show(p);
+      if (["accepted", "declined", "failed"].includes(p.status)) {
+        window.clearInterval(timer);
+        timer = null;
+        button.disabled = false;
+      }
+    }, 500);
+  });
+}
+
 // ---------------------------------------------------------------- my hours
 function currentWindows() {
   return Array.from(document.querySelectorAll("#windows tr[data-window]"), (tr) => tr.dataset.window);
@@ -162,6 +205,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (ev.detail && ev.detail.type === "message") window.location.assign("/login");
   });
   stateButtons();
+  paymentButton();
   hoursPage();
   tick();
   window.setInterval(tick, 1000);
