@@ -46,6 +46,7 @@ from voice.ami import AmiConnection, AmiError, AmiEvent
 from voice.ami_events import AmiTranslator, agent_of_channel
 from voice.executor import VoiceExecutor
 from voice.fastagi import AgiChannel, Handler
+from voice.supervise import SuperviseExecutor
 
 __all__ = ["Engine", "EngineConfig", "CallTimeline"]
 
@@ -201,6 +202,7 @@ class Engine:
         voicemail_box: Callable[[str], str] | None = None,
         hold_s: Callable[[str], int] = lambda _queue_id: 0,
         restore: tuple[Any, Any] | None = None,
+        supervisors: tuple[str, ...] = (),
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
         engine adopts it, with what Asterisk still holds, at its first AMI login."""
@@ -243,6 +245,14 @@ class Engine:
         )
         self._agi: Any = None
         self._errors: list[str] = []
+        # listen/whisper/barge asked for on the supervisor desk (store.desk feed)
+        self._supervise_seq = (store.supervise_requests_seq()
+                               if store is not None and supervisors else 0)
+        self._supervise = SuperviseExecutor(
+            self._ami, self._translator, supervisors=supervisors, agents=agent_ids,
+            record=lambda call_id, at, agent, data: self._calls.event(
+                call_id, at, "supervisor", agent, **data),
+            note=self._calls.note, now=clock)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -529,6 +539,21 @@ class Engine:
             return
         for event in [*changes, *requests]:
             self._handle(event)
+        self._poll_supervise()
+
+    def _poll_supervise(self) -> None:
+        """Listen/whisper/barge asked for on the desk: carried out in the order asked."""
+        if self._store is None or not hasattr(self._store, "supervise_requests_since"):
+            return
+        try:
+            asked, self._supervise_seq = self._store.supervise_requests_since(
+                self._supervise_seq)
+        except Exception as exc:  # the store is unavailable: nothing to carry out now
+            log.warning("reading supervise requests from the store failed: %s", exc)
+            return
+        for request in asked:
+            self._supervise.carry_out(request.supervisor, request.agent_id, request.call_id,
+                                      request.mode)
 
     def _dispatch(self, message: Message) -> None:
         match message:

@@ -44,6 +44,7 @@ from routing.snapshot import (
 )
 from routing.windows import HoursChange, HourWindow, check_aware
 from store.base import AgentRequest
+from store.desk import DeskTables
 from store.errors import StoreError
 from store.records import (
     AGENT_STATE_ACTIONS,
@@ -100,8 +101,9 @@ def _session(row: Sequence[Any]) -> WebSession:
                       datetime.fromisoformat(row[4]))
 
 
-class SqliteStore:
-    """The `store.Store` interface over one SQLite file (``":memory:"`` for tests)."""
+class SqliteStore(DeskTables):
+    """The `store.Store` interface over one SQLite file (``":memory:"`` for tests);
+    the supervisor desk's tables too (`store.desk.DeskTables`)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -172,6 +174,17 @@ class SqliteStore:
                 cur = db.execute("SELECT * FROM router_meta WHERE 1 = 0")
                 if "fairness" not in {d[0] for d in cur.description}:
                     db.execute("ALTER TABLE router_meta ADD COLUMN fairness TEXT")
+            if have is not None and have < 5:
+                # version 5: call_events takes the kind 'supervisor'; a CHECK cannot be
+                # altered in SQLite, so the table is rebuilt (portable statements)
+                ddl = SCHEMA.split("CREATE TABLE IF NOT EXISTS call_events", 1)[1]
+                ddl = ddl.split(";", 1)[0]
+                db.execute(f"CREATE TABLE call_events_v5{ddl}")
+                db.execute("INSERT INTO call_events_v5(call_id, seq, at, event, agent_id, "
+                           "data) SELECT call_id, seq, at, event, agent_id, data "
+                           "FROM call_events")
+                db.execute("DROP TABLE call_events")
+                db.execute("ALTER TABLE call_events_v5 RENAME TO call_events")
             db.execute("CREATE INDEX IF NOT EXISTS call_records_arrived "
                        "ON call_records(arrived_at)")
             db.execute("DELETE FROM schema_version")
