@@ -62,6 +62,9 @@ class WebSettings:
     forecast: Path | None = None  # staffing forecast CSV: open slots on "My hours"
     phone: PhoneSettings | None = None  # None: no WebRTC endpoints yet (GET .../phone is 404)
     events_poll_s: float = 1.0  # how often a page's event stream looks at the store
+    # supervisors with a phone of their own (dialplans/supervisors.yaml): the users
+    # the desk may ring for listen/whisper/barge
+    supervisors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < 16:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeline.paths import DIALPLANS_DIR
 
@@ -74,6 +74,19 @@ def load_directory_or_report(path: Path) -> Directory | None:
         return None
 
 
+def load_supervisors_or_report(directory: Directory) -> tuple[Any, ...] | None:
+    """The supervisors of dialplans/supervisors.yaml (none without the file), or None
+    after printing every problem in it."""
+    from homeline.supervisors import SupervisorsError, load_supervisors
+
+    try:
+        return load_supervisors(agent_ids=[a.id for a in directory.agents])
+    except SupervisorsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
 def run_render(args: argparse.Namespace) -> int:
     from homeline.paths import state_dir
     from homeline.pbx.render import RenderError, write_config
@@ -82,11 +95,14 @@ def run_render(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
+    supervisors = load_supervisors_or_report(directory)
+    if supervisors is None:
+        return 1
     from homeline.certs import CertificateError
 
     stack = PbxStack("main", directory, state_dir(), Ports.standard(),
                      external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint,
-                     secure=secure_access(args))
+                     secure=secure_access(args), supervisors=supervisors)
     try:
         files = stack.render()
         stack.tls_files()  # the admin's files are checked here too

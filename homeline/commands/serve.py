@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from homeline.commands.dialplan import load_directory_or_report
+    from homeline.commands.dialplan import load_directory_or_report, load_supervisors_or_report
     from homeline.paths import default_db_path, state_dir
     from homeline.secrets import SecretStoreError
     from homeline.webapp import build_app
@@ -66,6 +66,9 @@ def run_serve(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
+    supervisors = load_supervisors_or_report(directory)
+    if supervisors is None:
+        return 1
     try:
         store = SqliteStore(args.db or default_db_path())
         store.sync_agents(directory)
@@ -76,7 +79,8 @@ def run_serve(args: argparse.Namespace) -> int:
         state = args.stack or state_dir()
         app = build_app(store, directory, state,
                         https=args.certfile is not None, idle_timeout_s=args.idle_timeout,
-                        forecast=args.forecast, phone=_phone_of(state, directory))
+                        forecast=args.forecast, phone=_phone_of(state, directory),
+                        supervisors=tuple(s.id for s in supervisors))
         config = uvicorn_config(app, args.host, args.port, args.certfile, args.keyfile)
     except (SecretStoreError, WebError, ValueError) as exc:
         store.close()
