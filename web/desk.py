@@ -83,6 +83,15 @@ def _agents(web: WebContext, snap: RouterSnapshot | None, now: float) -> list[di
     states = {a.agent_id: a for a in snap.agents} if snap else {}
     calls = {c.agent: c for c in snap.calls if c.agent and c.phase in AGENT_PHASES} \
         if snap else {}
+    # the last listen/whisper/barge asked on each live call (the engine's call events)
+    events = web.store.call_events([c.call_id for c in calls.values()]) if calls else {}
+    supervised: dict[str, dict[str, Any]] = {}
+    for call_id, evs in events.items():
+        for ev in evs:
+            if ev.event == "supervisor" and ev.data.get("action") in SUPERVISE_MODES:
+                supervised[call_id] = {"mode": ev.data["action"], "by": ev.data.get("by"),
+                                       "result": ev.data.get("result"),
+                                       "at": ev.at.isoformat(timespec="seconds")}
     out = []
     for agent in web.directory.agents:
         a = states.get(agent.id)
@@ -94,7 +103,8 @@ def _agents(web: WebContext, snap: RouterSnapshot | None, now: float) -> list[di
                     "caller": c.arrival.caller or None, "intent": c.arrival.intent or None,
                     "language": c.arrival.language, "arrived": c.arrived,
                     "answered_at": answered,
-                    "waited_s": (answered or now) - c.arrived}
+                    "waited_s": (answered or now) - c.arrived,
+                    "supervised": supervised.get(c.call_id)}
         out.append({"id": agent.id, "name": agent.name or agent.id,
                     "state": a.state if a else None,
                     "label": _LABELS.get(a.state, a.state) if a else "unknown",

@@ -57,7 +57,8 @@ def test_a_hand_raised_on_a_call_is_picked_up_and_answered(desk: Portal) -> None
                              "queue": "billing", "caller": "+33123456789",
                              "intent": "billing", "language": "fr",
                              "arrived": NOW.timestamp() - 90,
-                             "answered_at": NOW.timestamp() - 30, "waited_s": 60.0}
+                             "answered_at": NOW.timestamp() - 30, "waited_s": 60.0,
+                             "supervised": None}
     by_agent = {a["id"]: a for a in view["agents"]}
     assert by_agent["alice"]["call"]["call_id"] == "c-17"
     assert by_agent["bruno"]["label"] == "break" and by_agent["bruno"]["call"] is None

@@ -145,7 +145,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const r = await api("POST", "/api/session",
         { user: form.user.value, password: form.password.value });
       form.password.value = "";
-      if (r.ok) window.location.assign("/agent");
+      if (r.ok) window.location.assign("/");  // the server sends agents and supervisors on
       else say(r.data.error || ("login failed (" + r.status + ")"));
     });
   }
