@@ -641,6 +641,11 @@ class Engine:
                 connected = call.phase == "connected" or call.call_id in bridged
                 self._translator.track(call.call_id, ch.get("Channel"),
                                        agent_id=call.agent if connected else None)
+                # the agent's leg in the same bridge: what a supervisor's ChanSpy joins
+                legs = [p for p in by_bridge.get(ch.get("BridgeId"), [])
+                        if ch.get("BridgeId") and agent_of_channel(p) == call.agent]
+                if connected and legs:
+                    self._translator.calls[call.call_id].agent_channel = legs[0]
             elif call.callback and call.phase in ("waiting", "retry"):
                 pass  # a callback has no channel while it waits: it keeps its place
             elif call.phase == "connected":

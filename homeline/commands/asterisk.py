@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.required = True
     up = actions.add_parser("up", help="render the configuration and start Asterisk")
     up.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    up.add_argument("--supervisors", type=Path, default=None,
+                     help="who may listen/whisper/barge, from which endpoint "
+                          "(default dialplans/supervisors.yaml; none without it)")
     from homeline.commands.dialplan import add_secure_arguments, add_trunk_arguments
 
     add_trunk_arguments(up)
@@ -63,7 +66,7 @@ def run_up(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
-    supervisors = load_supervisors_or_report(directory)
+    supervisors = load_supervisors_or_report(directory, args.supervisors)
     if supervisors is None:
         return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard(),

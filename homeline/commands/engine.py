@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.required = True
     run = actions.add_parser("run", help="serve calls until Ctrl-C", description=__doc__)
     run.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    run.add_argument("--supervisors", type=Path, default=None,
+                      help="who may listen/whisper/barge, from which endpoint "
+                           "(default dialplans/supervisors.yaml; none without it)")
     run.add_argument("--flow", default="main-menu",
                      help="name of the flow in dialplans/flows/ that answers new calls")
     run.add_argument("--db", type=Path, default=None,
@@ -90,7 +93,7 @@ def run_engine(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(problem, file=sys.stderr)
         return 1
-    supervisors = load_supervisors_or_report(directory)
+    supervisors = load_supervisors_or_report(directory, args.supervisors)
     if supervisors is None:
         return 1
     if args.stack is not None:

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--db", type=Path, default=None,
                    help="SQLite store: users, sessions, hours (default: state dir)")
     p.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    p.add_argument("--supervisors", type=Path, default=None,
+                    help="who may listen/whisper/barge, from which endpoint "
+                         "(default dialplans/supervisors.yaml; none without it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--certfile", type=Path, default=None, help="PEM certificate: serve HTTPS")
@@ -66,7 +69,7 @@ def run_serve(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
-    supervisors = load_supervisors_or_report(directory)
+    supervisors = load_supervisors_or_report(directory, args.supervisors)
     if supervisors is None:
         return 1
     try:

@@ -76,3 +76,22 @@ def test_no_file_no_supervisors_and_a_mapping_is_required() -> None:
     assert supervisors_from_dict({"supervisors": None}) == ()
     with pytest.raises(SupervisorsError, match="wrong-type"):
         supervisors_from_dict(["sam"])
+
+
+def test_the_commands_refuse_a_bad_supervisors_file_naming_every_problem(
+        tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    bad = tmp_path / "supervisors.yaml"
+    bad.write_text("supervisors:\n  alice: {name: Alice}\n  sam: {name: Sam, phone: fax}\n",
+                   encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "homeline", "serve", "--supervisors", str(bad),
+                        "--db", str(tmp_path / "s.sqlite3")], cwd=repo, capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert r.returncode == 1, r.stderr
+    assert f"{bad}:alice:-: 'alice' is also an agent id" in r.stderr  # the shipped directory
+    assert f"{bad}:sam:phone: 'fax' is not one of udp, tls, webrtc [bad-choice]" in r.stderr
+    assert not (tmp_path / "s.sqlite3").exists()
