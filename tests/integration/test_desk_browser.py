@@ -5,8 +5,9 @@ engine). In headless Chromium (Playwright), amy raises a hand in the portal with
 a short text; supervisor sam's desk shows it with the call it is about; he picks
 it up and replies (amy's page shows both), then clicks Whisper on the hand. The
 engine rings sam's own softphone, ChanSpy joins him to amy's leg, and the DTMF
-probes prove it: amy hears sam's probe, the caller does not. Every action is in
-the call's record. Screenshots go to ``$HOMELINE_TEST_ARTIFACTS/screenshots``
+probes prove it: amy hears sam's probe, the caller does not. Then Listen (neither
+hears him) and Barge (both do) from the agents table, on the same call. Every
+action is in the call's record. Screenshots go to ``$HOMELINE_TEST_ARTIFACTS/screenshots``
 (default ``test-artifacts/screenshots``).
 """
 from __future__ import annotations
@@ -175,6 +176,29 @@ def test_a_raised_hand_becomes_a_whisper_the_agent_hears_and_the_caller_does_not
         shot(sam, "desk-04-supervisor-whispering", taken)
         sam_leg.hangup()
         sam_leg.wait_disconnected(10)
+
+        # listen and barge likewise, from the agents table, on the same call
+        expect_heard = {"listen": (False, False), "barge": (True, True)}
+        for index, mode in enumerate(("listen", "barge"), start=1):
+            sam.locator(f'#desk-agents tr[data-agent="amy"] button.spy[data-mode="{mode}"]'
+                        ).click()
+            expect(sam.locator("#desk-said")).to_contain_text(f"{mode} on amy's call")
+            sam_leg = sam_phone.wait_call(15, index=index)
+            sam_leg.wait_confirmed(10)
+            wait_for(lambda: False, 1.0)
+            heard = probe_round(live.work, f"browser-{mode}",
+                                {"supervisor": sam_leg, "caller": leg, "agent": agent_leg})
+            detail = {who: {p: h.detail for p, h in got.items()}
+                      for who, got in heard.items()}
+            agent_hears, caller_hears = expect_heard[mode]
+            assert heard["agent"]["supervisor"].ok is agent_hears, (mode, detail)
+            assert heard["caller"]["supervisor"].ok is caller_hears, (mode, detail)
+            assert heard["supervisor"]["caller"].ok and heard["supervisor"]["agent"].ok, \
+                (mode, detail)
+            expect(sam.locator('#desk-agents tr[data-agent="amy"] .supervised')
+                   ).to_contain_text(f"{mode} by sam")
+            sam_leg.hangup()
+            sam_leg.wait_disconnected(10)
         leg.hangup()
         leg.wait_disconnected(10)
         agent_leg.wait_disconnected(10)
@@ -187,7 +211,7 @@ def test_a_raised_hand_becomes_a_whisper_the_agent_hears_and_the_caller_does_not
                                if e.event == "supervisor"], 5)
     assert [(e["action"], e["by"]) for e in events] == [
         ("hand-raised", "amy"), ("hand-picked-up", "sam"), ("hand-replied", "sam"),
-        ("whisper", "sam")], events
+        ("whisper", "sam"), ("listen", "sam"), ("barge", "sam")], events
     assert problems == [], problems
     # only the phone in amy's page (no WebRTC endpoint here: a udp softphone)
     assert refused == [(404, "/api/agents/amy/phone")], refused
