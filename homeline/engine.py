@@ -560,6 +560,8 @@ class Engine:
             case RouterEventPosted():
                 self._handle(message.event)
             case AmiEventReceived():
+                if message.event.name == "OriginateResponse":  # a listen/whisper/barge?
+                    self._supervise.originate_response(message.event.fields)
                 for event in self._translator.translate(message.event):
                     self._handle(event)
             case AmiResynced():

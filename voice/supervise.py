@@ -18,7 +18,8 @@ the three extensions, no Application/Data, and the spied channel an agent's
 ``PJSIP/<agent>-<hex>`` leg, nothing that could add a ChanSpy argument.
 
 Every outcome is recorded on the call (call event ``supervisor``: who, when,
-which mode, and whether Asterisk took the Originate).
+which mode, and the result: ``ringing-supervisor`` when sent, then ``joined`` or
+``not-reached`` from Asterisk's OriginateResponse, or ``refused``/``failed``).
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ from typing import Any, Literal, Protocol, assert_never
 
 from voice.ami import AmiReply
 
-__all__ = ["SUPERVISE_CONTEXT", "SpyMode", "SpyDone", "SpyRefused", "SpyStarted",
-           "SuperviseExecutor", "check_spy_originate", "CHANSPY_OPTIONS"]
+__all__ = ["SUPERVISE_CONTEXT", "SpyMode", "SpyAnswered", "SpyDone", "SpyRefused",
+           "SpyStarted", "SuperviseExecutor", "check_spy_originate", "CHANSPY_OPTIONS"]
 
 log = logging.getLogger("homeline.voice.supervise")
 
@@ -44,6 +45,8 @@ _ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _LEG = re.compile(r"^PJSIP/([a-z0-9][a-z0-9_-]{0,39})-[0-9a-f]{8}$")
 _CALL_ID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")  # Asterisk's Uniqueid: epoch.seq
 RING_S = 30  # how long the supervisor's phone rings before the Originate gives up
+_FIELDS = frozenset({"Channel", "Context", "Exten", "Priority", "Async", "Timeout", "CallerID",
+                     "Variable", "ChannelId"})
 
 
 def check_spy_originate(fields: Mapping[str, str], supervisors: Collection[str],
@@ -55,6 +58,10 @@ def check_spy_originate(fields: Mapping[str, str], supervisors: Collection[str],
                          f"own endpoint (PJSIP/<one of {', '.join(sorted(supervisors))}>)")
     if "Application" in fields or "Data" in fields:
         raise ValueError("Originate refused: no Application/Data, only the spy context")
+    extra = set(fields) - _FIELDS
+    if extra:
+        raise ValueError(f"Originate refused: fields {sorted(extra)} are not the spy's "
+                         f"(allowed: {', '.join(sorted(_FIELDS))})")
     if fields.get("Context") != SUPERVISE_CONTEXT:
         raise ValueError(f"Originate refused: context {fields.get('Context')!r} is not "
                          f"{SUPERVISE_CONTEXT}")
@@ -107,7 +114,21 @@ class SpyDone:
     message: str
 
 
-SpyOutcome = SpyStarted | SpyRefused | SpyDone
+@dataclass(frozen=True, slots=True)
+class SpyAnswered:
+    """Asterisk's OriginateResponse: the supervisor answered and joined (``ok``) or
+    their phone was not reached or did not answer (``reason``: the AST_CONTROL code
+    manager.c reports, e.g. 0 no such device, 5 busy, 8 congestion, 3 ringing too long)."""
+
+    supervisor: str
+    agent_id: str
+    call_id: str
+    mode: str
+    ok: bool
+    reason: str
+
+
+SpyOutcome = SpyStarted | SpyRefused | SpyDone | SpyAnswered
 
 
 class Sender(Protocol):
@@ -137,6 +158,10 @@ class SuperviseExecutor:
         self._record = record
         self._note = note
         self._now = now
+        self._count = 0
+        # ChannelId of each Originate sent -> (supervisor, agent, call, mode), until
+        # its OriginateResponse (manager.c fast_originate) says what became of it
+        self._pending: dict[str, tuple[str, str, str, str]] = {}
 
     def carry_out(self, supervisor: str, agent_id: str, call_id: str, mode: str) -> SpyOutcome:
         outcome = self._start(supervisor, agent_id, call_id, mode)
@@ -161,8 +186,12 @@ class SuperviseExecutor:
         if live[0] != agent_id:
             return SpyRefused(supervisor, agent_id, call_id, mode,
                               f"the call is with {live[0]}, not {agent_id}")
+        self._count += 1
+        channel_id = f"hlspy-{call_id}-{self._count}"
         fields = {
             "Channel": f"PJSIP/{supervisor}", "Context": SUPERVISE_CONTEXT,
+            # the Uniqueid of the supervisor's channel: its OriginateResponse names it
+            "ChannelId": channel_id,
             "Exten": spy_mode, "Priority": "1", "Async": "true",
             "Timeout": str(RING_S * 1000),
             "CallerID": f'"{spy_mode.capitalize()}: {agent_id}" <{spy_mode}>',
@@ -176,10 +205,25 @@ class SuperviseExecutor:
             return SpyRefused(supervisor, agent_id, call_id, mode, str(exc))
 
         def answered(reply: AmiReply) -> None:  # AMI reader thread: record only
+            if not reply.ok:
+                self._pending.pop(channel_id, None)
             self._report(SpyDone(supervisor, call_id, spy_mode, reply.ok, reply.message))
 
+        self._pending[channel_id] = (supervisor, agent_id, call_id, spy_mode)
         self._ami.send("Originate", answered, **fields)
         return SpyStarted(supervisor, agent_id, call_id, spy_mode, live[1])
+
+    def originate_response(self, fields: Mapping[str, str]) -> SpyOutcome | None:
+        """An ``OriginateResponse`` AMI event (router thread): one of ours is answered
+        or failed. Others (a callback's) are not this executor's: None."""
+        pending = self._pending.pop(fields.get("Uniqueid", ""), None)
+        if pending is None:
+            return None
+        supervisor, agent_id, call_id, mode = pending
+        outcome = SpyAnswered(supervisor, agent_id, call_id, mode,
+                              fields.get("Response") == "Success", fields.get("Reason", ""))
+        self._report(outcome)
+        return outcome
 
     def _report(self, outcome: SpyOutcome) -> None:
         now = self._now()
@@ -208,5 +252,15 @@ class SuperviseExecutor:
                 self._record(outcome.call_id, now, None,
                              {"action": outcome.mode, "by": outcome.supervisor,
                               "result": "failed", "why": outcome.message})
+            case SpyAnswered():
+                what = "joined" if outcome.ok else "not-reached"
+                self._note(outcome.call_id, f"supervisor {outcome.supervisor}: {outcome.mode} "
+                           + ("joined" if outcome.ok else
+                              f"not reached (their phone did not answer, reason "
+                              f"{outcome.reason})"))
+                self._record(outcome.call_id, now, outcome.agent_id,
+                             {"action": outcome.mode, "by": outcome.supervisor,
+                              "result": what}
+                             | ({} if outcome.ok else {"why": f"reason {outcome.reason}"}))
             case _:
                 assert_never(outcome)

@@ -209,9 +209,11 @@ def test_a_raised_hand_becomes_a_whisper_the_agent_hears_and_the_caller_does_not
     events = wait_for(lambda: [dict(e.data) for e in
                                live.store.call_events([call_id])[call_id]  # type: ignore[union-attr]
                                if e.event == "supervisor"], 5)
-    assert [(e["action"], e["by"]) for e in events] == [
-        ("hand-raised", "amy"), ("hand-picked-up", "sam"), ("hand-replied", "sam"),
-        ("whisper", "sam"), ("listen", "sam"), ("barge", "sam")], events
+    assert [(e["action"], e["by"], e.get("result")) for e in events] == [
+        ("hand-raised", "amy", None), ("hand-picked-up", "sam", None),
+        ("hand-replied", "sam", None),
+        *[(mode, "sam", result) for mode in ("whisper", "listen", "barge")
+          for result in ("ringing-supervisor", "joined")]], events
     assert problems == [], problems
     # only the phone in amy's page (no WebRTC endpoint here: a udp softphone)
     assert refused == [(404, "/api/agents/amy/phone")], refused

@@ -31,7 +31,7 @@ def test_every_other_originate_is_refused_naming_why(change: dict[str, str], say
 # -- the supervisor desk's Originate (voice/supervise.py): listen, whisper, barge ----------
 
 SPY = {"Channel": "PJSIP/sam", "Context": SUPERVISE_CONTEXT, "Exten": "whisper",
-       "Priority": "1", "Async": "true",
+       "Priority": "1", "Async": "true", "ChannelId": "hlspy-1764590000.42-1",
        "Variable": "HOMELINE_SPY=PJSIP/amy-0000001a,HOMELINE_SUPERVISOR=sam,"
                    "HOMELINE_CALL_ID=1764590000.42"}
 
@@ -49,6 +49,8 @@ def test_the_spy_originate_passes_for_each_mode(exten: str) -> None:
     ({"Context": "default"}, "context 'default'"),
     ({"Application": "ChanSpy", "Data": "PJSIP/amy-0000001a,qB"}, "no Application/Data"),
     ({"Exten": "spy"}, "extension 'spy'"),
+    ({"Codecs": "ulaw"}, "fields ['Codecs'] are not the spy's"),
+    ({"Account": "x", "EarlyMedia": "true"}, "fields ['Account', 'EarlyMedia']"),
     ({"Priority": "2"}, "at priority 1"),
     # the spied channel: only an agent's leg, nothing that adds a ChanSpy argument
     ({"Variable": "HOMELINE_SPY=PJSIP/bob-0000001a,HOMELINE_SUPERVISOR=sam,"
