@@ -63,6 +63,16 @@ def test_a_hand_raised_on_a_call_is_picked_up_and_answered(desk: Portal) -> None
     assert by_agent["alice"]["call"]["call_id"] == "c-17"
     assert by_agent["bruno"]["label"] == "break" and by_agent["bruno"]["call"] is None
 
+    # the desk's fragments do not change with the clock alone: the event stream sends
+    # them again only on a change, so a reply being typed in the page is not swapped away
+    def fragments() -> str:
+        page = sam.get("/supervisor").text
+        return page.split('<div id="hands"', 1)[1].split('<div id="ended"', 1)[0]
+
+    before = fragments()
+    desk.clock.advance(7)
+    assert fragments() == before
+
     h = {"X-CSRF-Token": s_csrf}
     assert sam.post(f"/api/desk/hands/{hand['id']}/pick-up", headers=h).status_code == 200
     assert alice.get("/api/hand").json()["hand"]["picked_by"] == "sam"

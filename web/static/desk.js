@@ -73,4 +73,6 @@ document.addEventListener("DOMContentLoaded", () => {
   handPanel();
   sinceTick();
   window.setInterval(sinceTick, 1000);
+  // a fragment just swapped in by the event stream shows its times at once
+  document.body.addEventListener("htmx:sseMessage", sinceTick);
 });
