@@ -46,6 +46,7 @@ from voice.ami import AmiConnection, AmiError, AmiEvent
 from voice.ami_events import AmiTranslator, agent_of_channel
 from voice.executor import VoiceExecutor
 from voice.fastagi import AgiChannel, Handler
+from voice.supervise import SuperviseExecutor
 
 __all__ = ["Engine", "EngineConfig", "CallTimeline"]
 
@@ -239,6 +240,7 @@ class Engine:
         keeper: Any = None,
         payment_flow: Any = None,
         restore: tuple[Any, Any] | None = None,
+        supervisors: tuple[str, ...] = (),
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
         engine adopts it, with what Asterisk still holds, at its first AMI login."""
@@ -293,6 +295,14 @@ class Engine:
                                                         CallTimeline(call_id)).queue or ""),
                 clock=self._clock, recordings=recordings, note=self._calls.note)
             self._payments_seq = store.payments_seq()
+        # listen/whisper/barge asked for on the supervisor desk (store.desk feed)
+        self._supervise_seq = (store.supervise_requests_seq()
+                               if store is not None and supervisors else 0)
+        self._supervise = SuperviseExecutor(
+            self._ami, self._translator, supervisors=supervisors, agents=agent_ids,
+            record=lambda call_id, at, agent, data: self._calls.event(
+                call_id, at, "supervisor", agent, **data),
+            note=self._calls.note, now=clock)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -596,10 +606,25 @@ class Engine:
                 payments, self._payments_seq = self._store.payments_since(self._payments_seq)
             except Exception as exc:
                 log.warning("reading payment requests from the store failed: %s", exc)
-                return
+                payments = []
             for p in payments:
                 if p.status == "requested":
                     self._payments.requested(p.seq, p.agent_id, p.call_id)
+        self._poll_supervise()
+
+    def _poll_supervise(self) -> None:
+        """Listen/whisper/barge asked for on the desk: carried out in the order asked."""
+        if self._store is None or not hasattr(self._store, "supervise_requests_since"):
+            return
+        try:
+            asked, self._supervise_seq = self._store.supervise_requests_since(
+                self._supervise_seq)
+        except Exception as exc:  # the store is unavailable: nothing to carry out now
+            log.warning("reading supervise requests from the store failed: %s", exc)
+            return
+        for request in asked:
+            self._supervise.carry_out(request.supervisor, request.agent_id, request.call_id,
+                                      request.mode)
 
     def _dispatch(self, message: Message) -> None:
         match message:
@@ -610,6 +635,8 @@ class Engine:
                     self._keeper.call_ended(message.event.get("Uniqueid"))
                 if self._payments is not None:
                     self._payments.observe(message.event)
+                if message.event.name == "OriginateResponse":  # a listen/whisper/barge?
+                    self._supervise.originate_response(message.event.fields)
                 for event in self._translator.translate(message.event):
                     self._handle(event)
             case AmiResynced():
@@ -692,6 +719,11 @@ class Engine:
                 connected = call.phase == "connected" or call.call_id in bridged
                 self._translator.track(call.call_id, ch.get("Channel"),
                                        agent_id=call.agent if connected else None)
+                # the agent's leg in the same bridge: what a supervisor's ChanSpy joins
+                legs = [p for p in by_bridge.get(ch.get("BridgeId"), [])
+                        if ch.get("BridgeId") and agent_of_channel(p) == call.agent]
+                if connected and legs:
+                    self._translator.calls[call.call_id].agent_channel = legs[0]
             elif call.callback and call.phase in ("waiting", "retry"):
                 pass  # a callback has no channel while it waits: it keeps its place
             elif call.phase == "connected":

@@ -100,7 +100,10 @@ class PbxStack:
     def __init__(self, name: str, directory: Any, state_dir: Path, ports: Ports | None = None,
                  progress: Callable[[str], None] = lambda _m: None,
                  flows_dir: Path | None = None, external_endpoint: str = "",
-                 external_contact: str = "", secure: SecureAccess | None = None) -> None:
+                 external_contact: str = "", secure: SecureAccess | None = None,
+                 supervisors: tuple[Any, ...] = ()) -> None:
+        """``supervisors``: homeline/supervisors.py `Supervisor` values; each gets an
+        endpoint of their own, the one the engine rings for listen/whisper/barge."""
         from homeline.paths import DIALPLANS_DIR
 
         self.name = name
@@ -110,6 +113,7 @@ class PbxStack:
         self.secure = secure or SecureAccess()
         self.guard: Any = None
         self.directory = directory
+        self.supervisors = tuple(supervisors)
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.ports = ports or Ports.free()
@@ -194,13 +198,15 @@ class PbxStack:
     def render(self, moh_directory: str = "/usr/share/asterisk/moh") -> dict[str, str]:
         agents = [AgentLine(a.id, a.name, a.phone)
                   for a in self.directory.agents]
+        supervisors = [AgentLine(s.id, s.name, s.phone) for s in self.supervisors]
         keys = self._keys_in_root()
         settings = RenderSettings(
             sip_port=self.ports.sip, ami_port=self.ports.ami, agi_port=self.ports.agi,
             rtp_start=self.ports.rtp_start, rtp_end=self.ports.rtp_end,
             ami_user=AMI_USER, ami_secret=self.ami_secret(), moh_directory=moh_directory,
             ring_timeout_s=int(round(self.directory.policy.ring_timeout_s)),
-            agent_secrets={a.agent_id: self.agent_secret(a.agent_id) for a in agents},
+            agent_secrets={a.agent_id: self.agent_secret(a.agent_id)
+                           for a in [*agents, *supervisors]},
             max_hold_s=self.DEFAULT_HOLD_S + self.HOLD_MARGIN_S,
             voicemail_boxes=self.voicemail_boxes(), external_endpoint=self.external_endpoint,
             external_contact=self.external_contact,
@@ -208,7 +214,7 @@ class PbxStack:
             tls_cert_file=keys["certfile"], tls_key_file=keys["keyfile"],
             tls_ca_file=keys["cafile"], guard_user=GUARD_USER, guard_secret=self.guard_secret(),
         )
-        return render_config(settings, agents)
+        return render_config(settings, agents, supervisors=supervisors)
 
     def _install_tls(self, etc_dir: Path) -> None:
         """Copy the certificate files where Asterisk reads them (in its root, which
@@ -340,6 +346,7 @@ class PbxStack:
             recordings=recordings, store=store, survey_flow=survey_flow,
             hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)), restore=restore,
             records=self.records, keeper=keeper, payment_flow=payment_flow,
+            supervisors=tuple(s.id for s in self.supervisors),
         )
         self.engine.start()
         return self.engine

@@ -83,9 +83,11 @@ def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
               idle_timeout_s: float = 30 * 60.0, forecast: Path | None = None,
               phone: PhoneSettings | None = None,
               clock: Callable[[], datetime] | None = None,
-              say: Callable[[str], None] | None = None) -> Any:
+              say: Callable[[str], None] | None = None,
+              supervisors: tuple[str, ...] = ()) -> Any:
     """The web app over ``store``, its session secret from ``state``/secrets.json.
-    ``phone`` None: no WebRTC endpoints (``GET .../phone`` answers 404)."""
+    ``phone`` None: no WebRTC endpoints (``GET .../phone`` answers 404).
+    ``supervisors``: those with an endpoint of their own (the desk rings them)."""
     from homeline.secrets import SecretStore
     from web import WebSettings, create_app
 
@@ -93,7 +95,7 @@ def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
     settings = WebSettings(session_secret=secrets.get(SESSION_SECRET), https=https,
                            idle_timeout_s=idle_timeout_s, vendor_dir=vendor_dir(say),
                            forecast=forecast, phone=phone,
-                           metrics_token=secrets.get(METRICS_TOKEN))
+                           metrics_token=secrets.get(METRICS_TOKEN), supervisors=supervisors)
     return create_app(store, directory, clock or (lambda: datetime.now(UTC)), settings)
 
 
@@ -108,7 +110,8 @@ def start_web(stack: PbxStack, store: Store, *, host: str = "127.0.0.1", port: i
 
     app = build_app(store, stack.directory, stack.state_dir, https=https,
                     idle_timeout_s=idle_timeout_s, forecast=forecast,
-                    phone=phone_settings(stack), clock=clock, say=say)
+                    phone=phone_settings(stack), clock=clock, say=say,
+                    supervisors=tuple(s.id for s in stack.supervisors))
     certfile = keyfile = None
     if https:
         files = stack.tls_files()

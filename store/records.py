@@ -14,7 +14,7 @@ __all__ = ["CallRecord", "CallEvent", "CALL_EVENT_KINDS", "AGENT_STATE_ACTIONS",
 # Queue-Logs/), in Homeline's words
 CALL_EVENT_KINDS = ("enter", "offered", "ring-no-answer", "connected", "abandoned",
                     "overflowed", "callback", "completed", "ivr-ended", "voicemail",
-                    "transfer", "rejected")
+                    "transfer", "rejected", "supervisor")
 
 # what an agent may ask for (``homeline agent state``, the portal)
 AGENT_STATE_ACTIONS = ("available", "break", "end-wrap-up")

@@ -19,9 +19,13 @@ older store up to it (version 1 is the store before the table existed). Version 
 adds the web app's ``users`` and ``web_sessions``: new tables only, so the
 ``CREATE TABLE IF NOT EXISTS`` below is the whole migration. Version 5 adds
 ``agent_state_log`` (every agent state change, for occupancy in `routing.stats`),
-``recordings`` (where a call's recording is kept, and when retention removed it)
-and ``payments`` (pause for payment: the agent's requests, a change feed the
-engine reads, and their results; never a digit): new tables only, likewise.
+``recordings`` (where a call's recording is kept, and when retention removed it),
+``payments`` (pause for payment: the agent's requests, a change feed the engine
+reads, and their results; never a digit), the supervisor desk's ``hands`` and
+``supervise_requests`` (store/desk.py), and the call event kind ``supervisor``
+(a listen/whisper/barge, a hand picked up or answered, an agent's state changed
+by a supervisor): `SqliteStore._migrate` rebuilds ``call_events`` with the wider
+CHECK; the rest are new tables.
 """
 from __future__ import annotations
 
@@ -76,7 +80,7 @@ CREATE TABLE IF NOT EXISTS call_events (
     call_id TEXT NOT NULL, seq BIGINT NOT NULL, at TEXT NOT NULL,
     event TEXT NOT NULL CHECK (event IN ('enter', 'offered', 'ring-no-answer', 'connected',
         'abandoned', 'overflowed', 'callback', 'completed', 'ivr-ended', 'voicemail',
-        'transfer', 'rejected')),
+        'transfer', 'rejected', 'supervisor')),
     agent_id TEXT, data TEXT NOT NULL,
     PRIMARY KEY (call_id, seq)
 );
@@ -104,6 +108,18 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     last_seen TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_name);
+CREATE TABLE IF NOT EXISTS hands (
+    id BIGINT PRIMARY KEY, agent_id TEXT NOT NULL, call_id TEXT, text TEXT NOT NULL,
+    raised_at TEXT NOT NULL, picked_by TEXT, picked_at TEXT, reply TEXT, replied_at TEXT,
+    lowered_at TEXT, lowered_by TEXT
+);
+CREATE INDEX IF NOT EXISTS hands_agent ON hands(agent_id);
+CREATE TABLE IF NOT EXISTS supervise_requests (
+    seq BIGINT PRIMARY KEY, supervisor TEXT NOT NULL, agent_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    mode TEXT NOT NULL CHECK (mode IN ('listen', 'whisper', 'barge')),
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS last_agent (
     caller TEXT PRIMARY KEY, agent_id TEXT NOT NULL, at TEXT NOT NULL,
     at_s DOUBLE PRECISION NOT NULL

@@ -44,6 +44,7 @@ from routing.snapshot import (
 )
 from routing.windows import HoursChange, HourWindow, check_aware
 from store.base import AgentRequest
+from store.desk import DeskTables
 from store.errors import StoreError
 from store.media import MediaTables
 from store.records import (
@@ -101,8 +102,10 @@ def _session(row: Sequence[Any]) -> WebSession:
                       datetime.fromisoformat(row[4]))
 
 
-class SqliteStore(MediaTables):
-    """The `store.Store` interface over one SQLite file (``":memory:"`` for tests)."""
+class SqliteStore(MediaTables, DeskTables):
+    """The `store.Store` interface over one SQLite file (``":memory:"`` for tests);
+    recordings and payments (`store.media.MediaTables`) and the supervisor desk's
+    tables (`store.desk.DeskTables`) too."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -173,6 +176,17 @@ class SqliteStore(MediaTables):
                 cur = db.execute("SELECT * FROM router_meta WHERE 1 = 0")
                 if "fairness" not in {d[0] for d in cur.description}:
                     db.execute("ALTER TABLE router_meta ADD COLUMN fairness TEXT")
+            if have is not None and have < 5:
+                # version 5: call_events takes the kind 'supervisor'; a CHECK cannot be
+                # altered in SQLite, so the table is rebuilt (portable statements)
+                ddl = SCHEMA.split("CREATE TABLE IF NOT EXISTS call_events", 1)[1]
+                ddl = ddl.split(";", 1)[0]
+                db.execute(f"CREATE TABLE call_events_v5{ddl}")
+                db.execute("INSERT INTO call_events_v5(call_id, seq, at, event, agent_id, "
+                           "data) SELECT call_id, seq, at, event, agent_id, data "
+                           "FROM call_events")
+                db.execute("DROP TABLE call_events")
+                db.execute("ALTER TABLE call_events_v5 RENAME TO call_events")
             db.execute("CREATE INDEX IF NOT EXISTS call_records_arrived "
                        "ON call_records(arrived_at)")
             db.execute("DELETE FROM schema_version")

@@ -55,6 +55,7 @@ class TrackedCall:
     channel: str
     phase: str = "waiting"  # waiting | connected | agent-left
     agent_id: str | None = None
+    agent_channel: str | None = None  # the agent's leg once answered (ChanSpy's target)
 
 
 @dataclass(slots=True)
@@ -115,6 +116,14 @@ class AmiTranslator:
     def channel_of(self, call_id: str) -> str | None:
         call = self.calls.get(call_id)
         return call.channel if call is not None else None
+
+    def agent_channel_of(self, call_id: str) -> tuple[str, str] | None:
+        """``(agent id, agent's channel)`` of a call connected to an agent, else None."""
+        call = self.calls.get(call_id)
+        if call is None or call.phase != "connected" or not call.agent_id \
+                or not call.agent_channel:
+            return None
+        return call.agent_id, call.agent_channel
 
     def registered(self, agent_id: str) -> bool:
         return agent_id in self._registered
@@ -184,6 +193,7 @@ class AmiTranslator:
         status = event.get("DialStatus").upper()
         if status == "ANSWER":
             call.phase, call.agent_id = "connected", agent
+            call.agent_channel = event.get("DestChannel")
             return [OfferAnswered(call.call_id, agent)]
         if status in _FAILED_DIAL:
             return [OfferNotAnswered(call.call_id, agent, cause=_FAILED_DIAL[status])]
@@ -246,6 +256,7 @@ class AmiTranslator:
                     if (other.get("BridgeId") == seen.get("BridgeId") and agent
                             and agent in self._agents):
                         call.phase, call.agent_id = "connected", agent
+                        call.agent_channel = other.get("Channel")
                         out.append(OfferAnswered(call.call_id, agent))
                         break
         return out

@@ -28,6 +28,7 @@ from store import Store
 from web.api import api_routes
 from web.auth import Passwords
 from web.context import WebContext, WebSettings
+from web.desk import desk_routes
 from web.pages import page_routes
 from web.payments import payment_routes
 from web.records import record_routes
@@ -105,9 +106,9 @@ def create_app(store: Store, directory: Directory, clock: Callable[[], datetime]
                settings: WebSettings, passwords: Passwords | None = None) -> Starlette:
     """The web app over ``store`` for the agents of ``directory``; ``clock`` gives aware now."""
     web = WebContext(store, directory, clock, settings, passwords)
-    routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *stats_routes(web),
-                               *wallboard_routes(web), *record_routes(web),
-                               *payment_routes(web),
+    routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *desk_routes(web),
+                               *stats_routes(web), *wallboard_routes(web),
+                               *record_routes(web), *payment_routes(web),
                                vendor_route(settings.vendor_dir),
                                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     middleware = [

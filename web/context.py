@@ -63,6 +63,9 @@ class WebSettings:
     phone: PhoneSettings | None = None  # None: no WebRTC endpoints yet (GET .../phone is 404)
     events_poll_s: float = 1.0  # how often a page's event stream looks at the store
     metrics_token: str | None = None  # Bearer token of GET /metrics (None: /metrics is 404)
+    # supervisors with a phone of their own (dialplans/supervisors.yaml): the users
+    # the desk may ring for listen/whisper/barge
+    supervisors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < 16:

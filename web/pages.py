@@ -97,7 +97,11 @@ def page_routes(web: WebContext) -> list[Route]:
         return {"state": state, "call": call, "as_of": as_of}
 
     async def home(request: Request) -> Response:
-        return RedirectResponse("/agent" if await who(request) else "/login", status_code=303)
+        p = await who(request)
+        where = "/login" if p is None else (  # a supervisor or admin with no agent: the desk
+            "/supervisor" if p.agent_id is None and p.role in ("supervisor", "admin")
+            else "/agent")
+        return RedirectResponse(where, status_code=303)
 
     async def login_page(request: Request) -> Response:
         if await who(request):

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.required = True
     up = actions.add_parser("up", help="render the configuration and start Asterisk")
     up.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    up.add_argument("--supervisors", type=Path, default=None,
+                     help="who may listen/whisper/barge, from which endpoint "
+                          "(default dialplans/supervisors.yaml; none without it)")
     from homeline.commands.dialplan import add_secure_arguments, add_trunk_arguments
 
     add_trunk_arguments(up)
@@ -50,7 +53,11 @@ def main_instance() -> AsteriskInstance:
 
 def run_up(args: argparse.Namespace) -> int:
     from homeline.certs import CertificateError
-    from homeline.commands.dialplan import load_directory_or_report, secure_access
+    from homeline.commands.dialplan import (
+        load_directory_or_report,
+        load_supervisors_or_report,
+        secure_access,
+    )
     from homeline.paths import state_dir
     from homeline.pbx.errors import PbxError
     from homeline.pbx.render import RenderError
@@ -59,10 +66,13 @@ def run_up(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
+    supervisors = load_supervisors_or_report(directory, args.supervisors)
+    if supervisors is None:
+        return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard(),
                      progress=lambda m: print(m, file=sys.stderr),
                      external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint,
-                     secure=secure_access(args))
+                     secure=secure_access(args), supervisors=supervisors)
     try:
         instance = stack.start_pbx()
     except (PbxError, RenderError, RuntimeError, CertificateError) as exc:

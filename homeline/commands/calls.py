@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with SqliteStore(args.db or default_db_path()) as store:
             records = store.calls(since=since, limit=args.limit)
-            events = store.call_events([r.call_id for r in records]) if args.json else {}
+            events = store.call_events([r.call_id for r in records])
     except StoreError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -79,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{t:<32} {row['call_id']:<14} {row['caller'] or '-':<14} "
                       f"{row['queue_id'] or '-':<10} {row['agent_id'] or '-':<10} "
                       f"{row['outcome'] or '-'}")
+                # what supervisors did on the call (listen/whisper/barge, hands, states)
+                for e in events[row["call_id"]]:
+                    if e.event == "supervisor":
+                        d = dict(e.data)
+                        extra = f" ({d['result']})" if d.get("result") else ""
+                        print(f"    {e.at.isoformat(timespec='seconds')} supervisor "
+                              f"{d.get('by', '?')}: {d.get('action', '?')}"
+                              f"{' ' + str(e.agent_id) if e.agent_id else ''}{extra}")
             if not rows:
                 print("no calls" + (f" since {since.isoformat()}" if since else ""))
         sys.stdout.flush()

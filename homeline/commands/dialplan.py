@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeline.paths import DIALPLANS_DIR
 
@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "render", help="write pjsip.conf, extensions.conf, manager.conf ... into a directory")
     render.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml",
                         help="agent directory (default: dialplans/agents.yaml)")
+    render.add_argument("--supervisors", type=Path, default=None,
+                         help="who may listen/whisper/barge, from which endpoint "
+                              "(default dialplans/supervisors.yaml; none without it)")
     render.add_argument("--out", type=Path, default=None,
                         help="where to write (default: <state dir>/asterisk-etc)")
     add_trunk_arguments(render)
@@ -74,6 +77,20 @@ def load_directory_or_report(path: Path) -> Directory | None:
         return None
 
 
+def load_supervisors_or_report(directory: Directory,
+                               path: Path | None = None) -> tuple[Any, ...] | None:
+    """The supervisors of ``path`` (default dialplans/supervisors.yaml; none without
+    that file), or None after printing every problem in it."""
+    from homeline.supervisors import SupervisorsError, load_supervisors
+
+    try:
+        return load_supervisors(path, agent_ids=[a.id for a in directory.agents])
+    except SupervisorsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
 def run_render(args: argparse.Namespace) -> int:
     from homeline.paths import state_dir
     from homeline.pbx.render import RenderError, write_config
@@ -82,11 +99,14 @@ def run_render(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
+    supervisors = load_supervisors_or_report(directory, args.supervisors)
+    if supervisors is None:
+        return 1
     from homeline.certs import CertificateError
 
     stack = PbxStack("main", directory, state_dir(), Ports.standard(),
                      external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint,
-                     secure=secure_access(args))
+                     secure=secure_access(args), supervisors=supervisors)
     try:
         files = stack.render()
         stack.tls_files()  # the admin's files are checked here too

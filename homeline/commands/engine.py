@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeline.paths import DIALPLANS_DIR
 
@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.required = True
     run = actions.add_parser("run", help="serve calls until Ctrl-C", description=__doc__)
     run.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    run.add_argument("--supervisors", type=Path, default=None,
+                      help="who may listen/whisper/barge, from which endpoint "
+                           "(default dialplans/supervisors.yaml; none without it)")
     run.add_argument("--flow", default="main-menu",
                      help="name of the flow in dialplans/flows/ that answers new calls")
     run.add_argument("--db", type=Path, default=None,
@@ -68,7 +71,7 @@ def run_engine(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from homeline.commands.asterisk import INSTANCE, main_instance
-    from homeline.commands.dialplan import load_directory_or_report
+    from homeline.commands.dialplan import load_directory_or_report, load_supervisors_or_report
     from homeline.commands.flow import RELOAD_TRIGGER
     from homeline.paths import default_db_path, state_dir
     from homeline.stack import PbxStack, Ports
@@ -98,8 +101,11 @@ def run_engine(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(problem, file=sys.stderr)
         return 1
+    supervisors = load_supervisors_or_report(directory, args.supervisors)
+    if supervisors is None:
+        return 1
     if args.stack is not None:
-        stack = _stack_from(args.stack, directory)
+        stack = _stack_from(args.stack, directory, supervisors)
         if stack is None:
             return 1
     else:
@@ -109,9 +115,10 @@ def run_engine(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         try:  # the ports and secure access `homeline asterisk up` started it with
-            stack = PbxStack.from_state(state_dir(), directory)
+            stack = PbxStack.from_state(state_dir(), directory, supervisors=supervisors)
         except ValueError:
-            stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard())
+            stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard(),
+                             supervisors=supervisors)
         stack.instance = pbx
     if args.forecast is not None and not args.forecast.is_file():
         print(f"{args.forecast}: no such file", file=sys.stderr)
@@ -191,7 +198,8 @@ def _start_web(stack: PbxStack, db: Path, args: argparse.Namespace) -> tuple[Sql
     return web_store, str(server.url)
 
 
-def _stack_from(state: Path, directory: Directory) -> PbxStack | None:
+def _stack_from(state: Path, directory: Directory,
+                supervisors: tuple[Any, ...] = ()) -> PbxStack | None:
     """The stack of an instance started elsewhere (``PbxStack.start_pbx`` wrote its
     stack.json), or None after saying why."""
     from homeline.pbx.process import AsteriskInstance
@@ -199,7 +207,7 @@ def _stack_from(state: Path, directory: Directory) -> PbxStack | None:
     from homeline.stack import PbxStack
 
     try:
-        stack = PbxStack.from_state(state, directory)
+        stack = PbxStack.from_state(state, directory, supervisors=supervisors)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return None

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--db", type=Path, default=None,
                    help="SQLite store: users, sessions, hours (default: state dir)")
     p.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
+    p.add_argument("--supervisors", type=Path, default=None,
+                    help="who may listen/whisper/barge, from which endpoint "
+                         "(default dialplans/supervisors.yaml; none without it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--certfile", type=Path, default=None, help="PEM certificate: serve HTTPS")
@@ -48,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from homeline.commands.dialplan import load_directory_or_report
+    from homeline.commands.dialplan import load_directory_or_report, load_supervisors_or_report
     from homeline.paths import default_db_path, state_dir
     from homeline.secrets import SecretStoreError
     from homeline.webapp import build_app
@@ -66,6 +69,9 @@ def run_serve(args: argparse.Namespace) -> int:
     directory = load_directory_or_report(args.agents)
     if directory is None:
         return 1
+    supervisors = load_supervisors_or_report(directory, args.supervisors)
+    if supervisors is None:
+        return 1
     try:
         store = SqliteStore(args.db or default_db_path())
         store.sync_agents(directory)
@@ -76,7 +82,8 @@ def run_serve(args: argparse.Namespace) -> int:
         state = args.stack or state_dir()
         app = build_app(store, directory, state,
                         https=args.certfile is not None, idle_timeout_s=args.idle_timeout,
-                        forecast=args.forecast, phone=_phone_of(state, directory))
+                        forecast=args.forecast, phone=_phone_of(state, directory),
+                        supervisors=tuple(s.id for s in supervisors))
         config = uvicorn_config(app, args.host, args.port, args.certfile, args.keyfile)
     except (SecretStoreError, WebError, ValueError) as exc:
         store.close()

@@ -138,12 +138,18 @@ def render_config(
     settings: RenderSettings,
     agents: Iterable[AgentLine],
     templates_dir: Path | None = None,
+    supervisors: Iterable[AgentLine] = (),
 ) -> dict[str, str]:
-    """Return ``{file name: text}`` for every Asterisk configuration file Homeline owns."""
+    """Return ``{file name: text}`` for every Asterisk configuration file Homeline owns.
+
+    ``supervisors``: their own endpoints (homeline/supervisors.py), rendered like an
+    agent's but never in the agents' dial contexts: only the engine rings them, for
+    listen/whisper/barge ([homeline-supervise], voice/supervise.py)."""
     tdir = Path(templates_dir) if templates_dir else DIALPLANS_DIR / "templates"
     agent_list = sorted(agents, key=lambda a: a.agent_id)
+    supervisor_list = sorted(supervisors, key=lambda a: a.agent_id)
     seen: set[str] = set()
-    for agent in agent_list:
+    for agent in [*agent_list, *supervisor_list]:
         if not _AGENT_ID.match(agent.agent_id):
             raise RenderError(
                 f"agents: {agent.agent_id!r}: id must be 1-40 of a-z, 0-9, '_' and '-' "
@@ -191,7 +197,7 @@ def render_config(
                              else "enabled=no")
     endpoint_blocks = []
     extension_blocks = []
-    for agent in agent_list:
+    for agent in [*agent_list, *supervisor_list]:
         secret = settings.agent_secrets[agent.agent_id]
         _check_value(f"secrets: {agent.agent_id}", "password", secret)
         if agent.phone not in _AGENT_TEMPLATES:
@@ -203,7 +209,8 @@ def render_config(
         one = {"agent_id": agent.agent_id, "agent_name": agent.name or agent.agent_id,
                "agent_secret": secret, "agent_template": _AGENT_TEMPLATES[agent.phone]}
         endpoint_blocks.append(_fill(tdir / "pjsip-agent.conf.tmpl", one))
-        extension_blocks.append(_fill(tdir / "extensions-agent.conf.tmpl", one))
+        if agent in agent_list:
+            extension_blocks.append(_fill(tdir / "extensions-agent.conf.tmpl", one))
     values["agent_endpoints"] = "\n".join(endpoint_blocks) or "; (no agents in the directory)"
     values["agent_extensions"] = "\n".join(extension_blocks) or "; (no agents in the directory)"
     values["fallback_dial"] = (

@@ -159,12 +159,13 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
              flow: str | Path = "main-menu", clock: Callable[[], datetime] | None = None,
              hold_s: int | None = None, external_contact: str = "",
              policy: dict[str, Any] | None = None, secure: Any = None,
-             survey: str | None = None) -> Live:
+             survey: str | None = None,
+             supervisors: tuple[Any, ...] = ()) -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
         directory = directory_for(agents, now, ring_timeout_s, queues, policy)
         name = f"it{os.getpid()}-{next(_names)}"
         stack = PbxStack(name, directory, tmp_path / name, external_contact=external_contact,
-                         secure=secure)
+                         secure=secure, supervisors=supervisors)
         store = SqliteStore(tmp_path / f"{name}.sqlite3")
         host = None
         try:

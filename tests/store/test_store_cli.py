@@ -115,3 +115,23 @@ def test_agent_api_for_the_portal(tmp_path: Path) -> None:
             request_agent_state(s, directory, "bruno", "away", NOW)
         assert s.agent_requests_since(0) == ([AgentWentOnBreak("bruno", "asked for a break")],
                                              1)
+
+
+def test_calls_show_what_supervisors_did_on_a_call(db: Path) -> None:
+    t = NOW - timedelta(minutes=28)
+    with SqliteStore(db) as s:
+        s.add_call_event("new", t, "supervisor", "alice", {"action": "hand-raised",
+                                                          "by": "alice", "hand": 1})
+        s.add_call_event("new", t + timedelta(seconds=20), "supervisor", "alice",
+                         {"action": "whisper", "by": "sam", "result": "ringing-supervisor"})
+    r = homeline("calls", db=db)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if " new " in line)
+    assert lines[at + 1:at + 3] == [
+        f"    {t.isoformat(timespec='seconds')} supervisor alice: hand-raised alice",
+        f"    {(t + timedelta(seconds=20)).isoformat(timespec='seconds')} supervisor sam: "
+        "whisper alice (ringing-supervisor)"]
+    rows = json.loads(homeline("calls", "--json", db=db).stdout)
+    assert [e["data"].get("by") for e in rows[1]["events"] if e["event"] == "supervisor"] == [
+        "alice", "sam"]

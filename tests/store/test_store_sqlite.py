@@ -61,7 +61,7 @@ def test_a_version_2_store_gains_the_fair_share_clocks_and_keeps_its_router_stat
     db.commit()
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == 5
+        assert s.schema_version() == SCHEMA_VERSION
         old = s.load_router_snapshot()
         assert old is not None and old.seq == 7 and old.fairness is None
         clock = ShareClockSnapshot("billing", "en", 120.0, 1, 1796032900.0)
@@ -163,3 +163,55 @@ def test_agent_state_log_gives_the_state_each_period_begins_in(tmp_path):
     assert got == [("ana", "on_call", t0 - timedelta(hours=1)),
                    ("ben", "break", t0 - timedelta(minutes=5)),
                    ("ana", "wrap_up", t0 + timedelta(minutes=3))]
+
+
+def test_a_version_4_store_takes_supervisor_events_and_keeps_its_call_events(
+        tmp_path: Path) -> None:
+    """Version 5 widens call_events' CHECK (kind 'supervisor'): the table is rebuilt
+    with its rows, and the desk's tables are added."""
+    path = tmp_path / "v4.sqlite3"
+    v4 = SCHEMA.replace("'rejected', 'supervisor')", "'rejected')")
+    assert "'rejected')" in v4 and "'rejected', 'supervisor'" not in v4
+    db = sqlite3.connect(path)
+    db.executescript(v4)
+    db.execute("INSERT INTO schema_version(version) VALUES (4)")
+    db.execute("INSERT INTO call_events VALUES ('c1', 1, '2026-11-30T10:00:00+00:00', "
+               "'enter', NULL, '{\"queue\": \"billing\"}')")
+    db.commit()
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO call_events VALUES ('c1', 2, '2026-11-30T10:00:00+00:00', "
+                   "'supervisor', NULL, '{}')")
+    db.close()
+    with SqliteStore(path) as s:
+        assert s.schema_version() == 5
+        assert s.add_call_event("c1", T0, "supervisor", "amy", {"action": "whisper",
+                                                                "by": "sam"}) == 2
+        events = s.call_events(["c1"])["c1"]
+        assert [(e.seq, e.event, dict(e.data)) for e in events] == [
+            (1, "enter", {"queue": "billing"}), (2, "supervisor", {"action": "whisper",
+                                                                  "by": "sam"})]
+        assert s.request_supervision("sam", "amy", "c1", "barge", T0) == 1
+        hand = s.raise_hand("amy", "c1", "help", T0)
+        assert s.hands() == [hand]
+    with SqliteStore(path) as s:  # opening again changes nothing
+        assert len(s.call_events(["c1"])["c1"]) == 2
+
+
+def test_hands_keep_one_open_per_agent_and_refuse_changes_once_lowered(
+        tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.sqlite3") as s:
+        first = s.raise_hand("amy", None, "help", T0)
+        again = s.raise_hand("amy", "c9", "  help   now ", T0 + timedelta(seconds=5))
+        assert again.id == first.id and (again.text, again.call_id) == ("help now", "c9")
+        picked = s.reply_to_hand(first.id, "sam", "on my way", T0 + timedelta(seconds=9))
+        assert (picked.picked_by, picked.reply) == ("sam", "on my way")  # a reply picks it up
+        s.lower_hand(first.id, "amy", T0 + timedelta(seconds=20))
+        assert s.hands() == [] and len(s.hands(open_only=False)) == 1
+        with pytest.raises(StoreError, match="already lowered"):
+            s.pick_up_hand(first.id, "sam", T0)
+        with pytest.raises(StoreError, match="at most 280"):
+            s.raise_hand("amy", None, "x" * 281, T0)
+        with pytest.raises(StoreError, match="listen, whisper, barge"):
+            s.request_supervision("sam", "amy", "c9", "shout", T0)
+        assert s.raise_hand("amy", None, "", T0).id == first.id + 1
+        assert s.supervise_requests_since(0) == ([], 0)

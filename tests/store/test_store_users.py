@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store import SCHEMA, CallRecord, SqliteStore, StoreError, WebSession
+from store import SCHEMA, SCHEMA_VERSION, CallRecord, SqliteStore, StoreError, WebSession
 
 T0 = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 
@@ -68,7 +68,7 @@ def test_a_version_3_store_gains_the_user_tables(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == 5
+        assert s.schema_version() == SCHEMA_VERSION
         s.add_user("alice", "admin", None, "h", T0)
         assert s.users()[0].role == "admin"
 

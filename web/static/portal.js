@@ -180,6 +180,15 @@ function hoursPage() {
 }
 
 // ---------------------------------------------------------------- login, logout, session end
+// One navigation to the login page, whoever asks first: the logout button and each
+// of the page's event streams ("ended") ask; a second assign() would abort the first.
+let leaving = false;
+function toLogin() {
+  if (leaving) return;
+  leaving = true;
+  window.location.assign("/login");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("login");
   if (form) {
@@ -188,7 +197,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const r = await api("POST", "/api/session",
         { user: form.user.value, password: form.password.value });
       form.password.value = "";
-      if (r.ok) window.location.assign("/agent");
+      if (r.ok) window.location.assign("/");  // the server sends agents and supervisors on
       else say(r.data.error || ("login failed (" + r.status + ")"));
     });
   }
@@ -196,13 +205,13 @@ document.addEventListener("DOMContentLoaded", () => {
   if (out) {
     out.addEventListener("click", async () => {
       const r = await api("DELETE", "/api/session");
-      if (r.ok || r.status === 401) window.location.assign("/login");
+      if (r.ok || r.status === 401) toLogin();
       else say(r.data.error || ("logout failed (" + r.status + ")"));
     });
   }
   // the event stream says "ended" when the session is over (idle timeout, logout elsewhere)
   document.body.addEventListener("htmx:sseClose", (ev) => {
-    if (ev.detail && ev.detail.type === "message") window.location.assign("/login");
+    if (ev.detail && ev.detail.type === "message") toLogin();
   });
   stateButtons();
   paymentButton();
