@@ -58,25 +58,31 @@ def wss_host(stack: PbxStack) -> str:
 
 
 def phone_settings(stack: PbxStack) -> PhoneSettings | None:
-    """The phone in the page for the agents whose ``phone:`` is ``webrtc``: JsSIP
-    registers to Asterisk's HTTPS server (http.conf ``tlsbindaddr``, path ``/ws``:
-    res_http_websocket, res_pjsip_transport_websocket) with the agent's endpoint
-    credentials (pjsip-agent.conf.tmpl: username = agent id, the stack's secret).
-    None when no agent has a WebRTC endpoint (the phone API then answers 404)."""
+    """The phone in the page for the agents and the supervisors whose ``phone:`` is
+    ``webrtc``: JsSIP registers to Asterisk's HTTPS server (http.conf ``tlsbindaddr``,
+    path ``/ws``: res_http_websocket, res_pjsip_transport_websocket) with the
+    endpoint's own credentials (pjsip-agent.conf.tmpl: username = agent or supervisor
+    id, the stack's secret). None when nobody has a WebRTC endpoint (the phone APIs
+    then answer 404)."""
     from web import PhoneSettings
 
     webrtc = frozenset(a.id for a in stack.directory.agents if a.phone == "webrtc")
-    if not webrtc:
+    desk = frozenset(s.id for s in stack.supervisors if s.phone == "webrtc")
+    if not webrtc and not desk:
         return None
     host = wss_host(stack)
 
+    # only a webrtc endpoint takes a WebSocket registration: a udp/tls agent's or
+    # supervisor's password never reaches a browser; each lookup knows only its own kind
     def credentials(agent_id: str) -> str | None:
-        # only a webrtc endpoint takes a WebSocket registration: a udp/tls agent's
-        # password never reaches a browser
         return stack.agent_secret(agent_id) if agent_id in webrtc else None
 
+    def supervisor_credentials(user: str) -> str | None:
+        return stack.agent_secret(user) if user in desk else None
+
     return PhoneSettings(wss_url=f"wss://{host}:{stack.ports.https}/ws", sip_domain=host,
-                         credentials=credentials)
+                         credentials=credentials,
+                         supervisor_credentials=supervisor_credentials)
 
 
 def build_app(store: Store, directory: Directory, state: Path, *, https: bool,

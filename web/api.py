@@ -296,9 +296,7 @@ def get_phone(web: WebContext, call: Call) -> Response:
     if password is None:
         raise ApiError(404, f"agent {agent_id!r} has no WebRTC endpoint (set "
                             f"phone: webrtc for {agent_id} in agents.yaml)")
-    return JSONResponse({"wss_url": phone.wss_url, "sip_uri": f"sip:{agent_id}@{phone.sip_domain}",
-                         "authorization_user": agent_id, "password": password,
-                         "ice_servers": [{"urls": u} for u in phone.ice_servers]})
+    return JSONResponse(phone.registration(agent_id, password))
 
 
 def api_routes(web: WebContext) -> list[Route]:

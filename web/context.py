@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -27,17 +28,27 @@ class PhoneSettings:
 
     ``credentials(agent_id)`` gives the SIP password of the agent's WebRTC endpoint
     (the ``[agent-auth]`` of pjsip-agent.conf.tmpl: username = agent id), or None
-    when that agent has no WebRTC endpoint.
+    when that agent has no WebRTC endpoint. ``supervisor_credentials(user)`` the
+    same for a supervisor's own endpoint (dialplans/supervisors.yaml, ``phone:
+    webrtc``; username = supervisor id = web user name), None for any other: two
+    functions, so an agent's lookup can never give a supervisor's password.
     """
 
     wss_url: str  # e.g. wss://pbx.example.org:8089/ws
     sip_domain: str  # the host part of the agents' SIP URIs
     credentials: Callable[[str], str | None]
     ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs for RTCPeerConnection
+    supervisor_credentials: Callable[[str], str | None] = lambda _user: None
 
     def __post_init__(self) -> None:
         if urlsplit(self.wss_url).scheme != "wss":
             raise ValueError(f"the phone's WebSocket URL must be wss:// (got {self.wss_url!r})")
+
+    def registration(self, endpoint: str, password: str) -> dict[str, Any]:
+        """What the page's JsSIP phone (web/static/phone.js) registers with."""
+        return {"wss_url": self.wss_url, "sip_uri": f"sip:{endpoint}@{self.sip_domain}",
+                "authorization_user": endpoint, "password": password,
+                "ice_servers": [{"urls": u} for u in self.ice_servers]}
 
     @property
     def origin(self) -> str:

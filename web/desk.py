@@ -26,6 +26,10 @@ JSON API (session + CSRF as every ``/api`` change, `web.api`):
   ``POST /api/desk/agents/{agent_id}/state`` ``{"state", "reason"}``: an agent's
   state set by a supervisor (``homeline.agent_api.request_agent_state``, the reason
   saying who).
+- ``GET /api/desk/phone``: what the desk's phone in the page (web/static/phone.js,
+  as the agent's) registers with, for a supervisor whose own endpoint is ``phone:
+  webrtc``: that supervisor's credentials only, never another's (403 for an agent;
+  404 for a supervisor whose phone is udp/tls: that password never reaches a browser).
 
 Every action that concerns a call is also a ``supervisor`` call event (who, what,
 when) in that call's record; the engine records the listen/whisper/barge itself.
@@ -290,6 +294,22 @@ def supervise(web: WebContext, call: Call) -> Response:
                          "applied": "by a running engine, from the store"}, status_code=202)
 
 
+def _web_phone_password(web: WebContext, user: str) -> str | None:
+    """The SIP password of ``user``'s own WebRTC supervisor endpoint, else None."""
+    phone = web.settings.phone
+    return phone.supervisor_credentials(user) if phone is not None else None
+
+
+def my_phone(web: WebContext, call: Call) -> Response:
+    p = _supervisor(call)
+    phone = web.settings.phone
+    password = _web_phone_password(web, p.name)
+    if phone is None or password is None:
+        raise ApiError(404, f"{p.name!r} has no WebRTC phone of their own (set phone: "
+                            f"webrtc for {p.name} in dialplans/supervisors.yaml)")
+    return JSONResponse(phone.registration(p.name, password))
+
+
 def set_agent_state(web: WebContext, call: Call) -> Response:
     p = _supervisor(call)
     agent_id = str(call.request.path_params["agent_id"])
@@ -357,6 +377,8 @@ def desk_routes(web: WebContext) -> list[Route]:
         assert frags is not None
         ctx |= {"hands_html": frags["hands"], "agents_html": frags["agents"],
                 "has_phone": p.name in web.settings.supervisors,
+                "web_phone": await run_in_threadpool(_web_phone_password, web, p.name)
+                is not None,
                 "break_reasons": ("short break", "coaching", "other")}
         return templates.TemplateResponse(request, "desk.html", ctx)
 
@@ -412,4 +434,5 @@ def desk_routes(web: WebContext) -> list[Route]:
         Route("/api/desk/hands/{hand_id}/lower", e(lower), methods=["POST"]),
         Route("/api/desk/supervise", e(supervise), methods=["POST"]),
         Route("/api/desk/agents/{agent_id}/state", e(set_agent_state), methods=["POST"]),
+        Route("/api/desk/phone", e(my_phone), methods=["GET"]),
     ]

@@ -1,8 +1,11 @@
-// Homeline: the phone in the page. JsSIP (served from the npm cache under
-// /static/vendor/) registers over secure WebSocket to Asterisk's res_pjsip
-// WebSocket transport (RFC 7118) with the identity GET /api/agents/{id}/phone
-// gives; an incoming call rings, the agent answers or hangs up with the buttons,
-// the caller's audio plays in the page's <audio> element. Media is DTLS-SRTP,
+// Homeline: the phone in the page, the agent's in the portal and a WebRTC
+// supervisor's on the desk (web/templates/_phone.html). JsSIP (served from the npm
+// cache under /static/vendor/) registers over secure WebSocket to Asterisk's
+// res_pjsip WebSocket transport (RFC 7118) with the identity that the section's
+// data-config URL gives (GET /api/agents/{id}/phone, GET /api/desk/phone: each
+// user's own endpoint only); an incoming call rings (a routed call for an agent,
+// the desk's listen/whisper/barge for a supervisor), the user answers or hangs up
+// with the buttons, the far end's audio plays in the page's <audio> element. Media is DTLS-SRTP,
 // negotiated by the browser (the endpoint has webrtc=yes on the Asterisk side).
 // Nothing is stored in the browser: the credential lives in this closure only.
 "use strict";
@@ -43,8 +46,7 @@
   async function start() {
     const box = el("phone");
     if (!box) return;
-    const agent = box.dataset.agent;
-    const resp = await fetch(`/api/agents/${encodeURIComponent(agent)}/phone`,
+    const resp = await fetch(box.dataset.config,
       { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } });
     const conf = await resp.json().catch(() => ({}));
     if (!resp.ok) {
