@@ -1,0 +1,245 @@
+"""A supervisor's WebRTC phone in the desk page, on a real call, proven by audio.
+
+Supervisor sam's own endpoint is ``phone: webrtc`` (dialplans/supervisors.yaml):
+his desk page carries the phone in the page (web/static/phone.js, as the agent
+portal's), registered over secure WebSocket to the real Asterisk with his own
+credentials (``GET /api/desk/phone``). A scripted pjsua2 caller reaches agent amy
+(a udp softphone) through the IVR; sam clicks Listen on amy's call in the agents
+table; the engine's AMI Originate rings ``PJSIP/sam``, which is the page; sam
+clicks Answer, ChanSpy joins him, and the call's record says ``joined``.
+
+Audio, with the DTMF probe (prompts/audio_proof.py): the page's remote stream is
+tapped with WebAudio (as tests/integration/test_webrtc_phone.py does) while the
+caller and amy play their probes: sam's browser hears both. Sam's microphone is
+Chromium's fake capture device looping the supervisor's probe; in listen mode
+neither the caller nor amy hears it. Sam hangs up from the page to stop, and the
+page's phone is idle and registered again. Screenshots go to
+``$HOMELINE_TEST_ARTIFACTS/screenshots`` (default ``test-artifacts/screenshots``).
+"""
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from homeline.supervisors import Supervisor
+from prompts.audio_proof import verify_heard, verify_samples
+from web import Passwords
+
+from .conftest import Live, wait_for
+from .test_supervise import AGENT_PROBE, CALLER_PROBE, SUPERVISOR_PROBE, connected_call
+from .test_webrtc_phone import (
+    CHROMIUM,
+    TAP_START,
+    TAP_STOP,
+    ami_getvar,
+    probe_wav,
+    shot,
+    spki_sha256,
+)
+
+pytestmark = [
+    pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.is_file(),
+                       reason="needs Debian's chromium (/usr/bin/chromium): "
+                              "scripts/bootstrap.sh installs it"),
+]
+
+PASSWORDS = {"amy": "amy-password-1", "sam": "sam-password-1"}
+
+
+def chromium_args(pin: str, microphone: Path) -> list[str]:
+    """Headless, the fake microphone playing ``microphone`` (looped), ICE on loopback,
+    and Asterisk's certificate accepted by its key only (see test_webrtc_phone.py)."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-quic",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}",
+            "--autoplay-policy=no-user-gesture-required",
+            "--allow-loopback-in-peer-connection",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            f"--ignore-certificate-errors-spki-list={pin}"]
+
+
+def sam_channel(live: Live) -> str | None:
+    for line in live.stack.instance.cli("core show channels concise").splitlines():
+        if line.startswith("PJSIP/sam-"):
+            return line.split("!", 1)[0]
+    return None
+
+
+def supervisor_events(live: Live, call_id: str) -> list[tuple[str, str, str | None]]:
+    assert live.store is not None
+    return [(str(e.data["action"]), str(e.data["by"]), e.data.get("result"))
+            for e in live.store.call_events([call_id])[call_id] if e.event == "supervisor"]
+
+
+def test_a_webrtc_supervisor_listens_from_the_desk_page(
+        live_factory: Callable[..., Live]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    live = live_factory({"amy": {"skills": {"billing": 4}}},
+                        supervisors=(Supervisor("sam", "Sam Lead", "webrtc"),))
+    stack = live.stack
+    assert re.search(r"webrtc\s*:\s*yes", stack.instance.cli("pjsip show endpoint sam"))
+    assert live.store is not None
+    now = datetime.now(UTC)
+    hasher = Passwords()
+    live.store.add_user("amy", "agent", "amy", hasher.hash(PASSWORDS["amy"]), now)
+    live.store.add_user("sam", "supervisor", None, hasher.hash(PASSWORDS["sam"]), now)
+    web = live.stack.start_web(live.store, port=0, https=False, say=lambda _m: None)
+    live.agent("amy", answer_delay=0.3)
+    live.wait_registered("amy")
+
+    work = Path(tempfile.mkdtemp(prefix="homeline-deskphone-"))
+    profile = Path(tempfile.mkdtemp(prefix="homeline-chromium-"))
+    microphone = probe_wav(work / "supervisor-probe.wav", SUPERVISOR_PROBE, 48000)
+    caller_probe = probe_wav(work / "caller-probe.wav", CALLER_PROBE, 8000)
+    agent_probe = probe_wav(work / "agent-probe.wav", AGENT_PROBE, 8000)
+    pin = spki_sha256(Path(stack.tls_files().certfile))
+    taken: list[Path] = []
+    problems: list[str] = []
+    refused: list[tuple[int, str]] = []
+    figures: dict[str, Any] = {}
+    call_id = ""
+    try:
+        with sync_playwright() as pw:
+            ctx = pw.chromium.launch_persistent_context(
+                str(profile), executable_path=str(CHROMIUM), headless=True,
+                args=chromium_args(pin, microphone), viewport={"width": 1280, "height": 1000})
+            try:
+                page = ctx.new_page()
+                page.set_default_timeout(20_000)
+                page.on("console", lambda m: problems.append(m.text)
+                        if m.type == "error"
+                        and not m.text.startswith("Failed to load resource") else None)
+                page.on("pageerror", lambda e: problems.append(str(e)))
+                page.on("response", lambda r: refused.append((r.status, r.url))
+                        if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+                page.goto(web.url + "/login")
+                page.fill("input[name=user]", "sam")
+                page.fill("input[name=password]", PASSWORDS["sam"])
+                page.click("button[type=submit]")
+                page.wait_for_url("**/supervisor")
+
+                # the page's phone registers as sam's own endpoint, over WebSocket
+                status = page.locator("#phone-status")
+                expect(status).to_have_attribute("data-state", "registered")
+                expect(page.locator("#my-phone")).to_contain_text("the WebRTC phone in this page")
+                aor = wait_for(lambda: (lambda t: t if "transport=ws" in t else "")(
+                    stack.instance.cli("pjsip show aor sam")), 10)
+                assert re.search(r"contact\s*:\s*sip:\S+;transport=ws\b", aor, re.I), aor
+                shot(page, "deskphone-01-registered", taken)
+
+                caller, leg, agent_leg, timeline = connected_call(live, "+15550321")
+                call_id = timeline.call_id
+                with caller:
+                    row = page.locator('#desk-agents tr[data-agent="amy"]')
+                    expect(row.locator(".agent-call")).to_contain_text("+15550321")
+                    row.locator('button.spy[data-mode="listen"]').click()
+                    expect(page.locator("#desk-said")).to_contain_text(
+                        "listen on amy's call")
+                    # the desk's Originate rings PJSIP/sam: the phone in this page
+                    expect(status).to_have_attribute("data-state", "ringing", timeout=20_000)
+                    assert "Ringing" in page.locator("#phone-call").inner_text()
+                    assert supervisor_events(live, call_id) == [
+                        ("listen", "sam", "ringing-supervisor")]
+                    shot(page, "deskphone-02-ringing", taken)
+                    page.click("#phone-answer")
+                    expect(status).to_have_attribute("data-state", "in-call")
+                    joined = wait_for(lambda: ("listen", "sam", "joined")
+                                      in supervisor_events(live, call_id), 15)
+                    assert joined, supervisor_events(live, call_id)
+                    expect(row.locator(".supervised")).to_contain_text("listen by sam")
+                    channel = wait_for(lambda: sam_channel(live), 10)
+                    assert channel, stack.instance.cli("core show channels concise")
+                    time.sleep(1.0)  # ChanSpy attaches its audiohooks once the app runs
+
+                    # audio: the browser hears the caller and amy; they do not hear sam
+                    caller_heard = leg.record(work / "caller-heard.wav")
+                    agent_heard = agent_leg.record(work / "agent-heard.wav")
+                    rate = wait_for(lambda: page.evaluate(TAP_START), 10, 0.5)
+                    assert rate, "the desk page has no remote audio stream"
+                    time.sleep(0.3)
+                    for who, probe in ((leg, caller_probe), (agent_leg, agent_probe)):
+                        # twice over: a digit lost in ChanSpy's mix in one pass still
+                        # leaves a whole probe in the other
+                        seconds = who.play(probe, loop=True)
+                        time.sleep(2 * seconds + 0.6)
+                        who.stop_playing()
+                    tapped = page.evaluate(TAP_STOP)
+                    leg.stop_recording()
+                    agent_leg.stop_recording()
+                    shot(page, "deskphone-03-listening", taken)
+                    stats = stack.instance.cli("pjsip show channelstats")
+                    # DTLS-SRTP on sam's leg: Asterisk says its RTP instance is encrypted
+                    rtp_secure = ami_getvar(live, channel, "CHANNEL(rtp,secure)")
+
+                    # hang up from the page to stop listening; the call goes on
+                    page.click("#phone-hangup")
+                    assert wait_for(lambda: sam_channel(live) is None, 10), \
+                        stack.instance.cli("core show channels concise")
+                    expect(status).to_have_attribute("data-state", "registered")
+                    expect(page.locator("#phone-answer")).to_be_disabled()
+                    expect(page.locator("#phone-hangup")).to_be_disabled()
+                    shot(page, "deskphone-04-hung-up", taken)
+                    leg.hangup()
+                    leg.wait_disconnected(10)
+                    agent_leg.wait_disconnected(10)
+                expect(row.locator(".agent-call")).to_have_text("-")
+
+                # the call's record shows the supervisor's action, joined
+                page.goto(f"{web.url}/supervisor/calls/{call_id}")
+                events = page.locator("#events tr.event-supervisor")
+                expect(events).to_have_count(2)
+                expect(events.nth(0)).to_contain_text("ringing-supervisor")
+                expect(events.nth(1)).to_contain_text("joined")
+                expect(events.nth(1)).to_contain_text("listen")
+                shot(page, "deskphone-05-call-record", taken)
+                assert page.evaluate("""async () => [localStorage.length, sessionStorage.length,
+                    (await indexedDB.databases()).length]""") == [0, 0, 0]
+            finally:
+                ctx.close()
+
+        pcm = np.frombuffer(base64.b64decode(tapped["pcm"]), dtype=np.int16)
+        browser_rate = int(tapped["rate"])
+        hears_caller = verify_samples(pcm, browser_rate, CALLER_PROBE)
+        hears_agent = verify_samples(pcm, browser_rate, AGENT_PROBE)
+        caller_hears_sam = verify_heard(caller_heard, SUPERVISOR_PROBE)
+        agent_hears_sam = verify_heard(agent_heard, SUPERVISOR_PROBE)
+        caller_hears_agent = verify_heard(caller_heard, AGENT_PROBE)
+        figures = {"rtp_secure": rtp_secure, "browser_heard": hears_caller.heard,
+                   "browser_rate_hz": browser_rate,
+                   "browser_seconds": round(len(pcm) / browser_rate, 2),
+                   "caller_heard": caller_hears_sam.heard, "agent_heard": agent_hears_sam.heard,
+                   "channelstats": [line.strip() for line in stats.splitlines()
+                                    if "sam" in line or "Receive" in line]}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(profile, ignore_errors=True)
+    print("desk webrtc phone:", figures)
+    assert rtp_secure == "1", figures
+    assert hears_caller.ok, (hears_caller.detail, figures)  # sam's browser hears the caller
+    assert hears_agent.ok, (hears_agent.detail, figures)  # and amy
+    assert caller_hears_agent.ok, figures  # the call itself goes on
+    # listen: sam's microphone (looping his probe) reaches neither the caller nor amy
+    assert not caller_hears_sam.ok and not agent_hears_sam.ok, figures
+    assert not set(caller_hears_sam.heard + agent_hears_sam.heard) & set(SUPERVISOR_PROBE), \
+        figures
+    assert supervisor_events(live, call_id) == [("listen", "sam", "ringing-supervisor"),
+                                               ("listen", "sam", "joined")]
+    assert not problems, problems
+    assert refused == [], refused
+    assert [p.name for p in taken] == [f"deskphone-0{i}-{n}.png" for i, n in enumerate(
+        ("registered", "ringing", "listening", "hung-up", "call-record"), start=1)]
+    assert all(p.stat().st_size > 5000 for p in taken)
