@@ -97,20 +97,26 @@ def watch(page: Any, problems: list[str], refused: list[tuple[int, str]], url: s
             if r.status >= 400 else None)
 
 
-def test_a_raised_hand_becomes_a_whisper_the_agent_hears_and_the_caller_does_not(
-        live_factory: Callable[..., Live], browser_factory: Callable[[], Any]) -> None:
-    from playwright.sync_api import expect
-
+def serve_desk(live: Live) -> Any:
+    """amy (agent) and sam (supervisor) as web users; the web app of the stack over
+    HTTP on 127.0.0.1 (a secure context for the browser all the same)."""
     from web import Passwords
 
-    live = live_factory({"amy": {"skills": {"billing": 4}}},
-                        supervisors=(Supervisor("sam", "Sam Lead"),))
     assert live.store is not None
     now = datetime.now(UTC)
     hasher = Passwords()
     live.store.add_user("amy", "agent", "amy", hasher.hash(PASSWORDS["amy"]), now)
     live.store.add_user("sam", "supervisor", None, hasher.hash(PASSWORDS["sam"]), now)
-    web = live.stack.start_web(live.store, port=0, https=False, say=lambda _m: None)
+    return live.stack.start_web(live.store, port=0, https=False, say=lambda _m: None)
+
+
+def test_a_raised_hand_becomes_a_whisper_the_agent_hears_and_the_caller_does_not(
+        live_factory: Callable[..., Live], browser_factory: Callable[[], Any]) -> None:
+    from playwright.sync_api import expect
+
+    live = live_factory({"amy": {"skills": {"billing": 4}}},
+                        supervisors=(Supervisor("sam", "Sam Lead"),))
+    web = serve_desk(live)
     live.agent("amy", answer_delay=0.3)
     sam_phone = live.agent("sam", answer_delay=0.2)
     live.wait_registered("amy")

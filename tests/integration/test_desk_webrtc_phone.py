@@ -24,7 +24,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,16 @@ import pytest
 
 from homeline.supervisors import Supervisor
 from prompts.audio_proof import verify_heard, verify_samples
-from web import Passwords
 
 from .conftest import Live, wait_for
+from .test_desk_browser import log_in, serve_desk, watch
 from .test_supervise import AGENT_PROBE, CALLER_PROBE, SUPERVISOR_PROBE, connected_call
 from .test_webrtc_phone import (
     CHROMIUM,
     TAP_START,
     TAP_STOP,
     ami_getvar,
+    chromium_args,
     probe_wav,
     shot,
     spki_sha256,
@@ -53,23 +53,6 @@ pytestmark = [
                        reason="needs Debian's chromium (/usr/bin/chromium): "
                               "scripts/bootstrap.sh installs it"),
 ]
-
-PASSWORDS = {"amy": "amy-password-1", "sam": "sam-password-1"}
-
-
-def chromium_args(pin: str, microphone: Path) -> list[str]:
-    """Headless, the fake microphone playing ``microphone`` (looped), ICE on loopback,
-    and Asterisk's certificate accepted by its key only (see test_webrtc_phone.py)."""
-    return ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-quic",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone}",
-            "--autoplay-policy=no-user-gesture-required",
-            "--allow-loopback-in-peer-connection",
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-            f"--ignore-certificate-errors-spki-list={pin}"]
-
 
 def sam_channel(live: Live) -> str | None:
     for line in live.stack.instance.cli("core show channels concise").splitlines():
@@ -92,12 +75,7 @@ def test_a_webrtc_supervisor_listens_from_the_desk_page(
                         supervisors=(Supervisor("sam", "Sam Lead", "webrtc"),))
     stack = live.stack
     assert re.search(r"webrtc\s*:\s*yes", stack.instance.cli("pjsip show endpoint sam"))
-    assert live.store is not None
-    now = datetime.now(UTC)
-    hasher = Passwords()
-    live.store.add_user("amy", "agent", "amy", hasher.hash(PASSWORDS["amy"]), now)
-    live.store.add_user("sam", "supervisor", None, hasher.hash(PASSWORDS["sam"]), now)
-    web = live.stack.start_web(live.store, port=0, https=False, say=lambda _m: None)
+    web = serve_desk(live)
     live.agent("amy", answer_delay=0.3)
     live.wait_registered("amy")
 
@@ -118,19 +96,9 @@ def test_a_webrtc_supervisor_listens_from_the_desk_page(
                 str(profile), executable_path=str(CHROMIUM), headless=True,
                 args=chromium_args(pin, microphone), viewport={"width": 1280, "height": 1000})
             try:
-                page = ctx.new_page()
+                page = log_in(ctx, web.url, "sam",
+                              lambda p: watch(p, problems, refused, web.url))
                 page.set_default_timeout(20_000)
-                page.on("console", lambda m: problems.append(m.text)
-                        if m.type == "error"
-                        and not m.text.startswith("Failed to load resource") else None)
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                page.on("response", lambda r: refused.append((r.status, r.url))
-                        if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-                page.goto(web.url + "/login")
-                page.fill("input[name=user]", "sam")
-                page.fill("input[name=password]", PASSWORDS["sam"])
-                page.click("button[type=submit]")
-                page.wait_for_url("**/supervisor")
 
                 # the page's phone registers as sam's own endpoint, over WebSocket
                 status = page.locator("#phone-status")

@@ -256,18 +256,16 @@ def test_browser_agent_answers_a_routed_call_with_audio_both_ways(live_factory, 
     assert all(p.stat().st_size > 0 for p in taken)
 
 
-def run_browser_call(live: Live, url: str, agent_probe: Path, caller_probe: Path, work: Path,
-                     taken: list[Path]) -> dict[str, Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    stack = live.stack
-    pin = spki_sha256(Path(stack.tls_files().certfile))
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+def chromium_args(pin: str, microphone: Path) -> list[str]:
+    """Headless Chromium for the phone in the page: the fake microphone playing
+    ``microphone`` (looped), ICE on loopback, and Asterisk's certificate accepted by
+    its key ``pin`` only (`spki_sha256`)."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--disable-quic",
             # the microphone: no prompt, Chromium's fake device playing the probe (looped)
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={agent_probe}",
+            f"--use-file-for-fake-audio-capture={microphone}",
             # the remote audio plays without a prior user gesture (the click on Answer is
             # one, but the <audio> element's autoplay may come first)
             "--autoplay-policy=no-user-gesture-required",
@@ -279,6 +277,15 @@ def run_browser_call(live: Live, url: str, agent_probe: Path, caller_probe: Path
             "--allow-loopback-in-peer-connection",
             "--disable-features=WebRtcHideLocalIpsWithMdns",
             f"--ignore-certificate-errors-spki-list={pin}"]
+
+
+def run_browser_call(live: Live, url: str, agent_probe: Path, caller_probe: Path, work: Path,
+                     taken: list[Path]) -> dict[str, Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    stack = live.stack
+    pin = spki_sha256(Path(stack.tls_files().certfile))
+    args = chromium_args(pin, agent_probe)
     profile = Path(tempfile.mkdtemp(prefix="homeline-chromium-"))
     problems: list[str] = []
     refused: list[tuple[int, str]] = []

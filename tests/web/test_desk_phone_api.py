@@ -8,17 +8,15 @@ stack's wiring (homeline/webapp.py ``phone_settings``) is checked over real HTTP
 """
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 
 import httpx
-from web_testkit import NOW, Portal, running_portal
+from web_testkit import NOW, Portal, running_portal, serving_stack
 
 from homeline.stack import PbxStack, Ports
 from homeline.supervisors import Supervisor
 from homeline.webapp import phone_settings
 from routing import Directory
-from store import SqliteStore
 from web import Passwords, PhoneSettings
 
 PHONE = PhoneSettings("wss://pbx.example.org:8089/ws", "pbx.example.org",
@@ -124,30 +122,20 @@ def test_the_stack_gives_the_browser_only_webrtc_supervisors_passwords(tmp_path:
                      supervisors=supervisors[1:])
     assert phone_settings(plain) is None
 
-    store = SqliteStore(tmp_path / "web.sqlite3")
-    store.sync_agents(stack.directory)
-    hasher = Passwords()
-    for name in ("sam", "tess"):
-        store.add_user(name, "supervisor", None, hasher.hash(f"{name}-password"), NOW)
-    web = stack.start_web(store, port=0)
-    try:
-        verify = ssl.create_default_context(cafile=str(stack.tls_files().cafile))
-        with httpx.Client(base_url=web.url, verify=verify, timeout=10) as c:
-            assert c.post("/api/session", json={"user": "sam", "password": "sam-password"}
-                          ).status_code == 200
-            r = c.get("/api/desk/phone")
-            assert r.status_code == 200, r.text
-            assert r.json() == {"wss_url": f"wss://127.0.0.1:{stack.ports.https}/ws",
-                                "sip_uri": "sip:sam@127.0.0.1", "authorization_user": "sam",
-                                "password": stack.agent_secret("sam"), "ice_servers": []}
-        with httpx.Client(base_url=web.url, verify=verify, timeout=10) as c:
-            assert c.post("/api/session", json={"user": "tess", "password": "tess-password"}
-                          ).status_code == 200
-            r = c.get("/api/desk/phone")
-            assert r.status_code == 404
-            assert stack.agent_secret("tess") not in r.text
-            assert stack.agent_secret("tess") not in c.get("/supervisor").text
-    finally:
-        stack.stop()
-        store.close()
+    users = {"sam": ("supervisor", None), "tess": ("supervisor", None)}
+    with serving_stack(stack, tmp_path, users) as (url, verify):
+        for user, status in (("sam", 200), ("tess", 404)):
+            with httpx.Client(base_url=url, verify=verify, timeout=10) as c:
+                r = c.post("/api/session", json={"user": user, "password": f"{user}-password"})
+                assert r.status_code == 200, r.text
+                r = c.get("/api/desk/phone")
+                assert r.status_code == status, r.text
+                if user == "sam":
+                    assert r.json() == {
+                        "wss_url": f"wss://127.0.0.1:{stack.ports.https}/ws",
+                        "sip_uri": "sip:sam@127.0.0.1", "authorization_user": "sam",
+                        "password": stack.agent_secret("sam"), "ice_servers": []}
+                else:  # tess's udp password reaches neither the API nor her page
+                    assert stack.agent_secret("tess") not in r.text
+                    assert stack.agent_secret("tess") not in c.get("/supervisor").text
 

@@ -8,18 +8,16 @@ test CA); no Asterisk is needed for what the web app is told.
 from __future__ import annotations
 
 import json
-import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from web_testkit import serving_stack
 
 from homeline.stack import PbxStack, Ports, SecureAccess
 from homeline.webapp import phone_settings, wss_host
 from routing import Directory
-from store import SqliteStore
-from web import Passwords
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
@@ -74,17 +72,10 @@ def test_stack_json_round_trip(tmp_path: Path) -> None:
 def test_web_app_of_a_stack_over_https_gives_each_agent_only_their_phone(
         tmp_path: Path) -> None:
     stack = _stack(tmp_path)
-    store = SqliteStore(tmp_path / "web.sqlite3")
-    store.sync_agents(stack.directory)
-    hasher = Passwords()
-    for name in ("wendy", "uma"):
-        store.add_user(name, "agent", name, hasher.hash(f"{name}-password"), NOW)
-    web = stack.start_web(store, port=0)
-    url = web.url
-    try:
+    with serving_stack(stack, tmp_path, {"wendy": ("agent", "wendy"),
+                                         "uma": ("agent", "uma")}) as (url, verify):
         assert url.startswith("https://127.0.0.1:")
-        verify = ssl.create_default_context(cafile=str(stack.tls_files().cafile))
-        with httpx.Client(base_url=web.url, verify=verify, timeout=10) as c:
+        with httpx.Client(base_url=url, verify=verify, timeout=10) as c:
             r = c.post("/api/session", json={"user": "wendy", "password": "wendy-password"})
             assert r.status_code == 200, r.text
             phone = c.get("/api/agents/wendy/phone")
@@ -97,13 +88,10 @@ def test_web_app_of_a_stack_over_https_gives_each_agent_only_their_phone(
             csp = phone.headers["content-security-policy"]
             assert f"connect-src 'self' wss://127.0.0.1:{stack.ports.https};" in csp
             assert c.get("/api/agents/uma/phone").status_code == 403  # not hers
-        with httpx.Client(base_url=web.url, verify=verify, timeout=10) as c:
+        with httpx.Client(base_url=url, verify=verify, timeout=10) as c:
             c.post("/api/session", json={"user": "uma", "password": "uma-password"})
             r = c.get("/api/agents/uma/phone")
             assert r.status_code == 404 and "no WebRTC endpoint" in r.json()["error"]
-    finally:
-        stack.stop()
-        store.close()
     assert stack.web is None
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/login", verify=False, timeout=2)

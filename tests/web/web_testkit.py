@@ -3,6 +3,7 @@ agent directory, uvicorn on a free 127.0.0.1 port, and an httpx client."""
 from __future__ import annotations
 
 import functools
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,4 +90,24 @@ def running_portal(tmp_path: Path, now: datetime = NOW, **settings: Any) -> Iter
         for c in portal.clients:
             c.close()
         server.stop()
+        store.close()
+
+
+@contextmanager
+def serving_stack(stack: Any, tmp_path: Path, users: dict[str, tuple[str, str | None]]
+                  ) -> Iterator[tuple[str, ssl.SSLContext]]:
+    """A `homeline.stack.PbxStack`'s web app (homeline/webapp.py, no Asterisk) over
+    HTTPS with its certificate, for ``users`` (name -> (role, agent id); password
+    ``<name>-password``): yields its URL and the SSL context that verifies it; the
+    stack and the store are stopped at the end."""
+    store = SqliteStore(tmp_path / "web.sqlite3")
+    store.sync_agents(stack.directory)
+    hasher = Passwords()
+    for name, (role, agent) in users.items():
+        store.add_user(name, role, agent, hasher.hash(f"{name}-password"), NOW)
+    try:
+        web = stack.start_web(store, port=0)
+        yield web.url, ssl.create_default_context(cafile=str(stack.tls_files().cafile))
+    finally:
+        stack.stop()
         store.close()
