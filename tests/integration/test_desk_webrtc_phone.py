@@ -12,8 +12,10 @@ Audio, with the DTMF probe (prompts/audio_proof.py): the page's remote stream is
 tapped with WebAudio (as tests/integration/test_webrtc_phone.py does) while the
 caller and amy play their probes: sam's browser hears both. Sam's microphone is
 Chromium's fake capture device looping the supervisor's probe; in listen mode
-neither the caller nor amy hears it. Sam hangs up from the page to stop, and the
-page's phone is idle and registered again. Screenshots go to
+neither the caller nor amy hears it. Sam hangs up from the page to stop (the
+page's phone is idle and registered again), then whispers on the same call: amy
+hears his browser's probe, the caller does not. The call's record page shows
+both actions, ``ringing-supervisor`` then ``joined``. Screenshots go to
 ``$HOMELINE_TEST_ARTIFACTS/screenshots`` (default ``test-artifacts/screenshots``).
 """
 from __future__ import annotations
@@ -67,7 +69,7 @@ def supervisor_events(live: Live, call_id: str) -> list[tuple[str, str, str | No
             for e in live.store.call_events([call_id])[call_id] if e.event == "supervisor"]
 
 
-def test_a_webrtc_supervisor_listens_from_the_desk_page(
+def test_a_webrtc_supervisor_listens_and_whispers_from_the_desk_page(
         live_factory: Callable[..., Live]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -161,6 +163,25 @@ def test_a_webrtc_supervisor_listens_from_the_desk_page(
                     expect(page.locator("#phone-answer")).to_be_disabled()
                     expect(page.locator("#phone-hangup")).to_be_disabled()
                     shot(page, "deskphone-04-hung-up", taken)
+
+                    # whisper on the same call: the page's microphone reaches amy only
+                    row.locator('button.spy[data-mode="whisper"]').click()
+                    expect(status).to_have_attribute("data-state", "ringing", timeout=20_000)
+                    page.click("#phone-answer")
+                    expect(status).to_have_attribute("data-state", "in-call")
+                    assert wait_for(lambda: ("whisper", "sam", "joined")
+                                    in supervisor_events(live, call_id), 15), \
+                        supervisor_events(live, call_id)
+                    expect(row.locator(".supervised")).to_contain_text("whisper by sam")
+                    time.sleep(1.0)
+                    caller_whisper = leg.record(work / "caller-whisper.wav")
+                    agent_whisper = agent_leg.record(work / "agent-whisper.wav")
+                    time.sleep(6.0)  # the fake microphone loops sam's probe (about 2 s)
+                    leg.stop_recording()
+                    agent_leg.stop_recording()
+                    shot(page, "deskphone-05-whispering", taken)
+                    page.click("#phone-hangup")
+                    expect(status).to_have_attribute("data-state", "registered")
                     leg.hangup()
                     leg.wait_disconnected(10)
                     agent_leg.wait_disconnected(10)
@@ -169,11 +190,14 @@ def test_a_webrtc_supervisor_listens_from_the_desk_page(
                 # the call's record shows the supervisor's action, joined
                 page.goto(f"{web.url}/supervisor/calls/{call_id}")
                 events = page.locator("#events tr.event-supervisor")
-                expect(events).to_have_count(2)
-                expect(events.nth(0)).to_contain_text("ringing-supervisor")
-                expect(events.nth(1)).to_contain_text("joined")
-                expect(events.nth(1)).to_contain_text("listen")
-                shot(page, "deskphone-05-call-record", taken)
+                expect(events).to_have_count(4)
+                for i, (mode, result) in enumerate((("listen", "ringing-supervisor"),
+                                                    ("listen", "joined"),
+                                                    ("whisper", "ringing-supervisor"),
+                                                    ("whisper", "joined"))):
+                    expect(events.nth(i).locator("code")).to_have_text(
+                        f'{{"action": "{mode}", "by": "sam", "result": "{result}"}}')
+                shot(page, "deskphone-06-call-record", taken)
                 assert page.evaluate("""async () => [localStorage.length, sessionStorage.length,
                     (await indexedDB.databases()).length]""") == [0, 0, 0]
             finally:
@@ -186,10 +210,14 @@ def test_a_webrtc_supervisor_listens_from_the_desk_page(
         caller_hears_sam = verify_heard(caller_heard, SUPERVISOR_PROBE)
         agent_hears_sam = verify_heard(agent_heard, SUPERVISOR_PROBE)
         caller_hears_agent = verify_heard(caller_heard, AGENT_PROBE)
+        agent_hears_whisper = verify_heard(agent_whisper, SUPERVISOR_PROBE)
+        caller_hears_whisper = verify_heard(caller_whisper, SUPERVISOR_PROBE)
         figures = {"rtp_secure": rtp_secure, "browser_heard": hears_caller.heard,
                    "browser_rate_hz": browser_rate,
                    "browser_seconds": round(len(pcm) / browser_rate, 2),
                    "caller_heard": caller_hears_sam.heard, "agent_heard": agent_hears_sam.heard,
+                   "whisper_agent_heard": agent_hears_whisper.heard,
+                   "whisper_caller_heard": caller_hears_whisper.heard,
                    "channelstats": [line.strip() for line in stats.splitlines()
                                     if "sam" in line or "Receive" in line]}
     finally:
@@ -204,10 +232,15 @@ def test_a_webrtc_supervisor_listens_from_the_desk_page(
     assert not caller_hears_sam.ok and not agent_hears_sam.ok, figures
     assert not set(caller_hears_sam.heard + agent_hears_sam.heard) & set(SUPERVISOR_PROBE), \
         figures
-    assert supervisor_events(live, call_id) == [("listen", "sam", "ringing-supervisor"),
-                                               ("listen", "sam", "joined")]
+    # whisper: sam's browser microphone reaches amy, and not the caller
+    assert agent_hears_whisper.ok, (agent_hears_whisper.detail, figures)
+    assert not set(caller_hears_whisper.heard) & set(SUPERVISOR_PROBE), figures
+    assert supervisor_events(live, call_id) == [
+        (mode, "sam", result) for mode in ("listen", "whisper")
+        for result in ("ringing-supervisor", "joined")]
     assert not problems, problems
     assert refused == [], refused
     assert [p.name for p in taken] == [f"deskphone-0{i}-{n}.png" for i, n in enumerate(
-        ("registered", "ringing", "listening", "hung-up", "call-record"), start=1)]
+        ("registered", "ringing", "listening", "hung-up", "whispering", "call-record"),
+        start=1)]
     assert all(p.stat().st_size > 5000 for p in taken)
