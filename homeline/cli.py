@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "dtmf",
     "user",
     "serve",
+    "secrets",
 )
 
 
