@@ -257,8 +257,8 @@ def check_text_config(doc: dict[Any, Any], file: str) -> tuple[TextConfig | None
             if "answer" not in r:
                 c.add(node, "answer", "a lookup needs an answer to fill", MISSING_KEY)
         elif answer is not None:
-            for lang, t in answer.items():
-                if _PLACEHOLDER.search(t):
+            for lang, txt in answer.items():
+                if _PLACEHOLDER.search(txt):
                     c.add(node, f"answer.{lang}", "${...} needs a lookup to fill it",
                           UNKNOWN_PLACEHOLDER)
         intents.append(IntentRule(name, kw, answer, lookup))
