@@ -39,24 +39,23 @@ class Masked:
     secure_found: bool
 
 
-def _card_spans(run: str) -> list[tuple[int, int]]:
-    """Spans (in ``run``) of Luhn-valid 13-19 digit card numbers, longest first."""
-    digits = [(i, ch) for i, ch in enumerate(run) if ch.isdigit()]
-    spans: list[tuple[int, int]] = []
-    start = 0
-    while start < len(digits):
-        found = None
-        for length in range(min(19, len(digits) - start), 12, -1):
-            chunk = "".join(ch for _, ch in digits[start:start + length])
-            if luhn_valid(chunk):
-                found = length
-                break
-        if found is None:
-            start += 1
-            continue
-        spans.append((digits[start][0], digits[start + found - 1][0] + 1))
-        start += found
-    return spans
+def _card_end(run: str) -> int | None:
+    """Where the card number at the start of ``run`` ends: the whole run when it is
+    13-19 digits passing Luhn, else its longest prefix of whole groups that does
+    (a number followed by its CVV or expiry, "4111 1111 1111 1111 123"); None when
+    no such number. Cut points are only between groups, so a digit run that merely
+    contains a Luhn-valid stretch is not a card number."""
+    groups = re.split(r"[ -]", run)
+    ends: list[tuple[int, int]] = []  # (digits so far, end offset in run)
+    digits, offset = 0, 0
+    for i, g in enumerate(groups):
+        offset += len(g) + (1 if i else 0)
+        digits += len(g)
+        ends.append((digits, offset))
+    for count, end in reversed(ends):
+        if 13 <= count <= 19 and luhn_valid(re.sub(r"[ -]", "", run[:end])):
+            return end
+    return None
 
 
 def mask_secure(text: str) -> Masked:
@@ -65,18 +64,12 @@ def mask_secure(text: str) -> Masked:
     pos = 0
     found = False
     for m in _RUN.finditer(text):
-        run = m.group(0)
-        spans = _card_spans(run)
-        if not spans:
+        end = _card_end(m.group(0))
+        if end is None:
             continue
         found = True
         out.append(text[pos:m.start()])
-        last = 0
-        for a, b in spans:
-            out.append(run[last:a])
-            out.append(MASK)
-            last = b
-        out.append(run[last:])
-        pos = m.end()
+        out.append(MASK)
+        pos = m.start() + end
     out.append(text[pos:])
     return Masked("".join(out), found)
