@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "user",
     "serve",
     "secrets",
+    "text",
 )
 
 
