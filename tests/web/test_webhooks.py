@@ -44,6 +44,7 @@ class Stack:
     provider: Provider
     client: httpx.Client
     secrets: SecretStore
+    app: Any
 
     def sms(self, body: str, sid: str, sender: str = "+15550123", *,
             url: str | None = None, token: str = TOKEN, extra: dict[str, str] | None = None
@@ -105,7 +106,7 @@ def _stack(tmp_path: Path, **sms: str) -> Iterator[Stack]:
     web = WebServer(app, "127.0.0.1", 0).start()
     client = httpx.Client(base_url=web.url, timeout=10.0)
     try:
-        yield Stack(web.url, store, db, provider, client, secrets)
+        yield Stack(web.url, store, db, provider, client, secrets, app)
     finally:
         client.close()
         web.stop()
@@ -386,3 +387,41 @@ def test_the_composition_root_serves_the_webhooks(tmp_path: Path) -> None:
                 "Content-Type": "application/x-www-form-urlencoded"}).status_code == 403
     finally:
         store.close()
+
+
+def test_the_access_log_never_shows_the_verify_token(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """`homeline serve` runs uvicorn with its access log: the handshake's query string
+    (hub.verify_token) must not reach it."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from web.server import uvicorn_config
+
+    caplog.set_level(logging.INFO)
+    for st in _stack(tmp_path):
+        # the same app in a second server, with the access log on as `homeline serve` has
+        server = uvicorn.Server(uvicorn_config(st.app, "127.0.0.1", 0, log_config=None))
+        # (a WebServer's access_log=False left uvicorn.access not propagating: listen on it)
+        logging.getLogger("uvicorn.access").addHandler(caplog.handler)
+        t = threading.Thread(target=server.run, daemon=True)
+        t.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.01)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            r = httpx.get(f"http://127.0.0.1:{port}/webhooks/messenger", params={
+                "hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "42"})
+            assert r.text == "42"
+        finally:
+            server.should_exit = True
+            t.join(10)
+            logging.getLogger("uvicorn.access").removeHandler(caplog.handler)
+    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any("/webhooks/messenger?..." in line for line in access), access
+    # every server-side line (the test's own httpx client logs the URL it asked for)
+    assert not [r for r in caplog.records
+                if r.name != "httpx" and VERIFY in r.getMessage()]
