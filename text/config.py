@@ -13,12 +13,17 @@ keys refused naming the allowed ones, every problem reported at once as
   the ``answer`` per language (``${name}`` filled from its ``lookup``, an HTTP
   GET returning a flat JSON object, as the IVR's lookup node); an intent without
   an answer goes to a person with that intent;
+- ``ivr_intents``: an IVR flow (path relative to this file) whose speech
+  intents (``speech.intents``: the same phrases the IVR listens for, English)
+  count here too: added to the English keywords of an intent of the same
+  name, or an intent of their own without an answer (to a person with it);
 - ``providers``: where replies are sent (``base_url``) and the SMS webhook's
   public URL (what Twilio signs).
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +41,7 @@ from adminfiles import (
 
 __all__ = ["TextConfig", "IntentRule", "Lookup", "Providers", "load_text_config",
            "check_text_config", "MESSAGE_KEYS", "URL_NAMES", "TextConfigError",
-           "UNKNOWN_PLACEHOLDER", "MISSING_TRANSLATION"]
+           "UNKNOWN_PLACEHOLDER", "MISSING_TRANSLATION", "IVR_FLOW_INVALID"]
 
 MESSAGE_KEYS = ("ask_language", "handed_to_person", "secure", "not_understood", "did_it_help",
                 "glad", "lookup_failed")
@@ -44,7 +49,8 @@ URL_NAMES = ("customer", "order")  # what a lookup URL may contain: ${customer},
 MISSING_TRANSLATION = "missing-translation"
 UNKNOWN_PLACEHOLDER = "unknown-placeholder"
 _TOP = ("languages", "default_language", "secure_line", "language_words", "agent_words",
-        "yes_words", "no_words", "messages", "intents", "providers")
+        "yes_words", "no_words", "messages", "intents", "ivr_intents", "providers")
+IVR_FLOW_INVALID = "ivr-flow-invalid"
 _INTENT_KEYS = ("keywords", "answer", "lookup")
 _PROVIDER_KEYS = {"sms": ("base_url", "account_sid", "from", "webhook_url"),
                   "messenger": ("base_url",)}
@@ -184,8 +190,11 @@ class _Check:
         return t
 
 
-def check_text_config(doc: dict[Any, Any], file: str) -> tuple[TextConfig | None, list[Problem]]:
-    """Validate a parsed ``text.yaml``; every problem at once."""
+def check_text_config(doc: dict[Any, Any], file: str,
+                      ivr_intents: Mapping[str, tuple[str, ...]] | None = None
+                      ) -> tuple[TextConfig | None, list[Problem]]:
+    """Validate a parsed ``text.yaml``; every problem at once. ``ivr_intents``: the
+    speech intents of the flow its ``ivr_intents`` names (`load_text_config` reads it)."""
     c = _Check(file)
     c.keys(doc, "-", _TOP)
     for k in ("languages", "messages", "agent_words", "intents"):
@@ -262,12 +271,36 @@ def check_text_config(doc: dict[Any, Any], file: str) -> tuple[TextConfig | None
                     c.add(node, f"answer.{lang}", "${...} needs a lookup to fill it",
                           UNKNOWN_PLACEHOLDER)
         intents.append(IntentRule(name, kw, answer, lookup))
+    if "ivr_intents" in doc:
+        c.text(doc["ivr_intents"], "-", "ivr_intents", 300)
+    if ivr_intents:
+        intents = _merge_ivr(intents, ivr_intents)
     providers = _providers(c, doc.get("providers", {}))
     if c.problems or secure_line is None:
         return None, c.problems
     lw = {lang: frozenset(ws) for lang, ws in lang_words.items()}
     return TextConfig(languages, default, secure_line, lw, agent, yes, no, messages,
                       tuple(intents), providers), []
+
+
+def _merge_ivr(intents: list[IntentRule], ivr: Mapping[str, tuple[str, ...]]
+               ) -> list[IntentRule]:
+    """The IVR's phrases (English) join the English keywords of the intent of the same
+    name, or make an intent of their own (no answer: to a person), after the file's."""
+    out = []
+    for rule in intents:
+        extra = tuple(" ".join(p.lower().split()) for p in ivr.get(rule.name, ()))
+        if extra:
+            en = rule.keywords.get("en", ())
+            kw = {**rule.keywords, "en": en + tuple(p for p in extra if p not in en)}
+            rule = IntentRule(rule.name, kw, rule.answer, rule.lookup)
+        out.append(rule)
+    known = {r.name for r in intents}
+    for name in sorted(ivr):
+        if name not in known:
+            out.append(IntentRule(name, {"en": tuple(" ".join(p.lower().split())
+                                                     for p in ivr[name])}, None, None))
+    return out
 
 
 def _providers(c: _Check, v: Any) -> Providers:
@@ -291,12 +324,36 @@ def _providers(c: _Check, v: Any) -> Providers:
                      sms["webhook_url"], msg["base_url"])
 
 
+def _ivr_intents(path: Path, doc: dict[Any, Any]
+                 ) -> tuple[Mapping[str, tuple[str, ...]] | None, list[Problem]]:
+    ref = doc.get("ivr_intents")
+    if not isinstance(ref, str) or not ref.strip():
+        return None, []  # absent, or a wrong type check_text_config reports
+    from ivr import FlowInvalid, load_flow
+
+    flow_path = path.parent / ref.strip()
+    try:
+        flow = load_flow(flow_path)
+    except FlowInvalid as exc:
+        first = exc.problems[0] if exc.problems else None
+        return None, [Problem(str(path), "-", "ivr_intents",
+                              f"the flow {ref!r} has problems ({len(exc.problems)}; first: "
+                              f"{first})", IVR_FLOW_INVALID)]
+    if flow.speech is None:
+        return None, [Problem(str(path), "-", "ivr_intents", f"the flow {ref!r} has no "
+                              "speech intents", IVR_FLOW_INVALID)]
+    return flow.speech.intents, []
+
+
 def load_text_config(path: str | Path) -> TextConfig:
-    """Read and check ``text.yaml``; `TextConfigError` lists every problem."""
+    """Read and check ``text.yaml`` (and the flow its ``ivr_intents`` names);
+    `TextConfigError` lists every problem."""
     doc, problems = read_yaml(path, what="text channels file")
     if doc is None:
         raise TextConfigError(problems)
-    config, more = check_text_config(doc, str(path))
+    ivr, ivr_problems = _ivr_intents(Path(path), doc)
+    problems += ivr_problems
+    config, more = check_text_config(doc, str(path), ivr)
     if problems or more or config is None:
         raise TextConfigError([*problems, *more])
     return config

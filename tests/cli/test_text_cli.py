@@ -39,7 +39,7 @@ def test_secrets_set_refuses_empty_values_and_unknown_names(tmp_path: Path) -> N
 
 def test_text_check(tmp_path: Path) -> None:
     ok = _run("text", "check")
-    assert ok.returncode == 0 and "4 intents" in ok.stdout
+    assert ok.returncode == 0 and "7 intents" in ok.stdout
     bad = tmp_path / "text.yaml"
     bad.write_text("languages: [en]\nsurprise: 1\nagent_words: {en: [agent]}\n",
                    encoding="utf-8")

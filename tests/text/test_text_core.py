@@ -171,3 +171,21 @@ def test_the_shipped_file_loads_and_a_broken_one_is_refused(tmp_path: Path) -> N
 def test_a_card_number_followed_by_its_cvv_is_masked_too() -> None:
     m = mask_secure("4111 1111 1111 1111 123 exp 12/27")
     assert m.secure_found and m.text == f"{MASK} 123 exp 12/27"
+
+
+def test_the_ivr_speech_intents_count_in_text_too(config: TextConfig) -> None:
+    # "broadband" and "mailbox" are phrases of support-line.yaml's speech.intents only
+    _, ds = say(config, None, "my broadband keeps dropping")
+    assert isinstance(ds[0], HandToPerson) and ds[0].intent == "internet"
+    _, ds = say(config, None, "my mailbox is full")
+    assert isinstance(ds[0], HandToPerson) and ds[0].intent == "email"
+
+
+def test_a_missing_ivr_flow_is_a_problem(tmp_path: Path) -> None:
+    doc = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    doc["ivr_intents"] = "flows/nowhere.yaml"
+    path = tmp_path / "text.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(TextConfigError) as err:
+        load_text_config(path)
+    assert [p.code for p in err.value.problems] == ["ivr-flow-invalid"]

@@ -78,6 +78,7 @@ class Stack:
 
 def _config(provider: Provider, **sms: str) -> Any:
     doc = yaml.safe_load((REPO / "dialplans" / "text.yaml").read_text(encoding="utf-8"))
+    doc["ivr_intents"] = str(REPO / "dialplans" / "flows" / "support-line.yaml")
     doc["providers"]["sms"]["base_url"] = provider.url
     doc["providers"]["sms"].update(sms)
     doc["providers"]["messenger"]["base_url"] = provider.url + "/"
