@@ -426,3 +426,28 @@ def test_the_access_log_never_shows_the_verify_token(tmp_path: Path,
     # every server-side line (the test's own httpx client logs the URL it asked for)
     assert not [r for r in caplog.records
                 if r.name != "httpx" and VERIFY in r.getMessage()]
+
+
+def test_twilio_signature_matches_the_documented_example() -> None:
+    """The example of Twilio's "Webhooks security" page (auth token 12345)."""
+    params = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+12349013030"),
+              ("Digits", "1234"), ("From", "+12349013030"), ("To", "+18005551212")]
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert twilio_signature("12345", url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    # the order the form came in does not matter: sorted by name
+    assert twilio_signature("12345", url, params[::-1]) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+
+
+def test_a_reply_the_provider_refuses_is_recorded(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on any more
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for st in _stack(tmp_path, base_url=f"http://127.0.0.1:{port}"):
+        assert st.sms("opening hours", "SM1").status_code == 200
+        conv = st.store.open_conversation("sms", "+15550123")
+        assert conv is not None
+        [(_, event, data)] = st.store.text_events(conv.id)
+        assert event == "reply-failed" and data["why"].startswith("sms:")
+        assert [m.direction for m in st.store.text_messages(conv.id)] == ["in", "out"]
