@@ -9,11 +9,14 @@ decision: `SendReply` (the transcript, then the provider's sender), `LookUp`
 (the IVR's caller-data lookup: an HTTP GET of a flat JSON object, its answer
 fed back to the core), `HandToPerson` (the conversation waits for an agent: a
 ``handed-to-person`` event; the customer is told a person will answer; the
-router's part, issue 11, takes it from the store). One lock serialises
-messages, so two retries racing cannot both pass the id check.
+router's part, issue 11, takes it from the store). Messages of one customer
+are handled one at a time (a lock per stripe of customers: the conversation is
+read, advanced and written back), so two retries racing cannot both pass the id
+check, and one slow lookup or provider does not hold up other customers.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -43,6 +46,7 @@ __all__ = ["TextChannels", "Received", "conversation_row", "conversation_of"]
 
 log = logging.getLogger("homeline.web.text")
 _MAX_STEPS = 8  # lookups chained within one message (a lookup answers with one step)
+_STRIPES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +78,17 @@ class TextChannels:
                  lookup: Callable[[str, float], Mapping[str, str]]) -> None:
         self.config, self.store, self.clock = config, store, clock
         self.secret, self.senders, self.lookup = secret, senders, lookup
-        self._lock = threading.Lock()
+        self._locks = tuple(threading.Lock() for _ in range(_STRIPES))
+
+    def _lock_of(self, channel: str, customer: str) -> threading.Lock:
+        digest = hashlib.blake2s(f"{channel}\0{customer}".encode(), digest_size=4).digest()
+        return self._locks[int.from_bytes(digest, "big") % _STRIPES]
 
     def receive(self, channel: Channel, customer: str, message_id: str, raw_text: str
                 ) -> Received:
         masked = mask_secure(raw_text)
         del raw_text  # from here on only the masked text exists
-        with self._lock:
+        with self._lock_of(channel, customer):
             if self.store.message_processed(channel, message_id):
                 log.info("%s message %s: already processed (a provider retry)", channel,
                          message_id)
