@@ -60,6 +60,7 @@ class Conversation:
     not_understood: int = 0
     pending: str | None = None  # the intent being looked up / asked about
     handed_reason: str | None = None
+    via: str = ""  # where the customer wrote to: our SMS number, our page id
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,16 +185,17 @@ def _matches(table: dict[str, tuple[str, ...]], text: str,
 
 
 def handle(conv: Conversation | None, event: Event, config: TextConfig, now: datetime, *,
-           channel: Channel | None = None, customer: str | None = None) -> Step:
+           channel: Channel | None = None, customer: str | None = None, via: str = ""
+           ) -> Step:
     """The next step of a conversation. ``conv`` None: a first message, of ``customer``
-    on ``channel`` (both required then)."""
+    on ``channel`` (both required then) to ``via`` (replies go out from there)."""
     _check_aware(now)
     if conv is None:
         if channel is None or customer is None or not isinstance(event, MessageReceived):
             raise ValueError("a new conversation starts with a message, its channel and "
                              "customer")
         conv = Conversation(f"{channel}:{customer}:{now.strftime('%Y%m%dT%H%M%S%f')}",
-                            channel, customer, now, now)
+                            channel, customer, now, now, via=via)
     conv = replace(conv, updated_at=now)
     match event:
         case MessageReceived():

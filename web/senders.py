@@ -29,7 +29,9 @@ class SendFailed(Exception):
 
 
 class Sender(Protocol):
-    def send(self, customer: str, text: str) -> None: ...
+    def send(self, customer: str, text: str, via: str = "") -> None:
+        """Send ``text`` to ``customer`` from ``via`` (where they wrote to), or the
+        configured sender; raises `SendFailed`."""
 
 
 def _post(req: urllib.request.Request, what: str) -> None:
@@ -48,12 +50,13 @@ class TwilioSender:
         self.base_url = base_url.rstrip("/")
         self.account_sid, self.from_number, self.auth_token = account_sid, from_number, auth_token
 
-    def send(self, customer: str, text: str) -> None:
+    def send(self, customer: str, text: str, via: str = "") -> None:
         token = self.auth_token()
         if not token:
             raise SendFailed("sms: no sms:auth_token (homeline secrets set sms:auth_token)")
         sid = urllib.parse.quote(self.account_sid, safe="")
-        body = urllib.parse.urlencode({"To": customer, "From": self.from_number,
+        # from the number the customer texted (a centre may have several)
+        body = urllib.parse.urlencode({"To": customer, "From": via or self.from_number,
                                        "Body": text}).encode()
         basic = base64.b64encode(f"{self.account_sid}:{token}".encode()).decode("ascii")
         req = urllib.request.Request(
@@ -68,8 +71,8 @@ class MessengerSender:
         self.base_url = base_url.rstrip("/")
         self.page_token = page_token
 
-    def send(self, customer: str, text: str) -> None:
-        token = self.page_token()
+    def send(self, customer: str, text: str, via: str = "") -> None:
+        token = self.page_token()  # one page: its token says who sends
         if not token:
             raise SendFailed("messenger: no messenger:page_token "
                              "(homeline secrets set messenger:page_token)")

@@ -58,7 +58,7 @@ class Received:
 def conversation_row(c: Conversation) -> TextConversationRow:
     data = {"state": c.state, "language": c.language, "intent": c.intent,
             "answered": list(c.answered), "not_understood": c.not_understood,
-            "pending": c.pending, "handed_reason": c.handed_reason}
+            "pending": c.pending, "handed_reason": c.handed_reason, "via": c.via}
     return TextConversationRow(c.id, c.channel, c.customer, c.state, c.language, c.intent,
                                c.started_at, c.updated_at, data)
 
@@ -69,7 +69,7 @@ def conversation_of(row: TextConversationRow) -> Conversation:
     return Conversation(row.id, channel, row.customer, row.started_at, row.updated_at,
                         str(d["state"]), d.get("language"), d.get("intent"),
                         tuple(d.get("answered", ())), int(d.get("not_understood", 0)),
-                        d.get("pending"), d.get("handed_reason"))
+                        d.get("pending"), d.get("handed_reason"), str(d.get("via") or ""))
 
 
 class TextChannels:
@@ -84,8 +84,8 @@ class TextChannels:
         digest = hashlib.blake2s(f"{channel}\0{customer}".encode(), digest_size=4).digest()
         return self._locks[int.from_bytes(digest, "big") % _STRIPES]
 
-    def receive(self, channel: Channel, customer: str, message_id: str, raw_text: str
-                ) -> Received:
+    def receive(self, channel: Channel, customer: str, message_id: str, raw_text: str,
+                via: str = "") -> Received:
         masked = mask_secure(raw_text)
         del raw_text  # from here on only the masked text exists
         with self._lock_of(channel, customer):
@@ -97,7 +97,7 @@ class TextChannels:
             row = self.store.open_conversation(channel, customer)
             conv = conversation_of(row) if row is not None else None
             step = handle(conv, MessageReceived(message_id, masked.text, masked.secure_found),
-                          self.config, now, channel=channel, customer=customer)
+                          self.config, now, channel=channel, customer=customer, via=via)
             cid = step.conversation.id
             if not self.store.add_text_message(cid, now, "in", masked.text, message_id,
                                                channel=channel):
@@ -157,7 +157,7 @@ class TextChannels:
                         "transcript only", conv.id, conv.channel)
             return
         try:
-            sender.send(conv.customer, text)
+            sender.send(conv.customer, text, conv.via)
         except SendFailed as exc:
             log.warning("conversation %s: reply not delivered: %s", conv.id, exc)
             self.store.add_text_event(conv.id, self.clock(), "reply-failed", {"why": str(exc)})

@@ -138,7 +138,8 @@ def webhook_routes(text: TextChannels) -> list[BaseRoute]:
             fields.get("Body")
         if not sender or not sid or text_in is None or len(sender) > 64 or len(sid) > 64:
             return _refuse(400, "From, MessageSid and Body are required")
-        await run_in_threadpool(text.receive, "sms", sender, sid, text_in[:MAX_TEXT])
+        to = fields.get("To", "")[:64]
+        await run_in_threadpool(text.receive, "sms", sender, sid, text_in[:MAX_TEXT], to)
         return Response(_TWIML_EMPTY, media_type="text/xml")
 
     async def messenger_verify(request: Request) -> Response:
@@ -170,8 +171,8 @@ def webhook_routes(text: TextChannels) -> list[BaseRoute]:
         if not isinstance(doc, dict) or not isinstance(doc.get("entry", []), list):
             return _refuse(400, "expected {\"object\": \"page\", \"entry\": [...]}")
         items = list(_messenger_items(doc))
-        for psid, mid, text_in in items:
-            await run_in_threadpool(text.receive, "messenger", psid, mid, text_in)
+        for psid, mid, text_in, page in items:
+            await run_in_threadpool(text.receive, "messenger", psid, mid, text_in, page)
         return PlainTextResponse("EVENT_RECEIVED")
 
     return [Route("/webhooks/sms", sms, methods=["POST"]),
@@ -183,10 +184,10 @@ def _s(v: Any, limit: int = 128) -> str | None:
     return v if isinstance(v, str) and 0 < len(v) <= limit else None
 
 
-def _messenger_items(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(sender PSID, message id, text) of each message or postback; anything else
+def _messenger_items(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(sender PSID, message id, text, page id) of each message or postback; anything else
     (echoes, deliveries, reads, unknown fields, wrong types) is skipped."""
-    out: list[tuple[str, str, str]] = []
+    out: list[tuple[str, str, str, str]] = []
     if doc.get("object") != "page":
         return out
     for entry in doc.get("entry", []):
@@ -198,16 +199,18 @@ def _messenger_items(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
             psid = _s(ev["sender"].get("id"), 64)
             if psid is None:
                 continue
+            rcpt = ev.get("recipient")
+            page = (_s(rcpt.get("id"), 64) if isinstance(rcpt, dict) else None) or ""
             msg, pb = ev.get("message"), ev.get("postback")
             if isinstance(msg, dict) and not msg.get("is_echo"):
                 mid, t = _s(msg.get("mid")), msg.get("text")
                 if mid is not None and isinstance(t, str):
-                    out.append((psid, mid, t[:MAX_TEXT]))
+                    out.append((psid, mid, t[:MAX_TEXT], page))
             elif isinstance(pb, dict):
                 t = pb.get("payload") if isinstance(pb.get("payload"), str) else pb.get("title")
                 ts = ev.get("timestamp")
                 mid = _s(pb.get("mid")) or (f"postback:{psid}:{ts}"
                                             if isinstance(ts, int) else None)
                 if mid is not None and isinstance(t, str):
-                    out.append((psid, mid, t[:MAX_TEXT]))
+                    out.append((psid, mid, t[:MAX_TEXT], page))
     return out

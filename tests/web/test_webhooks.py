@@ -47,9 +47,9 @@ class Stack:
     app: Any
 
     def sms(self, body: str, sid: str, sender: str = "+15550123", *,
-            url: str | None = None, token: str = TOKEN, extra: dict[str, str] | None = None
-            ) -> httpx.Response:
-        params = {"From": sender, "To": "+15550100", "Body": body, "MessageSid": sid,
+            url: str | None = None, token: str = TOKEN, extra: dict[str, str] | None = None,
+            to: str = "+15550100") -> httpx.Response:
+        params = {"From": sender, "To": to, "Body": body, "MessageSid": sid,
                   "AccountSid": "AC0", "NumMedia": "0", **(extra or {})}
         sig = twilio_signature(token, url or f"{self.url}/webhooks/sms", list(params.items()))
         return self.client.post("/webhooks/sms", content=urlencode(params),
@@ -451,3 +451,9 @@ def test_a_reply_the_provider_refuses_is_recorded(tmp_path: Path) -> None:
         [(_, event, data)] = st.store.text_events(conv.id)
         assert event == "reply-failed" and data["why"].startswith("sms:")
         assert [m.direction for m in st.store.text_messages(conv.id)] == ["in", "out"]
+
+
+def test_the_reply_comes_from_the_number_the_customer_texted(stack: Stack) -> None:
+    assert stack.sms("opening hours", "SM1", to="+15550177").status_code == 200
+    [sent] = stack.provider.sent(SMS_OUT)
+    assert sent.form()["From"] == "+15550177" and sent.form()["To"] == "+15550123"
