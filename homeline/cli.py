@@ -37,6 +37,8 @@ COMMAND_MODULES = (
     "dtmf",
     "user",
     "serve",
+    "secrets",
+    "text",
 )
 
 

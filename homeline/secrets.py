@@ -40,16 +40,34 @@ class SecretStore:
             raise SecretStoreError(f"{self.path}: expected a JSON object of name -> secret strings")
         return data
 
+    def _write(self, data: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
     def get(self, name: str) -> str:
         """The secret called ``name``, generated and stored the first time it is asked for."""
         with self._lock:
             data = self._read()
             if name not in data:
                 data[name] = secrets.token_urlsafe(18)
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.path.with_suffix(".tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle, indent=1, sort_keys=True)
-                os.replace(tmp, self.path)
+                self._write(data)
             return data[name]
+
+    def lookup(self, name: str) -> str | None:
+        """The secret called ``name`` if an admin set it (never generated: a provider's
+        token only means something when it is the provider's)."""
+        with self._lock:
+            return self._read().get(name)
+
+    def set(self, name: str, value: str) -> None:
+        """Store ``value`` as the secret ``name`` (``homeline secrets set NAME``)."""
+        if not value:
+            raise SecretStoreError(f"{name}: an empty secret is not stored")
+        with self._lock:
+            data = self._read()
+            data[name] = value
+            self._write(data)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from homeline.stack import PbxStack
@@ -102,7 +102,13 @@ def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
                            idle_timeout_s=idle_timeout_s, vendor_dir=vendor_dir(say),
                            forecast=forecast, phone=phone,
                            metrics_token=secrets.get(METRICS_TOKEN), supervisors=supervisors)
-    return create_app(store, directory, clock or (lambda: datetime.now(UTC)), settings)
+    from homeline.textwiring import text_channels
+    from store.text import TextStore
+
+    now = clock or (lambda: datetime.now(UTC))
+    # the text tables are SqliteStore's (store.text.TextTables), as the desk's are
+    text = text_channels(cast(TextStore, store), secrets, now, say=say)
+    return create_app(store, directory, now, settings, text=text)
 
 
 def start_web(stack: PbxStack, store: Store, *, host: str = "127.0.0.1", port: int = 0,

@@ -25,13 +25,17 @@ reads, and their results; never a digit), the supervisor desk's ``hands`` and
 ``supervise_requests`` (store/desk.py), and the call event kind ``supervisor``
 (a listen/whisper/barge, a hand picked up or answered, an agent's state changed
 by a supervisor): `SqliteStore._migrate` rebuilds ``call_events`` with the wider
-CHECK; the rest are new tables.
+CHECK; the rest are new tables. Version 6 adds the text channels' tables
+(``text_conversations``, ``text_messages``, ``text_events``, ``text_processed``;
+`store.text`): new tables only.
 """
 from __future__ import annotations
 
+from store.text import TEXT_SCHEMA
+
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # the call_records columns of version 1, and those version 2 adds (with their type)
 CALL_RECORD_COLUMNS_V1 = ("call_id", "queue_id", "agent_id", "caller", "arrived_at",
@@ -138,4 +142,4 @@ CREATE TABLE IF NOT EXISTS payments (
         'failed')),
     detail TEXT NOT NULL, updated_at TEXT NOT NULL
 );
-"""
+""" + TEXT_SCHEMA

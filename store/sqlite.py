@@ -62,6 +62,7 @@ from store.schema import (
     SCHEMA,
     SCHEMA_VERSION,
 )
+from store.text import TextTables
 
 __all__ = ["SqliteStore"]
 
@@ -102,7 +103,7 @@ def _session(row: Sequence[Any]) -> WebSession:
                       datetime.fromisoformat(row[4]))
 
 
-class SqliteStore(MediaTables, DeskTables):
+class SqliteStore(MediaTables, DeskTables, TextTables):
     """The `store.Store` interface over one SQLite file (``":memory:"`` for tests);
     recordings and payments (`store.media.MediaTables`) and the supervisor desk's
     tables (`store.desk.DeskTables`) too."""

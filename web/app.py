@@ -33,8 +33,10 @@ from web.pages import page_routes
 from web.payments import payment_routes
 from web.records import record_routes
 from web.stats import stats_routes
+from web.textexec import TextChannels
 from web.vendor import vendor_route
 from web.wallboard import wallboard_routes
+from web.webhooks import webhook_routes
 
 __all__ = ["create_app", "STATIC_DIR", "content_security_policy"]
 
@@ -103,12 +105,16 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(store: Store, directory: Directory, clock: Callable[[], datetime],
-               settings: WebSettings, passwords: Passwords | None = None) -> Starlette:
-    """The web app over ``store`` for the agents of ``directory``; ``clock`` gives aware now."""
+               settings: WebSettings, passwords: Passwords | None = None,
+               text: TextChannels | None = None) -> Starlette:
+    """The web app over ``store`` for the agents of ``directory``; ``clock`` gives aware now.
+    ``text``: the SMS/Messenger webhooks (``/webhooks/``, signature-authenticated,
+    outside login and CSRF); without it they are not served."""
     web = WebContext(store, directory, clock, settings, passwords)
     routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *desk_routes(web),
                                *stats_routes(web), *wallboard_routes(web),
                                *record_routes(web), *payment_routes(web),
+                               *(webhook_routes(text) if text is not None else ()),
                                vendor_route(settings.vendor_dir),
                                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     middleware = [

@@ -33,7 +33,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
     db.executescript(V1)
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 5
+        assert s.schema_version() == SCHEMA_VERSION == 6
         (old,) = s.calls()
         assert (old.call_id, old.agent_id, old.outcome) == ("old1", "alice", "completed")
         assert old.intent is None and old.survey_score is None
@@ -43,7 +43,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
         # the feed continues after the old rows, without AUTOINCREMENT
         assert s.save_hours("bob", [HourWindow(0, 600, 720)], [], T0) == 2
     with SqliteStore(path) as s:  # opening again changes nothing
-        assert s.schema_version() == 5 and len(s.calls()) == 1
+        assert s.schema_version() == 6 and len(s.calls()) == 1
 
 
 def test_a_version_2_store_gains_the_fair_share_clocks_and_keeps_its_router_state(
@@ -183,7 +183,7 @@ def test_a_version_4_store_takes_supervisor_events_and_keeps_its_call_events(
                    "'supervisor', NULL, '{}')")
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == 5
+        assert s.schema_version() == SCHEMA_VERSION
         assert s.add_call_event("c1", T0, "supervisor", "amy", {"action": "whisper",
                                                                 "by": "sam"}) == 2
         events = s.call_events(["c1"])["c1"]

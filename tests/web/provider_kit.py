@@ -1,0 +1,90 @@
+"""A local HTTP server on loopback that plays the text providers and the CRM:
+Twilio's Messages resource, Messenger's Send API, and an order-status lookup.
+It records every request it received (real HTTP, no doubles of the client)."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ORDERS = {"12345": {"order_id": "12345", "status_en": "shipped, arriving Thursday",
+                    "status_es": "enviado, llega el jueves",
+                    "status_fr": "expédiée, livrée jeudi"}}
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Provider:
+    url: str
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sent(self, prefix: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path.startswith(prefix)]
+
+
+def start_provider() -> tuple[ThreadingHTTPServer, Provider]:
+    holder: list[Provider] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+        def _record(self, body: bytes) -> None:
+            with holder[0].lock:
+                holder[0].received.append(Received(self.command, self.path,
+                                                   {k.lower(): v for k, v in self.headers.items()},
+                                                   body))
+
+        def _answer(self, status: int, doc: Any) -> None:
+            raw = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self) -> None:
+            self._record(b"")
+            u = urlsplit(self.path)
+            if u.path == "/orders":
+                order = parse_qs(u.query).get("order", [""])[0]
+                if order in ORDERS:
+                    self._answer(200, ORDERS[order])
+                else:
+                    self._answer(404, {"error": "no such order"})
+                return
+            self._answer(404, {})
+
+        def do_POST(self) -> None:
+            n = int(self.headers.get("Content-Length", "0"))
+            self._record(self.rfile.read(n))
+            if self.path.endswith("/Messages.json"):
+                self._answer(201, {"sid": "SM" + "0" * 32, "status": "queued"})
+            elif self.path == "/me/messages":
+                self._answer(200, {"recipient_id": "x", "message_id": "m_1"})
+            else:
+                self._answer(404, {})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    provider = Provider(f"http://127.0.0.1:{server.server_address[1]}")
+    holder.append(provider)
+    threading.Thread(target=server.serve_forever, name="local-provider", daemon=True).start()
+    return server, provider

@@ -1,0 +1,168 @@
+"""The text channels' service: a customer's message in, the conversation core's
+decisions carried out (store, replies, lookups), each by exactly one executor.
+
+`TextChannels.receive` runs one inbound message (already authenticated by
+``web.webhooks``): masks it (`text.mask_secure`) before anything else sees it,
+claims the provider's message id with the transcript line (a retry does
+nothing), runs `text.handle`, saves the conversation and executes each
+decision: `SendReply` (the transcript, then the provider's sender), `LookUp`
+(the IVR's caller-data lookup: an HTTP GET of a flat JSON object, its answer
+fed back to the core), `HandToPerson` (the conversation waits for an agent: a
+``handed-to-person`` event; the customer is told a person will answer; the
+router's part, issue 11, takes it from the store). Messages of one customer
+are handled one at a time (a lock per stripe of customers: the conversation is
+read, advanced and written back), so two retries racing cannot both pass the id
+check, and one slow lookup or provider does not hold up other customers.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, assert_never
+
+from store.text import TextConversationRow, TextStore
+from text import (
+    Conversation,
+    Event,
+    HandToPerson,
+    LookUp,
+    LookupAnswered,
+    LookupFailed,
+    MessageReceived,
+    SendReply,
+    Step,
+    TextConfig,
+    handle,
+    mask_secure,
+)
+from text.conversation import Channel
+from web.senders import Sender, SendFailed
+
+__all__ = ["TextChannels", "Received", "conversation_row", "conversation_of"]
+
+log = logging.getLogger("homeline.web.text")
+_MAX_STEPS = 8  # lookups chained within one message (a lookup answers with one step)
+_STRIPES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    conversation_id: str | None  # None: a retry of a message already processed
+    duplicate: bool
+
+
+def conversation_row(c: Conversation) -> TextConversationRow:
+    data = {"state": c.state, "language": c.language, "intent": c.intent,
+            "answered": list(c.answered), "not_understood": c.not_understood,
+            "pending": c.pending, "handed_reason": c.handed_reason, "via": c.via}
+    return TextConversationRow(c.id, c.channel, c.customer, c.state, c.language, c.intent,
+                               c.started_at, c.updated_at, data)
+
+
+def conversation_of(row: TextConversationRow) -> Conversation:
+    d = row.data
+    channel: Channel = "sms" if row.channel == "sms" else "messenger"
+    return Conversation(row.id, channel, row.customer, row.started_at, row.updated_at,
+                        str(d["state"]), d.get("language"), d.get("intent"),
+                        tuple(d.get("answered", ())), int(d.get("not_understood", 0)),
+                        d.get("pending"), d.get("handed_reason"), str(d.get("via") or ""))
+
+
+class TextChannels:
+    def __init__(self, config: TextConfig, store: TextStore, clock: Callable[[], datetime],
+                 secret: Callable[[str], str | None], senders: Mapping[str, Sender],
+                 lookup: Callable[[str, float], Mapping[str, str]]) -> None:
+        self.config, self.store, self.clock = config, store, clock
+        self.secret, self.senders, self.lookup = secret, senders, lookup
+        self._locks = tuple(threading.Lock() for _ in range(_STRIPES))
+
+    def _lock_of(self, channel: str, customer: str) -> threading.Lock:
+        digest = hashlib.blake2s(f"{channel}\0{customer}".encode(), digest_size=4).digest()
+        return self._locks[int.from_bytes(digest, "big") % _STRIPES]
+
+    def receive(self, channel: Channel, customer: str, message_id: str, raw_text: str,
+                via: str = "") -> Received:
+        masked = mask_secure(raw_text)
+        del raw_text  # from here on only the masked text exists
+        with self._lock_of(channel, customer):
+            if self.store.message_processed(channel, message_id):
+                log.info("%s message %s: already processed (a provider retry)", channel,
+                         message_id)
+                return Received(None, True)
+            now = self.clock()
+            row = self.store.open_conversation(channel, customer)
+            conv = conversation_of(row) if row is not None else None
+            step = handle(conv, MessageReceived(message_id, masked.text, masked.secure_found),
+                          self.config, now, channel=channel, customer=customer, via=via)
+            cid = step.conversation.id
+            if not self.store.add_text_message(cid, now, "in", masked.text, message_id,
+                                               channel=channel):
+                return Received(None, True)
+            log.info("%s message %s in conversation %s (%s%s)", channel, message_id, cid,
+                     step.conversation.state, ", card number masked" if masked.secure_found
+                     else "")
+            self._run(step)
+            return Received(cid, False)
+
+    def _run(self, step: Step) -> None:
+        for _ in range(_MAX_STEPS):
+            conv = step.conversation
+            self.store.save_conversation(conversation_row(conv))
+            follow: Event | None = None
+            for decision in step.decisions:
+                got = self.execute(conv, decision)
+                follow = got or follow
+            if follow is None:
+                return
+            step = handle(conv, follow, self.config, self.clock())
+        log.error("conversation %s: more than %d steps for one message", step.conversation.id,
+                  _MAX_STEPS)
+
+    def execute(self, conv: Conversation, decision: SendReply | LookUp | HandToPerson
+                ) -> Event | None:
+        """The one executor of the conversation core's decisions."""
+        match decision:
+            case SendReply(text=text):
+                self._reply(conv, text)
+                return None
+            case LookUp(intent=intent, url=url, timeout_s=timeout_s):
+                try:
+                    values = self.lookup(url, timeout_s)
+                except (OSError, ValueError) as exc:
+                    log.info("conversation %s: lookup for %s failed (%s)", conv.id, intent,
+                             type(exc).__name__)
+                    return LookupFailed(intent, type(exc).__name__)
+                # what a CRM answers is shown to the customer and stored: masked too
+                return LookupAnswered(intent, {k: mask_secure(v).text
+                                               for k, v in values.items()})
+            case HandToPerson():
+                self.store.add_text_event(conv.id, self.clock(), "handed-to-person",
+                                          _handed(decision))
+                log.info("conversation %s: to a person (%s)", conv.id, decision.reason)
+                self._reply(conv, decision.notice)
+                return None
+            case _:
+                assert_never(decision)
+
+    def _reply(self, conv: Conversation, text: str) -> None:
+        text = mask_secure(text).text
+        self.store.add_text_message(conv.id, self.clock(), "out", text)
+        sender = self.senders.get(conv.channel)
+        if sender is None:
+            log.warning("conversation %s: no %s sender configured; reply kept in the "
+                        "transcript only", conv.id, conv.channel)
+            return
+        try:
+            sender.send(conv.customer, text, conv.via)
+        except SendFailed as exc:
+            log.warning("conversation %s: reply not delivered: %s", conv.id, exc)
+            self.store.add_text_event(conv.id, self.clock(), "reply-failed", {"why": str(exc)})
+
+
+def _handed(d: HandToPerson) -> dict[str, Any]:
+    return {"channel": d.channel, "customer": d.customer, "language": d.language,
+            "intent": d.intent, "reason": d.reason}
