@@ -134,7 +134,8 @@ def _browser_login(page: Any, url: str, name: str, then: str) -> None:
     page.fill("input[name=user]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(url + "/agent")
+    # agents land on their portal, supervisors on the desk (web/pages.py home)
+    page.wait_for_url(re.compile(re.escape(url) + r"/(agent|supervisor)$"))
     page.goto(url + then)
 
 

@@ -119,7 +119,7 @@ def test_a_real_call_appears_on_the_wallboard_and_leaves_it_when_answered(live_f
                 page.fill("input[name=user]", "sam")
                 page.fill("input[name=password]", password)
                 page.click("button[type=submit]")
-                page.wait_for_url("**/agent")
+                page.wait_for_url("**/supervisor")  # a supervisor lands on the desk
                 page.goto(web.url + "/wallboard")
                 expect(page.locator("#wb-live")).to_have_text("live", timeout=10_000)
                 expect(page.locator("#q-billing .q-waiting")).to_have_text("0")
