@@ -12,15 +12,13 @@ action is in the call's record. Screenshots go to ``$HOMELINE_TEST_ARTIFACTS/scr
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_kit import chromium_contexts, screenshot
 
 from homeline.supervisors import Supervisor
 
@@ -29,12 +27,7 @@ from .test_supervise import SUPERVISOR_PROBE, connected_call, probe_round
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic"]
 REPO = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("HOMELINE_TEST_ARTIFACTS", REPO / "test-artifacts")) / "screenshots"
 PASSWORDS = {"amy": "amy-password-1", "sam": "sam-password-1"}
 
 
@@ -42,37 +35,12 @@ PASSWORDS = {"amy": "amy-password-1", "sam": "sam-password-1"}
 def browser_factory() -> Iterator[Callable[[], Any]]:
     """Browser contexts, each a Chromium of its own with a temporary profile; all
     closed (Playwright waits for the processes) and removed at the end."""
-    if not CHROMIUM.is_file():
-        pytest.skip("needs Debian's chromium (/usr/bin/chromium): scripts/bootstrap.sh")
-    from playwright.sync_api import sync_playwright
-
-    dirs: list[Path] = []
-    contexts: list[Any] = []
-    with sync_playwright() as pw:
-        def new() -> Any:
-            d = Path(tempfile.mkdtemp(prefix="homeline-chromium-"))
-            dirs.append(d)
-            ctx = pw.chromium.launch_persistent_context(
-                str(d), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900})
-            contexts.append(ctx)
-            return ctx
-
-        try:
-            yield new
-        finally:
-            for ctx in contexts:
-                ctx.close()
-    for d in dirs:
-        shutil.rmtree(d, ignore_errors=True)
+    with chromium_contexts(viewport=(1280, 900)) as new:
+        yield new
 
 
 def shot(page: Any, name: str, taken: list[Path]) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    path.unlink(missing_ok=True)
-    page.screenshot(path=str(path), full_page=True)
-    taken.append(path)
+    taken.append(screenshot(page, name))
 
 
 def log_in(ctx: Any, url: str, user: str, watch: Callable[[Any], None]) -> Any:

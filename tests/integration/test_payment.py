@@ -11,9 +11,7 @@ import json
 import logging
 import os
 import re
-import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import soundfile as sf
+from browser_kit import chromium_contexts, screenshot
 
 from homeline.demo import _probe_wav
 from homeline.paths import DIALPLANS_DIR
@@ -41,12 +40,6 @@ from .conftest import Live, wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
-SHOTS = Path(os.environ.get("HOMELINE_TEST_ARTIFACTS",
-                            Path(__file__).resolve().parents[2] / "test-artifacts")) / "screenshots"
 CARD = "4111111111111111"  # the usual test Visa number: the service accepts it
 BAD_CARD = "4000000000000002"  # declined
 PASSWORD = "a-long-test-password"
@@ -97,36 +90,12 @@ def service() -> Iterator[PaymentService]:
 def browser() -> Iterator[Callable[[], Any]]:
     """New pages, each in a headless Chromium of its own (Debian's, a new temporary
     user-data-dir); all closed and removed at the end."""
-    if not CHROMIUM.is_file():
-        pytest.skip("needs Debian's chromium (/usr/bin/chromium): scripts/bootstrap.sh")
-    from playwright.sync_api import sync_playwright
-
-    dirs: list[Path] = []
-    contexts: list[Any] = []
-    with sync_playwright() as pw:
-        def new() -> Any:
-            d = Path(tempfile.mkdtemp(prefix="homeline-chromium-"))
-            dirs.append(d)
-            ctx = pw.chromium.launch_persistent_context(
-                str(d), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1200, "height": 900})
-            contexts.append(ctx)
-            return ctx.new_page()
-
-        try:
-            yield new
-        finally:
-            for ctx in contexts:
-                ctx.close()
-    for d in dirs:
-        shutil.rmtree(d, ignore_errors=True)
+    with chromium_contexts(["--autoplay-policy=no-user-gesture-required"]) as new:
+        yield lambda: new().new_page()
 
 
 def shot(page: Any, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+    return screenshot(page, name)
 
 
 def _browser_login(page: Any, url: str, name: str, then: str) -> None:

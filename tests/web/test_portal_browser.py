@@ -13,10 +13,7 @@ and saves its state there, as `homeline.engine` does (``_poll_store``,
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_kit import CHROMIUM, chromium_contexts, screenshot
 from playwright.sync_api import expect
-from web_testkit import REPO, USERS, Portal, running_portal
+from web_testkit import USERS, Portal, running_portal
 
 from homeline.paths import DIALPLANS_DIR
 from homeline.stack import free_port
@@ -41,15 +39,9 @@ from routing.router import Router
 from store import CallRecord
 from web import PhoneSettings
 
-CHROMIUM = Path("/usr/bin/chromium")
-# the flags that work on this closed network (no Google lookups, no updates, no sync)
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic"]
 WED_EVENING = datetime(2026, 11, 25, 17, 30, tzinfo=UTC)  # 18:30 in Paris: alice's window
 SECURE_ACCOUNT = "40012345"  # what the caller typed at the flow's secure collect node
 CALLER = "+33123456789"
-SHOTS = Path(os.environ.get("HOMELINE_TEST_ARTIFACTS", REPO / "test-artifacts")) / "screenshots"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(),
                                 reason="needs Debian's chromium (/usr/bin/chromium): "
@@ -69,28 +61,8 @@ def vendor_dir() -> Path:
 def browser_factory() -> Iterator[Callable[[], Any]]:
     """New browser contexts, each in a Chromium of its own with a new, temporary
     user-data-dir; all closed and removed at the end."""
-    from playwright.sync_api import sync_playwright  # no `playwright install`: Debian's chromium
-
-    dirs: list[Path] = []
-    contexts: list[Any] = []
-    with sync_playwright() as pw:
-        def new() -> Any:
-            d = Path(tempfile.mkdtemp(prefix="homeline-chromium-"))
-            dirs.append(d)
-            ctx = pw.chromium.launch_persistent_context(
-                str(d), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1200, "height": 900})
-            contexts.append(ctx)
-            return ctx
-
-        try:
-            yield new
-        finally:
-            for ctx in contexts:
-                ctx.close()  # ends that Chromium (Playwright waits for the process)
-    for d in dirs:
-        shutil.rmtree(d, ignore_errors=True)
-    assert not [d for d in dirs if d.exists()]
+    with chromium_contexts() as new:
+        yield new
 
 
 class EngineRouter:
@@ -124,11 +96,7 @@ class EngineRouter:
 
 
 def shot(page: Any, name: str, taken: list[Path]) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    path.unlink(missing_ok=True)
-    page.screenshot(path=str(path), full_page=True)
-    taken.append(path)
+    taken.append(screenshot(page, name))
 
 
 def record_ivr(portal: Portal, call_id: str, at: datetime) -> None:
