@@ -606,7 +606,10 @@ class Router:
                     self._connected(call, self._agents[ev.agent_id], now, out)
                 else:
                     call.phase, call.answered_at = "connected", now
-                    self._agents[ev.agent_id].misses = 0
+                    art = self._agents[ev.agent_id]
+                    art.misses = 0
+                    self._refresh(art)  # accepted: no chat being offered (the mix rule)
+                    self._after_free(art, now, out)
             elif call.channel == VOICE:
                 self._missed(call, ev.agent_id, ev.cause, now, out)
             else:
