@@ -606,10 +606,10 @@ class Router:
                     self._connected(call, self._agents[ev.agent_id], now, out)
                 else:
                     call.phase, call.answered_at = "connected", now
-                    art = self._agents[ev.agent_id]
-                    art.misses = 0
-                    self._refresh(art)  # accepted: no chat being offered (the mix rule)
-                    self._after_free(art, now, out)
+                    crt = self._agents[ev.agent_id]
+                    crt.misses = 0
+                    self._refresh(crt)  # accepted: no chat being offered (the mix rule)
+                    self._after_free(crt, now, out)
             elif call.channel == VOICE:
                 self._missed(call, ev.agent_id, ev.cause, now, out)
             else:
