@@ -1525,6 +1525,9 @@ class Router:
                              fair_offset_s=rt.fair_offset_s,
                              sms_handled_s=rt.chat_handled_s.get("sms", 0.0),
                              messenger_handled_s=rt.chat_handled_s.get("messenger", 0.0),
+                             sms_load=sum(1 for c in rt.chats.values() if c == "sms"),
+                             messenger_load=sum(1 for c in rt.chats.values()
+                                                if c == "messenger"),
                              in_window=rt.in_window, window_until=rt.window_until,
                              hours=_hours_of(rt.agent),
                              timers=tuple(timers.get("a:" + rt.agent.id, ())), **kw)
@@ -1760,7 +1763,7 @@ _AGENT_TIMERS = frozenset({"window", "wrap", "cool"})
 _AGENT_FIELDS_BY_HAND = frozenset({"agent_id", "state", "handled_s", "week_start",
                                    "in_window", "window_until", "hours", "timers",
                                    "calls_handled", "fair_offset_s", "sms_handled_s",
-                                   "messenger_handled_s"})
+                                   "messenger_handled_s", "sms_load", "messenger_load"})
 _AGENT_COPIED = tuple(f.name for f in dataclasses.fields(AgentSnapshot)
                       if f.name not in _AGENT_FIELDS_BY_HAND)
 

@@ -81,6 +81,10 @@ class AgentSnapshot:
     # themselves (offered, connected, wrapping up) are calls of the snapshot with this agent
     sms_handled_s: float = 0.0
     messenger_handled_s: float = 0.0
+    # the agent's load when taken: chats held per text channel (for readers; a restore
+    # rebuilds the load from the snapshot's calls, which hold each chat's phase)
+    sms_load: int = 0
+    messenger_load: int = 0
 
     @property
     def wrap_up_until(self) -> float | None:

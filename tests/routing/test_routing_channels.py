@@ -308,6 +308,11 @@ def test_restore_with_chats_decides_as_the_original() -> None:
     assert phases[done] == "wrap" and phases[open_] == "connected"
     assert {"waiting", "ringing"} <= set(phases.values())
     assert {"sms", "messenger", "voice"} == set(chans.values())
+    loads = {a["agent_id"]: (a["sms_load"], a["messenger_load"]) for a in data["agents"]}
+    for a in ("ana", "ben", "vic"):
+        load = r.agent_status(a)["load"]
+        assert loads[a] == (load.get("sms", 0), load.get("messenger", 0)), a
+    assert loads["vic"] == (0, 0) and sum(map(sum, loads.values())) >= 4
     r2, out = Router.restore(r.directory, RouterSnapshot.from_dict(data), now=at(2, 6),
                              bridged=["v0"])
     assert not of(OfferChat, out) and not of(CancelOffer, out)
