@@ -84,7 +84,7 @@ from routing.events import (
     TimerFired,
     WakeAt,
 )
-from routing.model import TEXT_CHANNELS, VOICE, Agent, Queue, Requirement, RoutingPolicy
+from routing.model import CHANNELS, TEXT_CHANNELS, VOICE, Agent, Queue, Requirement, RoutingPolicy
 from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
 from routing.snapshot import (
     AgentSnapshot,
@@ -139,6 +139,7 @@ class _AgentRt:
     # chats held (offered, connected or wrapping up): call id -> channel (the load)
     chats: dict[str, str] = field(default_factory=dict)
     chat_handled_s: dict[str, float] = field(default_factory=dict)  # per channel, this week
+    serves: frozenset[str] = frozenset()  # the channels the agent takes at all
 
 
 @dataclass(slots=True)
@@ -311,7 +312,8 @@ class Router:
         return cls(directory, now=now, policy=policy)
 
     def _add_agent(self, agent: Agent) -> None:
-        rt = _AgentRt(agent, Schedule(load_zone(agent.zone), agent.windows, agent.changes))
+        rt = _AgentRt(agent, Schedule(load_zone(agent.zone), agent.windows, agent.changes),
+                      serves=frozenset(ch for ch in CHANNELS if agent.serves(ch)))
         self._agents[agent.id] = rt
         self.pools.add_agent(agent.id, list(agent.skills), list(agent.languages), agent.trainee)
         serve: list[tuple[WaitingLine, Queue, float, str]] = []
@@ -370,7 +372,7 @@ class Router:
     def _admits(self, rt: _AgentRt, channel: str) -> bool:
         """One more ``channel`` interaction may be offered to ``rt`` (capacity, mix rule)."""
         if not rt.chats:
-            return rt.agent.serves(channel)
+            return channel in rt.serves
         return rt.agent.admits(channel, self._load(rt), self._offering(rt))
 
     def _room_for_any(self, rt: _AgentRt) -> bool:
@@ -1363,15 +1365,16 @@ class Router:
         """
         best: tuple[CallKey, _CallRt, int] | None = None
         left = math.inf if rt.window_until is None else rt.window_until - now
-        admits: dict[str, bool] = {}
+        admits: dict[str, bool] | None = {} if rt.chats else None  # lines: served channels
         for line, q, wait, ch in self._agent_queues[rt.agent.id]:
             if not line.keys or left < q.time_left_s:
                 continue
-            ok = admits.get(ch)
-            if ok is None:
-                ok = admits[ch] = self._admits(rt, ch)
-            if not ok:
-                continue
+            if admits is not None:
+                ok = admits.get(ch)
+                if ok is None:
+                    ok = admits[ch] = self._admits(rt, ch)
+                if not ok:
+                    continue
             threshold = now - wait
             oldest = line.oldest_arrival()
             if oldest is None or oldest > threshold:
