@@ -84,7 +84,7 @@ from routing.events import (
     TimerFired,
     WakeAt,
 )
-from routing.model import CHANNELS, TEXT_CHANNELS, VOICE, Agent, Queue, Requirement, RoutingPolicy
+from routing.model import CHANNELS, VOICE, Agent, Queue, Requirement, RoutingPolicy
 from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
 from routing.snapshot import (
     AgentSnapshot,
@@ -140,6 +140,8 @@ class _AgentRt:
     chats: dict[str, str] = field(default_factory=dict)
     chat_handled_s: dict[str, float] = field(default_factory=dict)  # per channel, this week
     serves: frozenset[str] = frozenset()  # the channels the agent takes at all
+    room: frozenset[str] = frozenset()  # the channels with room for one more now (_refresh)
+    room_kinds: frozenset[str] = frozenset()  # the same as heap-kind suffixes ("" = voice)
 
 
 @dataclass(slots=True)
@@ -253,7 +255,7 @@ class Router:
         self._dirty_week = -math.inf
         self._week_end = -math.inf
         self.pools = AgentPools(self._key, lambda a: self._agents[a].version,
-                                lambda a: self._agents[a].pooled)
+                                lambda a: self._agents[a].pooled, self._accepts)
         for a in directory.agents:
             self._add_agent(a)
         if now is not None:
@@ -292,6 +294,16 @@ class Router:
                     self.pools.heap(pool, kind, True)
                     self.pools.heap(pool, kind, False)
         for q in self.directory.queues:
+            for ch in q.channels:
+                if ch != VOICE:
+                    kinds.add(_kind(q, ch))
+        for pool in self.pools.members:
+            if pool[0] != "*" and pool[1] != "*":  # chats with their own required skills
+                for kind in kinds:
+                    if "@" in kind:
+                        self.pools.heap(pool, kind, True)
+                        self.pools.heap(pool, kind, False)
+        for q in self.directory.queues:
             for lg in (q.languages or (None,)):
                 # the clocks calls' work will count in, so no live decision creates one
                 self._share_clock(self._select_pool(q.requirement(0, lg), "fair-share"),
@@ -302,6 +314,12 @@ class Router:
                               else (q.selection,)):
                         self.pools.heap(pool, k, True)
                         self.pools.heap(pool, k, False)
+                    for ch in q.channels:
+                        if ch != VOICE:
+                            k = _kind(q, ch)
+                            cpool = self._select_pool(q.requirement(step, lg), k)
+                            self.pools.heap(cpool, k, True)
+                            self.pools.heap(cpool, k, False)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -312,8 +330,10 @@ class Router:
         return cls(directory, now=now, policy=policy)
 
     def _add_agent(self, agent: Agent) -> None:
+        serves = frozenset(ch for ch in CHANNELS if agent.serves(ch))
         rt = _AgentRt(agent, Schedule(load_zone(agent.zone), agent.windows, agent.changes),
-                      serves=frozenset(ch for ch in CHANNELS if agent.serves(ch)))
+                      serves=serves, room=serves,
+                      room_kinds=frozenset("" if ch == VOICE else ch for ch in serves))
         self._agents[agent.id] = rt
         self.pools.add_agent(agent.id, list(agent.skills), list(agent.languages), agent.trainee)
         serve: list[tuple[WaitingLine, Queue, float, str]] = []
@@ -349,15 +369,21 @@ class Router:
             return (float(rt.calls_handled), rt.idle_since)
         if kind == "fair-guard":  # who has been routable through the most fair-share offers
             return (float(rt.free_seq), rt.idle_since)
-        if kind.startswith("chat-share:"):  # chat minutes per signed-up hour, this channel
-            ch = kind[len("chat-share:"):]
-            return (rt.chat_handled_s.get(ch, 0.0) / 60 / max(rt.signed_h, 1 / 60),
-                    rt.idle_since)
+        if "@" in kind:  # a heap for chats of one channel
+            kind, _, ch = kind.partition("@")
+            if kind == "chat-share":  # chat minutes per signed-up hour, this channel
+                return (rt.chat_handled_s.get(ch, 0.0) / 60 / max(rt.signed_h, 1 / 60),
+                        rt.idle_since)
+            return self._key(agent_id, kind, skill)
         return (rt.idle_since, 0.0)
 
+    def _accepts(self, agent_id: str, kind: str) -> bool:
+        """The agent belongs in heaps of ``kind`` now: routable, with room for its channel."""
+        rt = self._agents[agent_id]
+        return rt.pooled and kind.partition("@")[2] in rt.room_kinds
+
     def _routable(self, rt: _AgentRt) -> bool:
-        return (rt.state is S.AVAILABLE and rt.registered and rt.in_window
-                and (not rt.chats or self._room_for_any(rt)))
+        return rt.state is S.AVAILABLE and rt.registered and rt.in_window and bool(rt.room)
 
     # ------------------------------------------------------------ channels & load
     def _load(self, rt: _AgentRt) -> dict[str, int]:
@@ -371,13 +397,15 @@ class Router:
 
     def _admits(self, rt: _AgentRt, channel: str) -> bool:
         """One more ``channel`` interaction may be offered to ``rt`` (capacity, mix rule)."""
-        if not rt.chats:
-            return channel in rt.serves
-        return rt.agent.admits(channel, self._load(rt), self._offering(rt))
+        return channel in rt.room
 
-    def _room_for_any(self, rt: _AgentRt) -> bool:
+    def _room(self, rt: _AgentRt) -> frozenset[str]:
+        """The channels ``rt``'s chats leave room for (kept in ``rt.room`` by `_refresh`,
+        which runs after every change of the agent's chats)."""
+        if not rt.chats:
+            return rt.serves
         load, offering = self._load(rt), self._offering(rt)
-        return any(rt.agent.admits(ch, load, offering) for ch in (VOICE, *TEXT_CHANNELS))
+        return frozenset(ch for ch in rt.serves if rt.agent.admits(ch, load, offering))
 
     def _refresh(self, rt: _AgentRt) -> None:
         """Re-derive pool membership and staffed counts after any change of ``rt``.
@@ -390,6 +418,10 @@ class Router:
         same calls), so the order of waiting agents stays that of their deficits.
         """
         self._dirty_agents.add(rt.agent.id)
+        room = self._room(rt)
+        if room is not rt.room:
+            rt.room = room
+            rt.room_kinds = frozenset("" if ch == VOICE else ch for ch in room)
         now = self._now
         staffed = rt.registered and rt.in_window and rt.state in _STAFFED
         if staffed != rt.staffed:
@@ -1091,7 +1123,7 @@ class Router:
         """The pool to draw from: for best-proficiency the primary skill's (its level is
         the key), otherwise the smallest pool that covers the requirement."""
         lang = req.language or "*"
-        if kind == "best-proficiency":
+        if kind == "best-proficiency" or kind.startswith("best-proficiency@"):
             return (primary_skill(req), lang)
         pool: PoolKey = ("*", lang)
         best_n = len(self.pools.members.get(pool, ()))
@@ -1168,7 +1200,7 @@ class Router:
             else:
                 more = True
                 break
-        rule: str = kind
+        rule: str = kind.partition("@")[0]  # a chat heap's kind: rule@channel
         note = ""
         if starving is not None and starving != chosen and chosen is not None:
             others = [chosen, *[o for o in others if o != starving]][: pol.runners_up]
@@ -1260,6 +1292,8 @@ class Router:
         win = self._window_text(rt, now)
         left = (rt.window_until - now) / 60 if rt.window_until is not None else 0.0
         kind = _kind(q, call.channel)
+        if call.channel != VOICE and not kind.startswith("chat-share@"):
+            kind = kind.partition("@")[0]  # the rule's own note
         key_note = f"idle {idle:.0f} s"
         if kind == "best-proficiency":
             key_note = f"proficiency {dict(rt.agent.skills)}, {key_note}"
@@ -1267,7 +1301,7 @@ class Router:
             key_note = f"{self._fair_note(rt, now)}, {key_note}"
         elif kind == "fewest-calls":
             key_note = f"{rt.calls_handled} calls this week, {key_note}"
-        elif kind.startswith("chat-share:"):
+        elif kind.startswith("chat-share@"):
             ch = call.channel
             key_note = (f"{rt.chat_handled_s.get(ch, 0.0) / 60:.1f} {ch} min handled this "
                         f"week over {rt.signed_h:g} h signed up, {key_note}")
@@ -1365,16 +1399,10 @@ class Router:
         """
         best: tuple[CallKey, _CallRt, int] | None = None
         left = math.inf if rt.window_until is None else rt.window_until - now
-        admits: dict[str, bool] | None = {} if rt.chats else None  # lines: served channels
+        room = rt.room
         for line, q, wait, ch in self._agent_queues[rt.agent.id]:
-            if not line.keys or left < q.time_left_s:
+            if not line.keys or left < q.time_left_s or ch not in room:
                 continue
-            if admits is not None:
-                ok = admits.get(ch)
-                if ok is None:
-                    ok = admits[ch] = self._admits(rt, ch)
-                if not ok:
-                    continue
             threshold = now - wait
             oldest = line.oldest_arrival()
             if oldest is None or oldest > threshold:
@@ -1777,10 +1805,11 @@ def _lid(queue_id: str, channel: str) -> str:
 
 
 def _kind(q: Queue, channel: str) -> str:
-    """The selection heap a queue's interactions of ``channel`` draw from."""
-    if channel != VOICE and q.selection == "fair-share":
-        return "chat-share:" + channel
-    return q.selection
+    """The selection heap a queue's interactions of ``channel`` draw from
+    (`routing.pools`: ``rule@channel`` for chats; chats' fair share is chat-share)."""
+    if channel == VOICE:
+        return q.selection
+    return ("chat-share" if q.selection == "fair-share" else q.selection) + "@" + channel
 
 
 def _hours_of(agent: Agent) -> tuple[str, ...]:
