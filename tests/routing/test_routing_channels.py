@@ -417,3 +417,26 @@ def test_chat_state_coherent_through_unregister() -> None:
     assert r.agent_status("ana")["load"] == {"sms": 2}
     r.handle(TimerFired(), at(1, 11))
     assert r.agent_status("ana")["chats"] == {"s2": "sms"}
+
+
+def test_chat_overflow_only_to_a_queue_that_serves_its_channel_and_best_proficiency() -> None:
+    qs = (chat_queue("help", max_wait_s=60, overflow="phone"),
+          chat_queue("phone", channels=("voice",)),
+          chat_queue("tech", skills={"tech": 1}, selection="best-proficiency", max_wait_s=60,
+                     overflow="help"))
+    r = router(agent("ana", skills={"tech": 2, "billing": 3}, max_chats=1),
+               agent("ben", skills={"tech": 5}, capacity={"sms": 1}), queues=qs)
+    (best,) = of(OfferChat, r.handle(chat("s1", queue="tech"), at(0)))
+    assert best.agent_id == "ben" and best.reason.rule == "best-proficiency"
+    (o,) = of(OfferChat, r.handle(chat("s2", queue="tech"), at(0, 1)))
+    assert o.agent_id == "ana"
+    r.handle(OfferAnswered("s1", "ben"), at(0, 2))
+    r.handle(OfferAnswered("s2", "ana"), at(0, 3))
+    r.handle(chat("s3"), at(0, 4))  # everybody full: waits in help
+    (rej,) = of(CallRejected, r.handle(TimerFired(), at(1, 5)))  # max wait: to "phone"?
+    assert rej.call_id == "s3" and rej.code == "wrong-channel" and rej.channel == "sms"
+    assert "does not serve sms" in rej.why
+    r.handle(chat("s4", queue="tech"), at(1, 6))
+    out = r.handle(TimerFired(), at(2, 7))  # tech -> help serves sms: it overflows there
+    assert [d.target for d in out if type(d).__name__ == "CallOverflowed"] == ["help"]
+    assert r.waiting_calls("help", "sms") == ["s4"]
