@@ -69,12 +69,27 @@ from routing.events import (
     OfferAnswered,
     OfferCall,
     OfferCallback,
+    OfferChat,
+    OfferChatCallback,
     OfferNotAnswered,
     Reason,
+    ReplyWithWait,
+    TextDecision,
     TimerFired,
+    VoiceDecision,
     WakeAt,
+    split_by_channel,
 )
-from routing.model import Agent, ExpansionStep, Queue, Requirement, RoutingPolicy
+from routing.model import (
+    CHANNELS,
+    MIX_RULES,
+    TEXT_CHANNELS,
+    Agent,
+    ExpansionStep,
+    Queue,
+    Requirement,
+    RoutingPolicy,
+)
 from routing.states import TRANSITIONS, AgentState
 from routing.windows import HoursChange, HoursPolicy, HourWindow, Schedule
 
@@ -94,7 +109,9 @@ __all__ = [
     # decisions
     "Decision", "Reason", "OfferCall", "CancelOffer", "CallQueued", "OfferCallback",
     "AgentPutOnBreak", "AgentStateChanged", "WakeAt", "CallOverflowed", "CallRejected",
-    "EventIgnored",
+    "EventIgnored", "OfferChat", "ReplyWithWait", "OfferChatCallback",
+    "VoiceDecision", "TextDecision", "split_by_channel",
+    "CHANNELS", "TEXT_CHANNELS", "MIX_RULES",
     # restart state, hours management (CLI and portal), journal
     "RouterSnapshot", "RouterChanges",
     "set_hours", "add_hours", "cancel_hours", "show_hours", "HoursView",

@@ -28,11 +28,15 @@ from adminfiles import (
 )
 from routing.errors import DirectoryError
 from routing.model import (
+    CHANNELS,
+    MIX_RULES,
     PHONE_KINDS,
     SELECTION_RULES,
     SL_DEFINITIONS,
+    TEXT_CHANNELS,
     Agent,
     ExpansionStep,
+    MixRule,
     Queue,
     RoutingPolicy,
 )
@@ -47,11 +51,11 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 
 _AGENT_KEYS = ("name", "zone", "skills", "languages", "windows", "changes", "trainee",
-               "capacity", "endpoint", "phone")
+               "capacity", "endpoint", "phone", "max_chats", "mix")
 _QUEUE_KEYS = ("name", "skills", "languages", "language_level", "priority", "service_level",
                "aht_s", "wrap_up_s", "min_time_left_s", "max_wait_s", "overflow",
                "callback_after_s", "expansion", "selection", "simple_intents",
-               "sl_definition", "record")
+               "sl_definition", "record", "channels", "chat_reply_after_s")
 _POLICY_KEYS = tuple(f.name for f in fields(RoutingPolicy))
 _HOURS_KEYS = tuple(f.name for f in fields(HoursPolicy))
 
@@ -113,7 +117,8 @@ class Directory:
                                "any_skill": s.any_skill} for s in q.expansion],
                 "selection": q.selection, "simple_intents": list(q.simple_intents),
                 "sl_definition": q.sl_definition,
-                "record": q.record,
+                "record": q.record, "channels": list(q.channels),
+                "chat_reply_after_s": q.chat_reply_after_s,
             }
         agents: dict[str, Any] = {}
         for a in self.agents:
@@ -122,6 +127,7 @@ class Directory:
                 "languages": dict(a.languages), "windows": [str(w) for w in a.windows],
                 "changes": [str(c) for c in a.changes], "trainee": a.trainee,
                 "capacity": dict(a.capacity), "endpoint": a.endpoint,
+                "max_chats": a.max_chats, "mix": a.mix,
             }
         return {"policy": pol, "queues": queues, "agents": agents}
 
@@ -393,6 +399,7 @@ class _Loader:
             if not isinstance(record, bool):
                 self.bad(node, "record", "must be true or false", WRONG_TYPE)
                 record = False
+            chans = self.channel_list(node, q.get("channels", ["voice"]))
             name = q.get("name", qid)
             out.append(Queue(
                 id=qid, name=str(name),
@@ -418,8 +425,65 @@ class _Loader:
                                                   q.get("simple_intents"))),
                 sl_definition=sld,
                 record=record,
+                channels=chans,
+                chat_reply_after_s=self.num(node, "chat_reply_after_s",
+                                            q.get("chat_reply_after_s"), 0),
             ))
         return out
+
+    def channel_list(self, node: str, v: Any) -> tuple[str, ...]:
+        """A queue's ``channels``: a non-empty list of CHANNELS, each once."""
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            self.bad(node, "channels", f"must be a list of channels ({', '.join(CHANNELS)}), "
+                     f"got {v!r}", WRONG_TYPE)
+            return ("voice",)
+        out: list[str] = []
+        for ch in v:
+            if ch not in CHANNELS:
+                self.bad(node, "channels", f"{ch!r} is not one of {', '.join(CHANNELS)}",
+                         BAD_CHOICE)
+            elif ch in out:
+                self.bad(node, "channels", f"{ch!r} is named twice", "duplicate")
+            else:
+                out.append(ch)
+        if not v:
+            self.bad(node, "channels", "a queue serves at least one channel", "required")
+        return tuple(out) or ("voice",)
+
+    def capacity(self, node: str, a: Mapping[str, Any]) -> tuple[dict[str, int], int, MixRule]:
+        """An agent's ``capacity`` (channel -> concurrent), ``max_chats`` and ``mix``."""
+        raw = a.get("capacity", {"voice": 1})
+        cap: dict[str, int] = {}
+        if not isinstance(raw, Mapping):
+            self.bad(node, "capacity", f"must be a mapping of channel to count, e.g. "
+                     f"{{voice: 1, sms: 3}}, got {raw!r}", WRONG_TYPE)
+            raw = {"voice": 1}
+        for ch, n in raw.items():
+            if ch not in CHANNELS:
+                self.bad(node, "capacity", f"{ch!r} is not one of {', '.join(CHANNELS)}",
+                         BAD_CHOICE)
+                continue
+            hi = 1 if ch == "voice" else 20
+            k = self.num(node, f"capacity.{ch}", n, 0, hi, integer=True)
+            if k is not None:
+                cap[str(ch)] = k
+        text_cap = max((cap.get(c, 0) for c in TEXT_CHANNELS), default=0)
+        mc = self.num(node, "max_chats", a.get("max_chats"), 0, 20, integer=True, default=0)
+        if mc and not text_cap:
+            self.bad(node, "max_chats", "max_chats needs a text channel in capacity "
+                     f"({', '.join(TEXT_CHANNELS)})", "capacity")
+        mix = a.get("mix", "one-channel")
+        if mix not in MIX_RULES:
+            self.bad(node, "mix", f"{mix!r} is not one of {', '.join(MIX_RULES)}", BAD_CHOICE)
+            mix = "one-channel"
+        if mix != "one-channel" and (not cap.get("voice") or not text_cap):
+            self.bad(node, "mix", f"{mix!r} mixes calls and chats: capacity needs voice: 1 "
+                     "and a text channel", "capacity")
+        if not any(cap.values()) and raw:
+            self.bad(node, "capacity", "the agent would take no interaction at all "
+                     "(every capacity is 0)", "capacity")
+        rule: MixRule = "voice-with-chats" if mix == "voice-with-chats" else "one-channel"
+        return cap, mc, rule
 
     def agents(self, d: Any, hours: HoursPolicy) -> list[Agent]:
         out: list[Agent] = []
@@ -465,8 +529,7 @@ class _Loader:
             if not isinstance(trainee, bool):
                 self.bad(node, "trainee", "must be true or false", WRONG_TYPE)
                 trainee = False
-            cap = self.levels(node, "capacity", a.get("capacity", {"voice": 1}), _NAME_RE,
-                              "channel")
+            cap, max_chats, mix = self.capacity(node, a)
             ep = a.get("endpoint", aid)
             if not isinstance(ep, str) or not AGENT_ID_RE.match(ep):
                 self.bad(node, "endpoint", "must be a PJSIP endpoint name (a-z, 0-9, _ -)", "id")
@@ -489,6 +552,6 @@ class _Loader:
                 skills=self.levels(node, "skills", a.get("skills"), _NAME_RE, "skill"),
                 languages=langs, zone=zone, windows=tuple(windows), changes=tuple(changes),
                 trainee=trainee, capacity=cap or {"voice": 1}, endpoint=ep,
-                phone=phone,
+                phone=phone, max_chats=max_chats, mix=mix,
             ))
         return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import assert_never
 
 from routing.windows import HoursChange, HourWindow
 
@@ -40,6 +41,12 @@ __all__ = [
     "CallOverflowed",
     "CallRejected",
     "EventIgnored",
+    "OfferChat",
+    "ReplyWithWait",
+    "OfferChatCallback",
+    "VoiceDecision",
+    "TextDecision",
+    "split_by_channel",
 ]
 
 
@@ -99,6 +106,9 @@ class CallArrived:
     queue's own, at the queue's level for a skill it names, else level 1.
     ``data`` is what the flow decided to pass along (never a secure value):
     the router keeps it with the call and journals it.
+    ``channel`` (`routing.model.CHANNELS`): a text conversation (sms, messenger) is
+    routed like a call (same events after this one, keyed by ``call_id``) but takes
+    a chat slot of the agent, within their capacity and mix rule.
     """
 
     call_id: str
@@ -110,6 +120,7 @@ class CallArrived:
     required_skills: tuple[tuple[str, int], ...] = ()
     skills: tuple[str, ...] = ()
     data: tuple[tuple[str, str], ...] = ()
+    channel: str = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +223,7 @@ class CancelOffer:
     call_id: str
     agent_id: str
     why: str
+    channel: str = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +235,7 @@ class CallQueued:
     position: int
     expected_wait_s: float
     reason: Reason
+    channel: str = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +275,7 @@ class CallOverflowed:
     from_queue: str
     target: str
     why: str
+    channel: str = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +286,7 @@ class CallRejected:
     why: str
     code: str = "no-agent"
     queue_id: str = ""  # the queue the call was in (or asked for)
+    channel: str = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,5 +297,72 @@ class EventIgnored:
     why: str = field(default="")
 
 
-Decision = (OfferCall | CancelOffer | CallQueued | OfferCallback | AgentPutOnBreak
-            | AgentStateChanged | WakeAt | CallOverflowed | CallRejected | EventIgnored)
+@dataclass(frozen=True, slots=True)
+class OfferChat:
+    """Offer the conversation ``call_id`` to the agent (their portal's chat panel);
+    it passes to the next agent if not accepted (`OfferAnswered`) within ``timeout_s``."""
+
+    call_id: str
+    agent_id: str
+    channel: str
+    timeout_s: float
+    reason: Reason
+    customer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyWithWait:
+    """Tell the waiting customer, on their channel, that an agent will answer in about
+    ``expected_wait_s`` (their place: ``position``, 1 = next)."""
+
+    call_id: str
+    channel: str
+    queue_id: str
+    position: int
+    expected_wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfferChatCallback:
+    """Offer the waiting customer a phone call back instead of waiting in the chat
+    (accepting it is `CallbackAccepted`: the conversation keeps its place and becomes
+    a voice callback)."""
+
+    call_id: str
+    channel: str
+    expected_wait_s: float
+
+
+VoiceDecision = (OfferCall | CancelOffer | CallQueued | OfferCallback | AgentPutOnBreak
+                 | AgentStateChanged | WakeAt | CallOverflowed | CallRejected | EventIgnored)
+"""What the voice executor carries out (`split_by_channel` keeps chats' decisions away)."""
+TextDecision = (OfferChat | ReplyWithWait | OfferChatCallback | CancelOffer | CallQueued
+                | CallOverflowed | CallRejected)
+"""What concerns a text conversation: carried out by the text executor (its channel's)."""
+Decision = VoiceDecision | OfferChat | ReplyWithWait | OfferChatCallback
+
+
+def split_by_channel(decisions: list[Decision]
+                     ) -> tuple[list[VoiceDecision], list[TextDecision]]:
+    """The decisions for the voice executor and those for text conversations, in order.
+
+    Decisions about an interaction carry its ``channel``; the agent-side ones
+    (state changes, breaks) and wake-ups go to the voice side, which owns them today.
+    """
+    voice: list[VoiceDecision] = []
+    text: list[TextDecision] = []
+    for d in decisions:
+        match d:
+            case OfferChat() | ReplyWithWait() | OfferChatCallback():
+                text.append(d)
+            case CancelOffer() | CallQueued() | CallOverflowed() | CallRejected():
+                if d.channel == "voice":
+                    voice.append(d)
+                else:
+                    text.append(d)
+            case (OfferCall() | OfferCallback() | AgentPutOnBreak() | AgentStateChanged()
+                  | WakeAt() | EventIgnored()):
+                voice.append(d)
+            case _:
+                assert_never(d)
+    return voice, text

@@ -55,7 +55,10 @@ def encode(obj: Any) -> dict[str, Any]:
     """An event or decision as a JSON-ready dict with its ``type``."""
     out: dict[str, Any] = {"type": type(obj).__name__}
     for f in dataclasses.fields(obj):
-        out[f.name] = _plain(getattr(obj, f.name))
+        v = getattr(obj, f.name)
+        if f.name == "channel" and v == "voice" and f.default == "voice":
+            continue  # voice is the default: voice lines read as they did before channels
+        out[f.name] = _plain(v)
     return out
 
 

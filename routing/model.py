@@ -25,6 +25,10 @@ __all__ = [
     "SELECTION_RULES",
     "PHONE_KINDS",
     "SL_DEFINITIONS",
+    "CHANNELS",
+    "TEXT_CHANNELS",
+    "VOICE",
+    "MIX_RULES",
 ]
 
 AgentId = NewType("AgentId", str)
@@ -47,6 +51,19 @@ SlDefinition = Literal["answered_within_t_over_offered",
                        "answered_within_t_over_offered_minus_short_abandons"]
 
 
+# The channels an interaction comes in on. A voice call holds the agent's phone (and the
+# agent's state: reserved, on_call, wrap_up); a text conversation (sms, messenger) takes
+# one of the agent's chat slots and leaves the state alone (see `routing.router`).
+VOICE = "voice"
+CHANNELS = ("voice", "sms", "messenger")
+TEXT_CHANNELS = ("sms", "messenger")
+# How an agent mixes channels: "one-channel" = calls or chats, never both at once (no
+# call offered while a chat is open, no chat during a call); "voice-with-chats" = a call
+# may also be offered while chats are open (none being offered), chats wait for the call.
+MIX_RULES = ("one-channel", "voice-with-chats")
+MixRule = Literal["one-channel", "voice-with-chats"]
+
+
 def _frozen_map(m: Mapping[str, int] | Sequence[tuple[str, int]]) -> Mapping[str, int]:
     items = m.items() if isinstance(m, Mapping) else m
     return MappingProxyType(dict(sorted((str(k), int(v)) for k, v in items)))
@@ -57,7 +74,10 @@ class Agent:
     """A home agent. ``id`` is also the PJSIP endpoint name unless ``endpoint`` is set.
 
     ``skills`` and ``languages`` map a name to a proficiency 1-5.
-    ``capacity`` maps a channel to concurrent interactions (voice: 1).
+    ``capacity`` maps a channel (:data:`CHANNELS`) to concurrent interactions of that
+    channel (voice: 0 or 1; a channel not named: 0, so an agent takes no chats unless
+    the directory says so). ``max_chats`` caps all text channels together (0: the
+    largest text capacity); ``mix`` is how calls and chats combine (:data:`MIX_RULES`).
     ``phone`` is how the agent's phone connects (one of :data:`PHONE_KINDS`).
     """
 
@@ -72,6 +92,8 @@ class Agent:
     capacity: Mapping[str, int] = field(default_factory=lambda: {"voice": 1})
     endpoint: str = ""
     phone: PhoneKind = "udp"
+    max_chats: int = 0
+    mix: MixRule = "one-channel"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skills", _frozen_map(self.skills))
@@ -83,12 +105,30 @@ class Agent:
             object.__setattr__(self, "endpoint", self.id)
         if not self.name:
             object.__setattr__(self, "name", self.id)
+        if not self.max_chats:
+            object.__setattr__(self, "max_chats", max(
+                (self.capacity.get(c, 0) for c in TEXT_CHANNELS), default=0))
+
+    def serves(self, channel: str) -> bool:
+        """The agent takes interactions of ``channel`` at all."""
+        return self.capacity.get(channel, 0) > 0 and (channel == VOICE or self.max_chats > 0)
+
+    def admits(self, channel: str, load: Mapping[str, int], offering: bool) -> bool:
+        """May one more ``channel`` interaction be offered to this agent, who holds
+        ``load`` (chats per text channel: offered, connected or wrapping up) and is not
+        on a call (``offering``: one of those chats is still being offered)?"""
+        if self.capacity.get(channel, 0) <= load.get(channel, 0):
+            return False
+        chats = sum(load.values())
+        if channel == VOICE:
+            return chats == 0 or (self.mix == "voice-with-chats" and not offering)
+        return chats < self.max_chats
 
     def with_hours(self, windows: Sequence[HourWindow],
                    changes: Sequence[HoursChange] = ()) -> Agent:
         return Agent(self.id, self.name, self.skills, self.languages, self.zone,
                      tuple(windows), tuple(changes), self.trainee, self.capacity, self.endpoint,
-                     self.phone)
+                     self.phone, self.max_chats, self.mix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +201,10 @@ class Queue:
     simple_intents: tuple[str, ...] = ()
     sl_definition: SlDefinition = "answered_within_t_over_offered"
     record: bool = False  # calls to agents are recorded (MixMonitor); the caller is told
+    channels: tuple[str, ...] = ("voice",)  # the channels (CHANNELS) this queue serves
+    # a chat still waiting this long after it arrived gets an automatic reply with its
+    # expected wait (`ReplyWithWait`), and a call back when that wait > callback_after_s
+    chat_reply_after_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skills", _frozen_map(self.skills))
@@ -168,6 +212,7 @@ class Queue:
         steps = tuple(sorted(self.expansion, key=lambda s: s.after_s))
         object.__setattr__(self, "expansion", steps)
         object.__setattr__(self, "simple_intents", tuple(self.simple_intents))
+        object.__setattr__(self, "channels", tuple(self.channels))
         if not self.name:
             object.__setattr__(self, "name", self.id)
 

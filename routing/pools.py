@@ -17,6 +17,12 @@ Keys (smaller is better, ties always end on the agent id):
   fair-guard        (fair-share offers made before the agent became routable, idle_since,
                      agent_id): who fair-share has passed over longest (starvation guard)
   fewest-calls      (calls handled this week, idle_since, agent_id)
+  chat-share        (chat minutes of the channel per signed-up hour, idle_since, agent_id)
+
+A kind ending ``@sms`` or ``@messenger`` is that rule's heap for chats of the
+channel: it holds the routable agents with room for one more such chat, and a
+kind without a channel those with room for a call (``accepts``), so a call
+never scans past agents busy chatting, nor a chat past agents without room.
 """
 from __future__ import annotations
 
@@ -33,7 +39,8 @@ KeyFn = Callable[[str, str, str], tuple[float, float]]  # (agent_id, kind, pool 
 
 class AgentPools:
     def __init__(self, key_fn: KeyFn, version_of: Callable[[str], int],
-                 routable: Callable[[str], bool]) -> None:
+                 routable: Callable[[str], bool],
+                 accepts: Callable[[str, str], bool] | None = None) -> None:
         self.members: dict[PoolKey, list[str]] = {}
         self.trainee: dict[str, bool] = {}
         self.trainees_in: dict[PoolKey, int] = {}
@@ -43,6 +50,8 @@ class AgentPools:
         self._key = key_fn
         self._version = version_of
         self._routable = routable
+        # (agent, heap kind) -> the agent belongs in that kind's heaps now (default: routable)
+        self._accepts = accepts or (lambda agent_id, _kind: routable(agent_id))
 
     def add_agent(self, agent_id: str, skills: list[str], languages: list[str],
                   trainee: bool) -> None:
@@ -62,7 +71,7 @@ class AgentPools:
         trainee = self.trainee[agent_id]
         for p in self._pools_of[agent_id]:
             for kind, tr in self._heaps_of_pool.get(p, ()):
-                if tr is trainee:
+                if tr is trainee and self._accepts(agent_id, kind):
                     k1, k2 = self._key(agent_id, kind, p[0])
                     heapq.heappush(self._heaps[(p, kind, tr)], (k1, k2, agent_id, version))
 
@@ -72,7 +81,7 @@ class AgentPools:
         if h is None:
             h = []
             for aid in self.members.get(pool, ()):
-                if self.trainee[aid] is trainee and self._routable(aid):
+                if self.trainee[aid] is trainee and self._accepts(aid, kind):
                     k1, k2 = self._key(aid, kind, pool[0])
                     h.append((k1, k2, aid, self._version(aid)))
             heapq.heapify(h)

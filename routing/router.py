@@ -6,6 +6,38 @@ Pure: no I/O, no clock, no sleeping, no threads. ``now`` is an aware datetime
 from one thread. Same events with the same ``now`` values give the same
 decisions: every tie breaks on an explicit key ending with the agent id or an
 arrival sequence number, never on dict or set order.
+
+Channels. A routed item is an interaction on a channel (`routing.model.CHANNELS`):
+a voice call or a text conversation (sms, messenger), told apart by
+``CallArrived.channel`` and routed by the same code: queues (which say the
+channels they serve), windows, skills, languages, priorities with aging,
+expansion steps, the returning customer's last agent, wrap-up. Waiting lines
+are per queue, language and channel (a text line's id is ``queue@channel``).
+
+A multi-chat agent's state. The agent state (`routing.states`) stays the
+agent's presence and phone; chats do not move it. Each chat the agent holds
+(offered, connected, or wrapping up after it ended) takes a slot: the
+agent's *load* per text channel is the number of their chats of that channel.
+An agent is offerable for a channel when they are ``available``, registered,
+in a window, and `Agent.admits` says their load leaves room: at most
+``capacity[channel]`` of that channel, ``max_chats`` chats in all, and by the
+mix rule no call while a chat is open (``one-channel``) or no call while a chat
+is being offered (``voice-with-chats``). Chats are offered only to available
+agents, so never during a call or its wrap-up. An agent whose load leaves room
+for nothing leaves the heaps until a chat ends; one below capacity stays there
+for more. A chat offer takes no cool-down unless it passes unaccepted
+(``chat_missed``). Going on break or offline withdraws pending chat offers;
+connected chats go on until their ``CallEnded``.
+
+Fair share per channel: calls keep the share clocks above (talk time against
+the fair share of each pool). Chats of a ``fair-share`` queue go to the agent
+with the fewest chat minutes of that channel handled this week per signed-up
+hour (`routing.fairness` "per signed-up hour"), then the longest idle; chat
+minutes are kept apart from talk time, so calls' fair shares do not move.
+A chat waiting ``chat_reply_after_s`` gets `ReplyWithWait` (and
+`OfferChatCallback` when its wait exceeds ``callback_after_s`` and the queue
+serves voice); `CallbackAccepted` turns it into a voice callback that keeps its
+place in line.
 """
 from __future__ import annotations
 
@@ -44,12 +76,15 @@ from routing.events import (
     OfferAnswered,
     OfferCall,
     OfferCallback,
+    OfferChat,
+    OfferChatCallback,
     OfferNotAnswered,
     Reason,
+    ReplyWithWait,
     TimerFired,
     WakeAt,
 )
-from routing.model import Agent, Queue, Requirement, RoutingPolicy
+from routing.model import CHANNELS, VOICE, Agent, Queue, Requirement, RoutingPolicy
 from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
 from routing.snapshot import (
     AgentSnapshot,
@@ -101,6 +136,12 @@ class _AgentRt:
     timer_token: int = 0
     staffed: bool = False
     window_token: int = 0  # only the window timer set last is valid
+    # chats held (offered, connected or wrapping up): call id -> channel (the load)
+    chats: dict[str, str] = field(default_factory=dict)
+    chat_handled_s: dict[str, float] = field(default_factory=dict)  # per channel, this week
+    serves: frozenset[str] = frozenset()  # the channels the agent takes at all
+    room: frozenset[str] = frozenset()  # the channels with room for one more now (_refresh)
+    room_kinds: frozenset[str] = frozenset()  # the same as heap-kind suffixes ("" = voice)
 
 
 @dataclass(slots=True)
@@ -124,6 +165,8 @@ class _CallRt:
     hops: int = 0
     reqs: dict[int, Requirement] = field(default_factory=dict)  # per step, for this queue
     share_pool: PoolKey | None = None  # whose fair shares this call's work counts in
+    channel: str = VOICE
+    replied: bool = False  # a waiting chat was told its expected wait
 
 
 @dataclass(slots=True)
@@ -179,7 +222,8 @@ class Router:
         self._agents: dict[str, _AgentRt] = {}
         self._queues: dict[str, Queue] = {q.id: q for q in directory.queues}
         self._lines: dict[tuple[str, str], WaitingLine] = {}
-        self._queue_all: dict[str, WaitingLine] = {q: WaitingLine() for q in self._queues}
+        self._queue_all: dict[str, WaitingLine] = {
+            _lid(q.id, ch): WaitingLine() for q in directory.queues for ch in (VOICE, *q.channels)}
         self._calls: dict[str, _CallRt] = {}
         self._special = WaitingLine()  # waiting calls with their own required skills
         self._pending: list[tuple[str, int]] = []  # routable agents not yet in the heaps
@@ -196,9 +240,11 @@ class Router:
         self._fair_offers = 0  # offers made by fair-share selection (starvation guard)
         self._keys_as_stored = False  # restore: index agents with the keys they had
         self._fair_in_use = any(q.selection == "fair-share" for q in directory.queues)
-        self._serve_cache: dict[tuple[str, str | None, tuple[tuple[str, int], ...]], bool] = {}
-        # per agent: (waiting line, queue, seconds of waiting before the agent qualifies)
-        self._agent_queues: dict[str, list[tuple[WaitingLine, Queue, float]]] = {}
+        self._serve_cache: dict[tuple[str, str | None, tuple[tuple[str, int], ...], str],
+                                bool] = {}
+        # per agent: (waiting line, queue, seconds of waiting before the agent qualifies,
+        # the line's channel)
+        self._agent_queues: dict[str, list[tuple[WaitingLine, Queue, float, str]]] = {}
         self._announced_wake: float | None = None
         self._week_start = -math.inf
         self._now = 0.0
@@ -209,7 +255,7 @@ class Router:
         self._dirty_week = -math.inf
         self._week_end = -math.inf
         self.pools = AgentPools(self._key, lambda a: self._agents[a].version,
-                                lambda a: self._agents[a].pooled)
+                                lambda a: self._agents[a].pooled, self._accepts)
         for a in directory.agents:
             self._add_agent(a)
         if now is not None:
@@ -248,6 +294,16 @@ class Router:
                     self.pools.heap(pool, kind, True)
                     self.pools.heap(pool, kind, False)
         for q in self.directory.queues:
+            for ch in q.channels:
+                if ch != VOICE:
+                    kinds.add(_kind(q, ch))
+        for pool in self.pools.members:
+            if pool[0] != "*" and pool[1] != "*":  # chats with their own required skills
+                for kind in kinds:
+                    if "@" in kind:
+                        self.pools.heap(pool, kind, True)
+                        self.pools.heap(pool, kind, False)
+        for q in self.directory.queues:
             for lg in (q.languages or (None,)):
                 # the clocks calls' work will count in, so no live decision creates one
                 self._share_clock(self._select_pool(q.requirement(0, lg), "fair-share"),
@@ -258,6 +314,12 @@ class Router:
                               else (q.selection,)):
                         self.pools.heap(pool, k, True)
                         self.pools.heap(pool, k, False)
+                    for ch in q.channels:
+                        if ch != VOICE:
+                            k = _kind(q, ch)
+                            cpool = self._select_pool(q.requirement(step, lg), k)
+                            self.pools.heap(cpool, k, True)
+                            self.pools.heap(cpool, k, False)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -268,11 +330,17 @@ class Router:
         return cls(directory, now=now, policy=policy)
 
     def _add_agent(self, agent: Agent) -> None:
-        rt = _AgentRt(agent, Schedule(load_zone(agent.zone), agent.windows, agent.changes))
+        serves = frozenset(ch for ch in CHANNELS if agent.serves(ch))
+        rt = _AgentRt(agent, Schedule(load_zone(agent.zone), agent.windows, agent.changes),
+                      serves=serves, room=serves,
+                      room_kinds=frozenset("" if ch == VOICE else ch for ch in serves))
         self._agents[agent.id] = rt
         self.pools.add_agent(agent.id, list(agent.skills), list(agent.languages), agent.trainee)
-        serve: list[tuple[WaitingLine, Queue, float]] = []
+        serve: list[tuple[WaitingLine, Queue, float, str]] = []
         for q in self.directory.queues:
+            chans = [ch for ch in q.channels if agent.serves(ch)]
+            if not chans:
+                continue
             if not q.skills.keys() <= agent.skills.keys() and not any(
                     s.any_skill for s in q.expansion):
                 continue  # every step needs all of the queue's skills at level >= 1
@@ -284,7 +352,8 @@ class Router:
                 for step in range(len(q.expansion) + 1):
                     if q.requirement(step, lg).met_by(agent):
                         wait = q.expansion[step - 1].after_s if step else 0.0
-                        serve.append((self._line(q.id, lg), q, wait))
+                        for ch in chans:
+                            serve.append((self._line(_lid(q.id, ch), lg), q, wait, ch))
                         break
         self._agent_queues[agent.id] = serve
         self._share_of[agent.id] = []
@@ -300,10 +369,43 @@ class Router:
             return (float(rt.calls_handled), rt.idle_since)
         if kind == "fair-guard":  # who has been routable through the most fair-share offers
             return (float(rt.free_seq), rt.idle_since)
+        if "@" in kind:  # a heap for chats of one channel
+            kind, _, ch = kind.partition("@")
+            if kind == "chat-share":  # chat minutes per signed-up hour, this channel
+                return (rt.chat_handled_s.get(ch, 0.0) / 60 / max(rt.signed_h, 1 / 60),
+                        rt.idle_since)
+            return self._key(agent_id, kind, skill)
         return (rt.idle_since, 0.0)
 
+    def _accepts(self, agent_id: str, kind: str) -> bool:
+        """The agent belongs in heaps of ``kind`` now: routable, with room for its channel."""
+        rt = self._agents[agent_id]
+        return rt.pooled and kind.partition("@")[2] in rt.room_kinds
+
     def _routable(self, rt: _AgentRt) -> bool:
-        return rt.state is S.AVAILABLE and rt.registered and rt.in_window
+        return rt.state is S.AVAILABLE and rt.registered and rt.in_window and bool(rt.room)
+
+    # ------------------------------------------------------------ channels & load
+    def _load(self, rt: _AgentRt) -> dict[str, int]:
+        load: dict[str, int] = {}
+        for ch in rt.chats.values():
+            load[ch] = load.get(ch, 0) + 1
+        return load
+
+    def _offering(self, rt: _AgentRt) -> bool:
+        return any(self._calls[c].phase == "ringing" for c in rt.chats if c in self._calls)
+
+    def _admits(self, rt: _AgentRt, channel: str) -> bool:
+        """One more ``channel`` interaction may be offered to ``rt`` (capacity, mix rule)."""
+        return channel in rt.room
+
+    def _room(self, rt: _AgentRt) -> frozenset[str]:
+        """The channels ``rt``'s chats leave room for (kept in ``rt.room`` by `_refresh`,
+        which runs after every change of the agent's chats)."""
+        if not rt.chats:
+            return rt.serves
+        load, offering = self._load(rt), self._offering(rt)
+        return frozenset(ch for ch in rt.serves if rt.agent.admits(ch, load, offering))
 
     def _refresh(self, rt: _AgentRt) -> None:
         """Re-derive pool membership and staffed counts after any change of ``rt``.
@@ -316,6 +418,10 @@ class Router:
         same calls), so the order of waiting agents stays that of their deficits.
         """
         self._dirty_agents.add(rt.agent.id)
+        room = self._room(rt)
+        if room is not rt.room:
+            rt.room = room
+            rt.room_kinds = frozenset("" if ch == VOICE else ch for ch in room)
         now = self._now
         staffed = rt.registered and rt.in_window and rt.state in _STAFFED
         if staffed != rt.staffed:
@@ -359,6 +465,7 @@ class Router:
         for rt in self._agents.values():
             rt.handled_s = 0.0
             rt.calls_handled = 0
+            rt.chat_handled_s = {}
             rt.fair_offset_s = 0.0  # staffed agents rejoin every clock at 0
             self._week_hours(rt)
         for c in (*self._share.values(), self._share_all):
@@ -431,7 +538,9 @@ class Router:
             return call.phase == "ringing" and call.offer_token == token
         if kind == "cbretry":
             return call.phase == "retry" and call.offer_token == token
-        return call.phase == "waiting" and call.offer_token == token  # step / maxwait
+        if kind == "chatwrap":
+            return call.phase == "wrap" and call.offer_token == token
+        return call.phase == "waiting" and call.offer_token == token  # step / maxwait / reply
 
     def _next_due(self) -> float | None:
         t = self._timers
@@ -465,8 +574,17 @@ class Router:
                 call = self._calls[ident]
                 aid = call.agent or ""
                 out.append(CancelOffer(call.ev.call_id, aid,
-                                       f"no answer within {self.policy.ring_timeout_s:g} s"))
-                self._missed(call, aid, "no-answer", now, out)
+                                       f"no answer within {self.policy.ring_timeout_s:g} s",
+                                       call.channel))
+                if call.channel == VOICE:
+                    self._missed(call, aid, "no-answer", now, out)
+                else:
+                    self._chat_missed(call, aid, "no-answer", now, out)
+            elif kind == "chatwrap":
+                call = self._calls[ident]
+                self._chat_done(call, self._agents[call.agent or ""], now, out)
+            elif kind == "reply":
+                self._reply_with_wait(self._calls[ident], out)
             elif kind == "step":
                 self._step_reached(self._calls[ident], now, out)
             elif kind == "cbretry":
@@ -518,9 +636,18 @@ class Router:
                 out.append(EventIgnored(type(ev).__name__,
                                         f"call {ev.call_id} is not ringing {ev.agent_id}"))
             elif isinstance(ev, OfferAnswered):
-                self._connected(call, self._agents[ev.agent_id], now, out)
-            else:
+                if call.channel == VOICE:
+                    self._connected(call, self._agents[ev.agent_id], now, out)
+                else:
+                    call.phase, call.answered_at = "connected", now
+                    crt = self._agents[ev.agent_id]
+                    crt.misses = 0
+                    self._refresh(crt)  # accepted: no chat being offered (the mix rule)
+                    self._after_free(crt, now, out)
+            elif call.channel == VOICE:
                 self._missed(call, ev.agent_id, ev.cause, now, out)
+            else:
+                self._chat_missed(call, ev.agent_id, ev.cause, now, out)
         elif isinstance(ev, CallEnded | CallerAbandoned):
             self._call_gone(ev, now, out)
         elif isinstance(ev, CallbackNotAnswered):
@@ -534,6 +661,8 @@ class Router:
             call = self._calls.get(ev.call_id)
             if call is None:
                 out.append(EventIgnored("CallbackAccepted", f"unknown call {ev.call_id}"))
+            elif call.channel != VOICE:
+                self._chat_to_callback(call, now, out)
             else:
                 call.callback = True
         elif isinstance(ev, AgentRegistered | AgentUnregistered | AgentMadeAvailable
@@ -582,6 +711,7 @@ class Router:
             if ringing and call is not None:
                 out.append(CancelOffer(call.ev.call_id, rt.agent.id, "agent unregistered"))
                 self._back_to_queue(call, rt.agent.id, now, out)
+            self._withdraw_chat_offers(rt, "agent unregistered", now, out)
         elif isinstance(ev, AgentMadeAvailable):
             rt.wants_break = False
             rt.pending_break = None
@@ -597,12 +727,16 @@ class Router:
             if ringing and call is not None:
                 out.append(CancelOffer(call.ev.call_id, rt.agent.id, "agent went on break"))
                 self._back_to_queue(call, rt.agent.id, now, out)
+            self._withdraw_chat_offers(rt, "agent went on break", now, out)
         elif isinstance(ev, AgentEndedWrapUp):
+            wraps = [self._calls[c] for c in rt.chats if self._calls[c].phase == "wrap"]
             if rt.state is S.WRAP_UP:
                 self._end_wrap_up(rt, now, out)
-            else:
+            elif not wraps:
                 out.append(EventIgnored("AgentEndedWrapUp",
                                         f"{rt.agent.id} is {rt.state.value}, not in wrap-up"))
+            for chat in wraps:  # chats' wrap-up ends too
+                self._chat_done(chat, rt, now, out)
         elif isinstance(ev, AgentHoursChanged):
             self._set_hours(rt, ev.windows, ev.changes, now)
         self._after_free(rt, now, out)
@@ -663,17 +797,27 @@ class Router:
                                     f"{', '.join(sorted(self._queues))})", "unknown-queue",
                                     ev.queue_id))
             return
+        if ev.channel not in q.channels:
+            out.append(CallRejected(ev.call_id, f"queue {q.id} does not serve {ev.channel!r} "
+                                    f"(it serves: {', '.join(q.channels)})", "wrong-channel",
+                                    q.id, ev.channel))
+            return
         self._seq += 1
         skills = dict(ev.required_skills) if ev.required_skills else None
         extra = [s for s in ev.skills if s not in (skills if skills is not None else q.skills)]
         if extra:  # the flow asks for more than the queue does
             skills = {**(skills if skills is not None else q.skills), **dict.fromkeys(extra, 1)}
-        call = _CallRt(ev, q, now, now, self._seq, q.language_for(ev.language), skills)
+        call = _CallRt(ev, q, now, now, self._seq, q.language_for(ev.language), skills,
+                       channel=ev.channel)
         self._calls[ev.call_id] = call
         self._route_call(call, now, out, requeue=False)
 
     def _call_gone(self, ev: CallEnded | CallerAbandoned, now: float,
                    out: list[Decision]) -> None:
+        chat = self._calls.get(ev.call_id)
+        if chat is not None and chat.channel != VOICE:
+            self._chat_gone(chat, ev, now, out)
+            return
         call = self._calls.pop(ev.call_id, None)
         if call is None:
             out.append(EventIgnored(type(ev).__name__, f"unknown call {ev.call_id}"))
@@ -704,6 +848,113 @@ class Router:
             self._timer(now + call.queue.wrap_up_s, "wrap", rt.agent.id, rt.timer_token)
             if call.queue.wrap_up_s <= 0:
                 self._run_due(now, out)
+
+    # ------------------------------------------------------------ chats
+    def _chat_missed(self, call: _CallRt, agent_id: str, cause: str, now: float,
+                     out: list[Decision]) -> None:
+        """A chat offer passed unaccepted: a miss like a call's (cool-down, or a break at
+        the limit); the chat goes back to its place in line, for another agent."""
+        rt = self._agents[agent_id]
+        rt.chats.pop(call.ev.call_id, None)
+        rt.misses += 1
+        if rt.state in (S.AVAILABLE, S.MISSED):
+            if rt.misses >= self.policy.max_misses:
+                rt.wants_break = True
+                self._move(rt, "chat_missed_limit", now, out)
+                out.append(AgentPutOnBreak(agent_id, f"missed {rt.misses} offers in a row "
+                                           f"(last: {call.channel} chat, {cause}); make "
+                                           "yourself available to continue"))
+            else:
+                self._move(rt, "chat_missed", now, out)
+                rt.timer_token += 1
+                self._timer(now + self.policy.miss_cooldown_s, "cool", agent_id,
+                            rt.timer_token)
+        else:
+            self._refresh(rt)
+        call.missed_by.add(agent_id)
+        call.phase, call.agent = "waiting", None
+        self._route_call(call, now, out, requeue=True)
+        if rt.state is S.BREAK:
+            self._withdraw_chat_offers(rt, "agent put on break", now, out)
+
+    def _withdraw_chat_offers(self, rt: _AgentRt, why: str, now: float,
+                              out: list[Decision]) -> None:
+        """The agent can take no new chat (break, offline): pending chat offers go back
+        in line; open chats go on."""
+        for cid in [c for c in rt.chats if self._calls[c].phase == "ringing"]:
+            call = self._calls[cid]
+            del rt.chats[cid]
+            out.append(CancelOffer(cid, rt.agent.id, why, call.channel))
+            call.phase, call.agent = "waiting", None
+            self._refresh(rt)
+            self._route_call(call, now, out, requeue=True)
+
+    def _chat_gone(self, call: _CallRt, ev: CallEnded | CallerAbandoned, now: float,
+                   out: list[Decision]) -> None:
+        """A conversation closed: waiting or offered, it just goes; connected, its agent
+        keeps the slot for the queue's wrap-up (then `_chat_done`)."""
+        cid = call.ev.call_id
+        rt = self._agents.get(call.agent or "")
+        if call.phase == "wrap":
+            out.append(EventIgnored(type(ev).__name__, f"conversation {cid} already ended "
+                                    "(its agent is in wrap-up)"))
+            return
+        if call.phase != "connected" or rt is None:
+            self._calls.pop(cid)
+            if call.phase == "waiting":
+                self._unqueue(call)
+            elif rt is not None:  # offered
+                rt.chats.pop(cid, None)
+                out.append(CancelOffer(cid, rt.agent.id, "customer left", call.channel))
+                self._refresh(rt)
+                self._after_free(rt, now, out)
+            return
+        ch = call.channel
+        rt.chat_handled_s[ch] = rt.chat_handled_s.get(ch, 0.0) + max(0.0, now - call.answered_at)
+        if call.ev.caller:
+            self._last_agent[call.ev.caller] = (rt.agent.id, now)
+        call.phase = "wrap"
+        call.offer_token += 1
+        self._refresh(rt)  # the chat-share key changed
+        if call.queue.wrap_up_s <= 0:
+            self._chat_done(call, rt, now, out)
+        else:
+            self._timer(now + call.queue.wrap_up_s, "chatwrap", cid, call.offer_token)
+
+    def _chat_done(self, call: _CallRt, rt: _AgentRt, now: float,
+                   out: list[Decision]) -> None:
+        """The chat's wrap-up is over: its slot is free."""
+        cid = call.ev.call_id
+        self._calls.pop(cid, None)
+        self._dirty_calls.add(cid)
+        rt.chats.pop(cid, None)
+        self._refresh(rt)
+        self._after_free(rt, now, out)
+
+    def _reply_with_wait(self, call: _CallRt, out: list[Decision]) -> None:
+        """The chat waited ``chat_reply_after_s``: tell the customer the expected wait,
+        and offer a call back if that is longer than ``callback_after_s``."""
+        call.replied = True
+        q = call.queue
+        position, expected, _ = self._place(
+            call, self._requirement(call, q.step_at(self._now - call.queued_at)))
+        out.append(ReplyWithWait(call.ev.call_id, call.channel, q.id, position, expected))
+        if (q.callback_after_s is not None and expected > q.callback_after_s
+                and VOICE in q.channels):
+            out.append(OfferChatCallback(call.ev.call_id, call.channel, expected))
+
+    def _chat_to_callback(self, call: _CallRt, now: float, out: list[Decision]) -> None:
+        """The waiting customer took the call back: the conversation becomes a voice
+        callback in the same queue, keeping its place (the key is its arrival)."""
+        if call.phase != "waiting" or VOICE not in call.queue.channels:
+            out.append(EventIgnored("CallbackAccepted", f"conversation {call.ev.call_id} is "
+                                    f"{call.phase} in {call.queue.id}, which "
+                                    + ("serves voice" if VOICE in call.queue.channels
+                                       else "does not serve voice")))
+            return
+        self._unqueue(call)
+        call.channel, call.callback = VOICE, True
+        self._route_call(call, now, out, requeue=False)
 
     def _callback_missed(self, call: _CallRt, cause: str, now: float,
                          out: list[Decision]) -> None:
@@ -741,12 +992,13 @@ class Router:
         q = call.queue
         last = len(q.expansion)
         req = self._requirement(call, last)
-        key = (q.id, req.language, req.skills)
+        ch = call.channel
+        key = (q.id, req.language, req.skills, ch)
         hit = self._serve_cache.get(key)
         if hit is None:
             members = self.pools.members.get(self._select_pool(req, "longest-idle"), ())
             agents = self._agents
-            hit = any(req.met_by(agents[a].agent)
+            hit = any(req.met_by(agents[a].agent) and agents[a].agent.serves(ch)
                       and bool(agents[a].agent.windows or agents[a].agent.changes)
                       for a in members)
             self._serve_cache[key] = hit
@@ -763,8 +1015,9 @@ class Router:
         q = call.queue
         step = q.step_at(now - call.queued_at)
         req = self._requirement(call, step)
-        line = self._line(q.id, req.language)
-        waiting_before = len(self._queue_all[q.id].keys)
+        lid = _lid(q.id, call.channel)
+        line = self._line(lid, req.language)
+        waiting_before = len(self._queue_all[lid].keys)
         picked = self._select(call, req, step, now, waiting_before)
         if picked is not None:
             self._offer(call, picked[0], picked[1], now, out)
@@ -773,9 +1026,9 @@ class Router:
         aging = self.policy.aging_s_per_priority
         vkey = call.arrived - (q.priority + call.ev.priority) * aging
         call.key = (vkey, call.arrived, call.seq, call.ev.call_id)
-        call.line = (q.id, req.language or "*")
+        call.line = (lid, req.language or "*")
         line.add(call.key)
-        self._queue_all[q.id].add(call.key)
+        self._queue_all[lid].add(call.key)
         if call.skills is not None:
             self._special.add(call.key)
         call.offer_token += 1
@@ -794,7 +1047,13 @@ class Router:
             text += "; " + "; ".join(f"{a}: {w}" for a, w in excluded)
         out.append(CallQueued(call.ev.call_id, q.id, position, expected,
                               Reason("queued", text, queue_id=q.id, step=step,
-                                     requirement=req.describe(), excluded=tuple(excluded))))
+                                     requirement=req.describe(), excluded=tuple(excluded)),
+                              call.channel))
+        if call.channel != VOICE:
+            if q.chat_reply_after_s is not None and not call.replied:
+                self._timer(call.arrived + q.chat_reply_after_s, "reply", call.ev.call_id,
+                            call.offer_token)
+            return
         if (not requeue and not call.callback and q.callback_after_s is not None
                 and expected > q.callback_after_s):
             out.append(OfferCallback(call.ev.call_id, expected))
@@ -807,7 +1066,8 @@ class Router:
         q = call.queue
         step = q.step_at(now - call.queued_at)
         req = self._requirement(call, step)
-        picked = self._select(call, req, step, now, len(self._queue_all[q.id].keys) - 1)
+        picked = self._select(call, req, step, now,
+                              len(self._queue_all[call.line[0]].keys) - 1)
         if picked is not None:
             self._offer(call, picked[0], picked[1], now, out)
         elif step < len(q.expansion):
@@ -837,10 +1097,17 @@ class Router:
         if target is None:
             self._calls.pop(call.ev.call_id, None)
             out.append(CallRejected(call.ev.call_id, f"{q.id}: {why}; no overflow target",
-                                    "no-agent", q.id))
+                                    "no-agent", q.id, call.channel))
             return
-        out.append(CallOverflowed(call.ev.call_id, q.id, target, why))
         nq = self._queues.get(target)
+        if call.channel != VOICE and (nq is None or call.channel not in nq.channels):
+            # an external target or a queue without this channel cannot take a chat
+            self._calls.pop(call.ev.call_id, None)
+            out.append(CallRejected(call.ev.call_id, f"{q.id}: {why}; overflow target "
+                                    f"{target!r} does not serve {call.channel}",
+                                    "wrong-channel", q.id, call.channel))
+            return
+        out.append(CallOverflowed(call.ev.call_id, q.id, target, why, call.channel))
         call.hops += 1
         if nq is None or call.hops > len(self._queues):
             self._calls.pop(call.ev.call_id, None)
@@ -856,7 +1123,7 @@ class Router:
         """The pool to draw from: for best-proficiency the primary skill's (its level is
         the key), otherwise the smallest pool that covers the requirement."""
         lang = req.language or "*"
-        if kind == "best-proficiency":
+        if kind == "best-proficiency" or kind.startswith("best-proficiency@"):
             return (primary_skill(req), lang)
         pool: PoolKey = ("*", lang)
         best_n = len(self.pools.members.get(pool, ()))
@@ -875,6 +1142,9 @@ class Router:
     def _eligible(self, rt: _AgentRt, req: Requirement, call: _CallRt, q: Queue,
                   now: float) -> str | None:
         """None when eligible, else why not (short)."""
+        if not self._admits(rt, call.channel):
+            return (f"no {call.channel} capacity free ({len(rt.chats)} chat(s) open)"
+                    if rt.chats else f"takes no {call.channel}")
         if not req.met_by(rt.agent):
             return "lacks " + req.describe()
         if rt.agent.id in call.missed_by:
@@ -903,7 +1173,7 @@ class Router:
     def _select(self, call: _CallRt, req: Requirement, step: int, now: float,
                 waiting_before: int) -> tuple[str, Reason] | None:
         q = call.queue
-        kind = q.selection
+        kind = _kind(q, call.channel)
         pol = self.policy
         pool = self._select_pool(req, kind)
         low_load = waiting_before <= pol.trainee_low_load_waiting
@@ -930,7 +1200,7 @@ class Router:
             else:
                 more = True
                 break
-        rule: str = kind
+        rule: str = kind.partition("@")[0]  # a chat heap's kind: rule@channel
         note = ""
         if starving is not None and starving != chosen and chosen is not None:
             others = [chosen, *[o for o in others if o != starving]][: pol.runners_up]
@@ -1021,7 +1291,9 @@ class Router:
         idle = now - rt.idle_since
         win = self._window_text(rt, now)
         left = (rt.window_until - now) / 60 if rt.window_until is not None else 0.0
-        kind = q.selection
+        kind = _kind(q, call.channel)
+        if call.channel != VOICE and not kind.startswith("chat-share@"):
+            kind = kind.partition("@")[0]  # the rule's own note
         key_note = f"idle {idle:.0f} s"
         if kind == "best-proficiency":
             key_note = f"proficiency {dict(rt.agent.skills)}, {key_note}"
@@ -1029,6 +1301,16 @@ class Router:
             key_note = f"{self._fair_note(rt, now)}, {key_note}"
         elif kind == "fewest-calls":
             key_note = f"{rt.calls_handled} calls this week, {key_note}"
+        elif kind.startswith("chat-share@"):
+            ch = call.channel
+            key_note = (f"{rt.chat_handled_s.get(ch, 0.0) / 60:.1f} {ch} min handled this "
+                        f"week over {rt.signed_h:g} h signed up, {key_note}")
+        if call.channel != VOICE:
+            load = self._load(rt)
+            cap = rt.agent.capacity.get(call.channel, 0)
+            key_note += (f"; {load.get(call.channel, 0)} of {cap}"
+                         f" {call.channel} chat(s) open, {sum(load.values())} of "
+                         f"{rt.agent.max_chats} in all")
         text = (f"{chosen} chosen by {rule} ({key_note}) for {q.id} step {step} "
                 f"({req.describe()}); window {win}, {left:.0f} min left")
         if note:
@@ -1082,6 +1364,15 @@ class Router:
         self._unqueue(call)
         call.phase, call.agent = "ringing", agent_id
         call.offer_token += 1
+        if call.channel != VOICE:
+            rt.chats[call.ev.call_id] = call.channel
+            rt.idle_since = now  # the next chat goes to someone idle longer, if any
+            self._refresh(rt)
+            self._timer(now + self.policy.ring_timeout_s, "ring", call.ev.call_id,
+                        call.offer_token)
+            out.append(OfferChat(call.ev.call_id, agent_id, call.channel,
+                                 self.policy.ring_timeout_s, reason, call.ev.caller))
+            return
         rt.call_id = call.ev.call_id
         self._move(rt, "offered", now, out)
         self._timer(now + self.policy.ring_timeout_s, "ring", call.ev.call_id, call.offer_token)
@@ -1090,9 +1381,13 @@ class Router:
 
     def _agent_freed(self, rt: _AgentRt, now: float, out: list[Decision]) -> None:
         """An agent became routable: give them the best waiting call they can take."""
-        best = self._call_for(rt, now)
-        if best is not None:
+        while rt.pooled:
+            best = self._call_for(rt, now)
+            if best is None:
+                return
             self._offer_to_freed(rt, best[1], best[2], now, out)
+            if best[1].channel == VOICE:
+                return  # a chat: the agent may have room for more
 
     def _call_for(self, rt: _AgentRt, now: float) -> tuple[CallKey, _CallRt, int] | None:
         """The waiting call with the smallest key this agent may take now.
@@ -1104,8 +1399,9 @@ class Router:
         """
         best: tuple[CallKey, _CallRt, int] | None = None
         left = math.inf if rt.window_until is None else rt.window_until - now
-        for line, q, wait in self._agent_queues[rt.agent.id]:
-            if not line.keys or left < q.time_left_s:
+        room = rt.room
+        for line, q, wait, ch in self._agent_queues[rt.agent.id]:
+            if not line.keys or left < q.time_left_s or ch not in room:
                 continue
             threshold = now - wait
             oldest = line.oldest_arrival()
@@ -1135,7 +1431,7 @@ class Router:
         q = call.queue
         if rt.window_until is not None and rt.window_until - now < q.time_left_s:
             return None
-        if rt.agent.id in call.missed_by:
+        if rt.agent.id in call.missed_by or not self._admits(rt, call.channel):
             return None
         step = q.step_at(now - call.queued_at)
         return step if self._requirement(call, step).met_by(rt.agent) else None
@@ -1167,6 +1463,8 @@ class Router:
                 "in_window": rt.in_window, "call": rt.call_id, "misses": rt.misses,
                 "handled_s": rt.handled_s, "signed_h": rt.signed_h,
                 "calls_handled": rt.calls_handled,
+                "chats": dict(rt.chats), "load": self._load(rt),
+                "chat_handled_s": dict(sorted(rt.chat_handled_s.items())),
                 "fair_share_s": self._fair_share_s(rt, self._now),
                 "window_boundary": _dt(rt.window_until).isoformat() if rt.window_until else None}
 
@@ -1184,12 +1482,13 @@ class Router:
     def _place(self, call: _CallRt, req: Requirement) -> tuple[int, float, int]:
         """A waiting call's position in its queue, expected wait and staffed agents."""
         q = call.queue
-        position = bisect.bisect_left(self._queue_all[q.id].keys, call.key) + 1
+        position = bisect.bisect_left(self._queue_all[call.line[0] or q.id].keys, call.key) + 1
         staffed = self._staffed.get(self._pool_for(req), 0)
         return position, position * q.aht_s / max(1, staffed), staffed
 
-    def waiting_calls(self, queue_id: str) -> list[str]:
-        return [k[3] for k in self._queue_all[queue_id].keys]
+    def waiting_calls(self, queue_id: str, channel: str = VOICE) -> list[str]:
+        line = self._queue_all.get(_lid(queue_id, channel))
+        return [k[3] for k in line.keys] if line is not None else []
 
     def agent_ids(self) -> list[str]:
         return sorted(self._agents)
@@ -1255,6 +1554,11 @@ class Router:
                              handled_s=rt.handled_s, week_start=self._week_start,
                              calls_handled=rt.calls_handled,
                              fair_offset_s=rt.fair_offset_s,
+                             sms_handled_s=rt.chat_handled_s.get("sms", 0.0),
+                             messenger_handled_s=rt.chat_handled_s.get("messenger", 0.0),
+                             sms_load=sum(1 for c in rt.chats.values() if c == "sms"),
+                             messenger_load=sum(1 for c in rt.chats.values()
+                                                if c == "messenger"),
                              in_window=rt.in_window, window_until=rt.window_until,
                              hours=_hours_of(rt.agent),
                              timers=tuple(timers.get("a:" + rt.agent.id, ())), **kw)
@@ -1266,7 +1570,8 @@ class Router:
                             call.phase, call.agent, call.answered_at, call.callback,
                             tuple(sorted(call.missed_by)), call.hops, skills, call.key,
                             call.line, tuple(timers.get("c:" + call.ev.call_id, ())),
-                            call.callback_misses, call.share_pool)
+                            call.callback_misses, call.share_pool, call.channel,
+                            call.replied)
 
     def _as_of(self, now: datetime) -> tuple[float, float]:
         check_aware(now)
@@ -1367,6 +1672,9 @@ class Router:
         lost: list[_CallRt] = []
         for c in sorted(snapshot.calls, key=lambda c: c.seq):
             r._restore_call(c, lost, out)
+        for rt in r._agents.values():
+            if rt.chats:  # their load is known now: offerable or not
+                r._refresh(rt)
         for la in snapshot.last_agent:
             r._last_agent[la.caller] = (la.agent_id, la.at)
         r._restore_fairness(snapshot.fairness)
@@ -1389,6 +1697,8 @@ class Router:
         rt.calls_handled = a.calls_handled if same_week else 0
         # restored with fresh (zero) share clocks, which `_restore_fairness` then sets
         rt.fair_offset_s = a.fair_offset_s if same_week else 0.0
+        kept = (("messenger", a.messenger_handled_s), ("sms", a.sms_handled_s))
+        rt.chat_handled_s = {ch: v for ch, v in kept if v} if same_week else {}
         same_hours = a.hours == _hours_of(rt.agent)
         if same_hours:
             rt.in_window, rt.window_until = a.in_window, a.window_until
@@ -1407,14 +1717,16 @@ class Router:
         cid = c.call_id
         rt = self._agents.get(c.agent or "")
         phase = c.phase
-        if phase in ("ringing", "connected") and rt is None:
+        if phase in ("ringing", "connected", "wrap") and rt is None:
+            if phase == "wrap":
+                return  # its agent is gone: nothing holds the slot
             if phase == "connected":
                 out.append(EventIgnored("restore", f"call {cid} is connected to {c.agent}, "
                                         "who is no longer in the directory"))
                 return
             phase = "lost"
         q = self._queues.get(c.queue)
-        if q is None and phase == "connected":
+        if q is None and phase in ("connected", "wrap"):
             q = Queue(c.queue)  # a stand-in, so that its CallEnded frees the agent
         if q is None:
             out.append(CallRejected(cid, f"queue {c.queue!r} is no longer in the directory",
@@ -1425,7 +1737,8 @@ class Router:
             return
         call = _CallRt(c.arrival, q, c.arrived, c.queued_at, c.seq,
                        q.language_for(c.arrival.language),
-                       None if c.skills is None else dict(c.skills))
+                       None if c.skills is None else dict(c.skills),
+                       channel=c.channel, replied=c.replied)
         call.phase = "ringing" if phase == "lost" else phase
         call.agent = c.agent if rt is not None else None
         call.answered_at, call.callback = c.answered_at, c.callback
@@ -1437,12 +1750,14 @@ class Router:
         if phase == "waiting":
             call.line = c.line
             self._line(*c.line).add(c.key)
-            self._queue_all[q.id].add(c.key)
+            self._queue_all.setdefault(c.line[0], WaitingLine()).add(c.key)
             if call.skills is not None:
                 self._special.add(c.key)
+        elif rt is not None and call.channel != VOICE:
+            rt.chats[cid] = call.channel  # an offer stands (the portal still shows it)
         elif rt is not None:
             rt.call_id = cid
-        if call.phase == "ringing":
+        if call.phase == "ringing" and (call.channel == VOICE or rt is None):
             lost.append(call)
         for tm in c.timers:
             heapq.heappush(self._timers, (tm.due, tm.seq, tm.kind, cid, call.offer_token))
@@ -1478,9 +1793,23 @@ _AGENT_TIMERS = frozenset({"window", "wrap", "cool"})
 # an _AgentRt attribute of the same name, copied both ways (a new one: one line there)
 _AGENT_FIELDS_BY_HAND = frozenset({"agent_id", "state", "handled_s", "week_start",
                                    "in_window", "window_until", "hours", "timers",
-                                   "calls_handled", "fair_offset_s"})
+                                   "calls_handled", "fair_offset_s", "sms_handled_s",
+                                   "messenger_handled_s", "sms_load", "messenger_load"})
 _AGENT_COPIED = tuple(f.name for f in dataclasses.fields(AgentSnapshot)
                       if f.name not in _AGENT_FIELDS_BY_HAND)
+
+
+def _lid(queue_id: str, channel: str) -> str:
+    """A waiting line's queue part: the queue id for calls, ``queue@channel`` for chats."""
+    return queue_id if channel == VOICE else f"{queue_id}@{channel}"
+
+
+def _kind(q: Queue, channel: str) -> str:
+    """The selection heap a queue's interactions of ``channel`` draw from
+    (`routing.pools`: ``rule@channel`` for chats; chats' fair share is chat-share)."""
+    if channel == VOICE:
+        return q.selection
+    return ("chat-share" if q.selection == "fair-share" else q.selection) + "@" + channel
 
 
 def _hours_of(agent: Agent) -> tuple[str, ...]:

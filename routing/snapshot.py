@@ -77,6 +77,14 @@ class AgentSnapshot:
     calls_handled: int = 0  # calls answered and ended this week (fewest-calls)
     fair_offset_s: float = 0.0  # fair share owed = this + the pools' share clocks (fair-share)
     free_seq: int = 0  # fair-share offers made before the agent last became routable
+    # chat minutes handled this week, per text channel (chats' fair share); the chats
+    # themselves (offered, connected, wrapping up) are calls of the snapshot with this agent
+    sms_handled_s: float = 0.0
+    messenger_handled_s: float = 0.0
+    # the agent's load when taken: chats held per text channel (for readers; a restore
+    # rebuilds the load from the snapshot's calls, which hold each chat's phase)
+    sms_load: int = 0
+    messenger_load: int = 0
 
     @property
     def wrap_up_until(self) -> float | None:
@@ -108,6 +116,7 @@ class CallSnapshot:
     seq: int  # arrival sequence number: the last tie-break of the call order
     queue: str  # current queue
     phase: str  # waiting | ringing | connected | retry (a callback between dial-backs)
+    #            | wrap (a chat that ended: its agent's slot is held for the queue's wrap-up)
     agent: str | None = None
     answered_at: float = 0.0
     callback: bool = False
@@ -119,6 +128,8 @@ class CallSnapshot:
     timers: tuple[TimerSnapshot, ...] = ()
     callback_misses: int = 0  # dial-backs the caller did not answer
     share_pool: tuple[str, str] | None = None  # connected: the fair-share pool it counts in
+    channel: str = "voice"  # now (a chat whose customer took a call back is voice now)
+    replied: bool = False  # a waiting chat was told its expected wait (ReplyWithWait)
 
     @property
     def call_id(self) -> str:
@@ -130,7 +141,8 @@ class CallSnapshot:
                             "language": a.language, "intent": a.intent, "caller": a.caller,
                             "priority": a.priority,
                             "required_skills": [list(s) for s in a.required_skills],
-                            "skills": list(a.skills), "data": [list(x) for x in a.data]},
+                            "skills": list(a.skills), "data": [list(x) for x in a.data],
+                            "channel": a.channel},
                 "arrived": self.arrived, "queued_at": self.queued_at, "seq": self.seq,
                 "queue": self.queue, "phase": self.phase, "agent": self.agent,
                 "answered_at": self.answered_at, "callback": self.callback,
@@ -139,7 +151,8 @@ class CallSnapshot:
                 "key": list(self.key), "line": list(self.line),
                 "timers": [t.to_dict() for t in self.timers],
                 "callback_misses": self.callback_misses,
-                "share_pool": None if self.share_pool is None else list(self.share_pool)}
+                "share_pool": None if self.share_pool is None else list(self.share_pool),
+                "channel": self.channel, "replied": self.replied}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CallSnapshot:
@@ -149,7 +162,8 @@ class CallSnapshot:
                               int(a.get("priority", 0)),
                               tuple((str(s), int(lv)) for s, lv in a.get("required_skills", ())),
                               tuple(str(s) for s in a.get("skills", ())),
-                              tuple((str(k), str(v)) for k, v in a.get("data", ())))
+                              tuple((str(k), str(v)) for k, v in a.get("data", ())),
+                              str(a.get("channel", "voice")))
         k = d["key"]
         skills = d.get("skills")
         return cls(arrival, float(d["arrived"]), float(d["queued_at"]), int(d["seq"]),
@@ -162,7 +176,8 @@ class CallSnapshot:
                    tuple(TimerSnapshot.from_dict(t) for t in d.get("timers", ())),
                    int(d.get("callback_misses", 0)),
                    None if d.get("share_pool") is None
-                   else (str(d["share_pool"][0]), str(d["share_pool"][1])))
+                   else (str(d["share_pool"][0]), str(d["share_pool"][1])),
+                   str(d.get("channel", "voice")), bool(d.get("replied", False)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,17 @@ The router picks the trigger from what happened (e.g. ``missed`` or
 ``missed_limit`` after a ring-no-answer, depending on the miss count); the
 table says which moves are legal. A missing pair is a `TransitionError` naming
 both. ``homeline route states`` prints this table (``--dot`` for graphviz).
+
+Chats and the state. The state is the agent's presence and phone: ``reserved``,
+``on_call`` and ``wrap_up`` are about a voice call only. A text conversation
+(sms, messenger) takes a *chat slot* instead, held by the router beside the
+state (`routing.router`: the agent's chats, each offered, connected or wrapping
+up), so an agent with chats below their capacity stays ``available`` and
+offerable for more chats (and, by their mix rule, for a call or not). An
+agent at full chat capacity stays ``available`` too but is not offerable for
+that channel. A chat offer not accepted in time is ``chat_missed``: a
+cool-down like a missed call (``missed``), or a break at the miss limit
+(``chat_missed_limit``); open chats go on through ``missed`` and ``break``.
 """
 from __future__ import annotations
 
@@ -37,6 +48,8 @@ _T: dict[tuple[AgentState, str], AgentState] = {
     (S.AVAILABLE, "went_on_break"): S.BREAK,
     (S.AVAILABLE, "made_available"): S.AVAILABLE,
     (S.AVAILABLE, "offered"): S.RESERVED,
+    (S.AVAILABLE, "chat_missed"): S.MISSED,  # a chat offer passed on unaccepted
+    (S.AVAILABLE, "chat_missed_limit"): S.BREAK,
     (S.RESERVED, "answered"): S.ON_CALL,
     (S.RESERVED, "missed"): S.MISSED,
     (S.RESERVED, "missed_limit"): S.BREAK,
@@ -62,6 +75,8 @@ _T: dict[tuple[AgentState, str], AgentState] = {
     (S.BREAK, "unregistered"): S.OFFLINE,
     (S.BREAK, "registered"): S.BREAK,
     (S.MISSED, "cooled_down"): S.AVAILABLE,
+    (S.MISSED, "chat_missed"): S.MISSED,  # another chat offer made before the first passed
+    (S.MISSED, "chat_missed_limit"): S.BREAK,
     (S.MISSED, "made_available"): S.AVAILABLE,
     (S.MISSED, "went_on_break"): S.BREAK,
     (S.MISSED, "unregistered"): S.OFFLINE,

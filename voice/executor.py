@@ -2,7 +2,10 @@
 
 One method, `VoiceExecutor.carry_out`, dispatches on the decision type with an
 exhaustive ``match`` ending in ``assert_never``: a decision type added to
-``routing.events.Decision`` that nobody carries out is a mypy error here.
+``routing.events.VoiceDecision`` that nobody carries out is a mypy error here.
+Decisions about text conversations (``routing.events.TextDecision``) never come
+here: the engine splits the router's decisions by channel first
+(``routing.events.split_by_channel``).
 
 Nothing here blocks the router thread: AMI actions go out with
 `AmiConnection.send` and their answers come back on the AMI reader thread,
@@ -37,12 +40,12 @@ from routing.events import (
     CallQueued,
     CallRejected,
     CancelOffer,
-    Decision,
     Event,
     EventIgnored,
     OfferCall,
     OfferCallback,
     OfferNotAnswered,
+    VoiceDecision,
     WakeAt,
 )
 from voice.ami import AmiReply
@@ -132,11 +135,11 @@ class VoiceExecutor:
         self.contexts = contexts or VoiceContexts()
         # decisions that move a caller still inside the IVR wait for the AGI to end:
         # redirecting a channel inside AGI() would end the flow under its feet
-        self._held: dict[str, list[Decision]] = {}
+        self._held: dict[str, list[VoiceDecision]] = {}
         self._dial_backs = 0  # numbers each dial-back's channel ids
 
     # -- the dispatch ------------------------------------------------------------
-    def carry_out_all(self, decisions: Sequence[Decision]) -> None:
+    def carry_out_all(self, decisions: Sequence[VoiceDecision]) -> None:
         # A cancelled offer followed, in the same batch, by a new offer for the
         # same call (ring timeout -> next agent) needs one Redirect, not two:
         # a second Redirect sent while Asterisk still handles the first finds the
@@ -148,7 +151,7 @@ class VoiceExecutor:
                 continue
             self.carry_out(decision)
 
-    def carry_out(self, decision: Decision) -> None:
+    def carry_out(self, decision: VoiceDecision) -> None:
         match decision:
             case WakeAt():
                 self._set_wake(decision.at)
@@ -184,7 +187,7 @@ class VoiceExecutor:
         for decision in self._held.pop(call_id, []):
             self.carry_out(decision)
 
-    def _hold_while_in_ivr(self, call_id: str, decision: Decision) -> bool:
+    def _hold_while_in_ivr(self, call_id: str, decision: VoiceDecision) -> bool:
         if self._in_ivr(call_id):
             self._held.setdefault(call_id, []).append(decision)
             return True

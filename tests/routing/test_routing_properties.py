@@ -27,6 +27,7 @@ from routing import (
     HourWindow,
     OfferAnswered,
     OfferCall,
+    OfferChat,
     OfferNotAnswered,
     Queue,
     RoutingPolicy,
@@ -60,6 +61,16 @@ QUEUES = (
           selection="best-proficiency"),
     Queue("any", aht_s=120, wrap_up_s=5, selection="longest-idle"),
 )
+
+
+# the same queues serving text channels too (mixed runs), one with the automatic reply
+MIXED_QUEUES = tuple(
+    Queue(q.id, skills=q.skills, languages=q.languages, aht_s=q.aht_s, wrap_up_s=q.wrap_up_s,
+          expansion=q.expansion, selection=q.selection, simple_intents=q.simple_intents,
+          channels=chans, chat_reply_after_s=reply, callback_after_s=cb)
+    for q, chans, reply, cb in zip(QUEUES, (("voice", "sms"), ("voice", "messenger"),
+                                            ("voice", "sms", "messenger")),
+                                   (120.0, None, 30.0), (60.0, None, None), strict=True))
 
 
 def local_open(agent_windows: tuple[HourWindow, ...], zone: str, at: datetime) -> bool:
@@ -116,8 +127,32 @@ def directories(draw: st.DrawFn) -> tuple[Directory, datetime]:
     return Directory(tuple(agents), QUEUES, POLICY, "<prop>"), start
 
 
+@st.composite
+def mixed_directories(draw: st.DrawFn) -> tuple[Directory, datetime]:
+    """Agents with a capacity per channel and a mix rule, queues serving chats too."""
+    d, start = draw(directories())
+    agents = []
+    for a in d.agents:
+        cap = {"voice": draw(st.integers(0, 1)), "sms": draw(st.integers(0, 3)),
+               "messenger": draw(st.integers(0, 3))}
+        if not any(cap.values()):
+            cap["voice"] = 1
+        text = cap["sms"] or cap["messenger"]
+        # only what the directory file accepts (journals carry the directory as a file)
+        mix = (draw(st.sampled_from(("one-channel", "voice-with-chats")))
+               if text and cap["voice"] else "one-channel")
+        agents.append(Agent(a.id, skills=a.skills, languages=a.languages, zone=a.zone,
+                            windows=a.windows, trainee=a.trainee, capacity=cap,
+                            max_chats=draw(st.integers(0, 3)) if text else 0,
+                            mix=mix))  # type: ignore[arg-type]
+    return Directory(tuple(agents), MIXED_QUEUES, POLICY, "<prop-mixed>"), start
+
+
 def run_random_day(data: st.DataObject, directory: Directory, start: datetime,
-                   record: io.StringIO | None = None) -> list[tuple[datetime, object]]:
+                   record: io.StringIO | None = None,
+                   mixed: bool = False) -> list[tuple[datetime, object]]:
+    """A random day of events, checking every offer; ``mixed``: chats too (sms, messenger),
+    and every offer then also keeps the agent's capacity per channel and mix rule."""
     router = Router(directory, now=start)
     handle = Recorder(router, record, start=start).handle if record is not None else router.handle
     agents = {a.id: a for a in directory.agents}
@@ -129,6 +164,8 @@ def run_random_day(data: st.DataObject, directory: Directory, start: datetime,
     ringing: dict[str, str] = {}  # call -> agent
     connected: dict[str, str] = {}
     calls: dict[str, tuple[str, datetime, str | None]] = {}  # call -> queue, arrived, language
+    channel_of: dict[str, str] = {}
+    chats_of: dict[str, dict[str, str]] = {a: {} for a in agents}  # agent -> open chat -> channel
     now = start
     log: list[tuple[datetime, object]] = []
     n_calls = 0
@@ -137,10 +174,13 @@ def run_random_day(data: st.DataObject, directory: Directory, start: datetime,
             log.append((now, d))
             if isinstance(d, CancelOffer):
                 ringing.pop(d.call_id, None)
-                busy.pop(d.agent_id, None)
+                if d.channel == "voice":
+                    busy.pop(d.agent_id, None)
+                else:
+                    chats_of[d.agent_id].pop(d.call_id, None)
             elif isinstance(d, AgentPutOnBreak):
                 on_break.add(d.agent_id)
-            elif isinstance(d, OfferCall):
+            elif isinstance(d, OfferCall | OfferChat):
                 agent = agents[d.agent_id]
                 qid, arrived, lang = calls[d.call_id]
                 q = queues[qid]
@@ -157,7 +197,21 @@ def run_random_day(data: st.DataObject, directory: Directory, start: datetime,
                 assert d.agent_id in registered and d.agent_id not in on_break, (
                     d.reason.text, ev, router.agent_status(d.agent_id))
                 assert d.agent_id not in busy, (d, busy)
-                busy[d.agent_id] = d.call_id
+                open_chats = chats_of[d.agent_id]
+                if isinstance(d, OfferChat):  # capacity per channel, chats in all
+                    assert channel_of[d.call_id] == d.channel
+                    same = sum(1 for c in open_chats.values() if c == d.channel)
+                    assert same < agent.capacity.get(d.channel, 0), (d, open_chats)
+                    assert len(open_chats) < agent.max_chats, (d, open_chats)
+                    open_chats[d.call_id] = d.channel
+                else:  # the mix rule: no call beside chats (or beside a chat being offered)
+                    assert channel_of[d.call_id] == "voice"
+                    assert agent.capacity.get("voice", 0) >= 1, d
+                    if agent.mix == "one-channel":
+                        assert not open_chats, (d, open_chats)
+                    else:
+                        assert not any(c in ringing for c in open_chats), (d, open_chats)
+                    busy[d.agent_id] = d.call_id
                 ringing[d.call_id] = d.agent_id
 
     for aid in sorted(agents):
@@ -183,8 +237,11 @@ def run_random_day(data: st.DataObject, directory: Directory, start: datetime,
             n_calls += 1
             q = data.draw(st.sampled_from(sorted(queues)), label="queue")
             lang = data.draw(st.sampled_from(("en", "es", None)), label="lang")
+            chan = (data.draw(st.sampled_from(("voice", "sms", "messenger")), label="channel")
+                    if mixed else "voice")
             ev = CallArrived(f"c{n_calls}", q, lang, data.draw(st.sampled_from(("easy", "hard"))),
-                             f"+{n_calls % 3}", data.draw(st.integers(0, 2), label="prio"))
+                             f"+{n_calls % 3}", data.draw(st.integers(0, 2), label="prio"),
+                             channel=chan)
         elif kind in ("answer", "noanswer") and ringing:
             cid = data.draw(st.sampled_from(sorted(ringing)), label="ringing call")
             ev = (OfferAnswered(cid, ringing[cid]) if kind == "answer"
@@ -215,19 +272,24 @@ def run_random_day(data: st.DataObject, directory: Directory, start: datetime,
             on_break.add(aid)
         elif isinstance(ev, CallArrived):
             calls[ev.call_id] = (ev.queue_id, now, ev.language)
+            channel_of[ev.call_id] = ev.channel
         elif isinstance(ev, OfferAnswered | OfferNotAnswered):
             if ringing.get(ev.call_id) != ev.agent_id:
                 pass  # the ring timed out in the timer batch: a stale event, to be ignored
             elif isinstance(ev, OfferAnswered):
                 connected[ev.call_id] = ringing.pop(ev.call_id)
-            else:
+            elif channel_of[ev.call_id] == "voice":
                 busy.pop(ringing.pop(ev.call_id), None)
+            else:
+                chats_of[ringing.pop(ev.call_id)].pop(ev.call_id, None)
         elif isinstance(ev, CallEnded | CallerAbandoned):
             calls.pop(ev.call_id, None)
             for table in (ringing, connected):
                 agent = table.pop(ev.call_id, None)
-                if agent is not None:
+                if agent is not None and channel_of[ev.call_id] == "voice":
                     busy.pop(agent, None)
+                elif agent is not None:
+                    chats_of[agent].pop(ev.call_id, None)
         if not isinstance(ev, TimerFired):
             check(handle(ev, now))  # type: ignore[arg-type]
     return log
@@ -248,6 +310,27 @@ def test_replay_is_identical(dd: tuple[Directory, datetime], data: st.DataObject
     directory, start = dd
     buf = io.StringIO()
     log = run_random_day(data, directory, start, record=buf)
+    res = replay(buf.getvalue().splitlines())
+    assert res.identical, res.mismatches
+    assert res.decisions == len(log)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_directories(), st.data())
+def test_mixed_channel_offers_respect_capacity_mix_windows_and_skills(
+        dd: tuple[Directory, datetime], data: st.DataObject) -> None:
+    directory, start = dd
+    log = run_random_day(data, directory, start, mixed=True)
+    event(f"chat offers: {min(3, sum(isinstance(d, OfferChat) for _, d in log))}+")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_directories(), st.data())
+def test_replay_is_identical_with_chats(dd: tuple[Directory, datetime],
+                                        data: st.DataObject) -> None:
+    directory, start = dd
+    buf = io.StringIO()
+    log = run_random_day(data, directory, start, record=buf, mixed=True)
     res = replay(buf.getvalue().splitlines())
     assert res.identical, res.mismatches
     assert res.decisions == len(log)
