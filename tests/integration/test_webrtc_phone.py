@@ -139,6 +139,27 @@ def shot(page: Any, name: str, taken: list[Path]) -> None:
     taken.append(path)
 
 
+def port_outside_ephemeral_range() -> int:
+    """A free TCP port on 127.0.0.1 below the kernel's ephemeral range: the engine
+    binds it seconds after it is chosen, and a port from that range (what binding
+    to port 0 gives) can meanwhile be taken by any outgoing connection (seen once
+    in CI: "address already in use")."""
+    import random
+    import socket
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10_000, max(10_001, low))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
+
+
 class EngineProcess:
     """`homeline engine run` in a process of its own (its own session: stopped by
     its PID, never by name)."""
@@ -222,7 +243,7 @@ def test_browser_agent_answers_a_routed_call_with_audio_both_ways(live_factory, 
     work = Path(tempfile.mkdtemp(prefix="homeline-webrtc-"))
     agent_probe = probe_wav(work / "agent-probe.wav", AGENT_PROBE, 48000)
     caller_probe = probe_wav(work / "caller-probe.wav", CALLER_PROBE, 8000)
-    web_port = free_port()
+    web_port = port_outside_ephemeral_range()
     engine = EngineProcess(["engine", "run", "--stack", str(stack.state_dir), "--agents",
                             str(agents_yaml), "--db", str(db), "--flow", "main-menu",
                             "--web-port", str(web_port)], work)
