@@ -27,15 +27,18 @@ reads, and their results; never a digit), the supervisor desk's ``hands`` and
 by a supervisor): `SqliteStore._migrate` rebuilds ``call_events`` with the wider
 CHECK; the rest are new tables. Version 6 adds the text channels' tables
 (``text_conversations``, ``text_messages``, ``text_events``, ``text_processed``;
-`store.text`): new tables only.
+`store.text`): new tables only. Version 7 adds the text conversations' routes
+through the router and the web app's requests about them (``chat_routes``,
+``chat_requests``; `store.chats`): new tables only.
 """
 from __future__ import annotations
 
+from store.chats import CHAT_SCHEMA
 from store.text import TEXT_SCHEMA
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # the call_records columns of version 1, and those version 2 adds (with their type)
 CALL_RECORD_COLUMNS_V1 = ("call_id", "queue_id", "agent_id", "caller", "arrived_at",
@@ -142,4 +145,4 @@ CREATE TABLE IF NOT EXISTS payments (
         'failed')),
     detail TEXT NOT NULL, updated_at TEXT NOT NULL
 );
-""" + TEXT_SCHEMA
+""" + TEXT_SCHEMA + CHAT_SCHEMA

@@ -44,6 +44,7 @@ from routing.snapshot import (
 )
 from routing.windows import HoursChange, HourWindow, check_aware
 from store.base import AgentRequest
+from store.chats import ChatTables
 from store.desk import DeskTables
 from store.errors import StoreError
 from store.media import MediaTables
@@ -103,7 +104,7 @@ def _session(row: Sequence[Any]) -> WebSession:
                       datetime.fromisoformat(row[4]))
 
 
-class SqliteStore(MediaTables, DeskTables, TextTables):
+class SqliteStore(MediaTables, DeskTables, TextTables, ChatTables):
     """The `store.Store` interface over one SQLite file (``":memory:"`` for tests);
     recordings and payments (`store.media.MediaTables`) and the supervisor desk's
     tables (`store.desk.DeskTables`) too."""

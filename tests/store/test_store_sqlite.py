@@ -33,7 +33,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
     db.executescript(V1)
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 6
+        assert s.schema_version() == SCHEMA_VERSION == 7
         (old,) = s.calls()
         assert (old.call_id, old.agent_id, old.outcome) == ("old1", "alice", "completed")
         assert old.intent is None and old.survey_score is None
@@ -43,7 +43,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_records(tmp_path: Path) -> 
         # the feed continues after the old rows, without AUTOINCREMENT
         assert s.save_hours("bob", [HourWindow(0, 600, 720)], [], T0) == 2
     with SqliteStore(path) as s:  # opening again changes nothing
-        assert s.schema_version() == 6 and len(s.calls()) == 1
+        assert s.schema_version() == 7 and len(s.calls()) == 1
 
 
 def test_a_version_2_store_gains_the_fair_share_clocks_and_keeps_its_router_state(

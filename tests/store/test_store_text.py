@@ -54,5 +54,5 @@ def test_a_schema_5_store_gains_the_text_tables(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 6
+        assert s.schema_version() == SCHEMA_VERSION == 7
         assert len(s.calls()) == 1 and s.text_conversations() == []
