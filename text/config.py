@@ -18,7 +18,16 @@ keys refused naming the allowed ones, every problem reported at once as
   count here too: added to the English keywords of an intent of the same
   name, or an intent of their own without an answer (to a person with it);
 - ``providers``: where replies are sent (``base_url``) and the SMS webhook's
-  public URL (what Twilio signs).
+  public URL (what Twilio signs);
+- ``routing``: the queue (of ``agents.yaml``) a conversation handed to a person
+  waits in (``queue``), and per intent another (``intents``); checked against
+  the directory when the web app starts (`text.config.check_routing`);
+- ``survey``: after an agent closes a chat, one question by text (its answer a
+  score from ``min`` to ``max``), stored like the call survey (off when absent).
+
+``messages`` has required keys (`MESSAGE_KEYS`) and optional ones
+(`OPTIONAL_MESSAGE_KEYS`: what the router's waiting replies and the survey say;
+built-in English texts when absent, with their ``${...}`` placeholders).
 """
 from __future__ import annotations
 
@@ -39,17 +48,31 @@ from adminfiles import (
     wrong_type,
 )
 
-__all__ = ["TextConfig", "IntentRule", "Lookup", "Providers", "load_text_config",
+__all__ = ["TextConfig", "IntentRule", "Routing", "Survey", "check_routing",
+           "OPTIONAL_MESSAGES", "OPTIONAL_MESSAGE_KEYS", "Lookup", "Providers", "load_text_config",
            "check_text_config", "MESSAGE_KEYS", "URL_NAMES", "TextConfigError",
            "UNKNOWN_PLACEHOLDER", "MISSING_TRANSLATION", "IVR_FLOW_INVALID"]
 
 MESSAGE_KEYS = ("ask_language", "handed_to_person", "secure", "not_understood", "did_it_help",
                 "glad", "lookup_failed")
+# optional messages and their English default (placeholders: what the executor fills)
+OPTIONAL_MESSAGES = {
+    "wait": "You are number ${position} in line; a person will answer in about "
+            "${minutes} min.",
+    "callback_offer": "Rather be called back at this number? Reply CALL.",
+    "callback_ok": "We will call you back at this number. You can close this chat.",
+    "no_one": "Sorry, nobody can answer messages right now. Please call ${secure_line}.",
+    "survey": "How did we do? Reply with a number from ${min} (poor) to ${max} (great).",
+    "survey_thanks": "Thank you for your answer.",
+    "closed": "This conversation is closed. Write again any time.",
+}
+OPTIONAL_MESSAGE_KEYS = tuple(OPTIONAL_MESSAGES)
 URL_NAMES = ("customer", "order")  # what a lookup URL may contain: ${customer}, ${order}
 MISSING_TRANSLATION = "missing-translation"
 UNKNOWN_PLACEHOLDER = "unknown-placeholder"
 _TOP = ("languages", "default_language", "secure_line", "language_words", "agent_words",
-        "yes_words", "no_words", "messages", "intents", "ivr_intents", "providers")
+        "yes_words", "no_words", "messages", "intents", "ivr_intents", "providers",
+        "routing", "survey", "callback_words")
 IVR_FLOW_INVALID = "ivr-flow-invalid"
 _INTENT_KEYS = ("keywords", "answer", "lookup")
 _PROVIDER_KEYS = {"sms": ("base_url", "account_sid", "from", "webhook_url"),
@@ -91,6 +114,18 @@ class Providers:
 
 
 @dataclass(frozen=True, slots=True)
+class Routing:
+    queue: str | None  # None: conversations handed to a person are not routed
+    intents: dict[str, str]  # intent -> queue
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    min_score: int
+    max_score: int
+
+
+@dataclass(frozen=True, slots=True)
 class TextConfig:
     languages: tuple[str, ...]
     default_language: str
@@ -102,10 +137,19 @@ class TextConfig:
     messages: dict[str, dict[str, str]]  # key -> language -> text
     intents: tuple[IntentRule, ...]
     providers: Providers
+    routing: Routing = Routing(None, {})
+    survey: Survey | None = None
+    callback_words: dict[str, tuple[str, ...]] | None = None  # "call me back", per language
 
     def message(self, key: str, language: str | None) -> str:
-        texts = self.messages[key]
+        texts = self.messages.get(key)
+        if texts is None:  # an optional message the file does not give
+            return OPTIONAL_MESSAGES[key]
         return texts.get(language or self.default_language, texts[self.default_language])
+
+    def queue_for(self, intent: str | None) -> str | None:
+        """The queue a conversation handed to a person waits in."""
+        return self.routing.intents.get(intent or "", self.routing.queue)
 
 
 class _Check:
@@ -221,10 +265,11 @@ def check_text_config(doc: dict[Any, Any], file: str,
     messages: dict[str, dict[str, str]] = {}
     mv = c.mapping(doc.get("messages", {}), "messages", "-")
     if mv is not None:
-        c.keys(mv, "messages", MESSAGE_KEYS)
-        for key in MESSAGE_KEYS:
+        c.keys(mv, "messages", MESSAGE_KEYS + OPTIONAL_MESSAGE_KEYS)
+        for key in MESSAGE_KEYS + OPTIONAL_MESSAGE_KEYS:
             if key not in mv:
-                c.add("messages", key, f"missing key {key!r}", MISSING_KEY)
+                if key in MESSAGE_KEYS:
+                    c.add("messages", key, f"missing key {key!r}", MISSING_KEY)
                 continue
             t = c.per_language(mv[key], "messages", key, languages)
             if t is not None:
@@ -276,11 +321,66 @@ def check_text_config(doc: dict[Any, Any], file: str,
     if ivr_intents:
         intents = _merge_ivr(intents, ivr_intents)
     providers = _providers(c, doc.get("providers", {}))
+    routing = _routing(c, doc.get("routing", {}), {r.name for r in intents})
+    survey = _survey(c, doc["survey"]) if "survey" in doc else None
+    callback = (c.words(doc["callback_words"], "-", "callback_words", languages,
+                        required=False) if "callback_words" in doc else None)
     if c.problems or secure_line is None:
         return None, c.problems
     lw = {lang: frozenset(ws) for lang, ws in lang_words.items()}
     return TextConfig(languages, default, secure_line, lw, agent, yes, no, messages,
-                      tuple(intents), providers), []
+                      tuple(intents), providers, routing, survey, callback), []
+
+
+def _routing(c: _Check, v: Any, intents: set[str]) -> Routing:
+    m = c.mapping(v, "routing", "-") or {}
+    c.keys(m, "routing", ("queue", "intents"))
+    queue = c.text(m["queue"], "routing", "queue", 40) if "queue" in m else None
+    per: dict[str, str] = {}
+    iv = c.mapping(m.get("intents", {}), "routing", "intents") or {}
+    for name, q in iv.items():
+        if name not in intents:
+            c.add("routing", f"intents.{name}", f"no intent {name!r} in intents "
+                  f"({', '.join(sorted(intents))})", BAD_CHOICE)
+            continue
+        t = c.text(q, "routing", f"intents.{name}", 40)
+        if t is not None:
+            per[str(name)] = t
+    return Routing(queue, per)
+
+
+def _survey(c: _Check, v: Any) -> Survey | None:
+    m = c.mapping(v, "survey", "-")
+    if m is None:
+        return None
+    c.keys(m, "survey", ("min", "max"))
+    lo, hi = m.get("min", 1), m.get("max", 5)
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (lo, hi)) \
+            or not 0 <= lo < hi <= 10:
+        c.add("survey", "min", "min and max are whole numbers, 0 <= min < max <= 10",
+              OUT_OF_RANGE)
+        return None
+    return Survey(lo, hi)
+
+
+def check_routing(config: TextConfig, directory: Any, file: str) -> list[Problem]:
+    """The queues ``routing`` names exist in the directory and serve a text channel."""
+    queues = {q.id: q for q in directory.queues}
+    out = []
+    named = [("queue", config.routing.queue)] + [
+        (f"intents.{k}", q) for k, q in sorted(config.routing.intents.items())]
+    for key, qid in named:
+        if qid is None:
+            continue
+        q = queues.get(qid)
+        if q is None:
+            out.append(Problem(file, "routing", key, f"no queue {qid!r} in the directory "
+                               f"({', '.join(sorted(queues))})", BAD_CHOICE))
+        elif not {"sms", "messenger"} & set(q.channels):
+            out.append(Problem(file, "routing", key, f"queue {qid!r} serves no text channel "
+                               f"(its channels: {', '.join(q.channels)}); add sms or "
+                               "messenger to them in the directory", BAD_CHOICE))
+    return out
 
 
 def _merge_ivr(intents: list[IntentRule], ivr: Mapping[str, tuple[str, ...]]
