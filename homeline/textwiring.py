@@ -9,20 +9,21 @@ from pathlib import Path
 
 from homeline.paths import DIALPLANS_DIR
 from homeline.secrets import SecretStore
-from store.text import TextStore
+from routing.directory import Directory
 from text import TextConfigError, load_text_config
+from text.config import check_routing
 from voice.agi_runner import http_lookup
 from web.senders import MessengerSender, Sender, TwilioSender
-from web.textexec import TextChannels
+from web.textexec import TextChannels, TextChatStore
 
 __all__ = ["text_channels", "TEXT_CONFIG"]
 
 TEXT_CONFIG = DIALPLANS_DIR / "text.yaml"
 
 
-def text_channels(store: TextStore, secrets: SecretStore, clock: Callable[[], datetime],
-                  path: Path = TEXT_CONFIG, say: Callable[[str], None] | None = None
-                  ) -> TextChannels | None:
+def text_channels(store: TextChatStore, secrets: SecretStore, clock: Callable[[], datetime],
+                  path: Path = TEXT_CONFIG, say: Callable[[str], None] | None = None,
+                  directory: Directory | None = None) -> TextChannels | None:
     """The webhooks' service, or None (said why) when the file is missing or has problems."""
     tell = say or (lambda m: print(m, file=sys.stderr))
     if not path.exists():
@@ -32,6 +33,11 @@ def text_channels(store: TextStore, secrets: SecretStore, clock: Callable[[], da
     except TextConfigError as exc:
         tell(f"text channels off: {path} has problems:\n{exc}")
         return None
+    if directory is not None:
+        # a queue text.yaml names that the directory lacks: said, and the router
+        # refuses those conversations (the customer is told) rather than none working
+        for problem in check_routing(config, directory, str(path)):
+            tell(f"text channels: {problem}")
     p = config.providers
     senders: dict[str, Sender] = {}
     if p.sms_base_url:

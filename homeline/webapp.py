@@ -103,11 +103,12 @@ def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
                            forecast=forecast, phone=phone,
                            metrics_token=secrets.get(METRICS_TOKEN), supervisors=supervisors)
     from homeline.textwiring import text_channels
-    from store.text import TextStore
+    from web.textexec import TextChatStore
 
     now = clock or (lambda: datetime.now(UTC))
     # the text tables are SqliteStore's (store.text.TextTables), as the desk's are
-    text = text_channels(cast(TextStore, store), secrets, now, say=say)
+    text = text_channels(cast(TextChatStore, store), secrets, now, say=say,
+                         directory=directory)
     return create_app(store, directory, now, settings, text=text)
 
 

@@ -8,8 +8,10 @@ nothing), runs `text.handle`, saves the conversation and executes each
 decision: `SendReply` (the transcript, then the provider's sender), `LookUp`
 (the IVR's caller-data lookup: an HTTP GET of a flat JSON object, its answer
 fed back to the core), `HandToPerson` (the conversation waits for an agent: a
-``handed-to-person`` event; the customer is told a person will answer; the
-router's part, issue 11, takes it from the store). Messages of one customer
+``handed-to-person`` event and a chat route in the queue ``text.yaml`` names
+(`store.chats`: the engine reads it and routes it like a call); the customer is
+told a person will answer). `TextChannels.agent_reply` is the agent's side: a
+reply typed in the portal's chat panel, masked, stored, sent. Messages of one customer
 are handled one at a time (a lock per stripe of customers: the conversation is
 read, advanced and written back), so two retries racing cannot both pass the id
 check, and one slow lookup or provider does not hold up other customers.
@@ -22,8 +24,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, assert_never
+from typing import Any, Protocol, assert_never
 
+from store.chats import ChatRoute, ChatStore
 from store.text import TextConversationRow, TextStore
 from text import (
     Conversation,
@@ -42,7 +45,7 @@ from text import (
 from text.conversation import Channel
 from web.senders import Sender, SendFailed
 
-__all__ = ["TextChannels", "Received", "conversation_row", "conversation_of"]
+__all__ = ["TextChannels", "TextChatStore", "Received", "conversation_row", "conversation_of"]
 
 log = logging.getLogger("homeline.web.text")
 _MAX_STEPS = 8  # lookups chained within one message (a lookup answers with one step)
@@ -72,8 +75,12 @@ def conversation_of(row: TextConversationRow) -> Conversation:
                         d.get("pending"), d.get("handed_reason"), str(d.get("via") or ""))
 
 
+class TextChatStore(TextStore, ChatStore, Protocol):
+    """What the text channels keep: conversations and their routes."""
+
+
 class TextChannels:
-    def __init__(self, config: TextConfig, store: TextStore, clock: Callable[[], datetime],
+    def __init__(self, config: TextConfig, store: TextChatStore, clock: Callable[[], datetime],
                  secret: Callable[[str], str | None], senders: Mapping[str, Sender],
                  lookup: Callable[[str, float], Mapping[str, str]]) -> None:
         self.config, self.store, self.clock = config, store, clock
@@ -140,13 +147,35 @@ class TextChannels:
                 return LookupAnswered(intent, {k: mask_secure(v).text
                                                for k, v in values.items()})
             case HandToPerson():
-                self.store.add_text_event(conv.id, self.clock(), "handed-to-person",
-                                          _handed(decision))
-                log.info("conversation %s: to a person (%s)", conv.id, decision.reason)
+                now = self.clock()
+                self.store.add_text_event(conv.id, now, "handed-to-person", _handed(decision))
+                queue = self.config.queue_for(decision.intent)
+                if queue is None:
+                    log.warning("conversation %s: to a person, but text.yaml names no "
+                                "routing.queue: nobody is offered it", conv.id)
+                elif self.store.open_chat_route(conv.id) is None:
+                    route = self.store.route_chat(conv.id, conv.channel, conv.customer, queue,
+                                             decision.language, decision.intent, now)
+                    log.info("conversation %s: to a person (%s), route %s in %s", conv.id,
+                             decision.reason, route.route_id, queue)
                 self._reply(conv, decision.notice)
                 return None
             case _:
                 assert_never(decision)
+
+    def agent_reply(self, route: ChatRoute, text: str) -> bool:
+        """An agent's reply in the chat panel: masked (an agent must not paste a card
+        number either), stored, sent to the customer; the route's first reply time
+        is kept for statistics. False when the conversation is gone."""
+        row = self.store.open_conversation(route.channel, route.customer)
+        if row is None or row.id != route.conversation_id:
+            return False
+        conv = conversation_of(row)
+        with self._lock_of(conv.channel, conv.customer):
+            self._reply(conv, text)
+        if route.first_reply_at is None:
+            self.store.update_chat_route(route.route_id, self.clock(), first_reply_at=self.clock())
+        return True
 
     def _reply(self, conv: Conversation, text: str) -> None:
         text = mask_secure(text).text
