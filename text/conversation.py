@@ -34,9 +34,10 @@ CHANNELS = ("sms", "messenger")
 Channel = Literal["sms", "messenger"]
 # self-service: answering; asking-language: the customer's language was asked;
 # awaiting-feedback: an answer was given, "did that help?" asked; looking-up: an
-# answer's lookup is out; waiting-agent: handed to a person (the router's part)
+# answer's lookup is out; waiting-agent: handed to a person (the router's part);
+# closed: an agent closed it (the customer's next message starts a new conversation)
 STATES = ("self-service", "asking-language", "awaiting-feedback", "looking-up",
-          "waiting-agent")
+          "waiting-agent", "closed")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _ORDER = re.compile(r"(?<![0-9])[0-9]{4,12}(?![0-9])")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

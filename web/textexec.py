@@ -22,7 +22,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, assert_never
 
@@ -176,6 +176,20 @@ class TextChannels:
         if route.first_reply_at is None:
             self.store.update_chat_route(route.route_id, self.clock(), first_reply_at=self.clock())
         return True
+
+    def chat_closed(self, route: ChatRoute) -> None:
+        """The agent closed the chat (the route is ended): the conversation closes, and
+        the customer's next message starts a new one."""
+        row = self.store.open_conversation(route.channel, route.customer)
+        if row is None or row.id != route.conversation_id:
+            return
+        with self._lock_of(route.channel, route.customer):
+            conv = conversation_of(row)
+            self._reply(conv, self.config.message("closed", conv.language))
+            self.store.save_conversation(
+                conversation_row(replace(conv, state="closed", updated_at=self.clock())))
+            self.store.add_text_event(conv.id, self.clock(), "closed",
+                                      {"route_id": route.route_id, "by": route.ended_by})
 
     def _reply(self, conv: Conversation, text: str) -> None:
         text = mask_secure(text).text
