@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from routing.windows import check_aware
 from store.errors import StoreError
@@ -131,6 +131,7 @@ def _route(r: Sequence[Any]) -> ChatRoute:
     return ChatRoute(**v)
 
 
+@runtime_checkable
 class ChatStore(Protocol):
     def route_chat(self, conversation_id: str, channel: str, customer: str, queue_id: str,
                    language: str | None, intent: str | None, now: datetime,

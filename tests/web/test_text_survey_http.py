@@ -20,7 +20,7 @@ from homeline.textwiring import text_channels
 from routing import load_directory
 from store import SqliteStore
 from store.chats import ChatRoute
-from web import WebServer, WebSettings, create_app
+from web import Passwords, WebServer, WebSettings, create_app
 from web.textexec import TextChannels
 from web.webhooks import twilio_signature
 
@@ -30,6 +30,7 @@ APP_SECRET = "messenger-app-secret-for-tests"
 SMS_OUT = "/2010-04-01/Accounts/"
 CUSTOMER = "+15550123"
 QUESTION = "How did we do? Reply with a number from 1 (poor) to 5 (great)."
+METRICS = "metrics-token-for-the-chat-test"
 
 
 @dataclass
@@ -77,8 +78,11 @@ def _stack(tmp_path: Path, survey: bool = True) -> Iterator[Stack]:
     clock = Clock(NOW)
     text = text_channels(store, secrets, clock, cfg)
     assert text is not None
-    app = create_app(store, load_directory(AGENTS), clock, WebSettings(session_secret=SECRET),
-                     text=text)
+    directory = load_directory(AGENTS)
+    store.sync_agents(directory)
+    store.add_user("sam", "supervisor", None, Passwords().hash("sam-password"), NOW)
+    app = create_app(store, directory, clock, WebSettings(session_secret=SECRET,
+                                                          metrics_token=METRICS), text=text)
     web = WebServer(app, "127.0.0.1", 0).start()
     client = httpx.Client(base_url=web.url, timeout=10.0)
     try:
@@ -201,3 +205,36 @@ def test_a_transferred_route_does_not_close_the_conversation(stack: Stack) -> No
     still = stack.store.open_conversation("sms", CUSTOMER)
     assert still is not None and still.state == "waiting-agent"
     assert stack.replies() == ["A person will answer you here shortly."]
+
+
+def test_the_chat_and_its_survey_in_the_statistics(stack: Stack) -> None:
+    """The webhook's route, the portal's accept/reply/close and the survey's score, read
+    back by ``GET /api/stats`` and ``/metrics`` from the same store: routed at 06:00,
+    accepted 20 s later, first reply at 35 s, ended at 155 s, score 4."""
+    route = _served_and_closed(stack)
+    stack.clock.advance(30)
+    assert stack.sms("4 quick and kind", "SM2").status_code == 200
+    r = stack.client.post("/api/session", json={"user": "sam", "password": "sam-password"})
+    assert r.status_code == 200, r.text
+    d = stack.client.get("/api/stats").json()["chats"]
+    sms = d["channels"]["sms"]
+    assert (sms["offered"], sms["accepted"], sms["abandoned"], sms["open_now"],
+            sms["first_response_avg_s"], sms["first_response_p90_s"], sms["handle_avg_s"],
+            sms["survey_count"], sms["survey_avg"]) == (1, 1, 0, 0, 35.0, 35.0, 135.0, 1, 4.0)
+    assert d["channels"]["messenger"]["offered"] == 0
+    assert d["queues"][route.queue_id]["offered"] == 1
+    chloe = d["agents"]["chloe"]
+    assert (chloe["accepted"], chloe["survey_avg"], chloe["held_s"], chloe["concurrency_avg"],
+            chloe["concurrency_max"]) == (1, 4.0, 135.0, 1.0, 1)
+    assert d["intents"] == {"-": {"survey_count": 1, "survey_avg": 4.0}}
+    m = httpx.get(f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS}"})
+    assert m.status_code == 200
+    lines = set(m.text.splitlines())
+    for line in ('homeline_channel_chats_offered_today{channel="sms"} 1.0',
+                 'homeline_channel_chats_accepted_today{channel="sms"} 1.0',
+                 'homeline_channel_chats_abandoned_today{channel="sms"} 0.0',
+                 'homeline_channel_chats_offered_today{channel="messenger"} 0.0',
+                 'homeline_channel_first_response_seconds{channel="sms",stat="p90"} 35.0',
+                 'homeline_channel_handle_seconds{channel="sms"} 135.0',
+                 'homeline_channel_survey_score{channel="sms"} 4.0'):
+        assert line in lines, (line, m.text)
