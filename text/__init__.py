@@ -20,6 +20,7 @@ from text.config import (
 from text.conversation import (
     CHANNELS,
     STATES,
+    SURVEY_ANSWER_WINDOW,
     ChatClosed,
     Conversation,
     Decision,
@@ -44,6 +45,6 @@ __all__ = [
     "check_text_config", "Conversation", "MessageReceived", "LookupAnswered", "LookupFailed",
     "Event", "SendReply", "LookUp", "HandToPerson", "Decision", "Step", "handle",
     "detect_language", "find_intent", "CHANNELS", "ChatClosed", "SurveyAnswered",
-    "survey_answer", "STATES", "MASK", "Masked", "mask_secure",
+    "survey_answer", "SURVEY_ANSWER_WINDOW", "STATES", "MASK", "Masked", "mask_secure",
     "luhn_valid",
 ]

@@ -21,7 +21,8 @@ configuration's ``survey`` (and an agent who had the chat) the customer is asked
 one question (state ``survey``, the route it is about in ``survey_route``),
 otherwise told it is closed (state ``closed``). In ``survey``, a whole number from
 ``min`` to ``max`` (``4``, ``4/5``, `` 5 thanks``: `survey_answer`) is the answer:
-`SurveyAnswered`, thanks, closed. Anything else closes it unanswered, and that
+`SurveyAnswered`, thanks, closed. Anything else, or an answer later than
+`SURVEY_ANSWER_WINDOW` after the question, closes it unanswered, and that
 message is the first message of a new conversation (the customer wrote about
 something else): the `Step` then carries the conversation that ended in
 ``closed`` and the new one in ``conversation``, the message and the decisions
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import quote
 
@@ -39,7 +40,8 @@ from text.config import IntentRule, TextConfig
 
 __all__ = ["Conversation", "MessageReceived", "LookupAnswered", "LookupFailed", "ChatClosed",
            "Event", "SendReply", "LookUp", "HandToPerson", "SurveyAnswered", "Decision", "Step",
-           "handle", "detect_language", "find_intent", "survey_answer", "CHANNELS", "STATES"]
+           "handle", "detect_language", "find_intent", "survey_answer", "CHANNELS", "STATES",
+           "SURVEY_ANSWER_WINDOW"]
 
 CHANNELS = ("sms", "messenger")
 Channel = Literal["sms", "messenger"]
@@ -54,6 +56,9 @@ STATES = ("self-service", "asking-language", "awaiting-feedback", "looking-up",
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _ORDER = re.compile(r"(?<![0-9])[0-9]{4,12}(?![0-9])")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# a message this long after the survey's question is not its answer any more (a "2"
+# days later is about something else): it starts a new conversation
+SURVEY_ANSWER_WINDOW = timedelta(hours=24)
 # a survey answer: a whole number first, "/max" optionally, then anything (the comment);
 # not a decimal ("4.5"), not part of a longer number
 _SCORE = re.compile(r"^\s*([0-9]{1,2})(?![0-9])(?![.,][0-9])(?:\s*/\s*([0-9]{1,2})(?![0-9]))?"
@@ -80,6 +85,7 @@ class Conversation:
     handed_reason: str | None = None
     via: str = ""  # where the customer wrote to: our SMS number, our page id
     survey_route: str | None = None  # the chat route the survey asked about
+    survey_asked_at: datetime | None = None  # when its question was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +289,8 @@ def _on_chat_closed(conv: Conversation, ev: ChatClosed, config: TextConfig) -> S
     if survey is not None and ev.served:
         text = _fill(config.message("survey", lang), {"min": str(survey.min_score),
                                                       "max": str(survey.max_score)})
-        return Step(replace(conv, state="survey", survey_route=ev.route_id, pending=None),
-                    (SendReply(text),))
+        return Step(replace(conv, state="survey", survey_route=ev.route_id, pending=None,
+                            survey_asked_at=conv.updated_at), (SendReply(text),))
     return Step(replace(conv, state="closed", pending=None),
                 (SendReply(config.message("closed", lang)),))
 
@@ -292,8 +298,9 @@ def _on_chat_closed(conv: Conversation, ev: ChatClosed, config: TextConfig) -> S
 def _on_survey_reply(conv: Conversation, ev: MessageReceived, config: TextConfig,
                      now: datetime) -> Step:
     survey = config.survey
+    in_time = conv.survey_asked_at is None or now - conv.survey_asked_at <= SURVEY_ANSWER_WINDOW
     got = (survey_answer(ev.text, survey.min_score, survey.max_score)
-           if survey is not None and conv.survey_route is not None else None)
+           if survey is not None and conv.survey_route is not None and in_time else None)
     ended = replace(conv, state="closed")
     if got is not None:
         assert conv.survey_route is not None

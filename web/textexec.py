@@ -69,7 +69,8 @@ def conversation_row(c: Conversation) -> TextConversationRow:
     data = {"state": c.state, "language": c.language, "intent": c.intent,
             "answered": list(c.answered), "not_understood": c.not_understood,
             "pending": c.pending, "handed_reason": c.handed_reason, "via": c.via,
-            "survey_route": c.survey_route}
+            "survey_route": c.survey_route,
+            "survey_asked_at": None if c.survey_asked_at is None else c.survey_asked_at.isoformat()}
     return TextConversationRow(c.id, c.channel, c.customer, c.state, c.language, c.intent,
                                c.started_at, c.updated_at, data)
 
@@ -81,7 +82,9 @@ def conversation_of(row: TextConversationRow) -> Conversation:
                         str(d["state"]), d.get("language"), d.get("intent"),
                         tuple(d.get("answered", ())), int(d.get("not_understood", 0)),
                         d.get("pending"), d.get("handed_reason"), str(d.get("via") or ""),
-                        d.get("survey_route"))
+                        d.get("survey_route"),
+                        datetime.fromisoformat(d["survey_asked_at"]) if d.get("survey_asked_at")
+                        else None)
 
 
 class TextChatStore(TextStore, ChatStore, Protocol):

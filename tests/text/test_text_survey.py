@@ -151,3 +151,16 @@ def test_survey_answer_scale() -> None:
     assert survey_answer("10", 1, 5) is None
     assert survey_answer("5/5 great", 1, 5) == (5, "great")
     assert survey_answer("4,5", 1, 5) is None
+
+
+def test_an_answer_after_the_window_is_a_new_conversation(config: TextConfig) -> None:
+    from text import SURVEY_ANSWER_WINDOW
+
+    conv = _surveyed(config)
+    assert conv.survey_asked_at == LATER
+    on_time = handle(conv, MessageReceived("m9", "4"), config, LATER + SURVEY_ANSWER_WINDOW)
+    assert isinstance(on_time.decisions[0], SurveyAnswered)
+    late = handle(conv, MessageReceived("m9", "4"), config,
+                  LATER + SURVEY_ANSWER_WINDOW + timedelta(seconds=1))
+    assert late.closed is not None and late.closed.state == "closed"
+    assert not any(isinstance(d, SurveyAnswered) for d in late.decisions)

@@ -238,3 +238,14 @@ def test_the_chat_and_its_survey_in_the_statistics(stack: Stack) -> None:
                  'homeline_channel_handle_seconds{channel="sms"} 135.0',
                  'homeline_channel_survey_score{channel="sms"} 4.0'):
         assert line in lines, (line, m.text)
+
+
+def test_a_number_a_day_later_is_not_the_answer(stack: Stack) -> None:
+    route = _served_and_closed(stack)
+    stack.clock.advance(25 * 3600)
+    assert stack.sms("2", "SM2").status_code == 200
+    got = stack.store.chat_route(route.route_id)
+    assert got is not None and got.survey_score is None
+    new = stack.store.open_conversation("sms", CUSTOMER)
+    assert new is not None and new.id != route.conversation_id
+    assert stack.store.text_events(route.conversation_id)[-1][1] == "survey-unanswered"
