@@ -186,8 +186,9 @@ def test_a_returning_customer_gets_the_same_agent(texting: Texting) -> None:
     t.route_of(who, "accepted")
     t.close(first)
     assert t.offered_rule(first) != "preferred-agent"
-    # the conversation closed: the next message starts a new one, routed again
-    assert wait_for(lambda: t.live.store.open_conversation("sms", who) is None, 5)  # type: ignore[union-attr]
+    # the chat closed: the customer is asked the survey question; an answer that is
+    # no score starts a new conversation, routed again
+    assert wait_for(lambda: any(b.startswith("How did we do?") for b in t.replies_to(who)), 5)
     t.sms(who, "agent please", "SMr2")
     again = t.route_of(who, "offered")
     assert again.conversation_id != first.conversation_id
