@@ -3,8 +3,9 @@
 Pure, like ``ivr`` and ``routing``: no socket, file (but `load_text_config`,
 as ``ivr.load_flow``), thread or wall clock. `handle` takes a conversation, an
 event and ``now`` and returns the decisions (`SendReply`, `LookUp`,
-`HandToPerson`, `SurveyAnswered`); the web adapter (``web.webhooks``, ``web.textexec``) carries
-them out. `mask_secure` removes card numbers before anything is kept.
+`HandToPerson`, `SurveyAnswered`, `CallBackAsked`); the web adapter
+(``web.webhooks``, ``web.textexec``) carries them out. `mask_secure` removes
+card numbers before anything is kept.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from text.conversation import (
     CHANNELS,
     STATES,
     SURVEY_ANSWER_WINDOW,
+    CallBackAsked,
     ChatClosed,
     Conversation,
     Decision,
@@ -44,7 +46,7 @@ __all__ = [
     "TextConfig", "TextConfigError", "IntentRule", "Lookup", "Providers", "load_text_config",
     "check_text_config", "Conversation", "MessageReceived", "LookupAnswered", "LookupFailed",
     "Event", "SendReply", "LookUp", "HandToPerson", "Decision", "Step", "handle",
-    "detect_language", "find_intent", "CHANNELS", "ChatClosed", "SurveyAnswered",
+    "detect_language", "find_intent", "CHANNELS", "ChatClosed", "CallBackAsked", "SurveyAnswered",
     "survey_answer", "SURVEY_ANSWER_WINDOW", "STATES", "MASK", "Masked", "mask_secure",
     "luhn_valid",
 ]

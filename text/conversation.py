@@ -39,6 +39,7 @@ from urllib.parse import quote
 from text.config import IntentRule, TextConfig
 
 __all__ = ["Conversation", "MessageReceived", "LookupAnswered", "LookupFailed", "ChatClosed",
+           "CallBackAsked",
            "Event", "SendReply", "LookUp", "HandToPerson", "SurveyAnswered", "Decision", "Step",
            "handle", "detect_language", "find_intent", "survey_answer", "CHANNELS", "STATES",
            "SURVEY_ANSWER_WINDOW"]
@@ -159,7 +160,18 @@ class SurveyAnswered:
     comment: str | None
 
 
-Decision = SendReply | LookUp | HandToPerson | SurveyAnswered
+@dataclass(frozen=True, slots=True)
+class CallBackAsked:
+    """While waiting for a person by SMS, the customer asked to be called back at
+    their number instead (``callback_words``): the router turns the waiting chat into
+    a voice callback in the same queue, keeping its place. ``confirm``: what the
+    customer is told once the callback is taken."""
+
+    customer: str
+    confirm: str
+
+
+Decision = SendReply | LookUp | HandToPerson | SurveyAnswered | CallBackAsked
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +357,12 @@ def _on_message(conv: Conversation, ev: MessageReceived, config: TextConfig) -> 
         pre.append(SendReply(config.message("secure", _lang(conv, config))
                              .replace("${secure_line}", config.secure_line)))
     if conv.state == "waiting-agent":
-        # the person (the router's part) answers from here; self-service stays quiet
+        # the person (the router's part) answers from here; self-service stays quiet,
+        # but an SMS customer may ask to be called back at their number instead
+        if conv.channel == "sms" and config.callback_words and _matches(
+                config.callback_words, ev.text, conv.language) is not None:
+            pre.append(CallBackAsked(conv.customer,
+                                     config.message("callback_ok", _lang(conv, config))))
         return Step(conv, tuple(pre))
     if conv.state == "looking-up":
         return Step(conv, tuple(pre))

@@ -26,13 +26,14 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, assert_never
 
 from store.chats import ChatRoute, ChatStore
 from store.text import TextConversationRow, TextStore
 from text import (
+    CallBackAsked,
     ChatClosed,
     Conversation,
     Decision,
@@ -191,8 +192,32 @@ class TextChannels:
                 log.info("conversation %s: survey of route %s answered (%d)", conv.id,
                          route_id, score)
                 return None
+            case CallBackAsked(confirm=confirm):
+                self._call_back(conv, confirm)
+                return None
             case _:
                 assert_never(decision)
+
+    def _call_back(self, conv: Conversation, confirm: str) -> None:
+        """Only a chat still waiting in line becomes a callback (one being offered is
+        about to be taken, one accepted has its person): the route is set aside for
+        the engine (``callback``), the customer told, the conversation closed."""
+        now = self.clock()
+        route = self.store.open_chat_route(conv.id)
+        if route is None or not self.store.update_chat_route(
+                route.route_id, now, expect_states=("waiting",), state="callback",
+                ended_at=now, ended_by="customer"):
+            log.info("conversation %s: a call back asked for, but its chat is %s", conv.id,
+                     route.state if route is not None else "not routed")
+            return
+        self.store.request_chat(route.route_id, "callback", None, now,
+                                {"customer": conv.customer})
+        self.store.add_text_event(conv.id, now, "callback-asked", {"route_id": route.route_id})
+        self._reply(conv, confirm)
+        self.store.save_conversation(conversation_row(replace(conv, state="closed",
+                                                              updated_at=now)))
+        log.info("conversation %s: route %s becomes a call back to the customer", conv.id,
+                 route.route_id)
 
     def agent_reply(self, route: ChatRoute, text: str) -> bool:
         """An agent's reply in the chat panel: masked (an agent must not paste a card

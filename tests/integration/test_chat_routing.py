@@ -260,3 +260,44 @@ def test_chats_survive_an_engine_restart(texting: Texting) -> None:
                     and first.route_id not in {c.call_id for c in s.calls
                                                if c.phase != "wrap"} and s, 5)
     assert snap, "the chat closed while no engine ran is still in the router"
+
+
+def test_a_waiting_sms_customer_asks_for_a_call_back(live_factory: Callable[..., Live],
+                                                     tmp_path: Path) -> None:
+    """ana takes one SMS chat at a time; the second customer waits, writes "llamada":
+    their chat becomes a voice callback in the same queue (the router's snapshot),
+    they are told so, their conversation closes; ana, chatting (one-channel), is not
+    rung for it."""
+    server, provider = start_provider()
+    try:
+        live = live_factory(
+            {"ana": {"languages": {"es": 5}, "capacity": {"voice": 1, "sms": 1},
+                     "max_chats": 1, "mix": "one-channel"}},
+            queues={"general": {"channels": ["voice", "sms"], "chat_reply_after_s": 60}},
+            text_config=_text_config(tmp_path, provider))
+        live.stack.secrets.set("sms:auth_token", TOKEN)
+        assert live.store is not None
+        web = live.stack.start_web(live.store, https=False)
+        with httpx.Client(base_url=web.url, timeout=10.0) as client:
+            t = Texting(live, provider, client, web.url)
+            live.agent("ana")
+            live.wait_registered("ana")
+            t.sms("+34600000021", "Hola, un agente por favor", "SMc1")
+            t.accept(t.route_of("+34600000021", "offered"))
+            t.sms("+34600000022", "Hola, un agente por favor", "SMc2")
+            waiting = t.route_of("+34600000022", "waiting")
+            t.sms("+34600000022", "Prefiero una llamada", "SMc3")
+            t.route_of("+34600000022", "callback")
+            assert wait_for(lambda: any(
+                c.call_id == waiting.route_id and c.channel == "voice" and c.callback
+                for c in (live.store.load_router_snapshot().calls  # type: ignore[union-attr]
+                          if live.store.load_router_snapshot() else ())), 5)
+            assert t.replies_to("+34600000022")[-1] == "Le llamaremos a este número. " \
+                "Puede cerrar este chat."
+            assert live.store.open_conversation("sms", "+34600000022") is None
+            assert not any(kind == "decision" and type(d).__name__ == "OfferCall"
+                           for kind, d in live.events)
+        live.stack.stop_web()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -189,3 +189,20 @@ def test_a_missing_ivr_flow_is_a_problem(tmp_path: Path) -> None:
     with pytest.raises(TextConfigError) as err:
         load_text_config(path)
     assert [p.code for p in err.value.problems] == ["ivr-flow-invalid"]
+
+
+def test_a_waiting_sms_customer_may_ask_to_be_called_back(config: TextConfig) -> None:
+    from text import CallBackAsked
+
+    conv, _ = say(config, None, "quiero hablar con un agente")
+    assert conv.state == "waiting-agent"
+    conv2, ds = say(config, conv, "mejor una llamada", 2)
+    assert ds == (CallBackAsked("+15550123", config.message("callback_ok", "es")),)
+    assert conv2.state == "waiting-agent"  # the adapter closes it once the route is set aside
+    # other words while waiting: self-service stays quiet
+    assert say(config, conv, "sigo esperando", 3)[1] == ()
+    # Messenger: a page-scoped id is no number to call
+    m = handle(None, MessageReceived("x1", "agent"), config, NOW, channel="messenger",
+               customer="psid-1")
+    assert handle(m.conversation, MessageReceived("x2", "call me"), config,
+                  NOW).decisions == ()
