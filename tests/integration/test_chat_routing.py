@@ -301,3 +301,61 @@ def test_a_waiting_sms_customer_asks_for_a_call_back(live_factory: Callable[...,
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_by_skill_per_intent_and_a_messenger_chat(live_factory: Callable[..., Live],
+                                                  tmp_path: Path) -> None:
+    """text.yaml sends billing questions to the billing queue (skill billing): only
+    ben has it, though cara is free and longer idle; a Messenger customer asking for
+    a person goes to general and takes a messenger slot, the reply to them goes out
+    through the Send API."""
+    import hashlib
+    import hmac
+    import json
+
+    server, provider = start_provider()
+    try:
+        path = _text_config(tmp_path, provider)
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc["routing"]["intents"] = {"billing": "billing"}
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        live = live_factory(
+            {"cara": {"languages": {"en": 5}, **CHATTY},
+             "ben": {"skills": {"billing": 2}, "languages": {"en": 5}, **CHATTY}},
+            queues={"general": {"channels": ["voice", "sms", "messenger"]},
+                    "billing": {"channels": ["voice", "sms", "messenger"]}},
+            text_config=path)
+        live.stack.secrets.set("sms:auth_token", TOKEN)
+        live.stack.secrets.set("messenger:app_secret", "app-secret-for-chat-tests")
+        live.stack.secrets.set("messenger:page_token", "page-token-for-chat-tests")
+        assert live.store is not None
+        web = live.stack.start_web(live.store, https=False)
+        with httpx.Client(base_url=web.url, timeout=10.0) as client:
+            t = Texting(live, provider, client, web.url)
+            live.agent("cara")
+            live.agent("ben")
+            live.wait_registered("cara", "ben")
+            t.sms("+15550004444", "I have a question about my invoice", "SMb1")
+            billing = t.route_of("+15550004444", "offered")
+            assert (billing.queue_id, billing.intent, billing.agent_id) == (
+                "billing", "billing", "ben")
+            raw = json.dumps({"object": "page", "entry": [{"id": "PAGE", "messaging": [
+                {"sender": {"id": "psid-77"}, "recipient": {"id": "PAGE"},
+                 "message": {"mid": "m-77", "text": "talk to a human please"}}]}]}).encode()
+            sig = "sha256=" + hmac.new(b"app-secret-for-chat-tests", raw,
+                                       hashlib.sha256).hexdigest()
+            r = client.post("/webhooks/messenger", content=raw,
+                            headers={"Content-Type": "application/json",
+                                     "X-Hub-Signature-256": sig})
+            assert r.status_code == 200, r.text
+            chat = t.route_of("psid-77", "offered")
+            assert (chat.channel, chat.queue_id, chat.agent_id) == ("messenger", "general",
+                                                                   "cara")
+            sent = [q.json() for q in provider.sent("/me/messages")]
+            assert {"recipient": {"id": "psid-77"},
+                    "message": {"text": "A person will answer you here shortly."}} in [
+                {"recipient": m["recipient"], "message": m["message"]} for m in sent], sent
+        live.stack.stop_web()
+    finally:
+        server.shutdown()
+        server.server_close()
