@@ -27,6 +27,7 @@ from routing.directory import Directory
 from store import Store
 from web.api import api_routes
 from web.auth import Passwords
+from web.chatrecords import chat_record_routes
 from web.context import WebContext, WebSettings
 from web.desk import desk_routes
 from web.pages import page_routes
@@ -113,7 +114,7 @@ def create_app(store: Store, directory: Directory, clock: Callable[[], datetime]
     web = WebContext(store, directory, clock, settings, passwords)
     routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *desk_routes(web),
                                *stats_routes(web), *wallboard_routes(web),
-                               *record_routes(web), *payment_routes(web),
+                               *record_routes(web), *chat_record_routes(web), *payment_routes(web),
                                *(webhook_routes(text) if text is not None else ()),
                                vendor_route(settings.vendor_dir),
                                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]

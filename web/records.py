@@ -31,12 +31,13 @@ from store import CallRecord
 from web.auth import Principal
 from web.context import WebContext
 
-__all__ = ["record_routes", "SUPERVISOR_ROLES", "call_detail", "recent_calls"]
+__all__ = ["record_routes", "SUPERVISOR_ROLES", "call_detail", "recent_calls",
+           "supervisor_refusal", "TEMPLATES", "RECENT_DAYS", "RECENT_MAX"]
 
 SUPERVISOR_ROLES = ("supervisor", "admin")
 RECENT_DAYS = 7
 RECENT_MAX = 200
-_TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def _t(v: datetime | None) -> str:
@@ -88,21 +89,21 @@ def call_detail(web: WebContext, call_id: str) -> dict[str, Any] | None:
     }
 
 
-def _refusal(p: Principal | None, *, api: bool) -> Response | None:
+def supervisor_refusal(p: Principal | None, *, api: bool) -> Response | None:
     if p is None:
         if api:
             return JSONResponse({"error": "not logged in (or the session ended)"},
                                 status_code=401)
         return RedirectResponse("/login", status_code=303)
     if p.role not in SUPERVISOR_ROLES:
-        msg = f"{p.role} users may not see call records and recordings"
+        msg = f"{p.role} users may not see call and conversation records or recordings"
         return JSONResponse({"error": msg}, status_code=403) if api else Response(
             msg, status_code=403, media_type="text/plain")
     return None
 
 
 def record_routes(web: WebContext) -> list[Route]:
-    templates = Jinja2Templates(directory=_TEMPLATES)
+    templates = Jinja2Templates(directory=TEMPLATES)
 
     async def who(request: Request) -> Principal | None:
         return await run_in_threadpool(web.principal, request)
@@ -114,7 +115,7 @@ def record_routes(web: WebContext) -> list[Route]:
 
     async def calls_page(request: Request) -> Response:
         p = await who(request)
-        refused = _refusal(p, api=False)
+        refused = supervisor_refusal(p, api=False)
         if refused is not None:
             return refused
         assert p is not None
@@ -124,7 +125,7 @@ def record_routes(web: WebContext) -> list[Route]:
 
     async def call_page(request: Request) -> Response:
         p = await who(request)
-        refused = _refusal(p, api=False)
+        refused = supervisor_refusal(p, api=False)
         if refused is not None:
             return refused
         assert p is not None
@@ -137,7 +138,7 @@ def record_routes(web: WebContext) -> list[Route]:
 
     async def recording(request: Request) -> Response:
         p = await who(request)
-        refused = _refusal(p, api=True)
+        refused = supervisor_refusal(p, api=True)
         if refused is not None:
             return refused
         call_id = request.path_params["call_id"]
@@ -150,7 +151,7 @@ def record_routes(web: WebContext) -> list[Route]:
 
     async def survey_comment(request: Request) -> Response:
         p = await who(request)
-        refused = _refusal(p, api=True)
+        refused = supervisor_refusal(p, api=True)
         if refused is not None:
             return refused
         call_id = request.path_params["call_id"]
