@@ -133,7 +133,7 @@ class ChatExecutor:
                     route.route_id, now, expect_states=("offered",), expect_agent=agent,
                     state="waiting", agent_id=None, offered_at=None, offer_expires_at=None)
                 if not ok and route.state == "accepted" and route.agent_id == agent:
-                    self.accept_refused(route, why)
+                    self.accept_refused(route.route_id, why)
                     return
                 self._event(route, now, "offer-passed", agent=agent, why=why)
             case CallQueued(queue_id=queue_id, position=position, expected_wait_s=wait_s):
@@ -166,9 +166,60 @@ class ChatExecutor:
             case _:
                 assert_never(decision)
 
-    def accept_refused(self, route: ChatRoute, why: str) -> None:
+    # -- the web app's requests (the engine reads them on the router thread) -------
+    def requests_seq(self) -> int:
+        return self.store.chat_requests_seq()
+
+    def requests_since(self, seq: int) -> tuple[list[tuple[ChatRequest, Event]], int]:
+        """The requests after ``seq`` with their router events, and the new ``seq``."""
+        try:
+            asked, seq = self.store.chat_requests_since(seq)
+        except Exception as exc:  # the store is unavailable: read them next time
+            log.warning("reading chat requests from the store failed: %s", exc)
+            return [], seq
+        return [(r, e) for r in asked if (e := router_event(r)) is not None], seq
+
+    def resume(self, known: Mapping[str, str]) -> list[Event]:
+        """What makes the store's chats true in a router that knows ``known`` (chat
+        route id -> phase), at an engine's start. The requests the web app wrote while
+        no engine ran are not replayed one by one (the feed is read from its end); the
+        routes' states say it all: a route waiting (or offered by an engine that
+        stopped) and unknown to the router joins the line, one accepted while its
+        offer rang is answered, one ended goes."""
+        now = self.clock()
+        try:
+            open_routes = self.store.chat_routes(states=("waiting", "offered", "accepted"))
+            ended = [r for r in (self.store.chat_route(cid) for cid in known)
+                     if r is not None and not r.open]
+        except Exception as exc:
+            log.warning("chats not resumed: reading the store failed: %s", exc)
+            return []
+        events: list[Event] = []
+        for route in open_routes:
+            phase = known.get(route.route_id)
+            if phase is None:
+                if route.state != "waiting":
+                    self.store.update_chat_route(route.route_id, now, state="waiting",
+                                                 agent_id=None, offered_at=None,
+                                                 offer_expires_at=None, accepted_at=None)
+                events.append(CallArrived(
+                    call_id=route.route_id, queue_id=route.queue_id,
+                    language=route.language, intent=route.intent or "",
+                    caller=route.customer, channel=route.channel))
+            elif route.state == "accepted" and phase == "ringing" and route.agent_id:
+                events.append(OfferAnswered(route.route_id, route.agent_id))
+        events += [CallEnded(r.route_id, by=r.ended_by or "system") for r in ended
+                   if known[r.route_id] != "wrap"]
+        if events:
+            log.info("chats resumed from the store: %d event(s)", len(events))
+        return events
+
+    def accept_refused(self, route_id: str, why: str) -> None:
         """The portal took an offer the router had already withdrawn (its 'accept'
         lost the race with the offer's timeout): the chat goes back in line."""
+        route = self.store.chat_route(route_id)
+        if route is None:
+            return
         now = self.clock()
         if self.store.update_chat_route(route.route_id, now, expect_states=("accepted",),
                                         expect_agent=route.agent_id, state="waiting",
