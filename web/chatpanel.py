@@ -137,6 +137,7 @@ def chat_view(web: WebContext, text: TextChannels, agent_id: str) -> dict[str, A
     capacity = {c: agent.capacity.get(c, 0) for c in TEXT_CHANNELS}
     return {"agent": agent_id, "capacity": capacity, "max_chats": agent.max_chats,
             "takes_chats": any(agent.serves(c) for c in TEXT_CHANNELS),
+            "limits": {"reply": MAX_REPLY, "wrap_up": MAX_WRAP_UP},
             "offers": [_route_json(web, text, r) for r in mine if r.state == "offered"],
             "chats": [_route_json(web, text, r) for r in mine if r.state == "accepted"]}
 
