@@ -113,6 +113,7 @@ def create_app(store: Store, directory: Directory, clock: Callable[[], datetime]
     outside login and CSRF) and the portal's chat panel (``/api/chats``, web/chatpanel.py);
     without it neither is served."""
     web = WebContext(store, directory, clock, settings, passwords)
+    web.chats = text is not None
     routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *desk_routes(web),
                                *stats_routes(web), *wallboard_routes(web),
                                *record_routes(web), *payment_routes(web),

@@ -219,7 +219,7 @@ function chatPanel() {
     }
   });
   refreshChats().then((r) => {
-    if (!r.ok) return;  // no text channels on this server (404) or not an agent
+    if (!r.ok || !r.data.takes_chats) return;  // no chats for this agent: no stream
     const es = new EventSource("/agent/chats/events");
     CHAT_PANEL.stream = es;
     es.addEventListener("chats", (ev) => renderChatView(JSON.parse(ev.data)));
