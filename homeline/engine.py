@@ -22,6 +22,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from routing.events import (
     CallQueued,
     Decision,
     Event,
+    EventIgnored,
     TimerFired,
     split_by_channel,
 )
@@ -242,9 +244,15 @@ class Engine:
         payment_flow: Any = None,
         restore: tuple[Any, Any] | None = None,
         supervisors: tuple[str, ...] = (),
+        chats: Any = None,
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
-        engine adopts it, with what Asterisk still holds, at its first AMI login."""
+        engine adopts it, with what Asterisk still holds, at its first AMI login.
+        ``chats``: the text conversations' executor (`web.chatexec.ChatExecutor`);
+        the engine then reads the web app's chat requests from the store."""
+        self._chats = chats
+        self._chat_seq = store.chat_requests_seq() if chats is not None else 0
+        self._polled_at = 0.0
         self._hold_s = hold_s
         self._records = records
         self._keeper = keeper  # voice.recording.RecordingKeeper: recordings to keep
@@ -366,6 +374,8 @@ class Engine:
             self._journal = None
         if self._keeper is not None:
             self._keeper.stop()
+        if self._chats is not None:
+            self._chats.stop()
         self._calls.close()
 
     def __enter__(self) -> Engine:
@@ -564,8 +574,9 @@ class Engine:
 
     # -- the router thread -----------------------------------------------------------
     def _router_loop(self) -> None:
+        poll_s = 0.25 if self._chats is not None else 1.0  # a chat accept shows in < 1 s
         while True:
-            timeout = 1.0 if self._store is not None else None
+            timeout = poll_s if self._store is not None else None
             if self._wake is not None:
                 until_wake = max(0.0, (self._wake - self._clock()).total_seconds())
                 timeout = until_wake if timeout is None else min(timeout, until_wake)
@@ -579,6 +590,8 @@ class Engine:
                 continue
             if isinstance(message, StopRequested):
                 return
+            if self._store is not None and time.monotonic() - self._polled_at > poll_s:
+                self._poll_store()  # a busy engine still reads what agents asked for
             if self._restore is not None and not isinstance(message, AmiResynced):
                 self._deferred.append(message)  # after the stored state is adopted
                 continue
@@ -591,8 +604,10 @@ class Engine:
     def _poll_store(self) -> None:
         """What agents changed themselves (CLI or portal: hours, available, break,
         end of wrap-up) takes effect for routing at once, in the order they did it."""
+        self._polled_at = time.monotonic()
         if self._store is None or self._restore is not None:
             return
+        self._poll_chats()
         try:
             changes, self._hours_seq = self._store.hours_events_since(self._hours_seq)
             requests, self._requests_seq = self._store.agent_requests_since(
@@ -612,6 +627,29 @@ class Engine:
                 if p.status == "requested":
                     self._payments.requested(p.seq, p.agent_id, p.call_id)
         self._poll_supervise()
+
+    def _poll_chats(self) -> None:
+        """Text conversations handed to a person, and what agents did with the chats
+        offered to them (accept, pass, end, a customer's call back), in order."""
+        if self._chats is None:
+            return
+        from web.chatexec import router_event
+
+        try:
+            asked, self._chat_seq = self._store.chat_requests_since(self._chat_seq)
+        except Exception as exc:  # the store is unavailable: read them next time
+            log.warning("reading chat requests from the store failed: %s", exc)
+            return
+        for request in asked:
+            event = router_event(request)
+            if event is None:
+                continue
+            decisions = self._handle(event)
+            if request.kind == "accept" and any(isinstance(d, EventIgnored)
+                                                for d in decisions):
+                route = self._store.chat_route(request.route_id)
+                if route is not None:
+                    self._chats.accept_refused(route, "the offer had passed")
 
     def _poll_supervise(self) -> None:
         """Listen/whisper/barge asked for on the desk: carried out in the order asked."""
@@ -779,11 +817,9 @@ class Engine:
         voice, text = split_by_channel(decisions)
         self._executor.carry_out_all(voice)
         if text:
-            # Decisions about text conversations (OfferChat, ReplyWithWait, ... with
-            # channel sms/messenger) go to the text executor, a later step of issue 11
-            # ("Inbound and outbound": the SMS/Messenger senders and the portal's chat
-            # panel). Until it is wired in here nothing posts a chat's CallArrived to
-            # this engine, so no chat reaches this line; if one does, say so loudly.
-            for d in text:
-                log.warning("no text executor yet: %s for %s (%s) not carried out",
-                            type(d).__name__, d.call_id, d.channel)
+            if self._chats is not None:
+                self._chats.carry_out_all(text)
+            else:  # chats reach the router only through the chat executor's feed
+                for d in text:
+                    log.error("no chat executor: %s for %s (%s) not carried out",
+                              type(d).__name__, d.call_id, d.channel)

@@ -108,6 +108,7 @@ class PbxStack:
 
         self.name = name
         self.flows_dir = flows_dir or DIALPLANS_DIR / "flows"
+        self.text_config = DIALPLANS_DIR / "text.yaml"  # the text channels (web and engine)
         self.external_endpoint = external_endpoint
         self.external_contact = external_contact
         self.secure = secure or SecureAccess()
@@ -340,13 +341,19 @@ class PbxStack:
             to_host=lambda path: str(self.instance.to_host(path)),
         )
         keeper = self.recording_keeper(store, clock) if store is not None else None
+        chats = None
+        if store is not None and hasattr(store, "chat_requests_since"):
+            from homeline.textwiring import chat_executor
+
+            chats = chat_executor(store, self.secrets, clock or (lambda: datetime.now(UTC)),
+                                  self.directory, self.text_config, say=self._progress)
         self.engine = Engine(
             config, router, flow_for_new_call,
             agent_ids=[a.id for a in self.directory.agents],
             recordings=recordings, store=store, survey_flow=survey_flow,
             hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)), restore=restore,
             records=self.records, keeper=keeper, payment_flow=payment_flow,
-            supervisors=tuple(s.id for s in self.supervisors),
+            supervisors=tuple(s.id for s in self.supervisors), chats=chats,
         )
         self.engine.start()
         return self.engine

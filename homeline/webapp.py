@@ -90,10 +90,11 @@ def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
               phone: PhoneSettings | None = None,
               clock: Callable[[], datetime] | None = None,
               say: Callable[[str], None] | None = None,
-              supervisors: tuple[str, ...] = ()) -> Any:
+              supervisors: tuple[str, ...] = (), text_config: Path | None = None) -> Any:
     """The web app over ``store``, its session secret from ``state``/secrets.json.
     ``phone`` None: no WebRTC endpoints (``GET .../phone`` answers 404).
-    ``supervisors``: those with an endpoint of their own (the desk rings them)."""
+    ``supervisors``: those with an endpoint of their own (the desk rings them).
+    ``text_config``: the text channels' file (default dialplans/text.yaml)."""
     from homeline.secrets import SecretStore
     from web import WebSettings, create_app
 
@@ -102,13 +103,13 @@ def build_app(store: Store, directory: Directory, state: Path, *, https: bool,
                            idle_timeout_s=idle_timeout_s, vendor_dir=vendor_dir(say),
                            forecast=forecast, phone=phone,
                            metrics_token=secrets.get(METRICS_TOKEN), supervisors=supervisors)
-    from homeline.textwiring import text_channels
+    from homeline.textwiring import TEXT_CONFIG, text_channels
     from web.textexec import TextChatStore
 
     now = clock or (lambda: datetime.now(UTC))
     # the text tables are SqliteStore's (store.text.TextTables), as the desk's are
     text = text_channels(cast(TextChatStore, store), secrets, now, say=say,
-                         directory=directory)
+                         directory=directory, path=text_config or TEXT_CONFIG)
     return create_app(store, directory, now, settings, text=text)
 
 
@@ -124,7 +125,8 @@ def start_web(stack: PbxStack, store: Store, *, host: str = "127.0.0.1", port: i
     app = build_app(store, stack.directory, stack.state_dir, https=https,
                     idle_timeout_s=idle_timeout_s, forecast=forecast,
                     phone=phone_settings(stack), clock=clock, say=say,
-                    supervisors=tuple(s.id for s in stack.supervisors))
+                    supervisors=tuple(s.id for s in stack.supervisors),
+                    text_config=stack.text_config)
     certfile = keyfile = None
     if https:
         files = stack.tls_files()

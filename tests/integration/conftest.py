@@ -71,6 +71,7 @@ def directory_data(agents: dict[str, dict[str, Any]], now: datetime,
                 "windows": [window_open_now(now) if spec.get("open", True)
                             else window_closed_now(now)],
                 **({"phone": spec["phone"]} if "phone" in spec else {}),
+                **{k: spec[k] for k in ("capacity", "max_chats", "mix") if k in spec},
             }
             for agent_id, spec in agents.items()
         },
@@ -160,12 +161,14 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
              hold_s: int | None = None, external_contact: str = "",
              policy: dict[str, Any] | None = None, secure: Any = None,
              survey: str | None = None,
-             supervisors: tuple[Any, ...] = ()) -> Live:
+             supervisors: tuple[Any, ...] = (), text_config: Path | None = None) -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
         directory = directory_for(agents, now, ring_timeout_s, queues, policy)
         name = f"it{os.getpid()}-{next(_names)}"
         stack = PbxStack(name, directory, tmp_path / name, external_contact=external_contact,
                          secure=secure, supervisors=supervisors)
+        if text_config is not None:  # the text channels (web app and engine) read this
+            stack.text_config = text_config
         store = SqliteStore(tmp_path / f"{name}.sqlite3")
         host = None
         try:

@@ -1,0 +1,225 @@
+"""Text conversations through the same router as calls, on the real path (issue 11):
+SMS webhooks over real HTTP with valid signatures, the web app, the engine on a real
+Asterisk, agents' real softphones registered, a local server playing the SMS provider.
+
+Routed by language, within the agent's chat capacity (the fourth chat waits and is
+told its expected wait), no call offered to an agent whose chats are open (mix rule
+``one-channel``), a returning customer to the same agent, what nobody can serve
+refused with a message."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import yaml
+from provider_kit import Provider, start_provider
+
+from homeline.paths import DIALPLANS_DIR
+from homeline.textwiring import text_channels
+from store.chats import ChatRoute
+from web.webhooks import twilio_signature
+
+from .conftest import Live, dial_and_press, wait_for
+
+TOKEN = "twilio-auth-token-for-chat-tests"
+SMS_OUT = "/2010-04-01/Accounts/"
+CHATTY = {"capacity": {"voice": 1, "sms": 3, "messenger": 2}, "max_chats": 3,
+          "mix": "one-channel"}
+
+
+@dataclass
+class Texting:
+    live: Live
+    provider: Provider
+    client: httpx.Client
+    url: str
+
+    def sms(self, sender: str, body: str, sid: str) -> None:
+        params = {"From": sender, "To": "+15550100", "Body": body, "MessageSid": sid}
+        sig = twilio_signature(TOKEN, f"{self.url}/webhooks/sms", list(params.items()))
+        r = self.client.post("/webhooks/sms", content=urlencode(params),
+                             headers={"Content-Type": "application/x-www-form-urlencoded",
+                                      "X-Twilio-Signature": sig})
+        assert r.status_code == 200, r.text
+
+    def replies_to(self, customer: str) -> list[str]:
+        return [r.form()["Body"] for r in self.provider.sent(SMS_OUT)
+                if r.form().get("To") == customer]
+
+    def routes(self, **kw: Any) -> list[ChatRoute]:
+        assert self.live.store is not None
+        return self.live.store.chat_routes(**kw)
+
+    def route_of(self, customer: str, state: str, timeout: float = 8) -> ChatRoute:
+        got = wait_for(lambda: [r for r in self.routes(states=(state,))
+                                if r.customer == customer], timeout)
+        assert got, (f"no {state} route for {customer}: "
+                     f"{[(r.customer, r.state, r.agent_id) for r in self.routes()]}")
+        return got[-1]  # type: ignore[no-any-return]
+
+    # what the portal's chat panel does (web/chatpanel.py), through the store
+    def accept(self, route: ChatRoute) -> None:
+        store = self.live.store
+        assert store is not None and route.agent_id is not None
+        now = datetime.now(UTC)
+        assert store.update_chat_route(route.route_id, now, expect_states=("offered",),
+                                       expect_agent=route.agent_id, state="accepted",
+                                       accepted_at=now)
+        store.request_chat(route.route_id, "accept", route.agent_id, now)
+
+    def close(self, route: ChatRoute) -> None:
+        store = self.live.store
+        assert store is not None and route.agent_id is not None
+        now = datetime.now(UTC)
+        assert store.update_chat_route(route.route_id, now, expect_states=("accepted",),
+                                       expect_agent=route.agent_id, state="ended",
+                                       ended_by="agent", ended_at=now, wrap_up="done")
+        store.request_chat(route.route_id, "end", route.agent_id, now, {"by": "agent"})
+        text = text_channels(store, self.live.stack.secrets, lambda: datetime.now(UTC),
+                             self.live.stack.text_config)
+        assert text is not None
+        ended = store.chat_route(route.route_id)
+        assert ended is not None
+        text.chat_closed(ended)
+
+    def offered_rule(self, route: ChatRoute) -> str:
+        assert self.live.store is not None
+        got = [d for _, e, d in self.live.store.text_events(route.conversation_id)
+               if e == "offered" and d.get("route_id") == route.route_id]
+        assert got, f"no offered event for {route.route_id}"
+        return str(got[-1]["rule"])
+
+
+def _text_config(tmp_path: Path, provider: Provider) -> Path:
+    doc = yaml.safe_load((DIALPLANS_DIR / "text.yaml").read_text(encoding="utf-8"))
+    doc["ivr_intents"] = str(DIALPLANS_DIR / "flows" / "support-line.yaml")
+    doc["providers"]["sms"]["base_url"] = provider.url
+    doc["providers"]["messenger"]["base_url"] = provider.url + "/"
+    doc["intents"]["order-status"]["lookup"]["url"] = (
+        provider.url + "/orders?customer=${customer}&order=${order}")
+    path = tmp_path / "text.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def texting(live_factory: Callable[..., Live], tmp_path: Path) -> Iterator[Texting]:
+    server, provider = start_provider()
+    try:
+        live = live_factory(
+            {"ana": {"skills": {"billing": 1}, "languages": {"es": 5, "en": 5}, **CHATTY},
+             "ben": {"skills": {"billing": 1}, "languages": {"en": 5}, **CHATTY}},
+            queues={"general": {"channels": ["voice", "sms", "messenger"],
+                                "chat_reply_after_s": 2}},
+            text_config=_text_config(tmp_path, provider))
+        live.stack.secrets.set("sms:auth_token", TOKEN)
+        assert live.store is not None
+        web = live.stack.start_web(live.store, https=False)
+        client = httpx.Client(base_url=web.url, timeout=10.0)
+        try:
+            live.agent("ana")
+            live.agent("ben")
+            live.wait_registered("ana", "ben")
+            yield Texting(live, provider, client, web.url)
+        finally:
+            client.close()
+            live.stack.stop_web()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_chats_by_language_within_capacity_and_no_call_while_chatting(
+        texting: Texting) -> None:
+    t = texting
+    spanish = [f"+3460000000{i}" for i in range(1, 5)]
+    for i, who in enumerate(spanish):
+        t.sms(who, "Hola, quiero hablar con un agente por favor", f"SMes{i}")
+    # by language: only ana speaks Spanish; her sms capacity is 3
+    offered = [t.route_of(who, "offered") for who in spanish[:3]]
+    assert {r.agent_id for r in offered} == {"ana"}
+    assert all(r.language == "es" and r.queue_id == "general" for r in offered)
+    for r in offered:
+        t.accept(r)
+    for who in spanish[:3]:
+        t.route_of(who, "accepted")
+    fourth = t.route_of(spanish[3], "waiting")
+    assert fourth.agent_id is None
+    # the fourth customer is told a person will answer, then (chat_reply_after_s 2)
+    # the expected wait, in Spanish
+    assert wait_for(lambda: any(b.startswith("Es el número 1 en la cola")
+                                for b in t.replies_to(spanish[3])), 8), \
+        t.replies_to(spanish[3])
+    assert t.replies_to(spanish[3])[0] == "Una persona le responderá aquí en breve."
+    assert t.route_of(spanish[3], "waiting").position == 1
+
+    # one-channel: ana has chats open, so a billing call goes to ben
+    caller, leg = dial_and_press(t.live, "+15557770001", "1")
+    try:
+        assert wait_for(lambda: (tl := t.live.timeline_of("+15557770001")) is not None
+                        and tl.agent is not None, 20), "the call reached no agent"
+        assert t.live.timeline_of("+15557770001").agent == "ben"
+    finally:
+        leg.hangup()
+        caller.close()
+
+    # ana closes one chat: after the queue's wrap-up (1 s) the fourth is offered to her
+    t.close(offered[0])
+    nxt = t.route_of(spanish[3], "offered", timeout=10)
+    assert nxt.agent_id == "ana"
+    events = [e for _, e, _ in t.live.store.text_events(fourth.conversation_id)]  # type: ignore[union-attr]
+    assert events[:2] == ["handed-to-person", "queued"] and "offered" in events
+
+
+def test_a_returning_customer_gets_the_same_agent(texting: Texting) -> None:
+    t = texting
+    who = "+15550009999"
+    t.sms(who, "I want an agent", "SMr1")
+    first = t.route_of(who, "offered")
+    t.accept(first)
+    t.route_of(who, "accepted")
+    t.close(first)
+    assert t.offered_rule(first) != "preferred-agent"
+    # the conversation closed: the next message starts a new one, routed again
+    assert wait_for(lambda: t.live.store.open_conversation("sms", who) is None, 5)  # type: ignore[union-attr]
+    t.sms(who, "agent please", "SMr2")
+    again = t.route_of(who, "offered")
+    assert again.conversation_id != first.conversation_id
+    assert again.agent_id == first.agent_id
+    assert t.offered_rule(again) == "preferred-agent"
+
+
+def test_a_queue_that_serves_no_text_refuses_with_a_message(
+        live_factory: Callable[..., Live], tmp_path: Path) -> None:
+    server, provider = start_provider()
+    try:
+        path = _text_config(tmp_path, provider)
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc["routing"] = {"queue": "billing"}  # billing serves voice only
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        live = live_factory({"ana": {"languages": {"en": 5}, **CHATTY}}, text_config=path)
+        live.stack.secrets.set("sms:auth_token", TOKEN)
+        assert live.store is not None
+        said: list[str] = []
+        web = live.stack.start_web(live.store, https=False, say=said.append)
+        with httpx.Client(base_url=web.url, timeout=10.0) as client:
+            t = Texting(live, provider, client, web.url)
+            t.sms("+15550001111", "agent", "SMx1")
+            rejected = t.route_of("+15550001111", "rejected")
+            assert rejected.ended_by == "system"
+            assert wait_for(lambda: any(b.startswith("Sorry, nobody can answer messages")
+                                        for b in t.replies_to("+15550001111")), 5)
+            # the conversation closed: the customer's next message is not stuck waiting
+            assert wait_for(lambda: live.store.open_conversation(  # type: ignore[union-attr]
+                "sms", "+15550001111") is None, 5)
+        assert any("serves no text channel" in m for m in said), said
+        live.stack.stop_web()
+    finally:
+        server.shutdown()
+        server.server_close()
