@@ -83,7 +83,8 @@ def _ts(t: datetime | None) -> float | None:
 
 def _agents(web: WebContext, snap: RouterSnapshot | None, now: float) -> list[dict[str, Any]]:
     states = {a.agent_id: a for a in snap.agents} if snap else {}
-    calls = {c.agent: c for c in snap.calls if c.agent and c.phase in AGENT_PHASES} \
+    calls = {c.agent: c for c in snap.calls if c.agent and c.phase in AGENT_PHASES
+             and c.channel == "voice"} \
         if snap else {}
     # the last listen/whisper/barge asked on each live call (the engine's call events)
     events = web.store.call_events([c.call_id for c in calls.values()]) if calls else {}
@@ -196,7 +197,8 @@ def _current_call_of(web: WebContext, agent_id: str) -> str | None:
     snap = web.store.load_router_snapshot()
     if snap is None:
         return None
-    c = next((x for x in snap.calls if x.agent == agent_id and x.phase in AGENT_PHASES), None)
+    c = next((x for x in snap.calls if x.agent == agent_id and x.phase in AGENT_PHASES
+              and x.channel == "voice"), None)
     return c.call_id if c is not None else None
 
 

@@ -88,7 +88,8 @@ def page_routes(web: WebContext) -> list[Route]:
                          "elapsed_s": elapsed, "elapsed_text": _elapsed(elapsed),
                          "pending_break": a.pending_break}
             c = next((x for x in snap.calls if x.agent == agent_id
-                      and x.phase in ("ringing", "connected")), None)
+                      and x.phase in ("ringing", "connected") and x.channel == "voice"),
+                     None)  # a chat is no call: the chat panel shows it
             if c is not None:
                 call = {"phase": c.phase, "caller": c.arrival.caller, "queue": c.queue,
                         "intent": c.arrival.intent, "language": c.arrival.language}
