@@ -225,7 +225,7 @@ class _Actions:
         now = web.now()
         if not self.store.update_chat_route(route.route_id, now, expect_states=("offered",),
                                             expect_agent=me, state="waiting", agent_id=None,
-                                            offer_expires_at=None):
+                                            offered_at=None, offer_expires_at=None):
             raise self._changed(route)
         self.store.request_chat(route.route_id, "pass", me, now)
         self._event(route, now, "passed", me)
