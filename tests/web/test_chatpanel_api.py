@@ -315,3 +315,20 @@ def test_the_event_stream_sends_the_view_when_it_changes(chats: ChatStack) -> No
                     assert [c["route_id"] for c in seen[2]["chats"]] == [route.route_id]
                     break
     assert len(seen) == 3
+
+
+def test_the_agent_page_has_the_panel_only_where_chats_are_served(chats: ChatStack,
+                                                                  tmp_path: Path) -> None:
+    from web_testkit import running_portal
+
+    emma, _ = chats.login("emma")
+    page = emma.get("/agent")
+    assert page.status_code == 200
+    assert 'id="chat-panel"' in page.text and "/static/chats.js" in page.text
+    # a server without text channels: no panel, no chat API
+    with running_portal(tmp_path / "no-text") as portal:
+        alice, _ = portal.login("alice")
+        page = alice.get("/agent")
+        assert page.status_code == 200 and 'id="chat-panel"' not in page.text
+        assert "/static/chats.js" not in page.text
+        assert alice.get("/api/chats").status_code == 404
