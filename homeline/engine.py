@@ -252,6 +252,7 @@ class Engine:
         the engine then reads the web app's chat requests from the store."""
         self._chats = chats
         self._chat_seq = store.chat_requests_seq() if chats is not None else 0
+        self._chats_resumed = False
         self._polled_at = 0.0
         self._hold_s = hold_s
         self._records = records
@@ -635,6 +636,9 @@ class Engine:
             return
         from web.chatexec import router_event
 
+        if not self._chats_resumed:
+            self._chats_resumed = True
+            self._resume_chats()
         try:
             asked, self._chat_seq = self._store.chat_requests_since(self._chat_seq)
         except Exception as exc:  # the store is unavailable: read them next time
@@ -650,6 +654,49 @@ class Engine:
                 route = self._store.chat_route(request.route_id)
                 if route is not None:
                     self._chats.accept_refused(route, "the offer had passed")
+
+    def _resume_chats(self) -> None:
+        """At start: what the store says of chats, made true in the router. Requests
+        the web app wrote while no engine ran are not replayed one by one (the feed
+        starts at its end); the routes' states say it all: a route waiting (or
+        offered by an engine that stopped) and unknown to the router joins the line,
+        one accepted while its offer rang is answered, one ended goes."""
+        from routing.events import OfferAnswered
+        from store.chats import ChatRequest
+        from web.chatexec import router_event
+
+        now = self._clock()
+        known = {c.call_id: c for c in self._core.snapshot(now).calls if c.channel != "voice"}
+        try:
+            open_routes = self._store.chat_routes(states=("waiting", "offered", "accepted"))
+            ended = [r for r in (self._store.chat_route(cid) for cid in known)
+                     if r is not None and not r.open]
+        except Exception as exc:
+            log.warning("chats not resumed: reading the store failed: %s", exc)
+            return
+        events: list[Event] = []
+        for route in open_routes:
+            call = known.get(route.route_id)
+            if call is None:
+                if route.state != "waiting":
+                    self._store.update_chat_route(route.route_id, now, state="waiting",
+                                                  agent_id=None, offered_at=None,
+                                                  offer_expires_at=None, accepted_at=None)
+                event = router_event(ChatRequest(0, route.route_id, "route", None, now, {
+                    "queue_id": route.queue_id, "language": route.language,
+                    "intent": route.intent, "customer": route.customer,
+                    "channel": route.channel}))
+                if event is not None:
+                    events.append(event)
+            elif route.state == "accepted" and call.phase == "ringing" and route.agent_id:
+                events.append(OfferAnswered(route.route_id, route.agent_id))
+        for route in ended:
+            if known[route.route_id].phase != "wrap":
+                events.append(CallEnded(route.route_id, by=route.ended_by or "system"))
+        if events:
+            log.info("chats resumed from the store: %d event(s)", len(events))
+        for event in events:
+            self._handle(event)
 
     def _poll_supervise(self) -> None:
         """Listen/whisper/barge asked for on the desk: carried out in the order asked."""
@@ -765,6 +812,8 @@ class Engine:
                     self._translator.calls[call.call_id].agent_channel = legs[0]
             elif call.callback and call.phase in ("waiting", "retry"):
                 pass  # a callback has no channel while it waits: it keeps its place
+            elif call.channel != "voice":
+                pass  # a chat lives in the store, not in Asterisk: it goes on as it was
             elif call.phase == "connected":
                 gone.append(CallEnded(call.call_id, by="system"))
             else:

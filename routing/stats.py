@@ -35,6 +35,37 @@ Definitions (the README's "Live statistics" repeats them):
 - **Longest wait now** / **waiting now**: from the router's snapshot, calls
   waiting or ringing an agent, ``now - arrival`` in their current queue's line.
 - **Surveys**: mean score and count, by agent and by intent.
+
+Text channels (SMS, Messenger: `compute_chat_stats`, ``Stats.chats``), from the
+chat routes (`ChatFacts`, one per routing of a conversation to a person; a
+transfer to another queue is a new route), per channel, per queue, per agent:
+
+- A route counts when it was **routed** (``routed_at``) within ``[since, now)``:
+  **offered** = those routes. **Accepted**: an agent accepted it (``accepted_at``).
+  **Open now**: still waiting, offered or accepted (not finished: not abandoned
+  either, whatever comes). **Finished** = offered - open now.
+- **Abandoned before an agent replied**: the route ended or was rejected without
+  any agent's reply (no ``first_reply_at``). Not abandoned: a route ended by a
+  **transfer** (counted in ``transferred``; the conversation goes on in its next
+  route, judged on its own, as an overflow for calls) and a route whose customer
+  asked to be called back (``callbacks``). **Rejected**: nobody could serve it
+  (also abandoned when nobody had replied). **Abandonment rate**: abandoned /
+  finished.
+- **First response time**: ``first_reply_at - routed_at`` (the customer's wait for
+  a person's first words, from the hand-over to a person) of routes with a reply:
+  mean, and the 90th percentile by nearest rank (the smallest value with at least
+  90 % of them at or below it).
+- **Handle time**: ``ended_at - accepted_at`` of accepted routes that ended: mean.
+- **Per agent**: the figures of the chats the agent accepted, and their
+  **concurrency**: over the time in ``[since, now)`` the agent held at least one
+  accepted chat (``held_s``; a chat is held from ``accepted_at`` to ``ended_at``,
+  still accepted: to ``now``; every such route, whenever routed), the
+  time-weighted average number of accepted chats (``concurrency_avg``), and the
+  most at once (``concurrency_max``; a chat ending as another begins does not
+  overlap it).
+- **Surveys** (the text survey after a chat, ``survey_score`` on its route): mean
+  score and count per channel, queue, agent and intent of the routes counted.
+- ``queue``: only routes in that queue.
 """
 from __future__ import annotations
 
@@ -45,13 +76,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from routing.directory import Directory
-from routing.model import SL_DEFINITIONS, Queue
+from routing.model import SL_DEFINITIONS, TEXT_CHANNELS, Queue
 from routing.snapshot import RouterSnapshot
 from routing.windows import Schedule, check_aware, load_zone
 
 __all__ = ["CallFacts", "EventFacts", "AgentSpan", "Figures", "AgentFigures", "Stats",
            "compute_stats", "spans_from_changes", "DaySeries", "day_series", "BUSY_STATES",
-           "STAFFED_STATES", "OUTCOMES", "start_of_day", "parse_since"]
+           "STAFFED_STATES", "OUTCOMES", "start_of_day", "parse_since", "ChatFacts",
+           "ChatFigures", "ChatAgentFigures", "ChatStats", "compute_chat_stats",
+           "CHAT_OPEN_STATES"]
 
 # the agent states (routing.states.AgentState values) that count for occupancy
 BUSY_STATES = frozenset({"on_call", "wrap_up"})
@@ -261,6 +294,7 @@ class Stats:
     intents: dict[str, list[int]]  # survey scores by intent
     agents_by_state: dict[str, int]
     snapshot_age_s: float | None  # how old the router's saved state is (engine health)
+    chats: ChatStats | None = None  # the text channels (`compute_chat_stats`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -274,6 +308,7 @@ class Stats:
                         for k, v in sorted(self.intents.items())},
             "agents_by_state": dict(sorted(self.agents_by_state.items())),
             "snapshot_age_s": _r(self.snapshot_age_s, 3),
+            "chats": None if self.chats is None else self.chats.to_dict(),
         }
 
 
@@ -374,11 +409,13 @@ def _for_queue(q: Queue | None) -> Figures:
 def compute_stats(directory: Directory, records: Iterable[CallFacts],
                   events: Mapping[str, Sequence[EventFacts]], *, since: datetime,
                   now: datetime, snapshot: RouterSnapshot | None = None,
-                  spans: Iterable[AgentSpan] = (), queue: str | None = None) -> Stats:
+                  spans: Iterable[AgentSpan] = (), queue: str | None = None,
+                  chats: Iterable[ChatFacts] = ()) -> Stats:
     """The figures of calls that reached the router in ``[since, now)`` (module docstring).
 
     ``queue``: only calls that were in that queue (totals, skills, languages and
-    agents then cover those calls only).
+    agents then cover those calls only). ``chats``: the chat routes, for the text
+    channels' figures (`Stats.chats`, `compute_chat_stats`).
     """
     check_aware(now)
     check_aware(since, "since")
@@ -463,7 +500,9 @@ def compute_stats(directory: Directory, records: Iterable[CallFacts],
                     [total] if queue is None or c.queue == queue else []):
                 f.waiting_now += 1
                 f.longest_wait_now_s = max(f.longest_wait_now_s or 0.0, wait)
-    return Stats(since, now, total, by_queue, by_skill, by_lang, agents, intents, by_state, age)
+    text = compute_chat_stats(directory, chats, since=since, now=now, queue=queue)
+    return Stats(since, now, total, by_queue, by_skill, by_lang, agents, intents, by_state, age,
+                 text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,3 +569,203 @@ def day_series(directory: Directory, records: Iterable[CallFacts],
             peak = max(peak, cur)
         most[i] = peak
     return DaySeries(step_s, starts, tuple(offered), tuple(sls), tuple(most))
+
+
+# ------------------------------------------------------------------ text channels
+class ChatFacts(Protocol):
+    """What `compute_chat_stats` reads of a chat route (`store.chats.ChatRoute` has it):
+    one routing of a text conversation to a person."""
+
+    @property
+    def route_id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def queue_id(self) -> str: ...
+    @property
+    def agent_id(self) -> str | None: ...
+    @property
+    def intent(self) -> str | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def routed_at(self) -> datetime: ...
+    @property
+    def accepted_at(self) -> datetime | None: ...
+    @property
+    def first_reply_at(self) -> datetime | None: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def ended_by(self) -> str | None: ...
+    @property
+    def survey_score(self) -> int | None: ...
+
+
+# a chat route still in these states is open: neither finished nor abandoned yet
+CHAT_OPEN_STATES = frozenset({"waiting", "offered", "accepted"})
+
+
+def _p90(xs: Sequence[float]) -> float | None:
+    """The nearest-rank 90th percentile: the smallest value with at least 90 % of the
+    values at or below it."""
+    if not xs:
+        return None
+    ordered = sorted(xs)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
+
+
+@dataclass
+class ChatFigures:
+    """The text figures of one channel, queue, agent, or of every text channel."""
+
+    offered: int = 0
+    accepted: int = 0
+    abandoned: int = 0
+    rejected: int = 0
+    transferred: int = 0
+    callbacks: int = 0
+    open_now: int = 0
+    first_response_s: list[float] = field(default_factory=list)
+    handle_s: list[float] = field(default_factory=list)
+    scores: list[int] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.offered - self.open_now
+
+    @property
+    def abandon_rate(self) -> float | None:
+        return self.abandoned / self.finished if self.finished else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offered": self.offered, "accepted": self.accepted, "abandoned": self.abandoned,
+            "rejected": self.rejected, "transferred": self.transferred,
+            "callbacks": self.callbacks, "open_now": self.open_now,
+            "abandon_rate": _r(self.abandon_rate, 4),
+            "replied": len(self.first_response_s),
+            "first_response_avg_s": _r(_mean(self.first_response_s), 1),
+            "first_response_p90_s": _r(_p90(self.first_response_s), 1),
+            "handle_avg_s": _r(_mean(self.handle_s), 1),
+            "survey_count": len(self.scores), "survey_avg": _r(_mean(self.scores), 2),
+        }
+
+
+@dataclass
+class ChatAgentFigures(ChatFigures):
+    """An agent's text figures (of the chats they accepted) and concurrency."""
+
+    held_s: float = 0.0  # time with at least one accepted chat
+    chat_s: float = 0.0  # the integral of the number of accepted chats over time
+    concurrency_max: int = 0
+
+    @property
+    def concurrency_avg(self) -> float | None:
+        return self.chat_s / self.held_s if self.held_s > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "held_s": round(self.held_s, 1),
+                "concurrency_avg": _r(self.concurrency_avg, 3),
+                "concurrency_max": self.concurrency_max}
+
+
+@dataclass
+class ChatStats:
+    total: ChatFigures
+    channels: dict[str, ChatFigures]
+    queues: dict[str, ChatFigures]
+    agents: dict[str, ChatAgentFigures]
+    intents: dict[str, list[int]]  # survey scores by intent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total.to_dict(),
+            "channels": {k: v.to_dict() for k, v in self.channels.items()},
+            "queues": {k: v.to_dict() for k, v in sorted(self.queues.items())},
+            "agents": {k: v.to_dict() for k, v in sorted(self.agents.items())},
+            "intents": {k: {"survey_count": len(v), "survey_avg": _r(_mean(v), 2)}
+                        for k, v in sorted(self.intents.items())},
+        }
+
+
+def _count_chat(f: ChatFigures, r: ChatFacts) -> None:
+    f.offered += 1
+    if r.accepted_at is not None:
+        f.accepted += 1
+    if r.state in CHAT_OPEN_STATES:
+        f.open_now += 1
+    elif r.state == "callback":
+        f.callbacks += 1
+    elif r.state == "ended" and r.ended_by == "transfer":
+        f.transferred += 1
+    elif r.state in ("ended", "rejected") and r.first_reply_at is None:
+        f.abandoned += 1
+    if r.state == "rejected":
+        f.rejected += 1
+    if r.first_reply_at is not None:
+        f.first_response_s.append(max(0.0, _secs(r.routed_at, r.first_reply_at)))
+    if r.accepted_at is not None and r.ended_at is not None:
+        f.handle_s.append(max(0.0, _secs(r.accepted_at, r.ended_at)))
+    if r.survey_score is not None:
+        f.scores.append(r.survey_score)
+
+
+def _held(r: ChatFacts, since: datetime, now: datetime) -> tuple[datetime, datetime] | None:
+    """The part of ``[since, now)`` the route's agent held it (accepted to ended)."""
+    if r.accepted_at is None or r.agent_id is None:
+        return None
+    end = r.ended_at if r.ended_at is not None else (now if r.state == "accepted"
+                                                      else r.accepted_at)
+    a, b = max(r.accepted_at, since), min(end, now)
+    return (a, b) if a < b else None
+
+
+def _concurrency(f: ChatAgentFigures, spans: Sequence[tuple[datetime, datetime]]) -> None:
+    points = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])  # ends first
+    cur = 0
+    prev: datetime | None = None
+    for t, step in points:
+        if prev is not None and cur > 0:
+            dt = _secs(prev, t)
+            f.held_s += dt
+            f.chat_s += cur * dt
+        cur += step
+        f.concurrency_max = max(f.concurrency_max, cur)
+        prev = t
+
+
+def compute_chat_stats(directory: Directory, routes: Iterable[ChatFacts], *, since: datetime,
+                       now: datetime, queue: str | None = None) -> ChatStats:
+    """The text channels' figures of chat routes routed in ``[since, now)`` (concurrency:
+    of every route held in that time); ``queue``: only routes in that queue. The
+    definitions are in the module docstring ("Text channels")."""
+    check_aware(now)
+    check_aware(since, "since")
+    total = ChatFigures()
+    channels: dict[str, ChatFigures] = {c: ChatFigures() for c in TEXT_CHANNELS}
+    queues: dict[str, ChatFigures] = {
+        q.id: ChatFigures() for q in directory.queues
+        if set(q.channels) & set(TEXT_CHANNELS) and (queue is None or q.id == queue)}
+    agents: dict[str, ChatAgentFigures] = {a.id: ChatAgentFigures() for a in directory.agents
+                                           if a.max_chats > 0}
+    intents: dict[str, list[int]] = {}
+    held: dict[str, list[tuple[datetime, datetime]]] = {}
+    for r in routes:
+        if queue is not None and r.queue_id != queue:
+            continue
+        span = _held(r, since, now)
+        if span is not None and r.agent_id is not None:
+            held.setdefault(r.agent_id, []).append(span)
+        if not since <= r.routed_at < now:
+            continue
+        for f in (total, channels.setdefault(r.channel, ChatFigures()),
+                  queues.setdefault(r.queue_id, ChatFigures())):
+            _count_chat(f, r)
+        if r.agent_id is not None and r.accepted_at is not None:
+            _count_chat(agents.setdefault(r.agent_id, ChatAgentFigures()), r)
+        if r.survey_score is not None:
+            intents.setdefault(r.intent or "-", []).append(r.survey_score)
+    for agent_id, spans in held.items():
+        _concurrency(agents.setdefault(agent_id, ChatAgentFigures()), spans)
+    return ChatStats(total, channels, queues, agents, intents)

@@ -12,7 +12,10 @@ Two tables (same portable SQL rules as the rest of the store, ``store.schema``):
   back: a voice callback now), ``ended`` (``ended_by``: agent, transfer,
   customer, system), ``rejected`` (nobody can serve it). The engine's
   chat executor writes the router's side (offered, back to waiting, rejected,
-  queue moves), the web app the agent's (accepted, ended, first reply).
+  queue moves), the web app the agent's (accepted, ended, first reply), the
+  text channels the survey's answer after the chat (``survey_score``,
+  ``survey_comment``: the customer's words after the score, masked), as
+  ``call_records`` keeps the call survey.
 - ``chat_requests``: a change feed the web app appends and the engine reads
   (`ChatTables.chat_requests_since`), like ``agent_requests``: ``route`` (a new
   route waits for an agent), ``accept``, ``pass``, ``end``, ``callback``.
@@ -25,7 +28,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from routing.windows import check_aware
 from store.errors import StoreError
@@ -46,7 +49,8 @@ CREATE TABLE IF NOT EXISTS chat_routes (
         'ended', 'rejected')),
     agent_id TEXT, routed_at TEXT NOT NULL, offered_at TEXT, offer_expires_at TEXT,
     accepted_at TEXT, first_reply_at TEXT, ended_at TEXT, ended_by TEXT, wrap_up TEXT,
-    position INTEGER, expected_wait_s DOUBLE PRECISION, updated_at TEXT NOT NULL
+    survey_score INTEGER, survey_comment TEXT, position INTEGER,
+    expected_wait_s DOUBLE PRECISION, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chat_routes_agent ON chat_routes(agent_id, state);
 CREATE INDEX IF NOT EXISTS chat_routes_conversation ON chat_routes(conversation_id);
@@ -63,7 +67,7 @@ _TIMES = ("routed_at", "offered_at", "offer_expires_at", "accepted_at", "first_r
 _COLS = ("route_id", "conversation_id", "channel", "customer", "queue_id", "language",
          "intent", "state", "agent_id", "routed_at", "offered_at", "offer_expires_at",
          "accepted_at", "first_reply_at", "ended_at", "ended_by", "wrap_up", "position",
-         "expected_wait_s", "updated_at")
+         "expected_wait_s", "updated_at", "survey_score", "survey_comment")
 _UPDATABLE = frozenset(_COLS) - {"route_id", "conversation_id", "channel", "customer",
                                  "routed_at", "updated_at"}
 
@@ -99,6 +103,8 @@ class ChatRoute:
     position: int | None
     expected_wait_s: float | None
     updated_at: datetime
+    survey_score: int | None = None
+    survey_comment: str | None = None
 
     @property
     def open(self) -> bool:
@@ -121,9 +127,11 @@ def _route(r: Sequence[Any]) -> ChatRoute:
         v[k] = _t(v[k])
     v["position"] = None if v["position"] is None else int(v["position"])
     v["expected_wait_s"] = None if v["expected_wait_s"] is None else float(v["expected_wait_s"])
+    v["survey_score"] = None if v["survey_score"] is None else int(v["survey_score"])
     return ChatRoute(**v)
 
 
+@runtime_checkable
 class ChatStore(Protocol):
     def route_chat(self, conversation_id: str, channel: str, customer: str, queue_id: str,
                    language: str | None, intent: str | None, now: datetime,

@@ -3,7 +3,7 @@
 Pure, like ``ivr`` and ``routing``: no socket, file (but `load_text_config`,
 as ``ivr.load_flow``), thread or wall clock. `handle` takes a conversation, an
 event and ``now`` and returns the decisions (`SendReply`, `LookUp`,
-`HandToPerson`); the web adapter (``web.webhooks``, ``web.textexec``) carries
+`HandToPerson`, `SurveyAnswered`); the web adapter (``web.webhooks``, ``web.textexec``) carries
 them out. `mask_secure` removes card numbers before anything is kept.
 """
 from __future__ import annotations
@@ -20,6 +20,8 @@ from text.config import (
 from text.conversation import (
     CHANNELS,
     STATES,
+    SURVEY_ANSWER_WINDOW,
+    ChatClosed,
     Conversation,
     Decision,
     Event,
@@ -30,9 +32,11 @@ from text.conversation import (
     MessageReceived,
     SendReply,
     Step,
+    SurveyAnswered,
     detect_language,
     find_intent,
     handle,
+    survey_answer,
 )
 from text.mask import MASK, Masked, luhn_valid, mask_secure
 
@@ -40,6 +44,7 @@ __all__ = [
     "TextConfig", "TextConfigError", "IntentRule", "Lookup", "Providers", "load_text_config",
     "check_text_config", "Conversation", "MessageReceived", "LookupAnswered", "LookupFailed",
     "Event", "SendReply", "LookUp", "HandToPerson", "Decision", "Step", "handle",
-    "detect_language", "find_intent", "CHANNELS", "STATES", "MASK", "Masked", "mask_secure",
+    "detect_language", "find_intent", "CHANNELS", "ChatClosed", "SurveyAnswered",
+    "survey_answer", "SURVEY_ANSWER_WINDOW", "STATES", "MASK", "Masked", "mask_secure",
     "luhn_valid",
 ]

@@ -15,32 +15,54 @@ without a known answer goes to a person at once, with that intent.
 Text reaches `handle` already masked (`text.mask`): a card number never enters
 the conversation; ``secure_found`` makes it tell the customer to use the secure
 phone line instead.
+
+When the agent closes the chat (`ChatClosed`), the conversation ends: with the
+configuration's ``survey`` (and an agent who had the chat) the customer is asked
+one question (state ``survey``, the route it is about in ``survey_route``),
+otherwise told it is closed (state ``closed``). In ``survey``, a whole number from
+``min`` to ``max`` (``4``, ``4/5``, `` 5 thanks``: `survey_answer`) is the answer:
+`SurveyAnswered`, thanks, closed. Anything else, or an answer later than
+`SURVEY_ANSWER_WINDOW` after the question, closes it unanswered, and that
+message is the first message of a new conversation (the customer wrote about
+something else): the `Step` then carries the conversation that ended in
+``closed`` and the new one in ``conversation``, the message and the decisions
+being the new one's.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import quote
 
 from text.config import IntentRule, TextConfig
 
-__all__ = ["Conversation", "MessageReceived", "LookupAnswered", "LookupFailed", "Event",
-           "SendReply", "LookUp", "HandToPerson", "Decision", "Step", "handle",
-           "detect_language", "find_intent", "CHANNELS", "STATES"]
+__all__ = ["Conversation", "MessageReceived", "LookupAnswered", "LookupFailed", "ChatClosed",
+           "Event", "SendReply", "LookUp", "HandToPerson", "SurveyAnswered", "Decision", "Step",
+           "handle", "detect_language", "find_intent", "survey_answer", "CHANNELS", "STATES",
+           "SURVEY_ANSWER_WINDOW"]
 
 CHANNELS = ("sms", "messenger")
 Channel = Literal["sms", "messenger"]
 # self-service: answering; asking-language: the customer's language was asked;
 # awaiting-feedback: an answer was given, "did that help?" asked; looking-up: an
 # answer's lookup is out; waiting-agent: handed to a person (the router's part);
-# closed: an agent closed it (the customer's next message starts a new conversation)
+# survey: an agent closed it and the survey question is out (the next message is
+# the answer, or else the first of a new conversation); closed: it is over (the
+# customer's next message starts a new conversation)
 STATES = ("self-service", "asking-language", "awaiting-feedback", "looking-up",
-          "waiting-agent", "closed")
+          "waiting-agent", "survey", "closed")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _ORDER = re.compile(r"(?<![0-9])[0-9]{4,12}(?![0-9])")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# a message this long after the survey's question is not its answer any more (a "2"
+# days later is about something else): it starts a new conversation
+SURVEY_ANSWER_WINDOW = timedelta(hours=24)
+# a survey answer: a whole number first, "/max" optionally, then anything (the comment);
+# not a decimal ("4.5"), not part of a longer number
+_SCORE = re.compile(r"^\s*([0-9]{1,2})(?![0-9])(?![.,][0-9])(?:\s*/\s*([0-9]{1,2})(?![0-9]))?"
+                    r"(.*)$", re.DOTALL)
 _LANGUAGE_CHOICES = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4}
 _LANGUAGE_NAMES = {"english": "en", "inglés": "en", "anglais": "en", "español": "es",
                    "espanol": "es", "spanish": "es", "espagnol": "es", "français": "fr",
@@ -62,6 +84,8 @@ class Conversation:
     pending: str | None = None  # the intent being looked up / asked about
     handed_reason: str | None = None
     via: str = ""  # where the customer wrote to: our SMS number, our page id
+    survey_route: str | None = None  # the chat route the survey asked about
+    survey_asked_at: datetime | None = None  # when its question was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +107,16 @@ class LookupFailed:
     why: str
 
 
-Event = MessageReceived | LookupAnswered | LookupFailed
+@dataclass(frozen=True, slots=True)
+class ChatClosed:
+    """The agent closed the chat of route ``route_id``. ``served``: an agent had it
+    (accepted it); only then is the survey (about that agent) asked."""
+
+    route_id: str
+    served: bool = True
+
+
+Event = MessageReceived | LookupAnswered | LookupFailed | ChatClosed
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +148,29 @@ class HandToPerson:
     notice: str
 
 
-Decision = SendReply | LookUp | HandToPerson
+@dataclass(frozen=True, slots=True)
+class SurveyAnswered:
+    """The customer answered the survey about route ``route_id``: keep ``score``
+    (``min``..``max``) and ``comment`` (what followed the number; masked text) with
+    that route, as the call survey is kept with its call."""
+
+    route_id: str
+    score: int
+    comment: str | None
+
+
+Decision = SendReply | LookUp | HandToPerson | SurveyAnswered
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """``conversation`` as it now stands and its decisions. ``closed``: a conversation
+    this event ended (in state ``closed``) when the message was not the survey's
+    answer; the message then started ``conversation``, a new one, and is its first."""
+
     conversation: Conversation
     decisions: tuple[Decision, ...]
+    closed: Conversation | None = None
 
 
 def _check_aware(now: datetime) -> None:
@@ -200,13 +249,78 @@ def handle(conv: Conversation | None, event: Event, config: TextConfig, now: dat
     conv = replace(conv, updated_at=now)
     match event:
         case MessageReceived():
+            if conv.state == "survey":
+                return _on_survey_reply(conv, event, config, now)
             return _on_message(conv, event, config)
         case LookupAnswered():
             return _on_lookup(conv, event, config)
         case LookupFailed():
             return _on_lookup_failed(conv, event, config)
+        case ChatClosed():
+            return _on_chat_closed(conv, event, config)
         case _:
             raise TypeError(f"not a conversation event: {event!r}")
+
+
+def survey_answer(text: str, low: int, high: int) -> tuple[int, str | None] | None:
+    """``(score, comment)`` when ``text`` starts with a whole number from ``low`` to
+    ``high`` (``"4"``, ``"4/5"`` with ``high`` 5, ``" 5 thanks"``); the comment is what
+    follows (None when nothing does). None: not an answer (``"4.5"``, ``"12345"``,
+    ``"4/10"`` on a scale to 5, ``"agent"``)."""
+    m = _SCORE.match(text)
+    if m is None:
+        return None
+    score = int(m.group(1))
+    if not low <= score <= high or (m.group(2) is not None and int(m.group(2)) != high):
+        return None
+    comment = m.group(3).strip().lstrip(",.;:!-\u2013\u2014 \t\n").strip()
+    return score, comment or None
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def _on_chat_closed(conv: Conversation, ev: ChatClosed, config: TextConfig) -> Step:
+    if conv.state in ("survey", "closed"):  # already closed (a repeated close): nothing
+        return Step(conv, ())
+    lang = _lang(conv, config)
+    survey = config.survey
+    if survey is not None and ev.served:
+        text = _fill(config.message("survey", lang), {"min": str(survey.min_score),
+                                                      "max": str(survey.max_score)})
+        return Step(replace(conv, state="survey", survey_route=ev.route_id, pending=None,
+                            survey_asked_at=conv.updated_at), (SendReply(text),))
+    return Step(replace(conv, state="closed", pending=None),
+                (SendReply(config.message("closed", lang)),))
+
+
+def _on_survey_reply(conv: Conversation, ev: MessageReceived, config: TextConfig,
+                     now: datetime) -> Step:
+    survey = config.survey
+    in_time = conv.survey_asked_at is None or now - conv.survey_asked_at <= SURVEY_ANSWER_WINDOW
+    got = (survey_answer(ev.text, survey.min_score, survey.max_score)
+           if survey is not None and conv.survey_route is not None and in_time else None)
+    ended = replace(conv, state="closed")
+    if got is not None:
+        assert conv.survey_route is not None
+        score, comment = got
+        return Step(ended, (SurveyAnswered(conv.survey_route, score, comment),
+                            SendReply(config.message("survey_thanks", _lang(conv, config)))))
+    # not an answer: the customer writes about something else, a new conversation
+    new = handle(None, ev, config, now, channel=conv.channel, customer=conv.customer,
+                 via=conv.via)
+    fresh = replace(new.conversation, id=_next_id(new.conversation.id, conv.id))
+    return Step(fresh, new.decisions, closed=ended)
+
+
+def _next_id(new: str, old: str) -> str:
+    """``new``, or, when the ended conversation has that id (both began at the same
+    instant), the next ``new-N`` after it."""
+    if old != new and not old.startswith(new + "-"):
+        return new
+    tail = old[len(new) + 1:] if old != new else "0"
+    return f"{new}-{int(tail) + 1 if tail.isdigit() else 1}"
 
 
 def _lang(conv: Conversation, config: TextConfig) -> str:

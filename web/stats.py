@@ -11,6 +11,7 @@ token being ``web:metrics`` in the state directory's ``secrets.json`` (0600),
 generated on first use (`WebSettings.metrics_token`; Prometheus:
 ``authorization: {type: Bearer, credentials_file: ...}`` in the scrape config).
 No token configured: 404. A wrong or missing token: 401, compared in constant time.
+The text channels (``chats`` in the JSON) are gauges per ``channel`` there too.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from web.errors import ApiError
 if TYPE_CHECKING:
     from prometheus_client.core import GaugeMetricFamily
 
-__all__ = ["stats_routes", "require_supervisor", "metric_families"]
+__all__ = ["stats_routes", "require_supervisor", "metric_families", "chat_families"]
 
 SUPERVISOR_ROLES = ("supervisor", "admin")
 
@@ -116,6 +117,46 @@ def metric_families(web: WebContext) -> Iterator[GaugeMetricFamily]:
     if d["snapshot_age_s"] is not None:
         age.add_metric([], d["snapshot_age_s"])
     yield from (depth, longest, sl, target, asa, calls, agents, saved, age)
+    if d.get("chats"):
+        yield from chat_families(d["chats"])
+
+
+def chat_families(c: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
+    """The text channels' figures of today per channel (sms, messenger)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    def gauge(name: str, doc: str, *labels: str) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, doc, labels=["channel", *labels])
+
+    offered = gauge("homeline_channel_chats_offered_today",
+                    "Chat routes routed to a person today (a transfer is a new route)")
+    accepted = gauge("homeline_channel_chats_accepted_today",
+                     "Chat routes of today an agent accepted")
+    abandoned = gauge("homeline_channel_chats_abandoned_today",
+                      "Chat routes of today that ended or were rejected before any agent's "
+                      "reply (transfers and callbacks excluded)")
+    open_now = gauge("homeline_channel_chats_open",
+                     "Chat routes of today still waiting, offered or accepted")
+    first = gauge("homeline_channel_first_response_seconds",
+                  "First response time today (routed to the agent's first reply): avg, p90",
+                  "stat")
+    handle = gauge("homeline_channel_handle_seconds",
+                   "Mean handle time of chats today (accepted to ended)")
+    survey = gauge("homeline_channel_survey_score",
+                   "Mean score of the text surveys after today's chats")
+    for ch, f in c["channels"].items():
+        offered.add_metric([ch], f["offered"])
+        accepted.add_metric([ch], f["accepted"])
+        abandoned.add_metric([ch], f["abandoned"])
+        open_now.add_metric([ch], f["open_now"])
+        for stat in ("avg", "p90"):
+            if f[f"first_response_{stat}_s"] is not None:
+                first.add_metric([ch, stat], f[f"first_response_{stat}_s"])
+        if f["handle_avg_s"] is not None:
+            handle.add_metric([ch], f["handle_avg_s"])
+        if f["survey_avg"] is not None:
+            survey.add_metric([ch], f["survey_avg"])
+    yield from (offered, accepted, abandoned, open_now, first, handle, survey)
 
 
 def stats_routes(web: WebContext) -> list[Route]:

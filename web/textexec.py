@@ -10,8 +10,12 @@ decision: `SendReply` (the transcript, then the provider's sender), `LookUp`
 fed back to the core), `HandToPerson` (the conversation waits for an agent: a
 ``handed-to-person`` event and a chat route in the queue ``text.yaml`` names
 (`store.chats`: the engine reads it and routes it like a call); the customer is
-told a person will answer). `TextChannels.agent_reply` is the agent's side: a
-reply typed in the portal's chat panel, masked, stored, sent. Messages of one customer
+told a person will answer), `SurveyAnswered` (the score and comment on the chat
+route the survey was about, as the call survey on its call record, and a
+``survey`` event). `TextChannels.agent_reply` is the agent's side: a
+reply typed in the portal's chat panel, masked, stored, sent; `TextChannels.chat_closed`
+runs the core's `text.ChatClosed` when the agent closed the chat (the survey
+question, or "closed"). Messages of one customer
 are handled one at a time (a lock per stripe of customers: the conversation is
 read, advanced and written back), so two retries racing cannot both pass the id
 check, and one slow lookup or provider does not hold up other customers.
@@ -22,14 +26,16 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, assert_never
 
 from store.chats import ChatRoute, ChatStore
 from store.text import TextConversationRow, TextStore
 from text import (
+    ChatClosed,
     Conversation,
+    Decision,
     Event,
     HandToPerson,
     LookUp,
@@ -38,6 +44,7 @@ from text import (
     MessageReceived,
     SendReply,
     Step,
+    SurveyAnswered,
     TextConfig,
     handle,
     mask_secure,
@@ -61,7 +68,9 @@ class Received:
 def conversation_row(c: Conversation) -> TextConversationRow:
     data = {"state": c.state, "language": c.language, "intent": c.intent,
             "answered": list(c.answered), "not_understood": c.not_understood,
-            "pending": c.pending, "handed_reason": c.handed_reason, "via": c.via}
+            "pending": c.pending, "handed_reason": c.handed_reason, "via": c.via,
+            "survey_route": c.survey_route,
+            "survey_asked_at": None if c.survey_asked_at is None else c.survey_asked_at.isoformat()}
     return TextConversationRow(c.id, c.channel, c.customer, c.state, c.language, c.intent,
                                c.started_at, c.updated_at, data)
 
@@ -72,7 +81,10 @@ def conversation_of(row: TextConversationRow) -> Conversation:
     return Conversation(row.id, channel, row.customer, row.started_at, row.updated_at,
                         str(d["state"]), d.get("language"), d.get("intent"),
                         tuple(d.get("answered", ())), int(d.get("not_understood", 0)),
-                        d.get("pending"), d.get("handed_reason"), str(d.get("via") or ""))
+                        d.get("pending"), d.get("handed_reason"), str(d.get("via") or ""),
+                        d.get("survey_route"),
+                        datetime.fromisoformat(d["survey_asked_at"]) if d.get("survey_asked_at")
+                        else None)
 
 
 class TextChatStore(TextStore, ChatStore, Protocol):
@@ -116,6 +128,13 @@ class TextChannels:
             return Received(cid, False)
 
     def _run(self, step: Step) -> None:
+        if step.closed is not None:
+            # the survey's question got something else: that conversation ends unanswered
+            # and the message is the first of step.conversation (stored there already)
+            self.store.save_conversation(conversation_row(step.closed))
+            self.store.add_text_event(step.closed.id, self.clock(), "survey-unanswered",
+                                      {"route_id": step.closed.survey_route,
+                                       "next": step.conversation.id})
         for _ in range(_MAX_STEPS):
             conv = step.conversation
             self.store.save_conversation(conversation_row(conv))
@@ -129,8 +148,7 @@ class TextChannels:
         log.error("conversation %s: more than %d steps for one message", step.conversation.id,
                   _MAX_STEPS)
 
-    def execute(self, conv: Conversation, decision: SendReply | LookUp | HandToPerson
-                ) -> Event | None:
+    def execute(self, conv: Conversation, decision: Decision) -> Event | None:
         """The one executor of the conversation core's decisions."""
         match decision:
             case SendReply(text=text):
@@ -160,6 +178,19 @@ class TextChannels:
                              decision.reason, route.route_id, queue)
                 self._reply(conv, decision.notice)
                 return None
+            case SurveyAnswered(route_id=route_id, score=score, comment=comment):
+                now = self.clock()
+                if not self.store.update_chat_route(route_id, now, expect_states=("ended",),
+                                                    survey_score=score,
+                                                    survey_comment=comment):
+                    log.warning("conversation %s: survey answer for route %s, which is not "
+                                "an ended chat: kept in the text events only", conv.id,
+                                route_id)
+                self.store.add_text_event(conv.id, now, "survey", {
+                    "route_id": route_id, "score": score, "comment": comment})
+                log.info("conversation %s: survey of route %s answered (%d)", conv.id,
+                         route_id, score)
+                return None
             case _:
                 assert_never(decision)
 
@@ -178,18 +209,23 @@ class TextChannels:
         return True
 
     def chat_closed(self, route: ChatRoute) -> None:
-        """The agent closed the chat (the route is ended): the conversation closes, and
-        the customer's next message starts a new one."""
-        row = self.store.open_conversation(route.channel, route.customer)
-        if row is None or row.id != route.conversation_id:
+        """The agent closed the chat (the route is ended): the core's `text.ChatClosed`
+        (the survey question when ``text.yaml`` has a survey and an agent had the chat,
+        else "closed"). A route ended by a transfer is not the conversation's end:
+        nothing happens (it goes on in its new route)."""
+        if route.ended_by == "transfer":
             return
         with self._lock_of(route.channel, route.customer):
+            row = self.store.open_conversation(route.channel, route.customer)
+            if row is None or row.id != route.conversation_id:
+                return
             conv = conversation_of(row)
-            self._reply(conv, self.config.message("closed", conv.language))
-            self.store.save_conversation(
-                conversation_row(replace(conv, state="closed", updated_at=self.clock())))
+            step = handle(conv, ChatClosed(route.route_id, route.accepted_at is not None),
+                          self.config, self.clock())
             self.store.add_text_event(conv.id, self.clock(), "closed",
-                                      {"route_id": route.route_id, "by": route.ended_by})
+                                      {"route_id": route.route_id, "by": route.ended_by,
+                                       "survey": step.conversation.state == "survey"})
+            self._run(step)
 
     def _reply(self, conv: Conversation, text: str) -> None:
         text = mask_secure(text).text

@@ -7,7 +7,9 @@
   what the board shows changed: waiting calls per queue (with their arrival, so
   the page counts the waits on by itself), agents by state, and today's service
   level against the target (recomputed from the call records only when the
-  router state moved (at most every `FIGURES_MIN_S`), or every `FIGURES_EVERY_S`).
+  router state moved (at most every `FIGURES_MIN_S`), or every `FIGURES_EVERY_S`),
+  with today's text figures per channel (``channels``: a row per text channel a
+  queue serves: chats open, today's, accepted, abandoned, first response, handle).
   The feed comes from the store, not from the engine's memory: the app may run
   inside the engine or in ``homeline serve``, and several engines may share a store.
 - ``/api/wallboard/day``: today in 15-minute intervals (`routing.stats.day_series`):
@@ -32,6 +34,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from routing.model import TEXT_CHANNELS
 from routing.staffing import INTERVAL_S, ForecastError, open_slots, read_forecast, week_staffing
 from routing.stats import day_series, start_of_day
 from routing.windows import DAYS, format_hhmm, load_zone
@@ -95,12 +98,30 @@ def live_view(web: WebContext, figures: dict[str, Any] | None) -> dict[str, Any]
         queues[q.id]["agents_by_state"] = dict(sorted(mine.items()))
     total = (figures or {}).get("total", {})
     return {"queues": queues, "calls": calls, "agents": agents,
+            "channels": _channels_view(web, figures),
             "agents_by_state": dict(sorted(by_state.items())),
             "total": {"service_level": total.get("service_level"),
                       "offered": total.get("offered", 0),
                       "waiting": len(calls),
                       "oldest_arrived": min((c["arrived"] for c in calls), default=None)},
             "router_saved_at": saved_at}
+
+
+_CHANNEL_KEYS = ("open_now", "offered", "accepted", "abandoned", "first_response_avg_s",
+                 "first_response_p90_s", "handle_avg_s")
+
+
+def text_channels_served(web: WebContext) -> list[str]:
+    """The text channels some queue serves (the board's rows per channel)."""
+    served = {c for q in web.directory.queues for c in q.channels}
+    return [c for c in TEXT_CHANNELS if c in served]
+
+
+def _channels_view(web: WebContext, figures: dict[str, Any] | None) -> dict[str, Any]:
+    """Today's text figures per channel (``Stats.chats``), for the rows per channel."""
+    got = ((figures or {}).get("chats") or {}).get("channels", {})
+    return {ch: {k: got.get(ch, {}).get(k, None if k.endswith("_s") else 0)
+                 for k in _CHANNEL_KEYS} for ch in text_channels_served(web)}
 
 
 def _today_figures(web: WebContext) -> dict[str, Any]:
@@ -165,7 +186,8 @@ def wallboard_routes(web: WebContext) -> list[Route]:
                "vendor_missing": vendor_missing, "setup_hint": SETUP_HINT,
                "idle_timeout_s": web.settings.idle_timeout_s,
                "allowed": p.role in SUPERVISOR_ROLES,
-               "queues": web.directory.queues}
+               "queues": web.directory.queues,
+               "text_channels": text_channels_served(web)}
         return templates.TemplateResponse(request, "wallboard.html", ctx,
                                           status_code=200 if ctx["allowed"] else 403)
 

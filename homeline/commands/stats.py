@@ -1,5 +1,6 @@
-"""`homeline stats`: live statistics per queue, skill, language and agent
-(`routing.stats`; the definitions are in its docstring and the README)."""
+"""`homeline stats`: live statistics per queue, skill, language and agent, and the
+text channels' per channel, queue and agent (`routing.stats`; the definitions
+are in its docstring and the README)."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,11 @@ FIGURE_FIELDS = ("offered", "answered", "abandoned", "abandoned_within_t", "answ
                  "waiting_now", "longest_wait_now_s", "survey_count", "survey_avg")
 AGENT_FIELDS = ("offers", "missed", "talk_s", "wrap_up_s", "occupancy", "signed_up_h",
                 "handled_min_per_signed_h", "state_now")
+# then the text channels' (rows channel, chat_queue, chat_total, chat_agent, chat_intent;
+# offered, abandoned, rejected, callbacks, abandon_rate and surveys share the columns above)
+CHAT_FIELDS = ("accepted", "transferred", "open_now", "replied", "first_response_avg_s",
+               "first_response_p90_s", "handle_avg_s", "held_s", "concurrency_avg",
+               "concurrency_max")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON: every figure")
     fmt.add_argument("--csv", action="store_true",
-                     help="CSV: one row per queue, skill, language, agent and the total")
+                     help="CSV: one row per queue, skill, language, agent and the total, "
+                          "and per text channel, chat queue and chat agent")
     p.add_argument("--db", default=None, help="SQLite store (default: state dir/homeline.sqlite3)")
     p.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml",
                    help="agents.yaml: queues (T, target, sl_definition) and agents")
@@ -80,6 +87,40 @@ def text_report(d: dict[str, Any]) -> list[str]:
             f"{k} {v['survey_avg']:.1f} ({v['survey_count']})" for k, v in d["intents"].items()))
     by_state = ", ".join(f"{k} {v}" for k, v in d["agents_by_state"].items())
     lines.append(f"agents now: {by_state or 'no router state saved'}")
+    if d.get("chats"):
+        lines.extend(chat_report(d["chats"]))
+    return lines
+
+
+def _avg(x: Any) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def chat_report(c: dict[str, Any]) -> list[str]:
+    """The text channels' figures (SMS, Messenger) as a table (one line without chats)."""
+    if not c["total"]["offered"] and not any(a["held_s"] for a in c["agents"].values()):
+        return ["text channels: no chats routed in the period"]
+    lines = [f"{'text channels':<18} {'offered':>7} {'accepted':>8} {'abandon':>7} "
+             f"{'ab.rate':>7} {'open':>4} {'1st resp':>8} {'p90':>7} {'handle':>7} "
+             f"{'survey':>6}"]
+    rows = [*((f"channel {k}", v) for k, v in c["channels"].items()),
+            *((f"queue {k}", v) for k, v in c["queues"].items()), ("(all texts)", c["total"])]
+    for name, f in rows:
+        lines.append(f"{name:<18} {f['offered']:>7} {f['accepted']:>8} {f['abandoned']:>7} "
+                     f"{_pct(f['abandon_rate']):>7} {f['open_now']:>4} "
+                     f"{_s(f['first_response_avg_s']):>8} {_s(f['first_response_p90_s']):>7} "
+                     f"{_s(f['handle_avg_s']):>7} {_avg(f['survey_avg']):>6}")
+    lines.append(f"{'chat agent':<18} {'accepted':>8} {'abandon':>7} {'1st resp':>8} "
+                 f"{'handle':>7} {'held':>8} {'chats avg':>9} {'max':>3} {'survey':>6}")
+    for name, a in c["agents"].items():
+        conc = "-" if a["concurrency_avg"] is None else f"{a['concurrency_avg']:.2f}"
+        lines.append(f"{name:<18} {a['accepted']:>8} {a['abandoned']:>7} "
+                     f"{_s(a['first_response_avg_s']):>8} {_s(a['handle_avg_s']):>7} "
+                     f"{_s(a['held_s']):>8} {conc:>9} {a['concurrency_max']:>3} "
+                     f"{_avg(a['survey_avg']):>6}")
+    if c["intents"]:
+        lines.append("chat surveys by intent: " + ", ".join(
+            f"{k} {v['survey_avg']:.1f} ({v['survey_count']})" for k, v in c["intents"].items()))
     return lines
 
 
@@ -93,6 +134,13 @@ def csv_rows(d: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"kind": "agent", "name": name, **a})
     for name, v in d["intents"].items():
         rows.append({"kind": "intent", "name": name, **v})
+    c = d.get("chats")
+    if c:
+        for kind, key in (("channel", "channels"), ("chat_queue", "queues"),
+                          ("chat_agent", "agents"), ("chat_intent", "intents")):
+            for name, f in c[key].items():
+                rows.append({"kind": kind, "name": name, **f})
+        rows.append({"kind": "chat_total", "name": "*", **c["total"]})
     return rows
 
 
@@ -127,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(d, indent=1))
         elif args.csv:
             w = csv.DictWriter(sys.stdout, fieldnames=("kind", "name", *FIGURE_FIELDS,
-                                                        *AGENT_FIELDS),
+                                                        *AGENT_FIELDS, *CHAT_FIELDS),
                                extrasaction="ignore")
             w.writeheader()
             for row in csv_rows(d):

@@ -186,8 +186,9 @@ def test_a_returning_customer_gets_the_same_agent(texting: Texting) -> None:
     t.route_of(who, "accepted")
     t.close(first)
     assert t.offered_rule(first) != "preferred-agent"
-    # the conversation closed: the next message starts a new one, routed again
-    assert wait_for(lambda: t.live.store.open_conversation("sms", who) is None, 5)  # type: ignore[union-attr]
+    # the chat closed: the customer is asked the survey question; an answer that is
+    # no score starts a new conversation, routed again
+    assert wait_for(lambda: any(b.startswith("How did we do?") for b in t.replies_to(who)), 5)
     t.sms(who, "agent please", "SMr2")
     again = t.route_of(who, "offered")
     assert again.conversation_id != first.conversation_id
@@ -223,3 +224,39 @@ def test_a_queue_that_serves_no_text_refuses_with_a_message(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_chats_survive_an_engine_restart(texting: Texting) -> None:
+    """The engine stops while a chat is connected; meanwhile the agent closes it and a
+    new customer asks for a person. The next engine takes the stored router state
+    over and makes the store's chats true: the ended one frees ana, the new one is
+    offered to her (nothing the web app wrote while no engine ran is lost)."""
+    from ivr.loader import load_flow
+    from routing import Router
+
+    t, live = texting, texting.live
+    assert live.store is not None and live.directory is not None
+    t.sms("+34600000011", "Hola, un agente por favor", "SMk1")
+    first = t.route_of("+34600000011", "offered")
+    t.accept(first)
+    t.route_of("+34600000011", "accepted")
+    assert wait_for(lambda: any(c.call_id == first.route_id and c.phase == "connected"
+                                for c in (live.store.load_router_snapshot().calls  # type: ignore[union-attr]
+                                          if live.store.load_router_snapshot() else ())), 5)
+    live.engine.stop()
+    t.close(first)  # while no engine runs
+    t.sms("+34600000012", "Hola, un agente", "SMk2")
+    second = t.route_of("+34600000012", "waiting")
+    snapshot = live.store.load_router_snapshot()
+    assert snapshot is not None
+    directory = live.store.apply_hours(live.directory)
+    flow = load_flow(DIALPLANS_DIR / "flows" / "main-menu.yaml")
+    live.engine = live.stack.start_engine(Router(directory, now=datetime.now(UTC)),
+                                          lambda: flow, store=live.store,
+                                          restore=(directory, snapshot))
+    again = t.route_of("+34600000012", "offered", timeout=15)
+    assert again.route_id == second.route_id and again.agent_id == "ana"
+    snap = wait_for(lambda: (s := live.store.load_router_snapshot()) is not None  # type: ignore[union-attr]
+                    and first.route_id not in {c.call_id for c in s.calls
+                                               if c.phase != "wrap"} and s, 5)
+    assert snap, "the chat closed while no engine ran is still in the router"

@@ -56,6 +56,18 @@
       text(row.querySelector(".q-agents"),
            ab.length ? ab.map(([st, n]) => `${n} ${st.replace("_", " ")}`).join(" \u00b7 ") : "-");
     }
+    // text channels: a row per channel (today's chats, from the store's chat routes)
+    for (const [ch, f] of Object.entries(v.channels || {})) {
+      const row = $(`ch-${ch}`);
+      if (!row) continue;
+      text(row.querySelector(".c-open"), String(f.open_now));
+      text(row.querySelector(".c-offered"), String(f.offered));
+      text(row.querySelector(".c-accepted"), String(f.accepted));
+      text(row.querySelector(".c-abandoned"), String(f.abandoned));
+      text(row.querySelector(".c-first"), mmss(f.first_response_avg_s));
+      text(row.querySelector(".c-p90"), mmss(f.first_response_p90_s));
+      text(row.querySelector(".c-handle"), mmss(f.handle_avg_s));
+    }
     // waiting calls: one item per call, kept while it waits, removed when it is answered
     const list = $("wb-calls");
     const want = new Set(v.calls.map((c) => c.call_id));
