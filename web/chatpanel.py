@@ -21,7 +21,8 @@ through the route's compare-and-set, then appends the request the engine reads
   serves the chat's channel: this route ends (``ended_by`` transfer) and the
   conversation gets a new route, waiting in that queue;
 - ``.../close`` ``{"wrap_up"?}``: the route ends with the wrap-up note (masked), the
-  conversation is closed (`TextChannels.chat_closed`).
+  conversation ends for the customer (`TextChannels.chat_closed`: the text
+  survey's question, or "closed").
 - ``/agent/chats/events``: the ``GET /api/chats`` view again whenever it changes
   (server-sent events, `web.events.change_stream`), for web/static/chats.js.
 

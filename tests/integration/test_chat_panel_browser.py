@@ -7,8 +7,9 @@ valid X-Twilio-Signature); the router offers both chats to emma (sms capacity 3,
 as dialplans/agents.yaml gives her). In headless Chromium (Playwright) she accepts
 both, replies in both from the reply box (one prefilled from a suggestion and
 edited), and closes one with a wrap-up note. The local server playing the SMS
-provider receives both replies; the store shows the route ended with the note and
-the conversation closed; the router (its saved snapshot) holds the other chat.
+provider receives both replies; the store shows the route ended with the note, and
+Ann is asked the text survey's question; the router (its saved snapshot) holds the
+other chat.
 Screenshots go to ``$HOMELINE_TEST_ARTIFACTS/screenshots``.
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ SMS_OUT = "/2010-04-01/Accounts/"
 PASSWORD = "emma-password-1"
 ANN, BOB = "+15550311", "+15550322"
 CARD = "4111 1111 1111 1111"
+SURVEY = "How did we do? Reply with a number from 1 (poor) to 5 (great)."
 
 
 def emma_spec() -> dict[str, Any]:
@@ -192,9 +194,11 @@ def test_an_agent_accepts_two_chats_replies_in_both_and_closes_one(
         assert (ended.state, ended.ended_by, ended.agent_id) == ("ended", "agent", "emma")
         assert ended.wrap_up == "Greeted; Ann will write again with her order"
         assert ended.accepted_at is not None and ended.first_reply_at is not None
-        assert store.open_conversation("sms", ANN) is None  # the conversation closed
-        assert wait_for(lambda: replies_to(provider, ANN)[-1:] == [
-            "This conversation is closed. Write again any time."], 10), replies_to(provider, ANN)
+        # the chat is over for Ann: the text survey's question (text.yaml), then closed
+        conv = store.open_conversation("sms", ANN)
+        assert conv is not None and conv.state == "survey"
+        assert wait_for(lambda: replies_to(provider, ANN)[-1:] == [SURVEY], 10), \
+            replies_to(provider, ANN)
         # the engine saw the end: Ann's chat leaves emma, Bob's stays
         assert wait_for(lambda: connected() == {BOB}, 10), connected()
         still = route_of(live, BOB)

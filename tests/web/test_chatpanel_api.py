@@ -23,6 +23,7 @@ from web.chatpanel import ACCEPT_MARGIN_S, MAX_REPLY
 
 ANN, BOB = "+15550111", "+15550122"
 CARD = "4111 1111 1111 1111"
+SURVEY = "How did we do? Reply with a number from 1 (poor) to 5 (great)."
 CARD_DIGITS = re.compile(r"4111[ -]?1111[ -]?1111[ -]?1111")
 
 
@@ -129,9 +130,10 @@ def test_an_agent_accepts_two_chats_replies_in_both_and_closes_one(chats: ChatSt
     assert (ended.state, ended.ended_by, ended.ended_at) == ("ended", "agent", chats.clock.now)
     assert ended.wrap_up is not None and ended.wrap_up.startswith("Parcel Thursday; customer")
     assert not CARD_DIGITS.search(ended.wrap_up)
-    # the conversation is closed, the customer told
-    assert chats.store.open_conversation("sms", ANN) is None
-    assert chats.sent_to(ANN)[-1] == "This conversation is closed. Write again any time."
+    # the chat is over for the customer: the text survey's one question (text.yaml)
+    conv = chats.store.open_conversation("sms", ANN)
+    assert conv is not None and conv.id == a.conversation_id and conv.state == "survey"
+    assert chats.sent_to(ANN)[-1] == SURVEY
     assert [c["route_id"] for c in emma.get("/api/chats").json()["chats"]] == [b.route_id]
 
     assert [(rid, kind, agent, data) for rid, kind, agent, data in requests_of(chats)
@@ -142,6 +144,7 @@ def test_an_agent_accepts_two_chats_replies_in_both_and_closes_one(chats: ChatSt
     assert [e for e, _ in events] == ["handed-to-person", "accepted", "ended", "closed"]
     assert events[1][1] == {"route_id": a.route_id, "agent": "emma"}
     assert events[2][1]["by"] == "agent" and events[2][1]["wrap_up"] == ended.wrap_up
+    assert events[3][1] == {"route_id": a.route_id, "by": "agent", "survey": True}
 
 
 def test_an_offer_that_has_passed_cannot_be_accepted(chats: ChatStack) -> None:
