@@ -23,7 +23,10 @@ keys refused naming the allowed ones, every problem reported at once as
   waits in (``queue``), and per intent another (``intents``); checked against
   the directory when the web app starts (`text.config.check_routing`);
 - ``survey``: after an agent closes a chat, one question by text (its answer a
-  score from ``min`` to ``max``), stored like the call survey (off when absent).
+  score from ``min`` to ``max``), stored like the call survey (off when absent);
+- ``suggestions``: canned lines per language the agent portal's chat panel
+  offers to prefill a reply with (the agent edits them before sending; none
+  is ever sent on its own), beside the intent's self-service answer.
 
 ``messages`` has required keys (`MESSAGE_KEYS`) and optional ones
 (`OPTIONAL_MESSAGE_KEYS`: what the router's waiting replies and the survey say;
@@ -50,7 +53,7 @@ from adminfiles import (
 
 __all__ = ["TextConfig", "IntentRule", "Routing", "Survey", "check_routing",
            "OPTIONAL_MESSAGES", "OPTIONAL_MESSAGE_KEYS", "Lookup", "Providers", "load_text_config",
-           "check_text_config", "MESSAGE_KEYS", "URL_NAMES", "TextConfigError",
+           "check_text_config", "MESSAGE_KEYS", "MAX_SUGGESTIONS", "URL_NAMES", "TextConfigError",
            "UNKNOWN_PLACEHOLDER", "MISSING_TRANSLATION", "IVR_FLOW_INVALID"]
 
 MESSAGE_KEYS = ("ask_language", "handed_to_person", "secure", "not_understood", "did_it_help",
@@ -72,7 +75,7 @@ MISSING_TRANSLATION = "missing-translation"
 UNKNOWN_PLACEHOLDER = "unknown-placeholder"
 _TOP = ("languages", "default_language", "secure_line", "language_words", "agent_words",
         "yes_words", "no_words", "messages", "intents", "ivr_intents", "providers",
-        "routing", "survey", "callback_words")
+        "routing", "survey", "callback_words", "suggestions")
 IVR_FLOW_INVALID = "ivr-flow-invalid"
 _INTENT_KEYS = ("keywords", "answer", "lookup")
 _PROVIDER_KEYS = {"sms": ("base_url", "account_sid", "from", "webhook_url"),
@@ -80,6 +83,7 @@ _PROVIDER_KEYS = {"sms": ("base_url", "account_sid", "from", "webhook_url"),
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MAX_TEXT = 640  # one reply: 4 SMS segments
+MAX_SUGGESTIONS = 20  # per language
 
 
 class TextConfigError(Exception):
@@ -140,6 +144,19 @@ class TextConfig:
     routing: Routing = Routing(None, {})
     survey: Survey | None = None
     callback_words: dict[str, tuple[str, ...]] | None = None  # "call me back", per language
+    suggestions: dict[str, tuple[str, ...]] | None = None  # the chat panel's canned lines
+
+    def suggested(self, intent: str | None, language: str | None) -> tuple[str, ...]:
+        """What the chat panel offers to prefill a reply with, in ``language``: the
+        intent's self-service answer (when it needs no lookup to fill), then the
+        file's ``suggestions``."""
+        lang = language if language in self.languages else self.default_language
+        out: list[str] = []
+        rule = next((r for r in self.intents if r.name == intent), None)
+        if rule is not None and rule.answer and rule.lookup is None:
+            out.append(rule.answer.get(lang, rule.answer[self.default_language]))
+        out.extend((self.suggestions or {}).get(lang, ()))
+        return tuple(dict.fromkeys(out))
 
     def message(self, key: str, language: str | None) -> str:
         texts = self.messages.get(key)
@@ -325,11 +342,50 @@ def check_text_config(doc: dict[Any, Any], file: str,
     survey = _survey(c, doc["survey"]) if "survey" in doc else None
     callback = (c.words(doc["callback_words"], "-", "callback_words", languages,
                         required=False) if "callback_words" in doc else None)
+    suggestions = (_suggestions(c, doc["suggestions"], languages)
+                   if "suggestions" in doc else None)
     if c.problems or secure_line is None:
         return None, c.problems
     lw = {lang: frozenset(ws) for lang, ws in lang_words.items()}
     return TextConfig(languages, default, secure_line, lw, agent, yes, no, messages,
-                      tuple(intents), providers, routing, survey, callback), []
+                      tuple(intents), providers, routing, survey, callback, suggestions), []
+
+
+def _suggestions(c: _Check, v: Any, languages: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``suggestions``: per language (every one of ``languages``), a list of at most
+    `MAX_SUGGESTIONS` texts; no ``${...}`` (nothing fills them: the agent edits)."""
+    m = c.mapping(v, "suggestions", "-")
+    out: dict[str, tuple[str, ...]] = {}
+    if m is None:
+        return out
+    for lang in m:
+        if lang not in languages:
+            c.add("suggestions", str(lang), f"language {lang!r} is not one of languages "
+                  f"({', '.join(languages)})", BAD_CHOICE)
+    for lang in languages:
+        if lang not in m:
+            c.add("suggestions", lang, f"no suggestions in {lang!r}", MISSING_TRANSLATION)
+            continue
+        items = m[lang]
+        if not isinstance(items, list) or not items:
+            c.problems.append(wrong_type(c.file, "suggestions", lang, "a list of texts", items))
+            continue
+        if len(items) > MAX_SUGGESTIONS:
+            c.add("suggestions", lang, f"at most {MAX_SUGGESTIONS} suggestions "
+                  f"({len(items)} given)", OUT_OF_RANGE)
+            continue
+        texts = []
+        for i, item in enumerate(items):
+            t = c.text(item, "suggestions", f"{lang}[{i}]")
+            if t is None:
+                continue
+            if _PLACEHOLDER.search(t):
+                c.add("suggestions", f"{lang}[{i}]", "${...} is not filled in a suggestion "
+                      "(the agent edits it before sending)", UNKNOWN_PLACEHOLDER)
+                continue
+            texts.append(t)
+        out[lang] = tuple(texts)
+    return out
 
 
 def _routing(c: _Check, v: Any, intents: set[str]) -> Routing:

@@ -27,6 +27,7 @@ from routing.directory import Directory
 from store import Store
 from web.api import api_routes
 from web.auth import Passwords
+from web.chatpanel import chat_routes
 from web.chatrecords import chat_record_routes
 from web.context import WebContext, WebSettings
 from web.desk import desk_routes
@@ -110,12 +111,15 @@ def create_app(store: Store, directory: Directory, clock: Callable[[], datetime]
                text: TextChannels | None = None) -> Starlette:
     """The web app over ``store`` for the agents of ``directory``; ``clock`` gives aware now.
     ``text``: the SMS/Messenger webhooks (``/webhooks/``, signature-authenticated,
-    outside login and CSRF); without it they are not served."""
+    outside login and CSRF) and the portal's chat panel (``/api/chats``, web/chatpanel.py);
+    without it neither is served."""
     web = WebContext(store, directory, clock, settings, passwords)
+    web.chats = text is not None
     routes: list[BaseRoute] = [*api_routes(web), *page_routes(web), *desk_routes(web),
                                *stats_routes(web), *wallboard_routes(web),
                                *record_routes(web), *chat_record_routes(web), *payment_routes(web),
                                *(webhook_routes(text) if text is not None else ()),
+                               *(chat_routes(web, text) if text is not None else ()),
                                vendor_route(settings.vendor_dir),
                                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     middleware = [

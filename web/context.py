@@ -101,6 +101,7 @@ class WebContext:
         self.sessions = Sessions(store, settings.idle_timeout_s, settings.session_max_age_s)
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s,
                                       settings.login_lockout_s)
+        self.chats = False  # the chat panel is served (text channels configured: web.app)
 
     def now(self) -> datetime:
         now = self.clock()

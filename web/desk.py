@@ -36,14 +36,12 @@ when) in that call's record; the engine records the listen/whisper/barge itself.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -58,6 +56,7 @@ from web.api import Call, _endpoint, parse_object
 from web.auth import Principal
 from web.context import WebContext
 from web.errors import ApiError
+from web.events import change_stream, ended_stream
 from web.portal import AGENT_PHASES
 from web.vendor import SETUP_HINT, missing_vendor_files
 
@@ -67,7 +66,6 @@ log = logging.getLogger("homeline.web.desk")
 
 SUPERVISOR_ROLES = ("supervisor", "admin")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-_ENDED = '<p>Your session ended: <a href="/login">log in again</a>.</p>'
 _LABELS = {"on_call": "on a call", "wrap_up": "wrap-up", "reserved": "ringing",
            "missed": "missed an offer"}
 
@@ -85,7 +83,8 @@ def _ts(t: datetime | None) -> float | None:
 
 def _agents(web: WebContext, snap: RouterSnapshot | None, now: float) -> list[dict[str, Any]]:
     states = {a.agent_id: a for a in snap.agents} if snap else {}
-    calls = {c.agent: c for c in snap.calls if c.agent and c.phase in AGENT_PHASES} \
+    calls = {c.agent: c for c in snap.calls if c.agent and c.phase in AGENT_PHASES
+             and c.channel == "voice"} \
         if snap else {}
     # the last listen/whisper/barge asked on each live call (the engine's call events)
     events = web.store.call_events([c.call_id for c in calls.values()]) if calls else {}
@@ -198,7 +197,8 @@ def _current_call_of(web: WebContext, agent_id: str) -> str | None:
     snap = web.store.load_router_snapshot()
     if snap is None:
         return None
-    c = next((x for x in snap.calls if x.agent == agent_id and x.phase in AGENT_PHASES), None)
+    c = next((x for x in snap.calls if x.agent == agent_id and x.phase in AGENT_PHASES
+              and x.channel == "voice"), None)
     return c.call_id if c is not None else None
 
 
@@ -382,36 +382,21 @@ def desk_routes(web: WebContext) -> list[Route]:
                 "break_reasons": ("short break", "coaching", "other")}
         return templates.TemplateResponse(request, "desk.html", ctx)
 
-    async def ended() -> AsyncIterator[ServerSentEvent]:
-        yield ServerSentEvent(data=_ENDED, event="ended")
-
     def stream(request: Request, make: Callable[[Request], dict[str, str] | None]
-               ) -> EventSourceResponse:
-        async def events() -> AsyncIterator[ServerSentEvent]:
-            sent: dict[str, str] = {}
-            while True:
-                frags = await run_in_threadpool(make, request)
-                if frags is None:
-                    yield ServerSentEvent(data=_ENDED, event="ended")
-                    return
-                for name, html in frags.items():
-                    if sent.get(name) != html:
-                        sent[name] = html
-                        yield ServerSentEvent(data=html, event=name)
-                await asyncio.sleep(web.settings.events_poll_s)
-        return EventSourceResponse(events(), ping=15)
+               ) -> Response:
+        return change_stream(lambda: make(request), web.settings.events_poll_s)
 
     async def desk_events(request: Request) -> Response:
         p = await run_in_threadpool(web.principal, request, touch=False)
         if p is None or p.role not in SUPERVISOR_ROLES:
-            return EventSourceResponse(ended())
+            return ended_stream()
         request.scope["desk_user"] = p.name
         return stream(request, fragments)
 
     async def hand_events(request: Request) -> Response:
         p = await run_in_threadpool(web.principal, request, touch=False)
         if p is None or p.agent_id is None:
-            return EventSourceResponse(ended())
+            return ended_stream()
         agent_id = p.agent_id
 
         def hand(request: Request) -> dict[str, str] | None:

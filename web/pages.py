@@ -15,12 +15,10 @@
 """
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -31,6 +29,7 @@ from routing.snapshot import to_datetime
 from routing.windows import DAYS, load_zone
 from web.auth import Principal
 from web.context import WebContext
+from web.events import change_stream, ended_stream
 from web.portal import HISTORY_DAYS, caller_context, fairness_figure, staffing_slots, week_view
 from web.vendor import SETUP_HINT, missing_vendor_files
 
@@ -38,7 +37,6 @@ __all__ = ["page_routes", "TEMPLATES_DIR", "BREAK_REASONS"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 BREAK_REASONS = ("short break", "lunch", "coaching", "technical problem", "other")
-_ENDED = '<p>Your session ended: <a href="/login">log in again</a>.</p>'
 _LABELS = {"on_call": "on a call", "wrap_up": "wrap-up", "reserved": "ringing",
            "missed": "missed an offer"}
 
@@ -90,7 +88,8 @@ def page_routes(web: WebContext) -> list[Route]:
                          "elapsed_s": elapsed, "elapsed_text": _elapsed(elapsed),
                          "pending_break": a.pending_break}
             c = next((x for x in snap.calls if x.agent == agent_id
-                      and x.phase in ("ringing", "connected")), None)
+                      and x.phase in ("ringing", "connected") and x.channel == "voice"),
+                     None)  # a chat is no call: the chat panel shows it
             if c is not None:
                 call = {"phase": c.phase, "caller": c.arrival.caller, "queue": c.queue,
                         "intent": c.arrival.intent, "language": c.arrival.language}
@@ -115,7 +114,8 @@ def page_routes(web: WebContext) -> list[Route]:
         agent_id, ctx = got
         agent = web.directory.agent(agent_id)
         ctx |= await run_in_threadpool(state_context, agent_id)
-        ctx |= {"agent_name": agent.name or agent.id, "break_reasons": BREAK_REASONS}
+        ctx |= {"agent_name": agent.name or agent.id, "break_reasons": BREAK_REASONS,
+                "chats": web.chats}
         return templates.TemplateResponse(request, "agent.html", ctx)
 
     def hours_context(agent_id: str) -> dict[str, Any]:
@@ -159,13 +159,10 @@ def page_routes(web: WebContext) -> list[Route]:
         still ends it, and then (or at logout) an ``ended`` event closes the stream."""
         p = await who(request, touch=False)
 
-        async def ended() -> AsyncIterator[ServerSentEvent]:
-            yield ServerSentEvent(data=_ENDED, event="ended")
-
         if p is None or p.agent_id is None:
             # the session ended before the stream (re)connected: say so in the stream,
             # since an EventSource only retries on an error status
-            return EventSourceResponse(ended())
+            return ended_stream()
         agent_id = p.agent_id
 
         def fragments() -> dict[str, str] | None:
@@ -176,20 +173,7 @@ def page_routes(web: WebContext) -> list[Route]:
                     "caller": render("_caller.html", {
                         "ctx": caller_context(web, agent_id), "history_days": HISTORY_DAYS})}
 
-        async def stream() -> AsyncIterator[ServerSentEvent]:
-            sent: dict[str, str] = {}
-            while True:
-                frags = await run_in_threadpool(fragments)
-                if frags is None:
-                    yield ServerSentEvent(data=_ENDED, event="ended")
-                    return
-                for name, html in frags.items():
-                    if sent.get(name) != html:
-                        sent[name] = html
-                        yield ServerSentEvent(data=html, event=name)
-                await asyncio.sleep(web.settings.events_poll_s)
-
-        return EventSourceResponse(stream(), ping=15)
+        return change_stream(fragments, web.settings.events_poll_s)
 
     return [Route("/", home, methods=["GET"]),
             Route("/login", login_page, methods=["GET"]),

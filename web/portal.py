@@ -52,7 +52,8 @@ def current_call(web: WebContext, agent_id: str) -> dict[str, Any]:
         a = next((x for x in snap.agents if x.agent_id == agent_id), None)
         if a is not None:
             state = {"state": a.state, "since": to_datetime(a.since).isoformat()}
-        c = next((x for x in snap.calls if x.agent == agent_id and x.phase in AGENT_PHASES),
+        c = next((x for x in snap.calls if x.agent == agent_id and x.phase in AGENT_PHASES
+                  and x.channel == "voice"),  # a chat is no call (web/chatpanel.py)
                  None)
         if c is not None:
             rec = web.store.call_record(c.call_id)
