@@ -1,6 +1,7 @@
 """Text conversations through the same router as calls, on the real path (issue 11):
-SMS webhooks over real HTTP with valid signatures, the web app, the engine on a real
-Asterisk, agents' real softphones registered, a local server playing the SMS provider.
+SMS webhooks over real HTTP with valid signatures, the web app (agents accept and
+close through the chat panel's API, logged in), the engine on a real Asterisk,
+agents' real softphones registered, a local server playing the SMS provider.
 
 Routed by language, within the agent's chat capacity (the fourth chat waits and is
 told its expected wait), no call offered to an agent whose chats are open (mix rule
@@ -9,11 +10,11 @@ refused with a message."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -21,8 +22,8 @@ import yaml
 from provider_kit import Provider, start_provider
 
 from homeline.paths import DIALPLANS_DIR
-from homeline.textwiring import text_channels
 from store.chats import ChatRoute
+from web import Passwords
 from web.webhooks import twilio_signature
 
 from .conftest import Live, dial_and_press, wait_for
@@ -39,6 +40,7 @@ class Texting:
     provider: Provider
     client: httpx.Client
     url: str
+    sessions: dict[str, tuple[httpx.Client, str]] = field(default_factory=dict)
 
     def sms(self, sender: str, body: str, sid: str) -> None:
         params = {"From": sender, "To": "+15550100", "Body": body, "MessageSid": sid}
@@ -63,30 +65,37 @@ class Texting:
                      f"{[(r.customer, r.state, r.agent_id) for r in self.routes()]}")
         return got[-1]  # type: ignore[no-any-return]
 
-    # what the portal's chat panel does (web/chatpanel.py), through the store
+    # the agent's side: the portal's chat panel API (web/chatpanel.py), logged in
+    def agent(self, agent_id: str) -> tuple[httpx.Client, str]:
+        if agent_id not in self.sessions:
+            store = self.live.store
+            assert store is not None
+            if store.user(agent_id) is None:
+                store.add_user(agent_id, "agent", agent_id,
+                               Passwords().hash(f"{agent_id}-password"), datetime.now(UTC))
+            c = httpx.Client(base_url=self.url, timeout=10.0)
+            r = c.post("/api/session", json={"user": agent_id,
+                                             "password": f"{agent_id}-password"})
+            assert r.status_code == 200, r.text
+            self.sessions[agent_id] = (c, str(r.json()["csrf"]))
+        return self.sessions[agent_id]
+
+    def act(self, route: ChatRoute, action: str, body: dict[str, Any] | None = None) -> None:
+        assert route.agent_id is not None
+        c, csrf = self.agent(route.agent_id)
+        r = c.post(f"/api/chats/{quote(route.route_id, safe='')}/{action}", json=body or {},
+                   headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200, (action, r.status_code, r.text)
+
     def accept(self, route: ChatRoute) -> None:
-        store = self.live.store
-        assert store is not None and route.agent_id is not None
-        now = datetime.now(UTC)
-        assert store.update_chat_route(route.route_id, now, expect_states=("offered",),
-                                       expect_agent=route.agent_id, state="accepted",
-                                       accepted_at=now)
-        store.request_chat(route.route_id, "accept", route.agent_id, now)
+        self.act(route, "accept")
 
     def close(self, route: ChatRoute) -> None:
-        store = self.live.store
-        assert store is not None and route.agent_id is not None
-        now = datetime.now(UTC)
-        assert store.update_chat_route(route.route_id, now, expect_states=("accepted",),
-                                       expect_agent=route.agent_id, state="ended",
-                                       ended_by="agent", ended_at=now, wrap_up="done")
-        store.request_chat(route.route_id, "end", route.agent_id, now, {"by": "agent"})
-        text = text_channels(store, self.live.stack.secrets, lambda: datetime.now(UTC),
-                             self.live.stack.text_config)
-        assert text is not None
-        ended = store.chat_route(route.route_id)
-        assert ended is not None
-        text.chat_closed(ended)
+        self.act(route, "close", {"wrap_up": "done"})
+
+    def shut(self) -> None:
+        for c, _ in self.sessions.values():
+            c.close()
 
     def offered_rule(self, route: ChatRoute) -> str:
         assert self.live.store is not None
@@ -126,7 +135,9 @@ def texting(live_factory: Callable[..., Live], tmp_path: Path) -> Iterator[Texti
             live.agent("ana")
             live.agent("ben")
             live.wait_registered("ana", "ben")
-            yield Texting(live, provider, client, web.url)
+            t = Texting(live, provider, client, web.url)
+            yield t
+            t.shut()
         finally:
             client.close()
             live.stack.stop_web()
@@ -297,6 +308,7 @@ def test_a_waiting_sms_customer_asks_for_a_call_back(live_factory: Callable[...,
             assert live.store.open_conversation("sms", "+34600000022") is None
             assert not any(kind == "decision" and type(d).__name__ == "OfferCall"
                            for kind, d in live.events)
+            t.shut()
         live.stack.stop_web()
     finally:
         server.shutdown()
