@@ -46,7 +46,8 @@ class AgentPools:
         self.trainees_in: dict[PoolKey, int] = {}
         self._pools_of: dict[str, list[PoolKey]] = {}
         self._heaps: dict[tuple[PoolKey, str, bool], list[HeapEntry]] = {}
-        self._heaps_of_pool: dict[PoolKey, list[tuple[str, bool]]] = {}
+        # (pool, trainee) -> the heap kinds built for it (what `push` indexes an agent in)
+        self._kinds_of: dict[tuple[PoolKey, bool], list[str]] = {}
         self._key = key_fn
         self._version = version_of
         self._routable = routable
@@ -69,11 +70,22 @@ class AgentPools:
         """The agent became routable (or its key changed): index it under its current version."""
         version = self._version(agent_id)
         trainee = self.trainee[agent_id]
+        # an agent is in (skills + 1) x (languages + 1) pools, each with a heap per kind:
+        # whether it belongs in a kind, and its key there (which depends on the kind and
+        # the pool's skill only), are worked out once per push, not once per heap
+        accepted: dict[str, bool] = {}
+        keys: dict[tuple[str, str], tuple[float, float]] = {}
+        heaps = self._heaps
         for p in self._pools_of[agent_id]:
-            for kind, tr in self._heaps_of_pool.get(p, ()):
-                if tr is trainee and self._accepts(agent_id, kind):
-                    k1, k2 = self._key(agent_id, kind, p[0])
-                    heapq.heappush(self._heaps[(p, kind, tr)], (k1, k2, agent_id, version))
+            for kind in self._kinds_of.get((p, trainee), ()):
+                ok = accepted.get(kind)
+                if ok is None:
+                    ok = accepted[kind] = self._accepts(agent_id, kind)
+                if ok:
+                    k = keys.get((kind, p[0]))
+                    if k is None:
+                        k = keys[(kind, p[0])] = self._key(agent_id, kind, p[0])
+                    heapq.heappush(heaps[(p, kind, trainee)], (k[0], k[1], agent_id, version))
 
     def heap(self, pool: PoolKey, kind: str, trainee: bool) -> list[HeapEntry]:
         key = (pool, kind, trainee)
@@ -86,7 +98,7 @@ class AgentPools:
                     h.append((k1, k2, aid, self._version(aid)))
             heapq.heapify(h)
             self._heaps[key] = h
-            self._heaps_of_pool.setdefault(pool, []).append((kind, trainee))
+            self._kinds_of.setdefault((pool, trainee), []).append(kind)
         return h
 
     def drain(self, heap: list[HeapEntry], popped: list[tuple[list[HeapEntry], HeapEntry]]
@@ -109,12 +121,12 @@ class AgentPools:
         """Forget the heaps of ``kind`` (all when None); they are rebuilt on next use."""
         if kind is None:
             self._heaps.clear()
-            self._heaps_of_pool.clear()
+            self._kinds_of.clear()
             return
         for key in [k for k in self._heaps if k[1] == kind]:
             del self._heaps[key]
-        for kinds in self._heaps_of_pool.values():
-            kinds[:] = [x for x in kinds if x[0] != kind]
+        for kinds in self._kinds_of.values():
+            kinds[:] = [x for x in kinds if x != kind]
 
 
 @dataclass(slots=True)
