@@ -234,7 +234,7 @@ class PgCluster:
         try:
             with psycopg.connect(self.url("postgres"), autocommit=True,
                                  connect_timeout=10) as conn:
-                conn.execute(sql)  # type: ignore[arg-type]  # names checked by the callers
+                conn.execute(sql)  # names checked by the callers
         except psycopg.Error as exc:
             raise PgClusterError(f"{sql}: {exc}") from exc
 
