@@ -36,6 +36,7 @@ store's ISO timestamps and ids compare and sort as text (`store.schema`).
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -120,23 +121,15 @@ class PostgresStore(SqlStore):
         self.url = url
         self.where = redact(url)
         self.timeout = float(timeout)
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            url, min_size=1, max_size=max_size, open=False, timeout=self.timeout,
-            name="homeline-store",
-            kwargs={"autocommit": True, "connect_timeout": max(2, int(self.timeout)),
-                    "application_name": "homeline",
-                    # a lock wait is bounded as SQLite's busy_timeout bounds it
-                    "options": f"-c lock_timeout={int(self.timeout * 1000)}",
-                    # a server gone without a word (no RST) is noticed within ~11 s
-                    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-                    "keepalives_count": 3})
+        self._max_size = max_size
+        self._renewing = threading.Lock()
+        self._pool = self._new_pool()
         try:
             self._pool.open(wait=True, timeout=self.timeout)
         except PoolTimeout as exc:
             self._pool.close()
-            raise StoreError(f"{self.where}: cannot open the store: the database did not "
-                             f"answer within {self.timeout:g} s ({self._last_error()})"
-                             ) from exc
+            raise StoreError(f"{self.where}: cannot open the store: no connection within "
+                             f"{self.timeout:g} s ({self._last_error()})") from exc
         try:
             self._check_collation()
             with self._tx() as db:
@@ -147,6 +140,18 @@ class PostgresStore(SqlStore):
         except BaseException:
             self._pool.close()
             raise
+
+    def _new_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        return ConnectionPool(
+            self.url, min_size=1, max_size=self._max_size, open=False, timeout=self.timeout,
+            name="homeline-store",
+            kwargs={"autocommit": True, "connect_timeout": max(2, int(self.timeout)),
+                    "application_name": "homeline",
+                    # a lock wait is bounded as SQLite's busy_timeout bounds it
+                    "options": f"-c lock_timeout={int(self.timeout * 1000)}",
+                    # a server gone without a word (no RST) is noticed within ~11 s
+                    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                    "keepalives_count": 3})
 
     def _last_error(self) -> str:
         """Why the pool could not connect, asked of the server directly."""
@@ -172,19 +177,47 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         self._pool.close()
 
-    # ------------------------------------------------------------ connections
-    def _getconn(self, deadline: float) -> psycopg.Connection[Any]:
-        try:
-            return self._pool.getconn(timeout=max(0.05, deadline - time.monotonic()))
-        except PoolTimeout as exc:
-            raise StoreError(f"{self.where}: no database connection within "
-                             f"{self.timeout:g} s ({self._last_error()})") from exc
-        except psycopg.Error as exc:  # the pool is closed
-            raise StoreError(f"{self.where}: {exc}") from exc
-
-    def _putconn(self, conn: psycopg.Connection[Any]) -> None:
+    @staticmethod
+    def _putconn(pool: ConnectionPool[psycopg.Connection[Any]],
+                 conn: psycopg.Connection[Any]) -> None:
         # a broken connection, or one left in a transaction, is discarded by the pool
-        self._pool.putconn(conn)
+        pool.putconn(conn)
+
+    # ------------------------------------------------------------ connections
+    def _getconn(self, deadline: float
+                 ) -> tuple[ConnectionPool[psycopg.Connection[Any]], psycopg.Connection[Any]]:
+        """A connection of the pool (and that pool, to give it back to)."""
+        while True:
+            pool = self._pool
+            left = deadline - time.monotonic()
+            try:
+                return pool, pool.getconn(timeout=max(0.05, min(1.0, left)))
+            except PoolTimeout as exc:
+                if left <= 1.0:
+                    raise StoreError(f"{self.where}: no database connection within "
+                                     f"{self.timeout:g} s ({self._last_error()})") from exc
+                self._renew_if_stuck(pool)
+            except psycopg.Error as exc:  # the pool is closed
+                raise StoreError(f"{self.where}: {exc}") from exc
+
+    def _renew_if_stuck(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        """After an outage the pool retries connecting with a growing delay (1 s, 2 s,
+        4 s ...): once the server answers again, a new pool replaces it rather than a
+        call waiting out the delay. A pool only busy (no connection error) is kept."""
+        if not pool.get_stats().get("connections_errors"):
+            return
+        try:
+            psycopg.connect(self.url, connect_timeout=2).close()
+        except psycopg.Error:
+            return  # still down: wait on
+        with self._renewing:
+            if self._pool is not pool:
+                return  # another thread renewed it
+            fresh = self._new_pool()
+            fresh.open(wait=False)
+            self._pool = fresh
+        # connections still lent out are closed when given back to the closed pool
+        pool.close(timeout=1.0)
 
     @staticmethod
     def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -195,21 +228,22 @@ class PostgresStore(SqlStore):
         except psycopg.Error:
             pass  # the pool discards a connection it cannot reset
 
-    def _begin(self, begin: str, lock: bool, what: str) -> psycopg.Connection[Any]:
+    def _begin(self, begin: str, lock: bool, what: str
+               ) -> tuple[ConnectionPool[psycopg.Connection[Any]], psycopg.Connection[Any]]:
         """A connection inside a new transaction (and holding the write lock); a
         connection the server dropped since its last use is left and another taken."""
         deadline = time.monotonic() + self.timeout
         while True:
-            conn = self._getconn(deadline)
+            pool, conn = self._getconn(deadline)
             try:
                 conn.execute(begin)
                 if lock:
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                return conn
+                return pool, conn
             except psycopg.Error as exc:
                 self._rollback(conn)
                 broken = conn.broken
-                self._putconn(conn)
+                self._putconn(pool, conn)
                 if broken and time.monotonic() < deadline:
                     continue
                 if isinstance(exc, psycopg.errors.LockNotAvailable):
@@ -219,7 +253,7 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        conn = self._begin("BEGIN", True, "cannot write")
+        pool, conn = self._begin("BEGIN", True, "cannot write")
         try:
             try:
                 yield _Conn(conn)
@@ -231,13 +265,13 @@ class PostgresStore(SqlStore):
                 self._rollback(conn)
                 raise
         finally:
-            self._putconn(conn)
+            self._putconn(pool, conn)
 
     @contextmanager
     def _reads(self) -> Iterator[Connection]:
         # one snapshot for the reads (the router state, an agent's hours)
-        conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", False,
-                           "read failed")
+        pool, conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", False,
+                                 "read failed")
         try:
             try:
                 yield _Conn(conn)
@@ -249,13 +283,13 @@ class PostgresStore(SqlStore):
                 self._rollback(conn)
                 raise
         finally:
-            self._putconn(conn)
+            self._putconn(pool, conn)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         deadline = time.monotonic() + self.timeout
         query = translate(sql)
         while True:
-            conn = self._getconn(deadline)
+            pool, conn = self._getconn(deadline)
             try:
                 return conn.execute(query, tuple(params)).fetchall()
             except psycopg.Error as exc:
@@ -263,4 +297,4 @@ class PostgresStore(SqlStore):
                     continue  # a dropped connection: the read again on another
                 raise StoreError(f"{self.where}: read failed: {exc}") from exc
             finally:
-                self._putconn(conn)
+                self._putconn(pool, conn)
