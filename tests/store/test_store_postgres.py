@@ -215,5 +215,6 @@ def test_a_database_from_a_newer_homeline_or_sorting_text_by_language_is_refused
             open_store(pg_cluster.url(name))
     finally:
         pg_cluster.drop_database(name)
-    with pytest.raises(StoreError, match="cannot open the store: no connection within 1 s.*does not exist"):
+    with pytest.raises(StoreError,
+                       match="cannot open the store: no connection within 1 s.*does not exist"):
         PostgresStore(pg_cluster.url("no_such_database"), timeout=1.0)
