@@ -236,9 +236,9 @@ class PostgresStore(SqlStore):
         while True:
             pool, conn = self._getconn(deadline)
             try:
-                conn.execute(begin)
-                if lock:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                # one round trip: without parameters psycopg sends both statements at once
+                conn.execute(f"{begin}; SELECT pg_advisory_xact_lock({WRITE_LOCK})" if lock
+                             else begin)
                 return pool, conn
             except psycopg.Error as exc:
                 self._rollback(conn)
