@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,6 +20,7 @@ from store import SCHEMA_VERSION, CallRecord, StoreError, WebSession, open_store
 from store.postgres import WRITE_LOCK, PostgresStore, redact, translate
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_placeholders_are_translated_outside_literals_only() -> None:
@@ -218,3 +220,29 @@ def test_a_database_from_a_newer_homeline_or_sorting_text_by_language_is_refused
     with pytest.raises(StoreError,
                        match="cannot open the store: no connection within 1 s.*does not exist"):
         PostgresStore(pg_cluster.url("no_such_database"), timeout=1.0)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_stored_hours_apply_to_the_whole_directory_at_once(make_store: StoreMaker) -> None:
+    """apply_hours reads every agent's hours in three statements: the same as each
+    agent's own `hours`, agents without stored hours keep the file's."""
+    from datetime import date
+
+    from routing import load_directory
+    from routing.windows import HoursChange, HourWindow
+
+    directory = load_directory(REPO / "dialplans" / "agents.yaml")
+    ids = [a.id for a in directory.agents]
+    with make_store() as s:
+        s.save_hours(ids[0], [HourWindow(0, 600, 720), HourWindow(2, 480, 600)],
+                     [HoursChange(date(2026, 12, 7), 600, 660, "cancel")], T0)
+        s.save_hours(ids[1], [], [HoursChange(date(2026, 12, 8), 60, 120, "add")], T0)
+        applied = s.apply_hours(directory)
+        for a, before in zip(applied.agents, directory.agents, strict=True):
+            stored = s.hours(a.id)
+            if stored is None:
+                assert a == before
+            else:
+                assert (a.windows, a.changes) == stored, a.id
+        assert applied.agents[0].windows == (HourWindow(0, 600, 720), HourWindow(2, 480, 600))
+        assert applied.agents[1].windows == ()
