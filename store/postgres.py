@@ -144,14 +144,17 @@ class PostgresStore(SqlStore):
     def _new_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
         return ConnectionPool(
             self.url, min_size=1, max_size=self._max_size, open=False, timeout=self.timeout,
-            name="homeline-store",
+            name="homeline-store", configure=self._configure,
             kwargs={"autocommit": True, "connect_timeout": max(2, int(self.timeout)),
                     "application_name": "homeline",
-                    # a lock wait is bounded as SQLite's busy_timeout bounds it
-                    "options": f"-c lock_timeout={int(self.timeout * 1000)}",
                     # a server gone without a word (no RST) is noticed within ~11 s
                     "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                     "keepalives_count": 3})
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        # a lock wait is bounded as SQLite's busy_timeout bounds it (the URL's own
+        # options, if any, are kept: this is a SET on each new connection)
+        conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
 
     def _last_error(self) -> str:
         """Why the pool could not connect, asked of the server directly."""
@@ -164,15 +167,13 @@ class PostgresStore(SqlStore):
     def _check_collation(self) -> None:
         # byte order: upper case before lower case, punctuation counted (linguistic
         # collations answer False to at least one of these)
-        row = self._read("SELECT 'B' < 'a', 'a-c' < 'ab', 'Z1' < 'a0', "
-                         "(SELECT datcollate FROM pg_database "
-                         "WHERE datname = current_database())")[0]
-        if not all(row[:3]):
+        row = self._read("SELECT 'B' < 'a', 'a-c' < 'ab', 'Z1' < 'a0'")[0]
+        if not all(row):
             raise StoreError(
-                f"{self.where}: the database sorts text by the collation {row[3]!r}; the "
-                "store compares timestamps and ids as text in byte order, as SQLite does: "
-                "create the database with CREATE DATABASE name TEMPLATE template0 "
-                "ENCODING 'UTF8' LOCALE 'C'")
+                f"{self.where}: the database sorts text by language rules, not by byte "
+                "(it puts 'a' before 'B'); the store compares timestamps and ids as text in "
+                "byte order, as SQLite does: create the database with CREATE DATABASE name "
+                "TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'")
 
     def close(self) -> None:
         self._pool.close()
