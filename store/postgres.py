@@ -26,7 +26,9 @@ broken when first used and left behind; the call then takes another one (a new
 connection once the server answers again): a read is retried whole, a write is
 retried only while nothing of it has run (its BEGIN and lock). A call never
 waits longer than ``timeout`` seconds for a connection or the lock: StoreError
-then, naming the problem.
+then, naming the problem; while the server does not answer at all, a call fails
+within a fraction of a second (the engine's router thread keeps routing on
+what it knows rather than waiting on every save).
 
 The database must sort text by byte (collation ``C``, as SQLite does): the
 store's ISO timestamps and ids compare and sort as text (`store.schema`).
@@ -57,6 +59,8 @@ __all__ = ["PostgresStore", "WRITE_LOCK", "translate", "redact"]
 # the store's one write lock: "Homeline" in ASCII as a bigint (pg_advisory_xact_lock
 # keys are one namespace per database: other Homeline locks must use other keys)
 WRITE_LOCK = int.from_bytes(b"Homeline", "big")
+# how long a call waits for the pool before asking whether the server is down
+_SLICE_S = 0.25
 
 def redact(url: str) -> str:
     """The URL without its password (what error messages and logs show)."""
@@ -158,11 +162,7 @@ class PostgresStore(SqlStore):
 
     def _last_error(self) -> str:
         """Why the pool could not connect, asked of the server directly."""
-        try:
-            psycopg.connect(self.url, connect_timeout=2).close()
-        except psycopg.Error as exc:
-            return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return "no connection came free"
+        return self._probe() or "no connection came free"
 
     def _check_collation(self) -> None:
         # byte order: upper case before lower case, punctuation counted (linguistic
@@ -187,30 +187,45 @@ class PostgresStore(SqlStore):
     # ------------------------------------------------------------ connections
     def _getconn(self, deadline: float
                  ) -> tuple[ConnectionPool[psycopg.Connection[Any]], psycopg.Connection[Any]]:
-        """A connection of the pool (and that pool, to give it back to)."""
+        """A connection of the pool (and that pool, to give it back to).
+
+        A pool merely busy is waited for, up to the deadline. A pool that has failed
+        to connect is not: the server is asked directly, and if it does not answer
+        the call fails at once (StoreError) instead of waiting out the timeout, so a
+        caller such as the engine's router thread is held up a fraction of a second
+        per call while the database is down, not ``timeout`` seconds.
+        """
         while True:
             pool = self._pool
             left = deadline - time.monotonic()
             try:
-                return pool, pool.getconn(timeout=max(0.05, min(1.0, left)))
+                return pool, pool.getconn(timeout=max(0.05, min(_SLICE_S, left)))
             except PoolTimeout as exc:
-                if left <= 1.0:
+                if left <= _SLICE_S:
                     raise StoreError(f"{self.where}: no database connection within "
                                      f"{self.timeout:g} s ({self._last_error()})") from exc
-                self._renew_if_stuck(pool)
+                if pool.get_stats().get("connections_errors"):
+                    down = self._probe()
+                    if down is not None:
+                        raise StoreError(f"{self.where}: the database does not answer "
+                                         f"({down})") from exc
+                    self._renew(pool)
             except psycopg.Error as exc:  # the pool is closed
                 raise StoreError(f"{self.where}: {exc}") from exc
 
-    def _renew_if_stuck(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
-        """After an outage the pool retries connecting with a growing delay (1 s, 2 s,
-        4 s ...): once the server answers again, a new pool replaces it rather than a
-        call waiting out the delay. A pool only busy (no connection error) is kept."""
-        if not pool.get_stats().get("connections_errors"):
-            return
+    def _probe(self) -> str | None:
+        """None when the server takes a connection now, else why not."""
         try:
             psycopg.connect(self.url, connect_timeout=2).close()
-        except psycopg.Error:
-            return  # still down: wait on
+        except psycopg.Error as exc:
+            text = str(exc).strip()
+            return text.splitlines()[0] if text else type(exc).__name__
+        return None
+
+    def _renew(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        """After an outage the pool retries connecting with a growing delay (1 s, 2 s,
+        4 s ...): once the server answers again, a new pool replaces it rather than
+        calls waiting out the delay."""
         with self._renewing:
             if self._pool is not pool:
                 return  # another thread renewed it

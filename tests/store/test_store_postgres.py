@@ -133,7 +133,8 @@ def test_a_restarted_server_costs_the_next_call_nothing_and_a_stopped_one_is_an_
         own_cluster: PgCluster) -> None:
     """The pool's connections all die with the server: the next call takes a new one
     (reads, the router state, writes succeed after the restart); while the server is
-    down a call fails with StoreError within the timeout, never hangs."""
+    down a call fails with StoreError at once (well within the timeout), never hangs;
+    once it is back the next call succeeds."""
     url = own_cluster.create_database("restart")
     with PostgresStore(url, timeout=3.0) as s:
         for i in range(4):  # several connections in the pool
@@ -153,7 +154,7 @@ def test_a_restarted_server_costs_the_next_call_nothing_and_a_stopped_one_is_an_
                      s.load_router_snapshot):
             took, out = _timed(call)
             assert isinstance(out, StoreError), out
-            assert took < 3.0 + 2.0, took
+            assert took < 1.5, took  # fails fast: the server is asked, not waited for
             print(f"server down: {type(out).__name__} after {took:.2f} s: {out}")
         own_cluster.start_server()
         assert s.request_agent_state("bob", "available", "", T0) == 6
