@@ -10,7 +10,8 @@ file beside its data directory (same disk). On each:
   engine does (``save_router_changes``);
 - change-feed appends: ``request_agent_state`` from one thread, then from 4
   threads at once (every seq distinct and consecutive, checked);
-- feed polls: ``agent_requests_since(last)`` with nothing new (the engine's poll).
+- feed polls: ``agent_requests_since(last)`` with nothing new (the engine's poll),
+  after ANALYZE (the statistics PostgreSQL's autovacuum keeps; SQLite's too).
 
 Run: .venv/bin/python bench/store_compare.py [--steps N] [--appends N]
 Prints each figure, then one JSON object (the last line) with the figures and the
@@ -19,6 +20,7 @@ PostgreSQL / SQLite ratios (above 1: PostgreSQL is faster).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -61,8 +63,8 @@ def rate(n: int, call: Callable[[], None]) -> float:
     return n / (time.perf_counter() - t)
 
 
-def measure(store: SqlStore, changes: list[RouterChanges], appends: int,
-            threads: int) -> dict[str, float]:
+def measure(store: SqlStore, analyze: Callable[[], None], changes: list[RouterChanges],
+            appends: int, threads: int) -> dict[str, float]:
     out: dict[str, float] = {}
 
     def saves() -> None:
@@ -98,6 +100,7 @@ def measure(store: SqlStore, changes: list[RouterChanges], appends: int,
     out[f"feed_appends_{threads}_threads_per_s"] = rate(per * threads, appends_many)
     assert sorted(seqs) == list(range(base + 1, base + per * threads + 1)), "seqs"
     last = store.agent_requests_seq()
+    analyze()  # table statistics, as PostgreSQL's autovacuum keeps them
 
     def polls() -> None:
         for _ in range(appends):
@@ -105,6 +108,19 @@ def measure(store: SqlStore, changes: list[RouterChanges], appends: int,
 
     out["feed_polls_per_s"] = rate(appends, polls)
     return out
+
+
+def _analyze(address: str) -> None:
+    if address.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(address, autocommit=True) as conn:
+            conn.execute("ANALYZE")
+    else:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(address)) as db:
+            db.execute("ANALYZE")
 
 
 def main() -> int:
@@ -121,7 +137,8 @@ def main() -> int:
                      "postgresql": pg.create_database("bench")}
         for name, address in addresses.items():
             with open_store(address) as store:
-                figures[name] = measure(store, changes, args.appends, args.threads)
+                figures[name] = measure(store, lambda a=address: _analyze(a), changes,
+                                        args.appends, args.threads)
             print(name, " ".join(f"{k}={v:,.0f}" for k, v in figures[name].items()),
                   flush=True)
     ratios = {k: round(figures["postgresql"][k] / figures["sqlite"][k], 3)

@@ -157,8 +157,12 @@ class PostgresStore(SqlStore):
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         # a lock wait is bounded as SQLite's busy_timeout bounds it (the URL's own
-        # options, if any, are kept: this is a SET on each new connection)
-        conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
+        # options, if any, are kept: these are SETs on each new connection); every
+        # statement planned for its values: a feed's poll (seq > its last seq) finds
+        # almost nothing, where a plan made for any value scans the table (psycopg
+        # prepares a statement run often)
+        conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}; "
+                     "SET plan_cache_mode = force_custom_plan")
 
     def _last_error(self) -> str:
         """Why the pool could not connect, asked of the server directly."""
