@@ -46,6 +46,8 @@ def pg_bin_dir() -> Path:
     """Where ``initdb`` and ``pg_ctl`` are."""
     env = os.environ.get("HOMELINE_PG_BIN")
     if env:
+        if not (Path(env) / "pg_ctl").is_file():
+            raise PgClusterError(f"HOMELINE_PG_BIN={env}: no pg_ctl there")
         return Path(env)
     debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
                     key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()

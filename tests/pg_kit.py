@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from homeline.pgcluster import PgCluster
+from homeline.pgcluster import PgCluster, PgClusterError, pg_bin_dir
 from store import SqlStore, open_store
 
 __all__ = ["pg_cluster", "pg_database", "backend", "store_address", "make_store",
@@ -27,6 +27,10 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
+    try:
+        pg_bin_dir()
+    except PgClusterError as exc:  # as browser_kit does for a missing Chromium
+        pytest.skip(f"needs PostgreSQL's server binaries: scripts/bootstrap.sh ({exc})")
     with PgCluster(durable=False) as cluster:
         yield cluster
 
