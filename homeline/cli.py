@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "serve",
     "secrets",
     "text",
+    "postgres",
 )
 
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 __all__ = ["REPO_ROOT", "DIALPLANS_DIR", "cache_dir", "prompt_build_dir", "state_dir",
-           "default_db_path"]
+           "default_db_path", "store_address", "STORE_HELP"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIALPLANS_DIR = REPO_ROOT / "dialplans"
@@ -39,3 +39,15 @@ def state_dir() -> Path:
 def default_db_path() -> Path:
     """The store's file unless ``--db`` says otherwise: state dir / homeline.sqlite3."""
     return state_dir() / "homeline.sqlite3"
+
+
+STORE_HELP = ("the store: an SQLite file or a postgresql://user:password@host:port/dbname URL "
+              "(default: $HOMELINE_STORE, else state dir/homeline.sqlite3)")
+
+
+def store_address(given: str | Path | None = None) -> str:
+    """Which store the commands open (`store.open_store`): ``--db`` when given, else
+    ``$HOMELINE_STORE`` (a path or a ``postgresql://`` URL), else `default_db_path`."""
+    if given:
+        return str(given)
+    return os.environ.get("HOMELINE_STORE") or str(default_db_path())

@@ -1,9 +1,9 @@
 """The store interface: state that must survive a restart, behind one Protocol.
 
-`store.sqlite.SqliteStore` implements it today; a PostgreSQL store shared by
-several engines is the next implementation (its SQL is already portable, see
-`store.schema`). Every method is safe to call from several threads; ``now``
-arguments are aware datetimes (naive -> ValueError).
+`store.sql.SqlStore` implements it, on SQLite (`store.sqlite.SqliteStore`) and on
+PostgreSQL (`store.postgres.PostgresStore`, shared by several engines). Every
+method is safe to call from several threads; ``now`` arguments are aware
+datetimes (naive -> ValueError).
 """
 from __future__ import annotations
 

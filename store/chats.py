@@ -23,7 +23,6 @@ Two tables (same portable SQL rules as the rest of the store, ``store.schema``):
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from routing.windows import check_aware
+from store.dbapi import Connection
 from store.errors import StoreError
 
 __all__ = ["CHAT_SCHEMA", "CHAT_ROUTE_STATES", "CHAT_REQUEST_KINDS", "ChatRoute",
@@ -151,9 +151,9 @@ class ChatStore(Protocol):
 
 
 class ChatTables:
-    """Mixed into `store.sqlite.SqliteStore`: uses its ``_tx`` and ``_read``."""
+    """Mixed into `store.sql.SqlStore`: uses its ``_tx`` and ``_read``."""
 
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _tx: Callable[[], AbstractContextManager[Connection]]
     _read: Callable[..., list[Any]]
 
     def route_chat(self, conversation_id: str, channel: str, customer: str, queue_id: str,
@@ -180,7 +180,7 @@ class ChatTables:
         return got
 
     @staticmethod
-    def _append_request(db: sqlite3.Connection, route_id: str, kind: str,
+    def _append_request(db: Connection, route_id: str, kind: str,
                         agent_id: str | None, at: str, data: dict[str, Any]) -> int:
         seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_requests")
                   .fetchone()[0])

@@ -9,7 +9,6 @@ engine reads it with `DeskTables.supervise_requests_since` and carries it out
 """
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from routing.windows import check_aware
+from store.dbapi import Connection
 from store.errors import StoreError
 
 __all__ = ["Hand", "SuperviseRequest", "SUPERVISE_MODES", "HAND_TEXT_MAX", "DeskTables",
@@ -104,9 +104,9 @@ class DeskStore(Protocol):
 
 
 class DeskTables:
-    """Mixed into `store.sqlite.SqliteStore`: uses its ``_tx`` and ``_read``."""
+    """Mixed into `store.sql.SqlStore`: uses its ``_tx`` and ``_read``."""
 
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _tx: Callable[[], AbstractContextManager[Connection]]
     _read: Callable[..., list[Any]]
 
     # ------------------------------------------------------------ hands

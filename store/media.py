@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from routing.windows import check_aware
+from store.dbapi import Connection
 from store.errors import StoreError
 
 __all__ = ["MediaTables", "Recording", "Payment", "PAYMENT_STATUSES"]
@@ -69,9 +69,9 @@ _PAYMENT_COLS = "seq, agent_id, call_id, requested_at, status, detail, updated_a
 
 
 class MediaTables:
-    """Methods over `SqliteStore`'s connection (``_tx``, ``_read``)."""
+    """Methods over `store.sql.SqlStore`'s connection (``_tx``, ``_read``)."""
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _tx(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

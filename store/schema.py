@@ -1,7 +1,7 @@
 """The store's tables: one schema string, in SQL that PostgreSQL runs as well as SQLite.
 
-Rules for every statement here and in the implementations (a shared PostgreSQL
-store for several engines is the next step, issue 8):
+Rules for every statement here and in the implementations (`store.sql.SqlStore`
+runs them on SQLite and on a PostgreSQL store several engines share, issue 13):
 
 - types: TEXT, INTEGER, BIGINT, DOUBLE PRECISION only; timestamps are ISO 8601
   text in UTC with microseconds (``2026-11-30T18:00:00.000000+00:00``), so they
@@ -9,12 +9,12 @@ store for several engines is the next step, issue 8):
 - upserts are ``INSERT ... ON CONFLICT (key) DO UPDATE SET col = excluded.col``
   (PostgreSQL 9.5+, SQLite 3.24+), never ``INSERT OR REPLACE``;
 - no AUTOINCREMENT / SERIAL: change-feed sequence numbers are ``MAX(seq) + 1``
-  inside the writing transaction (SQLite serialises writers with BEGIN IMMEDIATE;
-  a PostgreSQL store will take a lock or use a sequence there);
+  inside the writing transaction (SQLite serialises writers with BEGIN IMMEDIATE,
+  `store.postgres` with one transaction-level advisory lock);
 - no SQLite-only functions (datetime(), strftime(), julianday(), json_*()):
   JSON is stored as TEXT and decoded in Python.
 
-``SCHEMA_VERSION`` is kept in ``schema_version``; `SqliteStore._migrate` brings an
+``SCHEMA_VERSION`` is kept in ``schema_version``; `SqlStore._migrate` brings an
 older store up to it (version 1 is the store before the table existed). Version 4
 adds the web app's ``users`` and ``web_sessions``: new tables only, so the
 ``CREATE TABLE IF NOT EXISTS`` below is the whole migration. Version 5 adds
@@ -24,7 +24,7 @@ adds the web app's ``users`` and ``web_sessions``: new tables only, so the
 reads, and their results; never a digit), the supervisor desk's ``hands`` and
 ``supervise_requests`` (store/desk.py), and the call event kind ``supervisor``
 (a listen/whisper/barge, a hand picked up or answered, an agent's state changed
-by a supervisor): `SqliteStore._migrate` rebuilds ``call_events`` with the wider
+by a supervisor): `SqlStore._migrate` rebuilds ``call_events`` with the wider
 CHECK; the rest are new tables. Version 6 adds the text channels' tables
 (``text_conversations``, ``text_messages``, ``text_events``, ``text_processed``;
 `store.text`): new tables only. Version 7 adds the text conversations' routes

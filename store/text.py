@@ -13,7 +13,6 @@ Same portable SQL rules as the rest of the store.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from routing.windows import check_aware
+from store.dbapi import Connection
 
 __all__ = ["TextMessage", "TextConversationRow", "TextTables", "TextStore", "TEXT_SCHEMA"]
 
@@ -104,9 +104,9 @@ def _conv(r: Sequence[Any]) -> TextConversationRow:
 
 
 class TextTables:
-    """Mixed into `store.sqlite.SqliteStore`: uses its ``_tx`` and ``_read``."""
+    """Mixed into `store.sql.SqlStore`: uses its ``_tx`` and ``_read``."""
 
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _tx: Callable[[], AbstractContextManager[Connection]]
     _read: Callable[..., list[Any]]
 
     def message_processed(self, channel: str, message_id: str) -> bool:

@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from homeline.paths import STORE_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("agent", help="home agents: list them, their own hours and state")
@@ -12,8 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.required = True
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--db", default=None,
-                       help="SQLite store (default: state dir/homeline.sqlite3)")
+        q.add_argument("--db", default=None, help=STORE_HELP)
         q.add_argument("--directory", default=None, help="agents.yaml (default: dialplans/)")
         q.add_argument("--now", default=None, help=argparse.SUPPRESS)  # ISO, for tests
         q.add_argument("--json", action="store_true")
@@ -60,13 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _ctx(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
-    from homeline.paths import DIALPLANS_DIR, default_db_path
+    from homeline.paths import DIALPLANS_DIR, store_address
     from routing.directory import load_directory
-    from store import SqliteStore
+    from store import open_store
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     directory = load_directory(args.directory or DIALPLANS_DIR / "agents.yaml")
-    store = SqliteStore(args.db or default_db_path())
+    store = open_store(store_address(args.db))
     store.sync_agents(directory)
     return directory, store, now
 

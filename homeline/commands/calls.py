@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from homeline.paths import STORE_HELP
+
 _FIELDS = ("call_id", "arrived_at", "queued_at", "answered_at", "ended_at", "caller", "intent",
            "language", "flow", "flow_version", "queue_id", "agent_id", "outcome", "reason",
            "wrap_up_s", "survey_score", "survey_comment", "variables")
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fmt.add_argument("--json", action="store_true", help="JSON, with each call's events")
     fmt.add_argument("--csv", action="store_true", help="CSV, one row per call")
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--db", default=None, help="SQLite store (default: state dir/homeline.sqlite3)")
+    p.add_argument("--db", default=None, help=STORE_HELP)
     p.add_argument("--now", default=None, help=argparse.SUPPRESS)  # ISO, for tests
     p.set_defaults(func=run)
 
@@ -43,8 +45,8 @@ def _plain(v: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from homeline.paths import default_db_path
-    from store import SqliteStore, StoreError
+    from homeline.paths import store_address
+    from store import StoreError, open_store
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     try:
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     try:
-        with SqliteStore(args.db or default_db_path()) as store:
+        with open_store(store_address(args.db)) as store:
             records = store.calls(since=since, limit=args.limit)
             events = store.call_events([r.call_id for r in records])
     except StoreError as exc:

@@ -14,12 +14,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from homeline.paths import DIALPLANS_DIR
+from homeline.paths import DIALPLANS_DIR, STORE_HELP
 
 if TYPE_CHECKING:
     from homeline.stack import PbxStack
     from routing.directory import Directory
-    from store import SqliteStore
+    from store import SqlStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                            "(default dialplans/supervisors.yaml; none without it)")
     run.add_argument("--flow", default="main-menu",
                      help="name of the flow in dialplans/flows/ that answers new calls")
-    run.add_argument("--db", type=Path, default=None,
-                     help="SQLite store: agents' own hours, call records (default: state dir)")
+    run.add_argument("--db", default=None,
+                     help=STORE_HELP + ": agents' own hours, call records, router state")
     run.add_argument("--survey-flow", type=Path, default=None,
                      help="flow whose survey node runs after the agent hangs up")
     run.add_argument("--payment-flow", type=Path,
@@ -73,13 +73,13 @@ def run_engine(args: argparse.Namespace) -> int:
     from homeline.commands.asterisk import INSTANCE, main_instance
     from homeline.commands.dialplan import load_directory_or_report, load_supervisors_or_report
     from homeline.commands.flow import RELOAD_TRIGGER
-    from homeline.paths import default_db_path, state_dir
+    from homeline.paths import state_dir, store_address
     from homeline.stack import PbxStack, Ports
     from ivr.errors import IvrError
     from ivr.loader import load_flow
     from ivr.registry import FlowRegistry
     from routing.router import Router
-    from store import SqliteStore
+    from store import StoreError, open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     directory = load_directory_or_report(args.agents)
@@ -123,8 +123,12 @@ def run_engine(args: argparse.Namespace) -> int:
     if args.forecast is not None and not args.forecast.is_file():
         print(f"{args.forecast}: no such file", file=sys.stderr)
         return 2
-    db = args.db or default_db_path()
-    store = SqliteStore(db)
+    db = store_address(args.db)
+    try:
+        store = open_store(db)
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     store.sync_agents(directory)
     now = datetime.now(UTC)
     hours_applied = store.apply_hours(directory)
@@ -176,16 +180,16 @@ class _WebNotStarted(Exception):
     pass
 
 
-def _start_web(stack: PbxStack, db: Path, args: argparse.Namespace) -> tuple[SqliteStore, str]:
+def _start_web(stack: PbxStack, db: str, args: argparse.Namespace) -> tuple[SqlStore, str]:
     """The web app beside the engine, on a store connection of its own (the same
     file: SQLite in WAL mode lets the pages read while the engine writes)."""
     from homeline.certs import CertificateError
     from homeline.secrets import SecretStoreError
-    from store import SqliteStore, StoreError
+    from store import StoreError, open_store
     from web import WebError
 
     try:
-        web_store = SqliteStore(db)
+        web_store = open_store(db)
     except StoreError as exc:
         raise _WebNotStarted(str(exc)) from exc
     try:

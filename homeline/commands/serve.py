@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from homeline.paths import DIALPLANS_DIR
+from homeline.paths import DIALPLANS_DIR, STORE_HELP
 
 if TYPE_CHECKING:
     from routing.directory import Directory
@@ -30,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--stack", type=Path, default=None, metavar="DIR",
                    help="state dir whose secrets.json keeps the session secret "
                    "(default: the state dir)")
-    p.add_argument("--db", type=Path, default=None,
-                   help="SQLite store: users, sessions, hours (default: state dir)")
+    p.add_argument("--db", default=None, help=STORE_HELP + ": users, sessions, hours")
     p.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml")
     p.add_argument("--supervisors", type=Path, default=None,
                     help="who may listen/whisper/barge, from which endpoint "
@@ -52,10 +51,10 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from homeline.commands.dialplan import load_directory_or_report, load_supervisors_or_report
-    from homeline.paths import default_db_path, state_dir
+    from homeline.paths import state_dir, store_address
     from homeline.secrets import SecretStoreError
     from homeline.webapp import build_app
-    from store import SqliteStore, StoreError
+    from store import StoreError, open_store
     from web import WebError
     from web.server import uvicorn_config
 
@@ -73,7 +72,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if supervisors is None:
         return 1
     try:
-        store = SqliteStore(args.db or default_db_path())
+        store = open_store(store_address(args.db))
         store.sync_agents(directory)
     except StoreError as exc:
         print(exc, file=sys.stderr)

@@ -6,6 +6,8 @@ import json
 import math
 import sys
 
+from homeline.paths import STORE_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("staffing", help="Erlang C staffing and the weekly plan vs sign-ups")
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     w = s.add_parser("week", help="per 30-min interval: agents needed vs signed up, open slots")
     w.add_argument("--forecast", required=True, help="CSV: interval,skill,calls,aht_s")
     w.add_argument("--directory", default=None, help="agents.yaml (default dialplans/)")
-    w.add_argument("--db", default=None, help="SQLite store (agents' own hours)")
+    w.add_argument("--db", default=None, help=STORE_HELP + " (agents' own hours)")
     w.add_argument("--week-of", default=None, help="a date in the week (default: next week)")
     w.add_argument("--zone", default=None, help="zone of the forecast (default policy.week_zone)")
     w.add_argument("--sl-target", type=float, default=0.8)
@@ -65,15 +67,15 @@ def _erlang(args: argparse.Namespace) -> int:
 def _week(args: argparse.Namespace) -> int:
     from datetime import UTC, date, datetime, timedelta
 
-    from homeline.paths import DIALPLANS_DIR, default_db_path
+    from homeline.paths import DIALPLANS_DIR, store_address
     from routing.directory import load_directory
     from routing.errors import RoutingError
     from routing.staffing import open_slots, read_forecast, week_staffing
-    from store import SqliteStore, StoreError
+    from store import StoreError, open_store
 
     try:
         directory = load_directory(args.directory or DIALPLANS_DIR / "agents.yaml")
-        with SqliteStore(args.db or default_db_path()) as store:
+        with open_store(store_address(args.db)) as store:
             directory = store.apply_hours(directory)
         rows = read_forecast(args.forecast)
     except (RoutingError, StoreError) as exc:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from homeline.paths import DIALPLANS_DIR
+from homeline.paths import DIALPLANS_DIR, STORE_HELP
 
 # the CSV's columns: what a queue/skill/language/total row has, then an agent's
 FIGURE_FIELDS = ("offered", "answered", "abandoned", "abandoned_within_t", "answered_within_t",
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fmt.add_argument("--csv", action="store_true",
                      help="CSV: one row per queue, skill, language, agent and the total, "
                           "and per text channel, chat queue and chat agent")
-    p.add_argument("--db", default=None, help="SQLite store (default: state dir/homeline.sqlite3)")
+    p.add_argument("--db", default=None, help=STORE_HELP)
     p.add_argument("--agents", type=Path, default=DIALPLANS_DIR / "agents.yaml",
                    help="agents.yaml: queues (T, target, sl_definition) and agents")
     p.add_argument("--now", default=None, help=argparse.SUPPRESS)  # ISO, for tests
@@ -147,8 +147,8 @@ def csv_rows(d: dict[str, Any]) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     from homeline.commands.calls import parse_since
     from homeline.commands.dialplan import load_directory_or_report
-    from homeline.paths import default_db_path
-    from store import SqliteStore, StoreError
+    from homeline.paths import store_address
+    from store import StoreError, open_store
     from store.reports import collect_stats
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        with SqliteStore(args.db or default_db_path()) as store:
+        with open_store(store_address(args.db)) as store:
             d = collect_stats(store, directory, now, since, args.queue).to_dict()
     except StoreError as exc:
         print(exc, file=sys.stderr)

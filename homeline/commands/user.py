@@ -12,8 +12,10 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from homeline.paths import STORE_HELP
+
 if TYPE_CHECKING:
-    from store import SqliteStore
+    from store import SqlStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,8 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.required = True
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--db", default=None,
-                       help="SQLite store (default: state dir/homeline.sqlite3)")
+        q.add_argument("--db", default=None, help=STORE_HELP)
 
     add = s.add_parser("add", help="add a user (password from stdin, or generated and shown)")
     add.add_argument("name")
@@ -47,11 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.set_defaults(func=_list)
 
 
-def _store(args: argparse.Namespace) -> SqliteStore:
-    from homeline.paths import default_db_path
-    from store import SqliteStore
+def _store(args: argparse.Namespace) -> SqlStore:
+    from homeline.paths import store_address
+    from store import open_store
 
-    return SqliteStore(args.db or default_db_path())
+    return open_store(store_address(args.db))
 
 
 def _password() -> tuple[str, bool]:

@@ -1,7 +1,8 @@
 """A restart that loses no caller, or fairness: the engine runs as its own process
 (`homeline engine run --stack`), is killed with SIGKILL while three callers wait
 and one is connected, and is started again. Real Asterisk, real SIP, a real
-SQLite store; nothing stands in for them."""
+store (an SQLite file, and a PostgreSQL database: the same test on each);
+nothing stands in for them."""
 from __future__ import annotations
 
 import os
@@ -16,11 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
+from pg_kit import StoreMaker
 
 from homeline.stack import PbxStack
 from routing.journal import replay
 from softphone import AgentPhone, SoftphoneHost, TestCaller
-from store import SqliteStore
+from store import open_store
 
 from .conftest import directory_for, wait_for
 
@@ -61,12 +63,12 @@ class EngineProcess:
         self._out.close()
 
 
-def _snapshot(db: Path) -> Any:
-    with SqliteStore(db) as store:
+def _snapshot(db: str) -> Any:
+    with open_store(db) as store:
         return store.load_router_snapshot()
 
 
-def _waiting(db: Path) -> list[str]:
+def _waiting(db: str) -> list[str]:
     snap = _snapshot(db)
     return [] if snap is None else [c.call_id for c in snap.calls if c.phase == "waiting"]
 
@@ -76,18 +78,18 @@ def _caller_of(leg: Any) -> str:
 
 
 def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_agent_busy(
-        tmp_path: Path) -> None:
+        tmp_path: Path, make_store: StoreMaker) -> None:
     now = datetime.now(UTC)
     agents = {a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
     directory = directory_for(agents, now, ring_timeout_s=6)
     agents_file = tmp_path / "agents.yaml"
     agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
                            encoding="utf-8")
-    db = tmp_path / "store.sqlite3"
+    db = make_store.address()
     name = f"rs{os.getpid()}"
     stack = PbxStack(name, directory, tmp_path / name)
     argv = [sys.executable, "-m", "homeline", "engine", "run", "--agents", str(agents_file),
-            "--db", str(db), "--stack", str(stack.state_dir), "--flow", "main-menu",
+            "--db", db, "--stack", str(stack.state_dir), "--flow", "main-menu",
             "--no-web",  # the portal is not what a restart is about (nor port 8080)
             "--journal", str(tmp_path / "router.jsonl")]
     engines: list[EngineProcess] = []

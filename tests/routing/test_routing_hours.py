@@ -1,4 +1,5 @@
-"""Agents manage their own hours: portal functions, the store, the CLI, immediate effect."""
+"""Agents manage their own hours: portal functions, the store (SQLite and PostgreSQL), the
+CLI, immediate effect."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from pg_kit import StoreMaker
 from routing_testkit import offers
 
 from routing import AgentRegistered, CallArrived, Directory, HoursError
 from routing.hours import add_hours, cancel_hours, set_hours, show_hours
 from routing.router import Router
-from store import SqliteStore as Store
 
 REPO = Path(__file__).resolve().parents[2]
 DIRECTORY = REPO / "dialplans" / "agents.yaml"
@@ -27,8 +28,8 @@ def directory() -> Directory:
     return load_directory(DIRECTORY)
 
 
-def test_set_show_add_cancel_and_refusals(directory: Directory, tmp_path: Path) -> None:
-    with Store(tmp_path / "h.sqlite3") as store:
+def test_set_show_add_cancel_and_refusals(directory: Directory, make_store: StoreMaker) -> None:
+    with make_store() as store:
         v = show_hours(store, directory, "alice", NOW)
         assert v.source == str(DIRECTORY) and v.weekly_hours == 10
         # Wed 18:00-21:00 Paris starts in 11 h < 12 h notice: dropping it is refused
@@ -56,8 +57,8 @@ def test_set_show_add_cancel_and_refusals(directory: Directory, tmp_path: Path) 
         assert ei.value.codes == ("unknown-agent",)
 
 
-def test_stored_hours_reach_a_running_router(directory: Directory, tmp_path: Path) -> None:
-    with Store(tmp_path / "h.sqlite3") as store:
+def test_stored_hours_reach_a_running_router(directory: Directory, make_store: StoreMaker) -> None:
+    with make_store() as store:
         router = Router(store.apply_hours(directory), now=NOW)
         seq = store.hours_seq()
         for a in router.agent_ids():

@@ -1,6 +1,7 @@
 """A deterministic busy day for a router whose every change goes to the store.
 
-``python router_writer.py DB [STEPS]`` runs it, saving ``snapshot_changes`` after
+``python router_writer.py DB [STEPS]`` runs it (DB: an SQLite path or a
+``postgresql://`` URL), saving ``snapshot_changes`` after
 each event and printing ``saved I`` once step I is committed (the kill -9 test
 reads that, then kills the process while it writes). `events` gives the same
 day to the test, which replays it to see what state each step left.
@@ -93,10 +94,10 @@ class Driven(Router):
 
 
 def main(db: str, steps: int) -> None:
-    from store import SqliteStore
+    from store import open_store
 
     router = Driven(directory(), now=START)
-    with SqliteStore(db) as store:
+    with open_store(db) as store:
         store.save_router_changes(router.snapshot(START).as_changes())
         router.take_dirty()
         for i, (now, ev) in enumerate(events(router)):

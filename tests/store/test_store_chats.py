@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from pg_kit import StoreMaker
 
-from store import SqliteStore
 from store.errors import StoreError
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def test_a_route_waits_and_tells_the_engine(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
+def test_a_route_waits_and_tells_the_engine(make_store: StoreMaker) -> None:
+    store = make_store()
     seq0 = store.chat_requests_seq()
     r = store.route_chat("sms:+1555:1", "sms", "+1555", "general", "es", "order-status", T0,
                          skills=("billing",))
@@ -31,8 +30,9 @@ def test_a_route_waits_and_tells_the_engine(tmp_path: Path) -> None:
     assert store.open_chat_route("sms:+1555:1") == r2
 
 
-def test_compare_and_set_keeps_a_timed_out_offer_from_being_accepted(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
+def test_compare_and_set_keeps_a_timed_out_offer_from_being_accepted(
+        make_store: StoreMaker) -> None:
+    store = make_store()
     r = store.route_chat("m:42:1", "messenger", "42", "general", None, None, T0)
     later = T0 + timedelta(seconds=5)
     assert store.update_chat_route(r.route_id, T0, expect_states=("waiting",), state="offered",
@@ -50,8 +50,8 @@ def test_compare_and_set_keeps_a_timed_out_offer_from_being_accepted(tmp_path: P
     assert store.chat_routes(agent_id="alice") == []
 
 
-def test_bad_writes_are_refused(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
+def test_bad_writes_are_refused(make_store: StoreMaker) -> None:
+    store = make_store()
     r = store.route_chat("m:42:1", "messenger", "42", "general", None, None, T0)
     with pytest.raises(StoreError, match="cannot set conversation_id"):
         store.update_chat_route(r.route_id, T0, conversation_id="x")

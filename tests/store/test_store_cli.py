@@ -1,4 +1,5 @@
-"""`homeline calls` and `homeline agent state` as a user runs them, on a real store file."""
+"""`homeline calls` and `homeline agent state` as a user runs them, on a real store (a file,
+or a PostgreSQL database: ``--db`` takes either)."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pg_kit import StoreMaker
 
 from homeline.agent_api import UnknownAgentError, request_agent_state
 from routing import AgentEndedWrapUp, AgentWentOnBreak, load_directory
@@ -20,16 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)
 
 
-def homeline(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+def homeline(*args: str, db: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "homeline", *args, "--db", str(db)],
                           capture_output=True, text=True, timeout=60, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 @pytest.fixture()
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "calls.sqlite3"
-    with SqliteStore(path) as s:
+def db(make_store: StoreMaker) -> str:
+    path = make_store.address()
+    with make_store() as s:
         s.record_call(CallRecord("old", caller="+1", arrived_at=NOW - timedelta(hours=5),
                                  ended_at=NOW - timedelta(hours=5) + timedelta(minutes=1),
                                  outcome="ivr-ended", flow="support-line", flow_version="2"))
@@ -45,7 +47,7 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def test_calls_json_has_records_and_their_events(db: Path) -> None:
+def test_calls_json_has_records_and_their_events(db: str) -> None:
     r = homeline("calls", "--json", db=db)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
@@ -57,7 +59,7 @@ def test_calls_json_has_records_and_their_events(db: Path) -> None:
     assert rows[0]["events"] == [] and rows[0]["flow_version"] == "2"
 
 
-def test_calls_since_an_age_or_a_time_and_csv(db: Path) -> None:
+def test_calls_since_an_age_or_a_time_and_csv(db: str) -> None:
     r = homeline("calls", "--since", "2h", "--csv", "--now", NOW.isoformat(), db=db)
     assert r.returncode == 0, r.stderr
     (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
@@ -87,8 +89,9 @@ def test_calls_into_a_closed_pipe_prints_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in err and "BrokenPipe" not in err
 
 
-def test_agent_state_cli_feeds_the_engine_and_checks_the_agent(tmp_path: Path) -> None:
-    db = tmp_path / "s.sqlite3"
+def test_agent_state_cli_feeds_the_engine_and_checks_the_agent(
+        make_store: StoreMaker) -> None:
+    db = make_store.address()
     r = homeline("agent", "state", "alice", "break", "--why", "school run", db=db)
     assert r.returncode == 0, r.stderr
     assert "alice: break (school run) saved" in r.stdout
@@ -99,14 +102,14 @@ def test_agent_state_cli_feeds_the_engine_and_checks_the_agent(tmp_path: Path) -
     assert r.returncode == 2 and "unknown agent 'zoe'; known: alice" in r.stderr
     r = homeline("agent", "state", "alice", "lunch", db=db)
     assert r.returncode == 2 and "invalid choice: 'lunch'" in r.stderr
-    with SqliteStore(db) as s:
+    with make_store() as s:
         assert s.agent_requests_since(0) == (
             [AgentWentOnBreak("alice", "school run"), AgentEndedWrapUp("alice")], 2)
 
 
-def test_agent_api_for_the_portal(tmp_path: Path) -> None:
+def test_agent_api_for_the_portal(make_store: StoreMaker) -> None:
     directory = load_directory(REPO / "dialplans" / "agents.yaml")
-    with SqliteStore(tmp_path / "p.sqlite3") as s:
+    with make_store() as s:
         req = request_agent_state(s, directory, "bruno", "break", NOW)
         assert (req.why, req.seq) == ("asked for a break", 1)
         with pytest.raises(UnknownAgentError, match="unknown agent 'zoe'"):
@@ -117,9 +120,9 @@ def test_agent_api_for_the_portal(tmp_path: Path) -> None:
                                              1)
 
 
-def test_calls_show_what_supervisors_did_on_a_call(db: Path) -> None:
+def test_calls_show_what_supervisors_did_on_a_call(db: str, make_store: StoreMaker) -> None:
     t = NOW - timedelta(minutes=28)
-    with SqliteStore(db) as s:
+    with make_store() as s:
         s.add_call_event("new", t, "supervisor", "alice", {"action": "hand-raised",
                                                           "by": "alice", "hand": 1})
         s.add_call_event("new", t + timedelta(seconds=20), "supervisor", "alice",

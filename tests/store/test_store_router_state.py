@@ -1,4 +1,5 @@
-"""The router's state in a real SQLite file: changes in one transaction, kill -9, restore."""
+"""The router's state in a real store (an SQLite file, a PostgreSQL database): changes in
+one transaction, kill -9, restore."""
 from __future__ import annotations
 
 import os
@@ -8,12 +9,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from pg_kit import StoreMaker
 from router_writer import START, Driven, directory, events
 
 from routing import OfferCall
 from routing.router import Router
 from routing.snapshot import RouterSnapshot
-from store import SqliteStore
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("router_writer.py")
@@ -36,24 +37,25 @@ def comparable(s: RouterSnapshot) -> RouterSnapshot:
                           fairness=s.fairness)
 
 
-def test_changes_saved_step_by_step_load_as_the_whole_state(tmp_path: Path) -> None:
-    db = tmp_path / "r.sqlite3"
-    subprocess.run([sys.executable, str(WRITER), str(db), "150"], check=True, timeout=120,
+def test_changes_saved_step_by_step_load_as_the_whole_state(make_store: StoreMaker) -> None:
+    db = make_store.address()
+    subprocess.run([sys.executable, str(WRITER), db, "150"], check=True, timeout=120,
                    capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    with SqliteStore(db) as store:
+    with make_store() as store:
         loaded = store.load_router_snapshot()
     assert loaded is not None
     last = states_by_step(150)[-1]
     assert comparable(loaded) == comparable(last)
     assert any(c.phase == "waiting" for c in last.calls) and last.last_agent
-    with SqliteStore(tmp_path / "empty.sqlite3") as empty:
+    with make_store("empty") as empty:
         assert empty.load_router_snapshot() is None
 
 
-def test_a_writer_killed_mid_day_leaves_the_state_of_a_whole_step(tmp_path: Path) -> None:
-    db = tmp_path / "k.sqlite3"
+def test_a_writer_killed_mid_day_leaves_the_state_of_a_whole_step(
+        make_store: StoreMaker) -> None:
+    db = make_store.address()
     acked = -1
-    with subprocess.Popen([sys.executable, str(WRITER), str(db)], stdout=subprocess.PIPE,
+    with subprocess.Popen([sys.executable, str(WRITER), db], stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}) as proc:
         assert proc.stdout is not None
@@ -66,7 +68,7 @@ def test_a_writer_killed_mid_day_leaves_the_state_of_a_whole_step(tmp_path: Path
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL and acked >= 300
-    with SqliteStore(db) as store:
+    with make_store() as store:
         loaded = store.load_router_snapshot()
     assert loaded is not None
     # exactly the state after one step, and not older than the last one acknowledged

@@ -1,4 +1,5 @@
-"""The SQLite store on real files: schema version and migration, change feeds, call records."""
+"""The store on real files and databases: schema version and migration (SQLite files of
+older versions), change feeds, call records (SQLite and PostgreSQL: `make_store`)."""
 from __future__ import annotations
 
 import re
@@ -7,11 +8,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pg_kit import StoreMaker
 
+import store.postgres as postgres_mod
+import store.sql as sql_mod
 import store.sqlite as sqlite_mod
+import store.text as text_mod
 from routing.events import AgentEndedWrapUp, AgentMadeAvailable, AgentWentOnBreak
 from routing.windows import HourWindow
-from store import SCHEMA, SCHEMA_VERSION, CallRecord, SqliteStore, StoreError
+from store import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    CallRecord,
+    SqliteStore,
+    StoreError,
+    chats,
+    desk,
+    media,
+)
 
 T0 = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 
@@ -81,8 +95,8 @@ def test_a_store_from_a_newer_homeline_is_refused(tmp_path: Path) -> None:
         SqliteStore(path)
 
 
-def test_agent_requests_feed_router_events_in_order(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.sqlite3") as s:
+def test_agent_requests_feed_router_events_in_order(make_store: StoreMaker) -> None:
+    with make_store() as s:
         assert s.agent_requests_since(0) == ([], 0)
         assert s.request_agent_state("alice", "break", "lunch", T0) == 1
         s.request_agent_state("bob", "end-wrap-up", "", T0)
@@ -99,8 +113,8 @@ def test_agent_requests_feed_router_events_in_order(tmp_path: Path) -> None:
             s.request_agent_state("alice", "break", "", datetime(2026, 11, 30, 18))
 
 
-def test_call_records_upsert_and_events(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.sqlite3") as s:
+def test_call_records_upsert_and_events(make_store: StoreMaker) -> None:
+    with make_store() as s:
         s.record_call(CallRecord("c1", caller="+331", arrived_at=T0, flow="main-menu",
                                  flow_version="3", language="fr", intent="billing",
                                  variables={"account_type": "pro"}))
@@ -139,10 +153,12 @@ SQLITE_ONLY = re.compile(r"INSERT OR |REPLACE INTO|AUTOINCREMENT|datetime\(|strf
 
 
 def test_sql_is_the_portable_subset() -> None:
-    """No SQLite-only construct in the schema or in any statement of the implementation."""
-    source = Path(sqlite_mod.__file__).read_text()
+    """No SQLite-only construct in the schema or in any statement of the implementation
+    (the SQL both backends run, and each backend's own)."""
+    source = "".join(Path(m.__file__).read_text() for m in (sql_mod, sqlite_mod, postgres_mod,
+                                                           media, desk, text_mod, chats))
     statements = re.findall(r'"((?:SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER)[^"]*)"', source)
-    assert len(statements) > 20
+    assert len(statements) > 60
     for text in [SCHEMA, *statements]:
         assert not SQLITE_ONLY.search(text), text
     columns = re.sub(r"CHECK \((?:[^()]|\([^()]*\))*\)", "", SCHEMA)
@@ -150,11 +166,11 @@ def test_sql_is_the_portable_subset() -> None:
     assert types <= {"TEXT", "INTEGER", "BIGINT", "DOUBLE PRECISION"}, types
 
 
-def test_agent_state_log_gives_the_state_each_period_begins_in(tmp_path):
+def test_agent_state_log_gives_the_state_each_period_begins_in(make_store: StoreMaker):
     from datetime import UTC, datetime, timedelta
 
     t0 = datetime(2026, 12, 1, 10, tzinfo=UTC)
-    with SqliteStore(tmp_path / "s.sqlite3") as s:
+    with make_store() as s:
         s.add_agent_state("ana", "available", t0 - timedelta(hours=2))
         s.add_agent_state("ana", "on_call", t0 - timedelta(hours=1))
         s.add_agent_state("ben", "break", t0 - timedelta(minutes=5))
@@ -198,8 +214,8 @@ def test_a_version_4_store_takes_supervisor_events_and_keeps_its_call_events(
 
 
 def test_hands_keep_one_open_per_agent_and_refuse_changes_once_lowered(
-        tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.sqlite3") as s:
+        make_store: StoreMaker) -> None:
+    with make_store() as s:
         first = s.raise_hand("amy", None, "help", T0)
         again = s.raise_hand("amy", "c9", "  help   now ", T0 + timedelta(seconds=5))
         assert again.id == first.id and (again.text, again.call_id) == ("help now", "c9")

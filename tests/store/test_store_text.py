@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pg_kit import StoreMaker
+
 from store import SCHEMA_VERSION, CallRecord, SqliteStore
 from store.text import TextConversationRow
 
@@ -18,8 +20,8 @@ def _row(cid: str, customer: str = "+15550123", state: str = "self-service"
                                {"state": state})
 
 
-def test_message_ids_are_claimed_once_with_the_message(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.sqlite3") as s:
+def test_message_ids_are_claimed_once_with_the_message(make_store: StoreMaker) -> None:
+    with make_store() as s:
         s.save_conversation(_row("c1"))
         assert s.add_text_message("c1", T0, "in", "hello", "SM1", channel="sms")
         assert not s.add_text_message("c1", T0, "in", "hello", "SM1", channel="sms")
@@ -29,8 +31,8 @@ def test_message_ids_are_claimed_once_with_the_message(tmp_path: Path) -> None:
             (1, "in", "hello"), (2, "out", "hi there")]
 
 
-def test_open_conversation_and_the_customers_earlier_contacts(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.sqlite3") as s:
+def test_open_conversation_and_the_customers_earlier_contacts(make_store: StoreMaker) -> None:
+    with make_store() as s:
         s.record_call(CallRecord("call-1", caller="+15550123", arrived_at=T0 - timedelta(days=2)))
         s.save_conversation(_row("c-old", state="closed"))
         s.save_conversation(_row("c-new"))

@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pg_kit import StoreMaker
 
 from store import SCHEMA, SCHEMA_VERSION, CallRecord, SqliteStore, StoreError, WebSession
 
 T0 = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 
 
-def test_users_are_added_listed_changed_and_removed(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "u.sqlite3") as s:
+def test_users_are_added_listed_changed_and_removed(make_store: StoreMaker) -> None:
+    with make_store() as s:
         u = s.add_user("alice", "agent", "alice", "$argon2id$v=19$x", T0)
         assert (u.name, u.role, u.agent_id, u.created_at) == ("alice", "agent", "alice", T0)
         s.add_user("sam", "supervisor", None, "$argon2id$v=19$y", T0)
@@ -30,12 +31,12 @@ def test_users_are_added_listed_changed_and_removed(tmp_path: Path) -> None:
             s.set_password_hash("nobody", "h", T0)
         assert s.remove_user("sam") is True and s.remove_user("sam") is False
         assert s.user("sam") is None
-    with SqliteStore(tmp_path / "u.sqlite3") as s:  # kept across a reopen
+    with make_store() as s:  # kept across a reopen
         assert [x.name for x in s.users()] == ["alice"]
 
 
-def test_sessions_end_with_a_new_password_a_removal_or_idleness(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.sqlite3") as s:
+def test_sessions_end_with_a_new_password_a_removal_or_idleness(make_store: StoreMaker) -> None:
+    with make_store() as s:
         s.add_user("alice", "agent", "alice", "h1", T0)
         s.add_user("bob", "agent", None, "h2", T0)
         s.add_session(WebSession("d1", "alice", "c1", T0, T0))
@@ -73,8 +74,8 @@ def test_a_version_3_store_gains_the_user_tables(tmp_path: Path) -> None:
         assert s.users()[0].role == "admin"
 
 
-def test_one_call_record_by_id(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "c.sqlite3") as s:
+def test_one_call_record_by_id(make_store: StoreMaker) -> None:
+    with make_store() as s:
         assert s.call_record("c1") is None
         s.record_call(CallRecord("c1", caller="+331", arrived_at=T0, intent="billing",
                                  variables={"account_type": "pro"}))

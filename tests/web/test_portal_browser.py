@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from browser_kit import CHROMIUM, chromium_contexts, screenshot
+from pg_kit import StoreMaker
 from playwright.sync_api import expect
 from web_testkit import USERS, Portal, running_portal
 
@@ -148,10 +149,14 @@ def text(page: Any, selector: str) -> str:
 # ---------------------------------------------------------------- the agent's day
 
 def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
-                                              browser_factory: Callable[[], Any]) -> None:
+                                              browser_factory: Callable[[], Any],
+                                              make_store: StoreMaker) -> None:
+    """The whole shift on each store (SQLite, PostgreSQL: `make_store`'s backend)."""
     taken: list[Path] = []
+    prefix = "" if make_store.backend == "sqlite" else f"{make_store.backend}-"
     with running_portal(tmp_path, now=WED_EVENING, vendor_dir=vendor_dir, events_poll_s=0.2,
-                        forecast=forecast_csv(tmp_path)) as portal:
+                        forecast=forecast_csv(tmp_path),
+                        store_address=make_store.address()) as portal:
         engine = EngineRouter(portal)
         earlier_calls(portal)
         ctx = browser_factory()
@@ -171,7 +176,7 @@ def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
         assert page.url.endswith("/login")
         page.fill("input[name=user]", "alice")
         page.fill("input[name=password]", USERS["alice"][2])
-        shot(page, "01-login", taken)
+        shot(page, prefix + "01-login", taken)
         page.click("button[type=submit]")
         page.wait_for_url("**/agent")
         assert "alice" in text(page, "#who")
@@ -191,7 +196,7 @@ def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
         expect(page.locator("#state-name")).to_have_text("available")
         # the timer counts on in the page
         expect(page.locator(".timer")).to_have_text(re.compile(r"^0:0[1-9]$"))
-        shot(page, "02-available", taken)
+        shot(page, prefix + "02-available", taken)
         assert "not configured" in text(page, "#phone-status")  # no WebRTC endpoints yet
 
         # My hours: the week in her zone, the budget, open slots, fairness
@@ -233,7 +238,7 @@ def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
         page.locator('#windows tr[data-window="Wed 18:00-21:00"] button.cancel-window').click()
         expect(page.locator("#refusal-problems")).to_contain_text("[notice]")
         assert "notice" in text(page, "#refusal-problems")
-        shot(page, "03-hours-refused", taken)
+        shot(page, prefix + "03-hours-refused", taken)
         assert [str(w) for w in portal.store.hours("alice")[0]] == [  # type: ignore[index]
             "Mon 18:00-21:00", "Wed 18:00-21:00", "Sat 09:00-13:00"]
         # sign up for the open slot the staffing plan shows
@@ -265,7 +270,7 @@ def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
         resp = page.reload()
         assert resp is not None and resp.headers["cache-control"] == "no-store"
         page.wait_for_selector("#caller-number")
-        shot(page, "04-current-caller", taken)
+        shot(page, prefix + "04-current-caller", taken)
         html = page.content()
         assert SECURE_ACCOUNT not in html and "account:" not in html
         assert page.evaluate("""async () => [localStorage.length, sessionStorage.length,
@@ -280,7 +285,7 @@ def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
         page.click("button[data-state=end-wrap-up]")
         assert [type(e) for e in engine.poll()] == [AgentEndedWrapUp]
         expect(page.locator("#state-name")).to_have_text("available")
-        shot(page, "05-after-wrap-up", taken)
+        shot(page, prefix + "05-after-wrap-up", taken)
 
         # log out: the session is gone from the store; pages and API refuse the old cookie
         cookies = ctx.cookies()
@@ -290,7 +295,7 @@ def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
         page.goto(portal.url + "/agent/caller")
         assert page.url.endswith("/login")
         assert cookies  # the browser had the session cookie; it now resolves to nobody
-        shot(page, "06-logged-out", taken)
+        shot(page, prefix + "06-logged-out", taken)
         assert not problems, problems  # no CSP violation, no script error
         assert refused == [(404, "/api/agents/alice/phone"), (422, "/api/agents/alice/hours"),
                            (422, "/api/agents/alice/hours"), (404, "/api/agents/alice/phone")
@@ -298,9 +303,9 @@ def test_an_agent_works_a_shift_in_the_portal(tmp_path: Path, vendor_dir: Path,
 
     for p in taken:
         assert p.is_file() and p.stat().st_size > 5000, p
-    assert [p.name for p in taken] == ["01-login.png", "02-available.png",
-                                       "03-hours-refused.png", "04-current-caller.png",
-                                       "05-after-wrap-up.png", "06-logged-out.png"]
+    assert [p.name for p in taken] == [prefix + n for n in (
+        "01-login.png", "02-available.png", "03-hours-refused.png", "04-current-caller.png",
+        "05-after-wrap-up.png", "06-logged-out.png")]
 
 
 def test_the_session_end_closes_the_pages_event_stream(tmp_path: Path, vendor_dir: Path,

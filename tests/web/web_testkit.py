@@ -16,7 +16,7 @@ import httpx
 from homeline.paths import DIALPLANS_DIR
 from routing import load_directory
 from routing.directory import Directory
-from store import SqliteStore
+from store import SqliteStore, SqlStore, open_store
 from web import Passwords, WebServer, WebSettings, create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def _hashes() -> dict[str, str]:
 @dataclass
 class Portal:
     url: str
-    store: SqliteStore
+    store: SqlStore
     directory: Directory
     clock: Clock
     clients: list[httpx.Client] = field(default_factory=list)
@@ -74,8 +74,11 @@ class Portal:
 
 
 @contextmanager
-def running_portal(tmp_path: Path, now: datetime = NOW, **settings: Any) -> Iterator[Portal]:
-    store = SqliteStore(tmp_path / "web.sqlite3")
+def running_portal(tmp_path: Path, now: datetime = NOW, *, store_address: str | None = None,
+                   **settings: Any) -> Iterator[Portal]:
+    """The web app on a store of its own (``store_address``: a path or a postgresql://
+    URL; default an SQLite file in ``tmp_path``), its users added."""
+    store = open_store(store_address or tmp_path / "web.sqlite3")
     directory = load_directory(AGENTS)
     store.sync_agents(directory)
     for name, (role, agent, _) in USERS.items():
