@@ -30,6 +30,9 @@ from .conftest import Live, dial_and_press, wait_for
 
 TOKEN = "twilio-auth-token-for-chat-tests"
 SMS_OUT = "/2010-04-01/Accounts/"
+# a chat offer lasts the ring timeout, and the portal refuses an accept in its last 2 s:
+# long enough that a loaded machine's test client is never too late
+OFFER_S = 20
 CHATTY = {"capacity": {"voice": 1, "sms": 3, "messenger": 2}, "max_chats": 3,
           "mix": "one-channel"}
 
@@ -122,6 +125,7 @@ def texting(live_factory: Callable[..., Live], tmp_path: Path) -> Iterator[Texti
     server, provider = start_provider()
     try:
         live = live_factory(
+            ring_timeout_s=OFFER_S,
             {"ana": {"skills": {"billing": 1}, "languages": {"es": 5, "en": 5}, **CHATTY},
              "ben": {"skills": {"billing": 1}, "languages": {"en": 5}, **CHATTY}},
             queues={"general": {"channels": ["voice", "sms", "messenger"],
@@ -215,7 +219,8 @@ def test_a_queue_that_serves_no_text_refuses_with_a_message(
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         doc["routing"] = {"queue": "billing"}  # billing serves voice only
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-        live = live_factory({"ana": {"languages": {"en": 5}, **CHATTY}}, text_config=path)
+        live = live_factory({"ana": {"languages": {"en": 5}, **CHATTY}}, text_config=path,
+                            ring_timeout_s=OFFER_S)
         live.stack.secrets.set("sms:auth_token", TOKEN)
         assert live.store is not None
         said: list[str] = []
@@ -282,6 +287,7 @@ def test_a_waiting_sms_customer_asks_for_a_call_back(live_factory: Callable[...,
     server, provider = start_provider()
     try:
         live = live_factory(
+            ring_timeout_s=OFFER_S,
             {"ana": {"languages": {"es": 5}, "capacity": {"voice": 1, "sms": 1},
                      "max_chats": 1, "mix": "one-channel"}},
             queues={"general": {"channels": ["voice", "sms"], "chat_reply_after_s": 60}},
@@ -332,6 +338,7 @@ def test_by_skill_per_intent_and_a_messenger_chat(live_factory: Callable[..., Li
         doc["routing"]["intents"] = {"billing": "billing"}
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
         live = live_factory(
+            ring_timeout_s=OFFER_S,
             {"cara": {"languages": {"en": 5}, **CHATTY},
              "ben": {"skills": {"billing": 2}, "languages": {"en": 5}, **CHATTY}},
             queues={"general": {"channels": ["voice", "sms", "messenger"]},
