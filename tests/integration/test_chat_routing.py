@@ -125,12 +125,11 @@ def texting(live_factory: Callable[..., Live], tmp_path: Path) -> Iterator[Texti
     server, provider = start_provider()
     try:
         live = live_factory(
-            ring_timeout_s=OFFER_S,
             {"ana": {"skills": {"billing": 1}, "languages": {"es": 5, "en": 5}, **CHATTY},
              "ben": {"skills": {"billing": 1}, "languages": {"en": 5}, **CHATTY}},
             queues={"general": {"channels": ["voice", "sms", "messenger"],
                                 "chat_reply_after_s": 2}},
-            text_config=_text_config(tmp_path, provider))
+            ring_timeout_s=OFFER_S, text_config=_text_config(tmp_path, provider))
         live.stack.secrets.set("sms:auth_token", TOKEN)
         assert live.store is not None
         web = live.stack.start_web(live.store, https=False)
@@ -287,11 +286,10 @@ def test_a_waiting_sms_customer_asks_for_a_call_back(live_factory: Callable[...,
     server, provider = start_provider()
     try:
         live = live_factory(
-            ring_timeout_s=OFFER_S,
             {"ana": {"languages": {"es": 5}, "capacity": {"voice": 1, "sms": 1},
                      "max_chats": 1, "mix": "one-channel"}},
             queues={"general": {"channels": ["voice", "sms"], "chat_reply_after_s": 60}},
-            text_config=_text_config(tmp_path, provider))
+            ring_timeout_s=OFFER_S, text_config=_text_config(tmp_path, provider))
         live.stack.secrets.set("sms:auth_token", TOKEN)
         assert live.store is not None
         web = live.stack.start_web(live.store, https=False)
@@ -338,12 +336,11 @@ def test_by_skill_per_intent_and_a_messenger_chat(live_factory: Callable[..., Li
         doc["routing"]["intents"] = {"billing": "billing"}
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
         live = live_factory(
-            ring_timeout_s=OFFER_S,
             {"cara": {"languages": {"en": 5}, **CHATTY},
              "ben": {"skills": {"billing": 2}, "languages": {"en": 5}, **CHATTY}},
             queues={"general": {"channels": ["voice", "sms", "messenger"]},
                     "billing": {"channels": ["voice", "sms", "messenger"]}},
-            text_config=path)
+            ring_timeout_s=OFFER_S, text_config=path)
         live.stack.secrets.set("sms:auth_token", TOKEN)
         live.stack.secrets.set("messenger:app_secret", "app-secret-for-chat-tests")
         live.stack.secrets.set("messenger:page_token", "page-token-for-chat-tests")
