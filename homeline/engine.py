@@ -251,6 +251,7 @@ class Engine:
         ``chats``: the text conversations' executor (`web.chatexec.ChatExecutor`);
         the engine then reads the web app's chat requests from the store."""
         self._chats = chats
+        self._save_failed = False  # the last router-state save failed: save it whole
         self._chat_seq = chats.requests_seq() if chats is not None else 0
         self._chats_resumed = False
         self._polled_at = 0.0
@@ -788,15 +789,24 @@ class Engine:
         """Router state that must survive a restart, written as it changes."""
         if self._store is None:
             return
+        # a change set the store refused is gone from the router's dirty sets: after a
+        # failure the next save is the whole state (a store outage loses nothing)
+        full = full or self._save_failed
         try:
             changes = (self._core.snapshot(now).as_changes() if full
                        else self._core.snapshot_changes(now))
             if full or changes.agents or changes.calls or changes.gone_calls or \
                     changes.last_agent:
                 self._store.save_router_changes(changes)
+            if self._save_failed:
+                log.warning("router state stored whole again after a failed save")
+            self._save_failed = False
         except Exception as exc:  # keep routing; say so loudly
-            log.warning("router state not stored: %s", exc)
-            self._errors.append(f"router state: {exc!r}")
+            if not self._save_failed:
+                log.warning("router state not stored (the whole state is saved at the "
+                            "next change): %s", exc)
+                self._errors.append(f"router state: {exc!r}")
+            self._save_failed = True
 
     def _handle(self, event: Event) -> list[Decision]:
         now = self._clock()
