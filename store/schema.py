@@ -29,11 +29,13 @@ CHECK; the rest are new tables. Version 6 adds the text channels' tables
 (``text_conversations``, ``text_messages``, ``text_events``, ``text_processed``;
 `store.text`): new tables only. Version 7 adds the text conversations' routes
 through the router and the web app's requests about them (``chat_routes``,
-``chat_requests``; `store.chats`): new tables only.
+``chat_requests``; `store.chats`): new tables only. ``router_leader`` (the router
+leader's fencing epoch, `store.leader`) is a new table too, still version 7.
 """
 from __future__ import annotations
 
 from store.chats import CHAT_SCHEMA
+from store.leader import LEADER_SCHEMA
 from store.text import TEXT_SCHEMA
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
@@ -145,4 +147,4 @@ CREATE TABLE IF NOT EXISTS payments (
         'failed')),
     detail TEXT NOT NULL, updated_at TEXT NOT NULL
 );
-""" + TEXT_SCHEMA + CHAT_SCHEMA
+""" + TEXT_SCHEMA + CHAT_SCHEMA + LEADER_SCHEMA

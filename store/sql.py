@@ -39,6 +39,7 @@ from store.chats import ChatTables
 from store.dbapi import Connection
 from store.desk import DeskTables
 from store.errors import StoreError
+from store.leader import FencedOut, LeaderRecord
 from store.media import MediaTables
 from store.records import (
     AGENT_STATE_ACTIONS,
@@ -392,11 +393,47 @@ class SqlStore(MediaTables, DeskTables, TextTables, ChatTables):
         rows.sort(key=lambda r: int(r[0]))
         return [(str(a), str(st), datetime.fromisoformat(at)) for _, a, st, at in rows]
 
+    # ------------------------------------------------------------ router leader
+    _epoch: int | None = None  # the leader's fencing epoch (store.leader); None: not fenced
+
+    def fence(self, epoch: int) -> None:
+        """Every router-state write from now on carries ``epoch`` and is refused
+        (`FencedOut`) once a newer epoch has been taken (`store.leader`)."""
+        self._epoch = epoch
+
+    def take_leadership(self, node: str, now: datetime) -> int:
+        """The next fencing epoch, taken by ``node`` since ``now`` (the caller holds
+        the leader lock)."""
+        with self._tx() as db:
+            row = db.execute("SELECT epoch FROM router_leader WHERE id = 1").fetchone()
+            epoch = 1 if row is None else int(row[0]) + 1
+            db.execute("INSERT INTO router_leader(id, epoch, node, since) VALUES (1, ?, ?, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET epoch=excluded.epoch, "
+                       "node=excluded.node, since=excluded.since", (epoch, node, iso(now)))
+        return epoch
+
+    def router_leader(self) -> LeaderRecord | None:
+        """The latest leader's epoch, node and since when; None before any."""
+        rows = self._read("SELECT epoch, node, since FROM router_leader WHERE id = 1")
+        if not rows:
+            return None
+        return LeaderRecord(int(rows[0][0]), str(rows[0][1]),
+                            datetime.fromisoformat(rows[0][2]))
+
+    def _check_epoch(self, db: Connection) -> None:
+        if self._epoch is None:
+            return
+        row = db.execute("SELECT epoch, node FROM router_leader WHERE id = 1").fetchone()
+        if row is not None and int(row[0]) > self._epoch:
+            raise FencedOut(self.where, self._epoch, int(row[0]), str(row[1]))
+
     # ------------------------------------------------------------ router state
     def save_router_changes(self, changes: RouterChanges) -> None:
-        """Write what the router changed, in one transaction (all of it or nothing)."""
+        """Write what the router changed, in one transaction (all of it or nothing);
+        a fenced store's write is refused (`FencedOut`) when a newer epoch leads."""
         saved = iso(to_datetime(changes.taken_at))
         with self._tx() as db:
+            self._check_epoch(db)
             if changes.full:
                 for table in ("agent_state", "router_calls", "last_agent"):
                     db.execute(f"DELETE FROM {table}")  # noqa: S608

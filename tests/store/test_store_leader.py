@@ -1,0 +1,125 @@
+"""The router leader of two stores on one PostgreSQL database (store.leader): one leads,
+the other cannot; the leader's lock session terminated by the server
+(``pg_terminate_backend``) deposes it: the other wins with the next epoch, and the
+old leader's late router-state save is refused (FencedOut), nothing of it
+applied. A real throw-away PostgreSQL cluster (tests/pg_kit.py)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from router_writer import START, Driven, directory, events
+
+from routing.snapshot import RouterChanges, RouterSnapshot
+from store import FencedOut, SqliteStore, open_store
+from store.leader import Leadership
+from store.postgres import PostgresStore
+
+
+def _changes(steps: int) -> tuple[RouterChanges, RouterSnapshot]:
+    router = Driven(directory(), now=START)
+    now = START
+    for i, (now, ev) in enumerate(events(router)):
+        if i >= steps:
+            break
+        router.handle(ev, now)
+    snap = router.snapshot(now)
+    return snap.as_changes(), snap
+
+
+def _comparable(s: RouterSnapshot | None) -> object:
+    assert s is not None
+    return (s.as_of, s.seq, s.agents, s.calls, s.last_agent, s.fairness)
+
+
+def _until(check: Callable[[], object], timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    return check()
+
+
+def test_one_leads_the_other_waits_and_a_deposed_leaders_late_save_is_refused(
+        pg_database: Callable[[str], str]) -> None:
+    url = pg_database("leader")
+    a_store, b_store = open_store(url), open_store(url)
+    assert isinstance(a_store, PostgresStore) and isinstance(b_store, PostgresStore)
+    a, b = Leadership(a_store, "a"), Leadership(b_store, "b")
+    try:
+        now = datetime.now(UTC)
+        assert a_store.router_leader() is None
+        assert a.try_lead(now) == 1
+        assert b.try_lead(now) is None and b.try_lead(now) is None  # a holds the lock
+        leader = b_store.router_leader()
+        assert leader is not None and (leader.epoch, leader.node) == (1, "a")
+        assert a.check() is None
+        early, early_snap = _changes(40)
+        a_store.save_router_changes(early)  # the leader's saves go through
+        assert _comparable(b_store.load_router_snapshot()) == _comparable(early_snap)
+
+        # the server ends the leader's lock session: the lock is free, b wins epoch 2
+        pid = a.lock_pid
+        assert pid is not None
+        with psycopg.connect(url, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        t0 = time.monotonic()
+        assert _until(lambda: b.try_lead(datetime.now(UTC)), 5) == 2
+        print(f"\nstandby won the lock {time.monotonic() - t0:.3f} s after the terminate")
+        leader = a_store.router_leader()
+        assert leader is not None and (leader.epoch, leader.node) == (2, "b")
+
+        # the old leader's late save is refused, naming both epochs; nothing of it stored
+        late, late_snap = _changes(120)
+        assert _comparable(late_snap) != _comparable(early_snap)
+        with pytest.raises(FencedOut) as refused:
+            a_store.save_router_changes(late)
+        assert (refused.value.ours, refused.value.stored, refused.value.node) == (1, 2, "b")
+        assert "epoch 1" in str(refused.value) and "epoch 2" in str(refused.value)
+        assert _comparable(b_store.load_router_snapshot()) == _comparable(early_snap)
+        # and its own check says it is deposed
+        reason = a.check()
+        assert reason is not None and "connection" in reason, reason
+        # the new leader writes on
+        b_store.save_router_changes(late)
+        assert _comparable(a_store.load_router_snapshot()) == _comparable(late_snap)
+        assert b.check() is None
+        # a deposed leader that tries again waits behind the new one
+        a2 = Leadership(a_store, "a")
+        assert a2.try_lead(datetime.now(UTC)) is None
+        a2.close()
+    finally:
+        a.close()
+        b.close()
+        a_store.close()
+        b_store.close()
+
+
+def test_a_newer_epoch_taken_while_the_lock_session_lives_is_seen_by_check(
+        pg_database: Callable[[str], str]) -> None:
+    url = pg_database("epoch")
+    with open_store(url) as s1, open_store(url) as s2:
+        assert isinstance(s1, PostgresStore)
+        lead = Leadership(s1, "a")
+        try:
+            assert lead.try_lead(datetime.now(UTC)) == 1
+            assert s2.take_leadership("intruder", datetime.now(UTC)) == 2
+            reason = lead.check()
+            assert reason is not None and "epoch 2" in reason and "intruder" in reason
+            with pytest.raises(FencedOut):
+                s1.save_router_changes(_changes(10)[0])
+        finally:
+            lead.close()
+
+
+def test_sqlite_is_not_fenced_one_engine_writes_as_before(tmp_path: object) -> None:
+    with SqliteStore(":memory:") as store:
+        assert store.router_leader() is None
+        changes, snap = _changes(30)
+        store.save_router_changes(changes)
+        assert _comparable(store.load_router_snapshot()) == _comparable(snap)
