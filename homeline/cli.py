@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "secrets",
     "text",
     "postgres",
+    "cluster",
 )
 
 

@@ -43,7 +43,7 @@ from routing.events import (
     TimerFired,
     split_by_channel,
 )
-from store import CallRecord
+from store import CallRecord, FencedOut
 from voice.agi_runner import IvrOutcome
 from voice.ami import AmiConnection, AmiError, AmiEvent
 from voice.ami_events import AmiTranslator, agent_of_channel
@@ -245,12 +245,16 @@ class Engine:
         restore: tuple[Any, Any] | None = None,
         supervisors: tuple[str, ...] = (),
         chats: Any = None,
+        on_fenced: Callable[[str], None] | None = None,
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
         engine adopts it, with what Asterisk still holds, at its first AMI login.
         ``chats``: the text conversations' executor (`web.chatexec.ChatExecutor`);
         the engine then reads the web app's chat requests from the store."""
         self._chats = chats
+        # a leader deposed by a newer epoch (store.leader): it carries nothing out more
+        self._on_fenced = on_fenced
+        self.fenced: str | None = None
         self._save_failed = False  # the last router-state save failed: save it whole
         self._chat_seq = chats.requests_seq() if chats is not None else 0
         self._chats_resumed = False
@@ -801,6 +805,13 @@ class Engine:
             if self._save_failed:
                 log.warning("router state stored whole again after a failed save")
             self._save_failed = False
+        except FencedOut as exc:  # another engine leads: stop, never act on this state
+            if self.fenced is None:
+                self.fenced = str(exc)
+                log.error("deposed: %s; nothing more is carried out", exc)
+                self._errors.append(f"deposed: {exc}")
+                if self._on_fenced is not None:
+                    self._on_fenced(str(exc))
         except Exception as exc:  # keep routing; say so loudly
             if not self._save_failed:
                 log.warning("router state not stored (the whole state is saved at the "
@@ -816,6 +827,11 @@ class Engine:
         return decisions
 
     def _carry_out(self, now: datetime, event: Event, decisions: list[Decision]) -> None:
+        if self.fenced is not None:  # the store refused this state: a newer leader routes
+            if decisions:
+                log.warning("deposed: %d decision(s) after %s not carried out",
+                            len(decisions), type(event).__name__)
+            return
         self._calls.follow(event, now)
         for decision in decisions:
             self._calls.decided(decision, now)

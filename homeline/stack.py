@@ -320,7 +320,8 @@ class PbxStack:
                      journal_path: Path | None = None, store: Any = None,
                      survey_flow: Any = None, clock: Callable[[], Any] | None = None,
                      restore: tuple[Any, Any] | None = None,
-                     payment_flow: Any = None) -> Any:
+                     payment_flow: Any = None,
+                     on_fenced: Callable[[str], None] | None = None) -> Any:
         from homeline.engine import Engine, EngineConfig
 
         if self.instance is None:
@@ -354,6 +355,7 @@ class PbxStack:
             hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)), restore=restore,
             records=self.records, keeper=keeper, payment_flow=payment_flow,
             supervisors=tuple(s.id for s in self.supervisors), chats=chats,
+            on_fenced=on_fenced,
         )
         self.engine.start()
         return self.engine

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
     from store.postgres import PostgresStore
 
-__all__ = ["LEADER_SCHEMA", "LEADER_LOCK", "FencedOut", "LeaderRecord", "Leadership"]
+__all__ = ["LEADER_SCHEMA", "LEADER_LOCK", "FencedOut", "LeaderRecord", "Leadership",
+           "lock_holder"]
 
 # one row: the epoch of the latest leader (new table; schema version unchanged)
 LEADER_SCHEMA = """
@@ -152,3 +153,23 @@ class Leadership:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def lock_holder(url: str) -> tuple[int, str] | None:
+    """The server process and application name of the session holding the leader
+    lock now, or None when no session does (no engine leads)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT l.pid, COALESCE(a.application_name, '') FROM pg_locks l "
+                "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s "
+                "AND l.objid = %s AND l.objsubid = 1 "
+                "AND l.database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database())",
+                (LEADER_LOCK >> 32, LEADER_LOCK & 0xFFFFFFFF)).fetchone()
+    except psycopg.Error as exc:
+        raise StoreError(f"leader lock: {exc}") from exc
+    return None if row is None else (int(row[0]), str(row[1]))

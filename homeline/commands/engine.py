@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from homeline.stack import PbxStack
     from routing.directory import Directory
     from store import SqlStore
+    from store.leader import Leadership
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--fresh", action="store_true",
                      help="ignore the router state kept in the store (waiting callers, "
                      "agent states, fair-share totals) instead of adopting it")
+    run.add_argument("--node", default=socket.gethostname(), metavar="NAME",
+                     help="this engine's name among those sharing a PostgreSQL store "
+                     "(default: the host name); with such a store the engine waits to be "
+                     "the router leader before it serves (`homeline cluster status`)")
     run.add_argument("--journal", type=Path, default=None,
                      help="write router events as JSON lines (for `homeline route replay`)")
     web = run.add_argument_group("the web app (as `homeline serve`)")
@@ -129,6 +135,18 @@ def run_engine(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(exc, file=sys.stderr)
         return 1
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
+    leads, leadership = _lead(store, db, args.node, stopping)
+    if not leads:  # stopped while waiting to lead
+        store.close()
+        return 0
+    deposed: list[str] = []
+
+    def fenced(why: str) -> None:  # the router thread's save was refused: stop
+        deposed.append(why)
+        stopping.set()
+
     store.sync_agents(directory)
     now = datetime.now(UTC)
     hours_applied = store.apply_hours(directory)
@@ -140,7 +158,8 @@ def run_engine(args: argparse.Namespace) -> int:
     engine = stack.start_engine(router, lambda: registry.current(args.flow),
                                 journal_path=args.journal, store=store,
                                 survey_flow=survey_flow, payment_flow=payment_flow,
-                                restore=(hours_applied, snapshot) if snapshot else None)
+                                restore=(hours_applied, snapshot) if snapshot else None,
+                                on_fenced=fenced if leadership is not None else None)
     from voice.ami import AmiError
 
     try:
@@ -149,8 +168,6 @@ def run_engine(args: argparse.Namespace) -> int:
     except (AmiError, OSError) as exc:
         print(f"SIP guard not started (failed registrations will not be blocked): {exc}",
               file=sys.stderr)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
     web_store = None
     try:
         if not args.no_web:
@@ -159,7 +176,10 @@ def run_engine(args: argparse.Namespace) -> int:
                   "--role agent`)", flush=True)
         print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI "
               f"127.0.0.1:{stack.ports.ami} (Ctrl-C to stop)", flush=True)
-        stopping.wait()
+        while not stopping.wait(0.5):
+            if leadership is not None and (why := leadership.check()) is not None:
+                deposed.append(why)  # the lock's session is gone: another may lead now
+                break
     except KeyboardInterrupt:
         pass
     except _WebNotStarted as exc:
@@ -172,8 +192,60 @@ def run_engine(args: argparse.Namespace) -> int:
         if stack.guard is not None:
             stack.guard.stop()
         engine.stop()
+        if leadership is not None:
+            leadership.close()  # the lock is given up: a standby leads next
         store.close()
+    if deposed:
+        print(f"deposed as the router leader (node {args.node}): {deposed[0]}; stopped: "
+              "the engine holding the leader lock routes now", file=sys.stderr, flush=True)
+        return 3
     return 0
+
+
+def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event
+          ) -> tuple[bool, Leadership | None]:
+    """With a PostgreSQL store, wait until this engine is the router leader (the
+    leader lock polled every 0.5 s) and fence the store with its epoch: (True, the
+    `Leadership` to keep checking). An SQLite store is one engine's: (True, None),
+    no election. (False, None) when stopped while waiting."""
+    from datetime import UTC, datetime
+
+    from store import StoreError, is_postgres_url
+    from store.leader import Leadership
+    from store.postgres import PostgresStore
+
+    if not is_postgres_url(db) or not isinstance(store, PostgresStore):
+        return True, None
+    lead = Leadership(store, node)
+    said = ""
+    while True:
+        try:
+            epoch = lead.try_lead(datetime.now(UTC))
+            problem = ""
+        except StoreError as exc:
+            epoch, problem = None, str(exc)
+        if epoch is not None:
+            print(f"leading with epoch {epoch} (node {node})", flush=True)
+            return True, lead
+        now_saying = problem or "standby: waiting to lead"
+        if now_saying != said:
+            said = now_saying
+            other = "" if problem else _leader_text(store)
+            print(f"{now_saying}{other} (node {node})", flush=True)
+        if stopping.wait(0.5):
+            lead.close()
+            return False, None
+
+
+def _leader_text(store: SqlStore) -> str:
+    from store import StoreError
+
+    try:
+        leader = store.router_leader()
+    except StoreError:
+        return ""
+    return "" if leader is None else (f": node {leader.node} leads with epoch {leader.epoch} "
+                                      f"since {leader.since.isoformat(timespec='seconds')}")
 
 
 class _WebNotStarted(Exception):
