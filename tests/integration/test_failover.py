@@ -1,0 +1,233 @@
+"""Failover between two engines for one Asterisk on a shared PostgreSQL store (issue 13):
+`homeline engine run --node a` leads (it won the leader lock, epoch 1), `--node b`
+waits; the leader is killed with SIGKILL while one caller talks to an agent and
+three wait; the standby wins the lock (epoch 2), adopts the stored router state
+and the live channels, and every waiting caller reaches an agent in the original
+order, none lost. The time from the kill to the standby's first routing decision
+(the store shows the first waiting caller offered to an agent) is printed.
+`homeline cluster status` is checked before and after. Real Asterisk, real SIP
+(pjsua2), a real throw-away PostgreSQL cluster (tests/pg_kit.py)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from homeline.stack import PbxStack
+from routing.journal import replay
+from softphone import AgentPhone, SoftphoneHost, TestCaller
+from store import open_store
+
+from .conftest import directory_for, wait_for
+from .test_restart import EngineProcess, _caller_of
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _status(url: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "homeline", "cluster", "status", "--db", url],
+                          cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _waiting_lines(status: str) -> list[str]:
+    lines = status.split("waiting calls", 1)[1].splitlines()[1:]
+    return [x.split(" caller ", 1)[1].split()[0] for x in lines if x.startswith("  ")
+            and " caller " in x]
+
+
+def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches_an_agent(
+        tmp_path: Path, pg_database: Callable[[str], str]) -> None:
+    now = datetime.now(UTC)
+    agents = {a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
+    directory = directory_for(agents, now, ring_timeout_s=6)
+    agents_file = tmp_path / "agents.yaml"
+    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
+                           encoding="utf-8")
+    url = pg_database("failover")
+    name = f"fo{os.getpid()}"
+    stack = PbxStack(name, directory, tmp_path / name)
+
+    def argv(node: str) -> list[str]:
+        return [sys.executable, "-m", "homeline", "engine", "run", "--agents",
+                str(agents_file), "--db", url, "--node", node, "--stack",
+                str(stack.state_dir), "--flow", "main-menu", "--no-web",
+                "--journal", str(tmp_path / "router.jsonl")]
+
+    engines: dict[str, EngineProcess] = {}
+    host = None
+    phones: list[Any] = []
+    watch = open_store(url)  # the test's own reads of the stored router state
+    try:
+        stack.start_pbx()
+        engines["a"] = EngineProcess(argv("a"), tmp_path / "engine-a.log")
+        engines["a"].wait_serving(1)
+        assert "leading with epoch 1 (node a)" in engines["a"].text()
+        engines["b"] = EngineProcess(argv("b"), tmp_path / "engine-b.log")
+        assert wait_for(lambda: "standby: waiting to lead" in engines["b"].text(), 30), \
+            engines["b"].text()
+        assert "node a leads with epoch 1" in engines["b"].text()
+        time.sleep(1.5)
+        assert "engine serving" not in engines["b"].text()  # the standby serves nothing
+        status = _status(url)
+        assert "leader: node a, epoch 1, since " in status, status
+        assert "leader lock: held" in status and "homeline-leader a" in status, status
+
+        host = SoftphoneHost()
+        sip = f"sip:100@127.0.0.1:{stack.ports.sip}"
+
+        def agent(agent_id: str) -> AgentPhone:
+            phone = AgentPhone(host, agent_id, server=f"127.0.0.1:{stack.ports.sip}",
+                               password=stack.agent_secret(agent_id), answer_delay=0.3)
+            phone.wait_registered(10)
+            phones.append(phone)
+            return phone
+
+        def caller(number: str) -> Any:
+            c = TestCaller(host, number)
+            phones.append(c)
+            leg = c.call(sip)
+            leg.wait_confirmed(15)
+            time.sleep(0.8)
+            leg.send_dtmf("1")  # billing
+            return leg
+
+        def waiting_callers() -> list[str]:
+            snap = watch.load_router_snapshot()
+            if snap is None:
+                return []
+            line = sorted((c for c in snap.calls if c.phase == "waiting"),
+                          key=lambda c: (c.key, c.seq))
+            return [c.arrival.caller or "" for c in line]
+
+        amy = agent("amy")
+        talking = caller("+15550501")
+        amy_leg = amy.wait_call(20)
+        amy_leg.wait_confirmed(10)
+        waiting = []
+        for number in ("+15550502", "+15550503", "+15550504"):
+            waiting.append(caller(number))
+            time.sleep(0.5)
+        order = ["+15550502", "+15550503", "+15550504"]
+        assert wait_for(lambda: waiting_callers() == order, 20), waiting_callers()
+        status = _status(url)
+        assert _waiting_lines(status) == order, status
+        assert "  amy on_call registered" in status, status
+
+        killed_at = datetime.now(UTC)
+        killed = time.monotonic()
+        engines["a"].kill()  # no goodbye: the leader's lock session ends with it
+        bob = agent("bob")  # comes online while no engine leads
+        first: list[float] = []
+
+        def offered_to_bob() -> bool:
+            snap = watch.load_router_snapshot()
+            if snap is not None and any(c.agent == "bob" for c in snap.calls):
+                first.append(time.monotonic())
+                return True
+            return False
+
+        assert wait_for(offered_to_bob, 30, step=0.02), engines["b"].text()
+        leader = watch.router_leader()
+        assert leader is not None and (leader.epoch, leader.node) == (2, "b")
+        print(f"\nfailover: kill -9 of the leader -> the standby took epoch 2 "
+              f"{(leader.since - killed_at).total_seconds():.2f} s (router_leader.since); "
+              f"-> its first routing decision (the first waiting caller offered to bob, "
+              f"seen in the store) {first[0] - killed:.2f} s")
+        assert "leading with epoch 2 (node b)" in engines["b"].text()
+        engines["b"].wait_serving(1)
+        assert "adopting the stored router state of 4 call(s)" in engines["b"].text()
+        got = [_caller_of(bob.wait_call(20))]
+        for agent_id in ("carl", "dan"):
+            phone = agent(agent_id)
+            leg = phone.wait_call(20)
+            leg.wait_confirmed(10)
+            got.append(_caller_of(leg))
+        assert got == order, got
+        assert not any(leg.ended for leg in waiting), "a waiting caller was dropped"
+        assert not talking.ended and not amy_leg.ended
+        assert len(amy.calls) == 1, "the busy agent got another offer"
+        assert wait_for(lambda: waiting_callers() == [], 5)
+
+        status = _status(url)
+        assert "leader: node b, epoch 2, since " in status, status
+        assert "homeline-leader b" in status and "waiting calls (0):" in status, status
+        # the killed node comes back: it waits behind the new leader
+        engines["a2"] = EngineProcess(argv("a"), tmp_path / "engine-a2.log")
+        assert wait_for(lambda: "standby: waiting to lead: node b leads with epoch 2"
+                        in engines["a2"].text(), 30), engines["a2"].text()
+        log_b = engines["b"].text()
+        assert "Traceback" not in log_b and "deposed" not in log_b, log_b
+        lines = (tmp_path / "router.jsonl").read_text(encoding="utf-8").splitlines()
+        replayed = replay(lines, source="router.jsonl")
+        assert replayed.identical, replayed.mismatches[:3]
+    finally:
+        watch.close()
+        for phone in phones:
+            try:
+                phone.close()
+            except Exception:  # noqa: BLE001 - keep closing the rest
+                pass
+        if host is not None:
+            host.close()
+        for engine in engines.values():
+            engine.stop()
+        stack.stop(remove=True)
+    leaked = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
+              and t is not threading.main_thread()]
+    assert leaked == []
+
+
+def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
+        tmp_path: Path, pg_database: Callable[[str], str]) -> None:
+    """``pg_terminate_backend`` of the leader's lock session: the leader finds it is
+    deposed, exits 3 saying so; the standby leads with the next epoch and serves."""
+    import psycopg
+
+    directory = directory_for({"amy": {"skills": {"billing": 3}}}, datetime.now(UTC))
+    agents_file = tmp_path / "agents.yaml"
+    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
+                           encoding="utf-8")
+    url = pg_database("deposed")
+    name = f"fd{os.getpid()}"
+    stack = PbxStack(name, directory, tmp_path / name)
+    engines: dict[str, EngineProcess] = {}
+
+    def argv(node: str) -> list[str]:
+        return [sys.executable, "-m", "homeline", "engine", "run", "--agents",
+                str(agents_file), "--db", url, "--node", node, "--stack",
+                str(stack.state_dir), "--no-web"]
+
+    try:
+        stack.start_pbx()
+        engines["a"] = EngineProcess(argv("a"), tmp_path / "engine-a.log")
+        engines["a"].wait_serving(1)
+        engines["b"] = EngineProcess(argv("b"), tmp_path / "engine-b.log")
+        assert wait_for(lambda: "standby: waiting to lead" in engines["b"].text(), 30)
+        status = _status(url)
+        pid = int(status.split("leader lock: held (server pid ", 1)[1].split(",", 1)[0])
+        with psycopg.connect(url, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        assert engines["a"].proc.wait(20) == 3, engines["a"].text()
+        text_a = engines["a"].text()
+        assert "deposed as the router leader (node a)" in text_a, text_a
+        engines["b"].wait_serving(1)
+        assert "leading with epoch 2 (node b)" in engines["b"].text()
+        assert "leader: node b, epoch 2" in _status(url)
+    finally:
+        for engine in engines.values():
+            engine.stop()
+        stack.stop(remove=True)
