@@ -5,12 +5,17 @@ old leader's late router-state save is refused (FencedOut), nothing of it
 applied. A real throw-away PostgreSQL cluster (tests/pg_kit.py)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
+from pg_kit import StoreMaker
 from router_writer import START, Driven, directory, events
 
 from routing.snapshot import RouterChanges, RouterSnapshot
@@ -123,3 +128,49 @@ def test_sqlite_is_not_fenced_one_engine_writes_as_before(tmp_path: object) -> N
         changes, snap = _changes(30)
         store.save_router_changes(changes)
         assert _comparable(store.load_router_snapshot()) == _comparable(snap)
+
+
+def _status(db: str) -> str:
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "homeline", "cluster", "status", "--db", db],
+                          cwd=repo, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_cluster_status_names_the_leader_its_lock_and_the_stored_router_state(
+        make_store: StoreMaker) -> None:
+    db = make_store.address()
+    changes, snap = _changes(60)
+    waiting = sorted((c for c in snap.calls if c.phase == "waiting"),
+                     key=lambda c: (c.key, c.seq))
+    assert waiting
+    with make_store() as store:
+        assert "router state: none stored yet" in _status(db)
+        store.save_router_changes(changes)
+        if make_store.backend == "postgresql":
+            assert isinstance(store, PostgresStore)
+            assert "leader: none yet" in _status(db)
+            lead = Leadership(store, "node-x")
+            try:
+                assert lead.try_lead(datetime.now(UTC)) == 1
+                out = _status(db)
+                assert "leader: node node-x, epoch 1, since " in out, out
+                assert f"leader lock: held (server pid {lead.lock_pid}, " \
+                       "homeline-leader node-x)" in out, out
+            finally:
+                lead.close()
+            out = _status(db)
+            assert "leader: node node-x, epoch 1" in out and "leader lock: free" in out, out
+            assert "***" in out.splitlines()[0]  # the password is not shown
+        else:
+            out = _status(db)
+            assert "(SQLite, one machine)" in out and "no election" in out, out
+    assert f"waiting calls ({len(waiting)}):" in out, out
+    listed = [x.split(". ", 1)[1].split()[0] for x in out.splitlines()
+              if x.startswith("  ") and ". " in x and " queue " in x]
+    assert listed == [c.call_id for c in waiting], out
+    assert f"agents ({len(snap.agents)}):" in out
+    for a in snap.agents:
+        assert f"  {a.agent_id} {a.state}" in out
