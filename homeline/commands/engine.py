@@ -4,7 +4,13 @@ phone in the page) beside them, until Ctrl-C or SIGTERM.
 
 The web app answers HTTPS on 127.0.0.1:8080 by default with the stack's
 certificate (homeline/certs.py: the one Asterisk's TLS and WSS use); ``--no-web``
-leaves it out (run ``homeline serve`` elsewhere instead)."""
+leaves it out (run ``homeline serve`` elsewhere instead).
+
+With a PostgreSQL store, several engines for the same Asterisk may run: each
+first waits to be the router leader (``--node`` names it; store/leader.py), and
+only the leader serves (FastAGI, AMI, the web app). A leader deposed (its lock
+session gone, or its save refused for a newer epoch) stops with exit status 3;
+the standby that wins the lock adopts the stored state as a restart does."""
 from __future__ import annotations
 
 import argparse
