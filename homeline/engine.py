@@ -776,8 +776,10 @@ class Engine:
         log.info("adopted the stored router state: %d call(s), %d bridged, %d gone, "
                  "%d caller(s) on hold not in it", len(snapshot.calls), len(bridged),
                  len(gone), len(resynced.held))
-        self._carry_out(now, TimerFired(), decisions)
+        # stored first, as `_handle` does: a deposed leader's save is refused (FencedOut)
+        # and then nothing of the adoption is carried out
         self._save_changes(now, full=True)
+        self._carry_out(now, TimerFired(), decisions)
         for event in gone:
             self._handle(event)
         for held in resynced.held:
