@@ -108,12 +108,17 @@ class Leadership:
 
         if self.epoch is not None:
             return self.epoch
-        conn = self._connection()
-        try:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
-        except psycopg.Error as exc:
-            conn.close()
-            raise StoreError(f"{self.store.where}: leader lock: {exc}") from exc
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)",
+                                   (LEADER_LOCK,)).fetchone()
+                break
+            except psycopg.Error as exc:
+                broken = conn.broken
+                conn.close()
+                if not broken or attempt == 2:  # a session the server ended: once more
+                    raise StoreError(f"{self.store.where}: leader lock: {exc}") from exc
         if not row or not row[0]:
             return None
         try:

@@ -174,3 +174,31 @@ def test_cluster_status_names_the_leader_its_lock_and_the_stored_router_state(
     assert f"agents ({len(snap.agents)}):" in out
     for a in snap.agents:
         assert f"  {a.agent_id} {a.state}" in out
+
+
+def test_a_server_restart_deposes_the_leader_and_one_of_them_leads_with_the_next_epoch(
+        tmp_path: Path) -> None:
+    """Every session ends with the server: the leader's check says it is deposed; the
+    first to ask again afterwards (here the standby) wins the next epoch, and the old
+    leader's save is refused. A cluster of the test's own (restarted here)."""
+    from homeline.pgcluster import PgCluster
+
+    with PgCluster(durable=False) as cluster:
+        url = cluster.create_database("restart")
+        with PostgresStore(url, timeout=3.0) as sa, PostgresStore(url, timeout=3.0) as sb:
+            a, b = Leadership(sa, "a"), Leadership(sb, "b")
+            try:
+                assert a.try_lead(datetime.now(UTC)) == 1
+                assert b.try_lead(datetime.now(UTC)) is None
+                cluster.restart()
+                reason = a.check()
+                assert reason is not None and "connection" in reason, reason
+                assert _until(lambda: b.try_lead(datetime.now(UTC)), 10) == 2
+                with pytest.raises(FencedOut):
+                    sa.save_router_changes(_changes(10)[0])
+                assert sb.load_router_snapshot() is None  # nothing of it was applied
+                sb.save_router_changes(_changes(10)[0])
+                assert b.check() is None
+            finally:
+                a.close()
+                b.close()
