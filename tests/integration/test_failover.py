@@ -193,8 +193,10 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
 
 def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         tmp_path: Path, pg_database: Callable[[str], str]) -> None:
-    """``pg_terminate_backend`` of the leader's lock session: the leader finds it is
-    deposed, exits 3 saying so; the standby leads with the next epoch and serves."""
+    """``pg_terminate_backend`` of the leader's lock session while a caller waits: the
+    leader finds it is deposed, exits 3 saying so; the standby leads with the next
+    epoch, adopts the waiting caller, and the agent who comes online gets that call,
+    once."""
     import psycopg
 
     directory = directory_for({"amy": {"skills": {"billing": 3}}}, datetime.now(UTC))
@@ -205,11 +207,13 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
     name = f"fd{os.getpid()}"
     stack = PbxStack(name, directory, tmp_path / name)
     engines: dict[str, EngineProcess] = {}
+    host = None
+    phones: list[Any] = []
 
     def argv(node: str) -> list[str]:
         return [sys.executable, "-m", "homeline", "engine", "run", "--agents",
                 str(agents_file), "--db", url, "--node", node, "--stack",
-                str(stack.state_dir), "--no-web"]
+                str(stack.state_dir), "--flow", "main-menu", "--no-web"]
 
     try:
         stack.start_pbx()
@@ -217,6 +221,14 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         engines["a"].wait_serving(1)
         engines["b"] = EngineProcess(argv("b"), tmp_path / "engine-b.log")
         assert wait_for(lambda: "standby: waiting to lead" in engines["b"].text(), 30)
+        host = SoftphoneHost()
+        c = TestCaller(host, "+15550601")
+        phones.append(c)
+        leg = c.call(f"sip:100@127.0.0.1:{stack.ports.sip}")
+        leg.wait_confirmed(15)
+        time.sleep(0.8)
+        leg.send_dtmf("1")  # billing: no agent online, the caller waits
+        assert wait_for(lambda: "waiting calls (1):" in _status(url), 20), _status(url)
         status = _status(url)
         pid = int(status.split("leader lock: held (server pid ", 1)[1].split(",", 1)[0])
         with psycopg.connect(url, autocommit=True) as admin:
@@ -227,7 +239,24 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         engines["b"].wait_serving(1)
         assert "leading with epoch 2 (node b)" in engines["b"].text()
         assert "leader: node b, epoch 2" in _status(url)
+        assert "adopting the stored router state of 1 call(s)" in engines["b"].text()
+        amy = AgentPhone(host, "amy", server=f"127.0.0.1:{stack.ports.sip}",
+                         password=stack.agent_secret("amy"), answer_delay=0.3)
+        phones.append(amy)
+        amy.wait_registered(10)
+        amy.wait_call(20).wait_confirmed(10)
+        assert _caller_of(amy.calls[0]) == "+15550601" and not leg.ended
+        time.sleep(2.0)
+        assert len(amy.calls) == 1, "the call was offered twice"
+        assert "Traceback" not in engines["b"].text()
     finally:
+        for phone in phones:
+            try:
+                phone.close()
+            except Exception:  # noqa: BLE001 - keep closing the rest
+                pass
+        if host is not None:
+            host.close()
         for engine in engines.values():
             engine.stop()
         stack.stop(remove=True)
