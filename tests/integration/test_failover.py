@@ -10,8 +10,6 @@ order, none lost. The time from the kill to the standby's first routing decision
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
+from failover_kit import (
+    EngineProcess,
+    caller_of,
+    cluster_status,
+    engine_argv,
+    offered_to,
+    start_pair,
+    waiting_callers,
+    waiting_lines,
+)
 
 from homeline.stack import PbxStack
 from routing.journal import replay
@@ -28,26 +36,8 @@ from softphone import AgentPhone, SoftphoneHost, TestCaller
 from store import open_store
 
 from .conftest import directory_for, wait_for
-from .test_restart import EngineProcess, _caller_of
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _status(url: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "homeline", "cluster", "status", "--db", url],
-                          cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _waiting_lines(status: str) -> list[str]:
-    lines = status.split("waiting calls", 1)[1].splitlines()[1:]
-    return [x.split(" caller ", 1)[1].split()[0] for x in lines if x.startswith("  ")
-            and " caller " in x]
-
 
 def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches_an_agent(
         tmp_path: Path, pg_database: Callable[[str], str]) -> None:
@@ -62,10 +52,7 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
     stack = PbxStack(name, directory, tmp_path / name)
 
     def argv(node: str) -> list[str]:
-        return [sys.executable, "-m", "homeline", "engine", "run", "--agents",
-                str(agents_file), "--db", url, "--node", node, "--stack",
-                str(stack.state_dir), "--flow", "main-menu", "--no-web",
-                "--journal", str(tmp_path / "router.jsonl")]
+        return engine_argv(agents_file, url, node, stack.state_dir, tmp_path / "router.jsonl")
 
     engines: dict[str, EngineProcess] = {}
     host = None
@@ -73,16 +60,10 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
     watch = open_store(url)  # the test's own reads of the stored router state
     try:
         stack.start_pbx()
-        engines["a"] = EngineProcess(argv("a"), tmp_path / "engine-a.log")
-        engines["a"].wait_serving(1)
-        assert "leading with epoch 1 (node a)" in engines["a"].text()
-        engines["b"] = EngineProcess(argv("b"), tmp_path / "engine-b.log")
-        assert wait_for(lambda: "standby: waiting to lead" in engines["b"].text(), 30), \
-            engines["b"].text()
-        assert "node a leads with epoch 1" in engines["b"].text()
+        start_pair(argv("a"), argv("b"), tmp_path, engines)
         time.sleep(1.5)
         assert "engine serving" not in engines["b"].text()  # the standby serves nothing
-        status = _status(url)
+        status = cluster_status(url)
         assert "leader: node a, epoch 1, since " in status, status
         assert "leader lock: held" in status and "homeline-leader a" in status, status
 
@@ -105,14 +86,6 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
             leg.send_dtmf("1")  # billing
             return leg
 
-        def waiting_callers() -> list[str]:
-            snap = watch.load_router_snapshot()
-            if snap is None:
-                return []
-            line = sorted((c for c in snap.calls if c.phase == "waiting"),
-                          key=lambda c: (c.key, c.seq))
-            return [c.arrival.caller or "" for c in line]
-
         amy = agent("amy")
         talking = caller("+15550501")
         amy_leg = amy.wait_call(20)
@@ -122,9 +95,9 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
             waiting.append(caller(number))
             time.sleep(0.5)
         order = ["+15550502", "+15550503", "+15550504"]
-        assert wait_for(lambda: waiting_callers() == order, 20), waiting_callers()
-        status = _status(url)
-        assert _waiting_lines(status) == order, status
+        assert wait_for(lambda: waiting_callers(watch) == order, 20), waiting_callers(watch)
+        status = cluster_status(url)
+        assert waiting_lines(status) == order, status
         assert "  amy on_call registered" in status, status
 
         killed_at = datetime.now(UTC)
@@ -134,8 +107,7 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
         first: list[float] = []
 
         def offered_to_bob() -> bool:
-            snap = watch.load_router_snapshot()
-            if snap is not None and any(c.agent == "bob" for c in snap.calls):
+            if offered_to(watch, ["bob"]):
                 first.append(time.monotonic())
                 return True
             return False
@@ -150,19 +122,19 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
         assert "leading with epoch 2 (node b)" in engines["b"].text()
         engines["b"].wait_serving(1)
         assert "adopting the stored router state of 4 call(s)" in engines["b"].text()
-        got = [_caller_of(bob.wait_call(20))]
+        got = [caller_of(bob.wait_call(20))]
         for agent_id in ("carl", "dan"):
             phone = agent(agent_id)
             leg = phone.wait_call(20)
             leg.wait_confirmed(10)
-            got.append(_caller_of(leg))
+            got.append(caller_of(leg))
         assert got == order, got
         assert not any(leg.ended for leg in waiting), "a waiting caller was dropped"
         assert not talking.ended and not amy_leg.ended
         assert len(amy.calls) == 1, "the busy agent got another offer"
-        assert wait_for(lambda: waiting_callers() == [], 5)
+        assert wait_for(lambda: waiting_callers(watch) == [], 5)
 
-        status = _status(url)
+        status = cluster_status(url)
         assert "leader: node b, epoch 2, since " in status, status
         assert "homeline-leader b" in status and "waiting calls (0):" in status, status
         # the killed node comes back: it waits behind the new leader
@@ -211,16 +183,11 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
     phones: list[Any] = []
 
     def argv(node: str) -> list[str]:
-        return [sys.executable, "-m", "homeline", "engine", "run", "--agents",
-                str(agents_file), "--db", url, "--node", node, "--stack",
-                str(stack.state_dir), "--flow", "main-menu", "--no-web"]
+        return engine_argv(agents_file, url, node, stack.state_dir)
 
     try:
         stack.start_pbx()
-        engines["a"] = EngineProcess(argv("a"), tmp_path / "engine-a.log")
-        engines["a"].wait_serving(1)
-        engines["b"] = EngineProcess(argv("b"), tmp_path / "engine-b.log")
-        assert wait_for(lambda: "standby: waiting to lead" in engines["b"].text(), 30)
+        start_pair(argv("a"), argv("b"), tmp_path, engines)
         host = SoftphoneHost()
         c = TestCaller(host, "+15550601")
         phones.append(c)
@@ -228,8 +195,9 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         leg.wait_confirmed(15)
         time.sleep(0.8)
         leg.send_dtmf("1")  # billing: no agent online, the caller waits
-        assert wait_for(lambda: "waiting calls (1):" in _status(url), 20), _status(url)
-        status = _status(url)
+        assert wait_for(lambda: "waiting calls (1):" in cluster_status(url), 20), \
+            cluster_status(url)
+        status = cluster_status(url)
         pid = int(status.split("leader lock: held (server pid ", 1)[1].split(",", 1)[0])
         with psycopg.connect(url, autocommit=True) as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
@@ -238,14 +206,14 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         assert "deposed as the router leader (node a)" in text_a, text_a
         engines["b"].wait_serving(1)
         assert "leading with epoch 2 (node b)" in engines["b"].text()
-        assert "leader: node b, epoch 2" in _status(url)
+        assert "leader: node b, epoch 2" in cluster_status(url)
         assert "adopting the stored router state of 1 call(s)" in engines["b"].text()
         amy = AgentPhone(host, "amy", server=f"127.0.0.1:{stack.ports.sip}",
                          password=stack.agent_secret("amy"), answer_delay=0.3)
         phones.append(amy)
         amy.wait_registered(10)
         amy.wait_call(20).wait_confirmed(10)
-        assert _caller_of(amy.calls[0]) == "+15550601" and not leg.ended
+        assert caller_of(amy.calls[0]) == "+15550601" and not leg.ended
         time.sleep(2.0)
         assert len(amy.calls) == 1, "the call was offered twice"
         assert "Traceback" not in engines["b"].text()

@@ -6,8 +6,6 @@ nothing stands in for them."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -17,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+from failover_kit import EngineProcess
+from failover_kit import caller_of as _caller_of
 from pg_kit import StoreMaker
 
 from homeline.stack import PbxStack
@@ -28,41 +28,6 @@ from .conftest import directory_for, wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-class EngineProcess:
-    """`homeline engine run` in a child process; its output kept in a file."""
-
-    def __init__(self, argv: list[str], log: Path) -> None:
-        self.log = log
-        self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_serving(self, serving_lines: int, timeout: float = 30) -> None:
-        ok = wait_for(lambda: self.text().count("engine serving") >= serving_lines
-                      or self.proc.poll() is not None, timeout)
-        assert ok and self.proc.poll() is None, f"the engine did not start:\n{self.text()}"
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._out.close()
-
-
 def _snapshot(db: str) -> Any:
     with open_store(db) as store:
         return store.load_router_snapshot()
@@ -71,10 +36,6 @@ def _snapshot(db: str) -> Any:
 def _waiting(db: str) -> list[str]:
     snap = _snapshot(db)
     return [] if snap is None else [c.call_id for c in snap.calls if c.phase == "waiting"]
-
-
-def _caller_of(leg: Any) -> str:
-    return leg.remote_uri.split("sip:", 1)[-1].split("@", 1)[0]
 
 
 def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_agent_busy(

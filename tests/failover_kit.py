@@ -1,0 +1,114 @@
+"""What the failover test (tests/integration/test_failover.py) and the cluster
+benchmark (bench/cluster.py) share: `homeline engine run` in a child process, a
+pair of engines for one Asterisk on one PostgreSQL store (node a leads, node b
+waits), `homeline cluster status`, and the test's view of the stored router
+state (the waiting line; the first call offered to an agent, the standby's
+first routing decision after a failover).
+
+A module of its own (not a conftest) so the benchmark imports it too:
+``sys.path`` holds ``tests/`` (pytest's ``pythonpath``; the benchmark inserts it).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from integration.conftest import wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class EngineProcess:
+    """`homeline engine run` in a child process; its output kept in a file."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log = log
+        self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_serving(self, serving_lines: int, timeout: float = 30) -> None:
+        ok = wait_for(lambda: self.text().count("engine serving") >= serving_lines
+                      or self.proc.poll() is not None, timeout)
+        assert ok and self.proc.poll() is None, f"the engine did not start:\n{self.text()}"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._out.close()
+
+
+def caller_of(leg: Any) -> str:
+    """The caller's number an agent's leg shows (its remote URI's user part)."""
+    return str(leg.remote_uri).split("sip:", 1)[-1].split("@", 1)[0]
+
+
+def engine_argv(agents_file: Path, url: str, node: str, state_dir: Path,
+                journal: Path | None = None) -> list[str]:
+    """`homeline engine run` as node ``node`` of the stack in ``state_dir`` on store ``url``."""
+    return [sys.executable, "-m", "homeline", "engine", "run", "--agents", str(agents_file),
+            "--db", url, "--node", node, "--stack", str(state_dir), "--flow", "main-menu",
+            "--no-web", *(["--journal", str(journal)] if journal is not None else [])]
+
+
+def start_pair(argv_a: list[str], argv_b: list[str], work: Path,
+               engines: dict[str, EngineProcess]) -> None:
+    """Node a, which leads with epoch 1 (serving), then node b, which waits as standby.
+    Each is put in ``engines`` as soon as it is started (the caller stops them)."""
+    engines["a"] = EngineProcess(argv_a, work / "engine-a.log")
+    engines["a"].wait_serving(1)
+    assert "leading with epoch 1 (node a)" in engines["a"].text(), engines["a"].text()
+    engines["b"] = EngineProcess(argv_b, work / "engine-b.log")
+    assert wait_for(lambda: "standby: waiting to lead" in engines["b"].text(), 30), \
+        engines["b"].text()
+    assert "node a leads with epoch 1" in engines["b"].text(), engines["b"].text()
+
+
+def cluster_status(url: str) -> str:
+    """`homeline cluster status --db URL`'s output (it must exit 0)."""
+    done = subprocess.run([sys.executable, "-m", "homeline", "cluster", "status", "--db", url],
+                          cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def waiting_lines(status: str) -> list[str]:
+    """The callers `cluster status` lists as waiting, in its order."""
+    lines = status.split("waiting calls", 1)[1].splitlines()[1:]
+    return [x.split(" caller ", 1)[1].split()[0] for x in lines if x.startswith("  ")
+            and " caller " in x]
+
+
+def waiting_callers(store: Any) -> list[str]:
+    """The stored router state's waiting callers, in the order they wait."""
+    snap = store.load_router_snapshot()
+    if snap is None:
+        return []
+    line = sorted((c for c in snap.calls if c.phase == "waiting"), key=lambda c: (c.key, c.seq))
+    return [c.arrival.caller or "" for c in line]
+
+
+def offered_to(store: Any, agents: Iterable[str]) -> bool:
+    """Whether the stored router state has a call offered to (or with) one of ``agents``:
+    seen after a failover, the standby's first routing decision."""
+    snap = store.load_router_snapshot()
+    wanted = set(agents)
+    return snap is not None and any(c.agent in wanted for c in snap.calls)
