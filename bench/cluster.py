@@ -60,6 +60,7 @@ import yaml  # noqa: E402
 from benchkit import percentile  # noqa: E402
 from failover_kit import (  # noqa: E402
     EngineProcess,
+    Phones,
     caller_of,
     engine_argv,
     offered_to,
@@ -155,7 +156,7 @@ class Run:
 
 def failover_run(number: int, pg: PgCluster, work: Path, callers: int) -> Run:
     """One fresh pair (Asterisk, database, engines a and b), one kill -9 of the leader."""
-    from softphone import AgentPhone, SoftphoneHost, TestCaller
+    from softphone import SoftphoneHost
 
     run = Run(number)
     now = datetime.now(UTC)
@@ -179,23 +180,10 @@ def failover_run(number: int, pg: PgCluster, work: Path, callers: int) -> Run:
         start_pair(engine_argv(agents_file, url, "a", stack.state_dir),
                    engine_argv(agents_file, url, "b", stack.state_dir), work, engines)
         host = SoftphoneHost()
-        sip = f"sip:100@127.0.0.1:{stack.ports.sip}"
 
-        def agent(agent_id: str) -> Any:
-            phone = AgentPhone(host, agent_id, server=f"127.0.0.1:{stack.ports.sip}",
-                               password=stack.agent_secret(agent_id), answer_delay=0.3)
-            phones.append(phone)
-            phone.wait_registered(10)
-            return phone
-
-        def call(number_: str) -> Any:
-            c = TestCaller(host, number_)
-            phones.append(c)
-            leg = c.call(sip)
-            leg.wait_confirmed(15)
-            time.sleep(0.8)
-            leg.send_dtmf("1")  # billing
-            return leg
+        parties = Phones(host, stack)
+        parties.made = phones  # cleaned up below
+        agent, call = parties.agent, parties.caller
 
         amy = agent("amy")
         talking = call("+15550700")

@@ -112,3 +112,36 @@ def offered_to(store: Any, agents: Iterable[str]) -> bool:
     snap = store.load_router_snapshot()
     wanted = set(agents)
     return snap is not None and any(c.agent in wanted for c in snap.calls)
+
+
+class Phones:
+    """The test's SIP parties on one Asterisk: agents' softphones that answer after
+    0.3 s, and callers who dial the support number and press 1 (billing). Every
+    one is kept in ``made`` for the caller's cleanup."""
+
+    def __init__(self, host: Any, stack: Any) -> None:
+        self.host, self.stack = host, stack
+        self.sip = f"sip:100@127.0.0.1:{stack.ports.sip}"
+        self.made: list[Any] = []
+
+    def agent(self, agent_id: str) -> Any:
+        from softphone import AgentPhone
+
+        phone = AgentPhone(self.host, agent_id, server=f"127.0.0.1:{self.stack.ports.sip}",
+                           password=self.stack.agent_secret(agent_id), answer_delay=0.3)
+        self.made.append(phone)
+        phone.wait_registered(10)
+        return phone
+
+    def caller(self, number: str) -> Any:
+        import time
+
+        from softphone import TestCaller
+
+        c = TestCaller(self.host, number)
+        self.made.append(c)
+        leg = c.call(self.sip)
+        leg.wait_confirmed(15)
+        time.sleep(0.8)
+        leg.send_dtmf("1")  # billing
+        return leg

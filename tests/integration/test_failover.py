@@ -21,6 +21,7 @@ import pytest
 import yaml
 from failover_kit import (
     EngineProcess,
+    Phones,
     caller_of,
     cluster_status,
     engine_argv,
@@ -68,23 +69,10 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
         assert "leader lock: held" in status and "homeline-leader a" in status, status
 
         host = SoftphoneHost()
-        sip = f"sip:100@127.0.0.1:{stack.ports.sip}"
 
-        def agent(agent_id: str) -> AgentPhone:
-            phone = AgentPhone(host, agent_id, server=f"127.0.0.1:{stack.ports.sip}",
-                               password=stack.agent_secret(agent_id), answer_delay=0.3)
-            phone.wait_registered(10)
-            phones.append(phone)
-            return phone
-
-        def caller(number: str) -> Any:
-            c = TestCaller(host, number)
-            phones.append(c)
-            leg = c.call(sip)
-            leg.wait_confirmed(15)
-            time.sleep(0.8)
-            leg.send_dtmf("1")  # billing
-            return leg
+        parties = Phones(host, stack)
+        parties.made = phones  # cleaned up below
+        agent, caller = parties.agent, parties.caller
 
         amy = agent("amy")
         talking = caller("+15550501")

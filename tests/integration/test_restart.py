@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
-from failover_kit import EngineProcess
+from failover_kit import EngineProcess, Phones
 from failover_kit import caller_of as _caller_of
 from pg_kit import StoreMaker
 
 from homeline.stack import PbxStack
 from routing.journal import replay
-from softphone import AgentPhone, SoftphoneHost, TestCaller
+from softphone import SoftphoneHost
 from store import open_store
 
 from .conftest import directory_for, wait_for
@@ -61,23 +61,10 @@ def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_age
         engines.append(EngineProcess(argv, tmp_path / "engine.log"))
         engines[-1].wait_serving(1)
         host = SoftphoneHost()
-        sip = f"sip:100@127.0.0.1:{stack.ports.sip}"
 
-        def agent(agent_id: str) -> AgentPhone:
-            phone = AgentPhone(host, agent_id, server=f"127.0.0.1:{stack.ports.sip}",
-                               password=stack.agent_secret(agent_id), answer_delay=0.3)
-            phone.wait_registered(10)
-            phones.append(phone)
-            return phone
-
-        def caller(number: str) -> Any:
-            c = TestCaller(host, number)
-            phones.append(c)
-            leg = c.call(sip)
-            leg.wait_confirmed(15)
-            time.sleep(0.8)
-            leg.send_dtmf("1")  # billing
-            return leg
+        parties = Phones(host, stack)
+        parties.made = phones  # cleaned up below
+        agent, caller = parties.agent, parties.caller
 
         amy = agent("amy")
         # a first call, talked and finished: amy has handled minutes this week
