@@ -41,7 +41,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -272,38 +272,30 @@ class PostgresStore(SqlStore):
                 raise StoreError(f"{self.where}: {what}: {exc}") from exc
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        pool, conn = self._begin("BEGIN", True, "cannot write")
+    def _transaction(self, begin: str, write: bool, what: str) -> Iterator[Connection]:
+        """One transaction on a pooled connection: committed when the block ends,
+        rolled back (and the error a `StoreError` naming ``what``) when it fails."""
+        pool, conn = self._begin(begin, write, "cannot write" if write else what)
         try:
             try:
                 yield _Conn(conn)
                 conn.execute("COMMIT")
             except psycopg.Error as exc:
                 self._rollback(conn)
-                raise StoreError(f"{self.where}: write failed: {exc}") from exc
+                raise StoreError(f"{self.where}: {what}: {exc}") from exc
             except BaseException:
                 self._rollback(conn)
                 raise
         finally:
             self._putconn(pool, conn)
 
-    @contextmanager
-    def _reads(self) -> Iterator[Connection]:
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self._transaction("BEGIN", True, "write failed")
+
+    def _reads(self) -> AbstractContextManager[Connection]:
         # one snapshot for the reads (the router state, an agent's hours)
-        pool, conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", False,
+        return self._transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", False,
                                  "read failed")
-        try:
-            try:
-                yield _Conn(conn)
-                conn.execute("COMMIT")
-            except psycopg.Error as exc:
-                self._rollback(conn)
-                raise StoreError(f"{self.where}: read failed: {exc}") from exc
-            except BaseException:
-                self._rollback(conn)
-                raise
-        finally:
-            self._putconn(pool, conn)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         deadline = time.monotonic() + self.timeout
