@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS text_conversations (
 );
 CREATE INDEX IF NOT EXISTS text_conversations_customer
     ON text_conversations(channel, customer);
+CREATE INDEX IF NOT EXISTS text_conversations_started ON text_conversations(started_at);
 CREATE TABLE IF NOT EXISTS text_messages (
     conversation_id TEXT NOT NULL, seq BIGINT NOT NULL, at TEXT NOT NULL,
     direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
@@ -90,7 +91,9 @@ class TextStore(Protocol):
                        data: dict[str, Any]) -> int: ...
     def text_messages(self, conversation_id: str) -> list[TextMessage]: ...
     def text_events(self, conversation_id: str) -> list[tuple[datetime, str, dict[str, Any]]]: ...
-    def text_conversations(self, customer: str | None = None) -> list[TextConversationRow]: ...
+    def text_conversations(self, customer: str | None = None, *,
+                           since: datetime | None = None) -> list[TextConversationRow]: ...
+    def text_conversation(self, conversation_id: str) -> TextConversationRow | None: ...
     def customer_contacts(self, customer: str) -> dict[str, list[str]]: ...
 
 
@@ -178,13 +181,25 @@ class TextTables:
                           "ORDER BY seq", (conversation_id,))
         return [(datetime.fromisoformat(r[0]), r[1], json.loads(r[2])) for r in rows]
 
-    def text_conversations(self, customer: str | None = None) -> list[TextConversationRow]:
-        sql = f"SELECT {_CONV_COLS} FROM text_conversations"  # noqa: S608
-        params: tuple[Any, ...] = ()
+    def text_conversations(self, customer: str | None = None, *,
+                           since: datetime | None = None) -> list[TextConversationRow]:
+        """Conversations, oldest first: all, a customer's, or those started since ``since``."""
+        where, params = [], []
         if customer is not None:
-            sql += " WHERE customer = ?"
-            params = (customer,)
-        return [_conv(r) for r in self._read(sql + " ORDER BY started_at, id", params)]
+            where.append("customer = ?")
+            params.append(customer)
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(_iso(since))
+        sql = f"SELECT {_CONV_COLS} FROM text_conversations"  # noqa: S608
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_conv(r) for r in self._read(sql + " ORDER BY started_at, id", tuple(params))]
+
+    def text_conversation(self, conversation_id: str) -> TextConversationRow | None:
+        rows = self._read(f"SELECT {_CONV_COLS} FROM text_conversations "  # noqa: S608
+                          "WHERE id = ?", (conversation_id,))
+        return _conv(rows[0]) if rows else None
 
     def customer_contacts(self, customer: str) -> dict[str, list[str]]:
         """The customer's earlier contacts by their id: conversations (any channel)

@@ -54,7 +54,7 @@ def recent_conversations(web: WebContext) -> list[dict[str, Any]]:
     """Conversations of the last `RECENT_DAYS`, newest first (store I/O)."""
     store: Any = web.store
     since = web.now() - timedelta(days=RECENT_DAYS)
-    convs = [c for c in store.text_conversations() if c.started_at >= since]
+    convs = store.text_conversations(since=since)
     convs.reverse()
     routes: dict[str, list[ChatRoute]] = {}
     for r in store.chat_routes(since=since):
@@ -78,7 +78,7 @@ def recent_conversations(web: WebContext) -> list[dict[str, Any]]:
 def conversation_detail(web: WebContext, conversation_id: str) -> dict[str, Any] | None:
     """One conversation: transcript, routes, events, earlier contacts (store I/O)."""
     store: Any = web.store
-    conv = next((c for c in store.text_conversations() if c.id == conversation_id), None)
+    conv = store.text_conversation(conversation_id)
     if conv is None:
         return None
     contacts = store.customer_contacts(conv.customer)
