@@ -7,6 +7,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -88,3 +89,27 @@ def start_provider() -> tuple[ThreadingHTTPServer, Provider]:
     holder.append(provider)
     threading.Thread(target=server.serve_forever, name="local-provider", daemon=True).start()
     return server, provider
+
+
+def provider_text_config(provider: Provider) -> dict[str, Any]:
+    """The shipped dialplans/text.yaml with the providers and the CRM lookup on the
+    local server, and the IVR's speech intents by absolute path (the file is written
+    elsewhere): edit the result, then `write_text_config`."""
+    import yaml
+
+    dialplans = Path(__file__).resolve().parents[1] / "dialplans"
+    doc: dict[str, Any] = yaml.safe_load((dialplans / "text.yaml").read_text(encoding="utf-8"))
+    doc["ivr_intents"] = str(dialplans / "flows" / "support-line.yaml")
+    doc["providers"]["sms"]["base_url"] = provider.url
+    doc["providers"]["messenger"]["base_url"] = provider.url + "/"
+    doc["intents"]["order-status"]["lookup"]["url"] = (
+        provider.url + "/orders?customer=${customer}&order=${order}")
+    return doc
+
+
+def write_text_config(doc: dict[str, Any], path: Path) -> Path:
+    """``doc`` as a text.yaml at ``path`` (returned)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path

@@ -23,9 +23,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import yaml
 from browser_kit import chromium_contexts, screenshot
-from provider_kit import Provider, start_provider
+from provider_kit import Provider, provider_text_config, start_provider, write_text_config
 
 from homeline.paths import DIALPLANS_DIR
 from routing import load_directory
@@ -54,15 +53,7 @@ def emma_spec() -> dict[str, Any]:
 
 
 def text_config(tmp_path: Path, provider: Provider) -> Path:
-    doc = yaml.safe_load((DIALPLANS_DIR / "text.yaml").read_text(encoding="utf-8"))
-    doc["ivr_intents"] = str(DIALPLANS_DIR / "flows" / "support-line.yaml")
-    doc["providers"]["sms"]["base_url"] = provider.url
-    doc["providers"]["messenger"]["base_url"] = provider.url + "/"
-    doc["intents"]["order-status"]["lookup"]["url"] = (
-        provider.url + "/orders?customer=${customer}&order=${order}")
-    path = tmp_path / "text.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_text_config(provider_text_config(provider), tmp_path / "text.yaml")
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
-import yaml
-from provider_kit import Provider, start_provider
+from provider_kit import Provider, provider_text_config, start_provider, write_text_config
 
 from homeline.paths import DIALPLANS_DIR
 from store.chats import ChatRoute
@@ -66,7 +65,7 @@ class Texting:
                                 if r.customer == customer], timeout)
         assert got, (f"no {state} route for {customer}: "
                      f"{[(r.customer, r.state, r.agent_id) for r in self.routes()]}")
-        return got[-1]  # type: ignore[no-any-return]
+        return got[-1]
 
     # the agent's side: the portal's chat panel API (web/chatpanel.py), logged in
     def agent(self, agent_id: str) -> tuple[httpx.Client, str]:
@@ -108,16 +107,10 @@ class Texting:
         return str(got[-1]["rule"])
 
 
-def _text_config(tmp_path: Path, provider: Provider) -> Path:
-    doc = yaml.safe_load((DIALPLANS_DIR / "text.yaml").read_text(encoding="utf-8"))
-    doc["ivr_intents"] = str(DIALPLANS_DIR / "flows" / "support-line.yaml")
-    doc["providers"]["sms"]["base_url"] = provider.url
-    doc["providers"]["messenger"]["base_url"] = provider.url + "/"
-    doc["intents"]["order-status"]["lookup"]["url"] = (
-        provider.url + "/orders?customer=${customer}&order=${order}")
-    path = tmp_path / "text.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+def _text_config(tmp_path: Path, provider: Provider, **top: Any) -> Path:
+    """The shipped text.yaml on the local provider, with ``top`` keys replaced."""
+    doc = provider_text_config(provider) | top
+    return write_text_config(doc, tmp_path / "text.yaml")
 
 
 @pytest.fixture
@@ -214,10 +207,8 @@ def test_a_queue_that_serves_no_text_refuses_with_a_message(
         live_factory: Callable[..., Live], tmp_path: Path) -> None:
     server, provider = start_provider()
     try:
-        path = _text_config(tmp_path, provider)
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        doc["routing"] = {"queue": "billing"}  # billing serves voice only
-        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        # billing serves voice only
+        path = _text_config(tmp_path, provider, routing={"queue": "billing"})
         live = live_factory({"ana": {"languages": {"en": 5}, **CHATTY}}, text_config=path,
                             ring_timeout_s=OFFER_S)
         live.stack.secrets.set("sms:auth_token", TOKEN)
@@ -331,10 +322,8 @@ def test_by_skill_per_intent_and_a_messenger_chat(live_factory: Callable[..., Li
 
     server, provider = start_provider()
     try:
-        path = _text_config(tmp_path, provider)
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        doc["routing"]["intents"] = {"billing": "billing"}
-        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        path = _text_config(tmp_path, provider,
+                            routing={"queue": "general", "intents": {"billing": "billing"}})
         live = live_factory(
             {"cara": {"languages": {"en": 5}, **CHATTY},
              "ben": {"skills": {"billing": 2}, "languages": {"en": 5}, **CHATTY}},

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import yaml
-from provider_kit import Provider, start_provider
+from provider_kit import Provider, provider_text_config, start_provider
 from web_testkit import AGENTS, NOW, SECRET, Clock
 
 from homeline.secrets import SecretStore
@@ -48,13 +48,7 @@ def _hashes() -> dict[str, str]:
 
 def text_config(provider: Provider) -> dict[str, Any]:
     """The shipped text.yaml with the providers and the CRM on the local server."""
-    doc = yaml.safe_load((REPO / "dialplans" / "text.yaml").read_text(encoding="utf-8"))
-    doc["ivr_intents"] = str(REPO / "dialplans" / "flows" / "support-line.yaml")
-    doc["providers"]["sms"]["base_url"] = provider.url
-    doc["providers"]["messenger"]["base_url"] = provider.url + "/"
-    doc["intents"]["order-status"]["lookup"]["url"] = (
-        provider.url + "/orders?customer=${customer}&order=${order}")
-    return doc
+    return provider_text_config(provider)
 
 
 def write_text_config(provider: Provider, path: Path) -> Path:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import yaml
-from provider_kit import Provider, start_provider
+from provider_kit import Provider, provider_text_config, start_provider
 from web_testkit import AGENTS, NOW, SECRET, Clock
 
 from homeline.secrets import SecretStore
@@ -54,13 +54,7 @@ class Stack:
 
 
 def _config(provider: Provider, survey: bool) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((REPO / "dialplans" / "text.yaml")
-                                         .read_text(encoding="utf-8"))
-    doc["ivr_intents"] = str(REPO / "dialplans" / "flows" / "support-line.yaml")
-    doc["providers"]["sms"]["base_url"] = provider.url
-    doc["providers"]["messenger"]["base_url"] = provider.url + "/"
-    doc["intents"]["order-status"]["lookup"]["url"] = (
-        provider.url + "/orders?customer=${customer}&order=${order}")
+    doc = provider_text_config(provider)
     if not survey:
         del doc["survey"]
     return doc
