@@ -65,6 +65,7 @@ from failover_kit import (  # noqa: E402
     engine_argv,
     offered_to,
     start_pair,
+    stop_all,
     waiting_callers,
 )
 from integration.conftest import directory_for, wait_for  # noqa: E402
@@ -227,16 +228,7 @@ def failover_run(number: int, pg: PgCluster, work: Path, callers: int) -> Run:
         run.lost = len(set(order) - set(run.reached))
     finally:
         watch.close()
-        for phone in phones:
-            try:
-                phone.close()
-            except Exception:  # noqa: BLE001 - keep closing the rest
-                pass
-        if host is not None:
-            host.close()
-        for engine in engines.values():
-            engine.stop()
-        stack.stop(remove=True)
+        stop_all(phones, host, engines.values(), stack)
         try:
             pg.drop_database(f"run{number}")
         except Exception:  # noqa: BLE001 - the cluster goes at the end anyway

@@ -145,3 +145,19 @@ class Phones:
         time.sleep(0.8)
         leg.send_dtmf("1")  # billing
         return leg
+
+
+def stop_all(phones: Iterable[Any], host: Any, engines: Iterable[EngineProcess],
+             stack: Any) -> None:
+    """What a failover or restart run started, stopped in order: the SIP parties (each
+    one, whatever the others do), their host, the engine processes, the Asterisk."""
+    for phone in phones:
+        try:
+            phone.close()
+        except Exception:  # noqa: BLE001 - keep closing the rest
+            pass
+    if host is not None:
+        host.close()
+    for engine in engines:
+        engine.stop()
+    stack.stop(remove=True)

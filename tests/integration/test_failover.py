@@ -27,6 +27,7 @@ from failover_kit import (
     engine_argv,
     offered_to,
     start_pair,
+    stop_all,
     waiting_callers,
     waiting_lines,
 )
@@ -136,16 +137,7 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
         assert replayed.identical, replayed.mismatches[:3]
     finally:
         watch.close()
-        for phone in phones:
-            try:
-                phone.close()
-            except Exception:  # noqa: BLE001 - keep closing the rest
-                pass
-        if host is not None:
-            host.close()
-        for engine in engines.values():
-            engine.stop()
-        stack.stop(remove=True)
+        stop_all(phones, host, engines.values(), stack)
     leaked = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
               and t is not threading.main_thread()]
     assert leaked == []
@@ -206,13 +198,4 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         assert len(amy.calls) == 1, "the call was offered twice"
         assert "Traceback" not in engines["b"].text()
     finally:
-        for phone in phones:
-            try:
-                phone.close()
-            except Exception:  # noqa: BLE001 - keep closing the rest
-                pass
-        if host is not None:
-            host.close()
-        for engine in engines.values():
-            engine.stop()
-        stack.stop(remove=True)
+        stop_all(phones, host, engines.values(), stack)

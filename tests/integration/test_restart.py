@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from failover_kit import EngineProcess, Phones
+from failover_kit import EngineProcess, Phones, stop_all
 from failover_kit import caller_of as _caller_of
 from pg_kit import StoreMaker
 
@@ -120,16 +120,7 @@ def test_kill_9_and_restart_keeps_every_waiting_caller_in_order_and_the_busy_age
         assert replayed.identical, replayed.mismatches[:3]
         assert replayed.events > 10
     finally:
-        for phone in phones:
-            try:
-                phone.close()
-            except Exception:  # noqa: BLE001 - keep closing the rest
-                pass
-        if host is not None:
-            host.close()
-        for engine in engines:
-            engine.stop()
-        stack.stop(remove=True)
+        stop_all(phones, host, engines, stack)
     leaked = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
               and t is not threading.main_thread()]
     assert leaked == []
