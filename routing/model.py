@@ -57,6 +57,9 @@ SlDefinition = Literal["answered_within_t_over_offered",
 VOICE = "voice"
 CHANNELS = ("voice", "sms", "messenger")
 TEXT_CHANNELS = ("sms", "messenger")
+# The text channels whose customer id is a phone number: a call back can reach them
+# (a Messenger id is page-scoped, no number to dial).
+CALLABLE_CHANNELS = ("sms",)
 # How an agent mixes channels: "one-channel" = calls or chats, never both at once (no
 # call offered while a chat is open, no chat during a call); "voice-with-chats" = a call
 # may also be offered while chats are open (none being offered), chats wait for the call.

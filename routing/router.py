@@ -35,8 +35,9 @@ with the fewest chat minutes of that channel handled this week per signed-up
 hour (`routing.fairness` "per signed-up hour"), then the longest idle; chat
 minutes are kept apart from talk time, so calls' fair shares do not move.
 A chat waiting ``chat_reply_after_s`` gets `ReplyWithWait` (and
-`OfferChatCallback` when its wait exceeds ``callback_after_s`` and the queue
-serves voice); `CallbackAccepted` turns it into a voice callback that keeps its
+`OfferChatCallback` when its wait exceeds ``callback_after_s``, the queue serves
+voice and the channel has a number to call, `routing.model.CALLABLE_CHANNELS`);
+`CallbackAccepted` turns it into a voice callback that keeps its
 place in line.
 """
 from __future__ import annotations
@@ -84,7 +85,15 @@ from routing.events import (
     TimerFired,
     WakeAt,
 )
-from routing.model import CHANNELS, VOICE, Agent, Queue, Requirement, RoutingPolicy
+from routing.model import (
+    CALLABLE_CHANNELS,
+    CHANNELS,
+    VOICE,
+    Agent,
+    Queue,
+    Requirement,
+    RoutingPolicy,
+)
 from routing.pools import AgentPools, HeapEntry, PoolKey, WaitingLine
 from routing.snapshot import (
     AgentSnapshot,
@@ -940,12 +949,16 @@ class Router:
             call, self._requirement(call, q.step_at(self._now - call.queued_at)))
         out.append(ReplyWithWait(call.ev.call_id, call.channel, q.id, position, expected))
         if (q.callback_after_s is not None and expected > q.callback_after_s
-                and VOICE in q.channels):
+                and VOICE in q.channels and call.channel in CALLABLE_CHANNELS):
             out.append(OfferChatCallback(call.ev.call_id, call.channel, expected))
 
     def _chat_to_callback(self, call: _CallRt, now: float, out: list[Decision]) -> None:
         """The waiting customer took the call back: the conversation becomes a voice
         callback in the same queue, keeping its place (the key is its arrival)."""
+        if call.channel not in CALLABLE_CHANNELS:
+            out.append(EventIgnored("CallbackAccepted", f"conversation {call.ev.call_id} is "
+                                    f"on {call.channel}: no number to call back"))
+            return
         if call.phase != "waiting" or VOICE not in call.queue.channels:
             out.append(EventIgnored("CallbackAccepted", f"conversation {call.ev.call_id} is "
                                     f"{call.phase} in {call.queue.id}, which "

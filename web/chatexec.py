@@ -148,13 +148,8 @@ class ChatExecutor:
                         .replace("${position}", str(position))
                         .replace("${minutes}", str(max(1, math.ceil(wait_s / 60)))))
                 self._say(route, text, "wait-reply")
-            case OfferChatCallback(expected_wait_s=wait_s):
-                if route.channel != "sms":  # a page-scoped id is no number to call
-                    log.info("chat %s: no callback offered on %s", route.route_id,
-                             route.channel)
-                    return
+            case OfferChatCallback():  # the router offers it on callable channels only
                 self._say(route, self._message("callback_offer", route), "callback-offered")
-                del wait_s
             case CallOverflowed(target=target, why=why):
                 if target in self.queues:
                     self.store.update_chat_route(route.route_id, now, queue_id=target)

@@ -24,6 +24,7 @@ from routing import (
     CancelOffer,
     Directory,
     DirectoryError,
+    EventIgnored,
     ExpansionStep,
     HoursPolicy,
     OfferAnswered,
@@ -259,6 +260,20 @@ def test_waiting_chat_gets_reply_with_wait_and_a_call_back_that_keeps_its_place(
     out = r.handle(TimerFired(), at(4, 10))  # wrap-up over: the voice callback goes out
     (call,) = of(OfferCall, out)
     assert call.call_id == "s2" and call.callback and call.caller == "+15550001"
+
+
+def test_a_messenger_chat_is_told_its_wait_but_offered_no_call_back() -> None:
+    """A Messenger id is page-scoped: no number to call (CALLABLE_CHANNELS)."""
+    q = chat_queue(chat_reply_after_s=60, callback_after_s=30)
+    r = router(agent("ana", max_chats=1), queues=(q,))
+    r.handle(chat("m1", channel="messenger"), at(0))
+    r.handle(OfferAnswered("m1", "ana"), at(0, 1))
+    r.handle(chat("m2", channel="messenger", customer="psid-2"), at(0, 10))
+    out = r.handle(TimerFired(), at(1, 10))
+    assert of(ReplyWithWait, out) and not of(OfferChatCallback, out)
+    (ignored,) = of(EventIgnored, r.handle(CallbackAccepted("m2"), at(2)))
+    assert "no number to call back" in ignored.why
+    assert r.waiting_calls("help", "messenger") == ["m2"]
 
 
 # ---------------------------------------------------------------- restore and journal
