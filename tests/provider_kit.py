@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+
 ORDERS = {"12345": {"order_id": "12345", "status_en": "shipped, arriving Thursday",
                     "status_es": "enviado, llega el jueves",
                     "status_fr": "expédiée, livrée jeudi"}}
@@ -113,3 +115,18 @@ def write_text_config(doc: dict[str, Any], path: Path) -> Path:
 
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def post_sms(client: httpx.Client, base_url: str, token: str, sender: str, body: str,
+             sid: str, to: str = "+15550100") -> httpx.Response:
+    """A customer's SMS as Twilio posts it to ``base_url``/webhooks/sms: form-encoded,
+    signed with ``token`` (`web.webhooks.twilio_signature`); the httpx response."""
+    from urllib.parse import urlencode
+
+    from web.webhooks import twilio_signature
+
+    params = {"From": sender, "To": to, "Body": body, "MessageSid": sid}
+    sig = twilio_signature(token, f"{base_url}/webhooks/sms", list(params.items()))
+    return client.post("/webhooks/sms", content=urlencode(params),
+                       headers={"Content-Type": "application/x-www-form-urlencoded",
+                                "X-Twilio-Signature": sig})

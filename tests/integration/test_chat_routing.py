@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import httpx
 import pytest
-from provider_kit import Provider, provider_text_config, start_provider, write_text_config
+from provider_kit import Provider, post_sms, provider_text_config, start_provider, write_text_config
 
 from homeline.paths import DIALPLANS_DIR
 from store.chats import ChatRoute
 from web import Passwords
-from web.webhooks import twilio_signature
 
 from .conftest import Live, dial_and_press, wait_for
 
@@ -45,11 +44,7 @@ class Texting:
     sessions: dict[str, tuple[httpx.Client, str]] = field(default_factory=dict)
 
     def sms(self, sender: str, body: str, sid: str) -> None:
-        params = {"From": sender, "To": "+15550100", "Body": body, "MessageSid": sid}
-        sig = twilio_signature(TOKEN, f"{self.url}/webhooks/sms", list(params.items()))
-        r = self.client.post("/webhooks/sms", content=urlencode(params),
-                             headers={"Content-Type": "application/x-www-form-urlencoded",
-                                      "X-Twilio-Signature": sig})
+        r = post_sms(self.client, self.url, TOKEN, sender, body, sid)
         assert r.status_code == 200, r.text
 
     def replies_to(self, customer: str) -> list[str]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import httpx
 import yaml
-from provider_kit import Provider, provider_text_config, start_provider
+from provider_kit import Provider, post_sms, provider_text_config, start_provider
 from web_testkit import AGENTS, NOW, SECRET, Clock
 
 from homeline.secrets import SecretStore
@@ -28,7 +28,6 @@ from store import SqliteStore
 from store.chats import ChatRoute
 from text import check_text_config
 from web import Passwords, WebServer, WebSettings, create_app
-from web.webhooks import twilio_signature
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "twilio-auth-token-for-tests"
@@ -82,11 +81,7 @@ class ChatStack:
 
     def sms(self, body: str, sid: str, sender: str) -> httpx.Response:
         """A customer's SMS, as the provider posts it (signed)."""
-        params = {"From": sender, "To": "+15550100", "Body": body, "MessageSid": sid}
-        sig = twilio_signature(TOKEN, f"{self.url}/webhooks/sms", list(params.items()))
-        r = self.hook.post("/webhooks/sms", content=urlencode(params),
-                           headers={"Content-Type": "application/x-www-form-urlencoded",
-                                    "X-Twilio-Signature": sig})
+        r = post_sms(self.hook, self.url, TOKEN, sender, body, sid)
         assert r.status_code == 200, r.text
         return r
 

@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 import yaml
-from provider_kit import Provider, provider_text_config, start_provider
+from provider_kit import Provider, post_sms, provider_text_config, start_provider
 from web_testkit import AGENTS, NOW, SECRET, Clock
 
 from homeline.secrets import SecretStore
@@ -22,7 +21,6 @@ from store import SqliteStore
 from store.chats import ChatRoute
 from web import Passwords, WebServer, WebSettings, create_app
 from web.textexec import TextChannels
-from web.webhooks import twilio_signature
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "twilio-auth-token-for-tests"
@@ -43,11 +41,7 @@ class Stack:
     clock: Clock
 
     def sms(self, body: str, sid: str) -> httpx.Response:
-        params = {"From": CUSTOMER, "To": "+15550100", "Body": body, "MessageSid": sid}
-        sig = twilio_signature(TOKEN, f"{self.url}/webhooks/sms", list(params.items()))
-        return self.client.post("/webhooks/sms", content=urlencode(params),
-                                headers={"Content-Type": "application/x-www-form-urlencoded",
-                                         "X-Twilio-Signature": sig})
+        return post_sms(self.client, self.url, TOKEN, CUSTOMER, body, sid)
 
     def replies(self) -> list[str]:
         return [r.form()["Body"] for r in self.provider.sent(SMS_OUT)]
