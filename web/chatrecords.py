@@ -107,9 +107,7 @@ def chat_record_routes(web: WebContext) -> list[Route]:
         if refused is not None:
             return refused
         assert p is not None
-        return {"title": title, "nav": "chats", "user": p.user, "csrf": p.session.csrf,
-                "agent_id": p.agent_id, "vendor_missing": (), "setup_hint": "",
-                "idle_timeout_s": web.settings.idle_timeout_s}
+        return web.page(p, title, "chats")
 
     async def chats_page(request: Request) -> Response:
         ctx = await run_in_threadpool(base, request, "Conversations")

@@ -118,6 +118,16 @@ class WebContext:
         return self.sessions.resolve(token if isinstance(token, str) else None, self.now(),
                                      touch=touch)
 
+    def page(self, p: Principal | None, title: str, nav: str = "", *,
+             vendor_missing: tuple[str, ...] | list[str] = (), setup_hint: str = ""
+             ) -> dict[str, Any]:
+        """What every page's template (base.html) needs: title, navigation, the user,
+        the CSRF token, the idle timeout, and the browser libraries not installed."""
+        return {"title": title, "nav": nav, "user": p.user if p else None,
+                "csrf": p.session.csrf if p else None, "agent_id": p.agent_id if p else None,
+                "vendor_missing": vendor_missing, "setup_hint": setup_hint,
+                "idle_timeout_s": self.settings.idle_timeout_s}
+
     def require(self, request: Request) -> Principal:
         p = self.principal(request)
         if p is None:

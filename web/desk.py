@@ -351,9 +351,8 @@ def desk_routes(web: WebContext) -> list[Route]:
         return _endpoint(web, _guard_store(handler))
 
     def base(p: Principal, title: str) -> dict[str, Any]:
-        return {"title": title, "nav": "desk", "user": p.user, "csrf": p.session.csrf,
-                "agent_id": p.agent_id, "vendor_missing": vendor_missing,
-                "setup_hint": SETUP_HINT, "idle_timeout_s": web.settings.idle_timeout_s}
+        return web.page(p, title, "desk", vendor_missing=vendor_missing,
+                        setup_hint=SETUP_HINT)
 
     def fragments(request: Request) -> dict[str, str] | None:
         if web.principal(request, touch=False) is None:

@@ -55,10 +55,7 @@ def page_routes(web: WebContext) -> list[Route]:
         return await run_in_threadpool(web.principal, request, touch=touch)
 
     def base(p: Principal | None, title: str, nav: str = "") -> dict[str, Any]:
-        return {"title": title, "nav": nav, "user": p.user if p else None,
-                "csrf": p.session.csrf if p else None, "agent_id": p.agent_id if p else None,
-                "vendor_missing": vendor_missing, "setup_hint": SETUP_HINT,
-                "idle_timeout_s": web.settings.idle_timeout_s}
+        return web.page(p, title, nav, vendor_missing=vendor_missing, setup_hint=SETUP_HINT)
 
     async def agent_or_refusal(request: Request, title: str, nav: str
                                ) -> tuple[str, dict[str, Any]] | Response:

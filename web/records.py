@@ -109,9 +109,7 @@ def record_routes(web: WebContext) -> list[Route]:
         return await run_in_threadpool(web.principal, request)
 
     def base(p: Principal, title: str) -> dict[str, Any]:
-        return {"title": title, "nav": "calls", "user": p.user, "csrf": p.session.csrf,
-                "agent_id": p.agent_id, "vendor_missing": (), "setup_hint": "",
-                "idle_timeout_s": web.settings.idle_timeout_s}
+        return web.page(p, title, "calls")
 
     async def calls_page(request: Request) -> Response:
         p = await who(request)
