@@ -204,8 +204,21 @@ class StopRequested:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRang:
+    """Another engine wrote to this engine's outbox (homeline/nodes.py): read it now."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadershipWon:
+    """This node's engine is the router leader now (store/leader.py): it adopts the
+    stored router state (directory, snapshot or None) and what its Asterisk holds."""
+
+    restore: tuple[Any, Any] | None
+
+
 Message = (RouterEventPosted | AmiEventReceived | AmiResynced | RouteAsked | PositionAsked
-           | IvrEnded | StopRequested)
+           | IvrEnded | StopRequested | OutboxRang | LeadershipWon)
 
 
 def _seconds(duration: str) -> int:
@@ -246,11 +259,17 @@ class Engine:
         supervisors: tuple[str, ...] = (),
         chats: Any = None,
         on_fenced: Callable[[str], None] | None = None,
+        cluster: Any = None,
     ) -> None:
         """``restore``: (directory, snapshot) of a router state kept in the store; the
         engine adopts it, with what Asterisk still holds, at its first AMI login.
         ``chats``: the text conversations' executor (`web.chatexec.ChatExecutor`);
-        the engine then reads the web app's chat requests from the store."""
+        the engine then reads the web app's chat requests from the store.
+        ``cluster``: this node's `homeline.nodes.NodeLink` when several nodes share
+        the store: the engine follows (forwards its router events to the leader and
+        carries out the leader's decisions about its channels) until `lead`."""
+        self._cluster = cluster
+        self._pending_routes: dict[str, Reply[tuple[int, float]]] = {}
         self._chats = chats
         # a leader deposed by a newer epoch (store.leader): it carries nothing out more
         self._on_fenced = on_fenced
@@ -297,6 +316,9 @@ class Engine:
             on_agent_state=self._agent_state_changed,
             voicemail_box=voicemail_box or (lambda queue_id: queue_id or "general"),
             survey=survey_flow is not None,
+            agent_via=None if cluster is None else (
+                lambda agent_id: cluster.agent_via(agent_id,
+                                                   self._translator.registered(agent_id))),
         )
         self._agi: Any = None
         self._errors: list[str] = []
@@ -345,6 +367,8 @@ class Engine:
             target=self._router_loop, name="router", daemon=True
         )
         self._router_thread.start()
+        if self._cluster is not None:
+            self._cluster.start_doorbell(lambda: self._inbox.put(OutboxRang()))
         handlers: dict[str, Handler] = {"ivr": self._ivr_call,
                                                    "position": self._position_call}
         if self._survey_flow is not None:
@@ -368,6 +392,8 @@ class Engine:
         return int(self._agi.port)
 
     def stop(self) -> None:
+        if self._cluster is not None:
+            self._cluster.stop()
         self._ami.stop()
         if self._agi is not None:
             self._agi.stop()
@@ -412,6 +438,11 @@ class Engine:
     @property
     def ami(self) -> AmiConnection:
         return self._ami
+
+    def lead(self, restore: tuple[Any, Any] | None) -> None:
+        """This node's engine won the router leadership (from any thread): it takes
+        over ``restore`` (directory, stored snapshot) as after a restart."""
+        self._inbox.put(LeadershipWon(restore))
 
     def post(self, event: Event) -> None:
         """Feed one router event (e.g. an agent's hours changed) from any thread."""
@@ -580,7 +611,8 @@ class Engine:
 
     # -- the router thread -----------------------------------------------------------
     def _router_loop(self) -> None:
-        poll_s = 0.25 if self._chats is not None else 1.0  # a chat accept shows in < 1 s
+        # a chat accept shows in < 1 s; another node's outbox rings (NOTIFY) or is polled
+        poll_s = 0.25 if self._chats is not None or self._cluster is not None else 1.0
         while True:
             timeout = poll_s if self._store is not None else None
             if self._wake is not None:
@@ -613,6 +645,11 @@ class Engine:
         self._polled_at = time.monotonic()
         if self._store is None or self._restore is not None:
             return
+        if self._cluster is not None:
+            if not self._cluster.leading:
+                self._poll_decisions()  # a follower routes nothing itself
+                return
+            self._poll_node_events()
         self._poll_chats()
         try:
             changes, self._hours_seq = self._store.hours_events_since(self._hours_seq)
@@ -653,6 +690,50 @@ class Engine:
                                                 for d in decisions):
                 self._chats.accept_refused(request.route_id, "the offer had passed")
 
+    def _poll_node_events(self) -> None:
+        """The leader: router events the other nodes' engines saw, in order."""
+        assert self._cluster is not None
+        try:
+            rows = self._cluster.events()
+        except Exception as exc:  # the store is unavailable: read them at the next poll
+            log.warning("reading the other nodes' events failed: %s", exc)
+            return
+        for seq, node, event in rows:
+            if self.fenced is not None:
+                return
+            self._handle(event, origin=node)
+            try:
+                self._cluster.handled(seq)
+            except FencedOut as exc:
+                self._deposed(exc)
+            except Exception as exc:
+                log.warning("the other nodes' events: progress not stored: %s", exc)
+
+    def _poll_decisions(self) -> None:
+        """A follower: the leader's decisions about this node's channels, carried
+        out in order, each batch once."""
+        assert self._cluster is not None
+        try:
+            batches = self._cluster.decisions()
+        except Exception as exc:
+            log.warning("reading the leader's decisions failed: %s", exc)
+            return
+        for seq, decisions in batches:
+            for decision in decisions:
+                call_id = getattr(decision, "call_id", None)
+                reply = self._pending_routes.pop(call_id, None) if call_id else None
+                if reply is not None:  # the IVR waits to announce the caller's place
+                    queued = isinstance(decision, CallQueued)
+                    reply.put((decision.position, decision.expected_wait_s) if queued
+                              else (0, 0.0))
+            voice, _text = split_by_channel(decisions)  # chats stay with the leader
+            self._executor.carry_out_all(voice)
+            try:
+                self._cluster.carried_out(seq)
+            except Exception as exc:
+                log.warning("decision batch %d carried out, progress not stored: %s",
+                            seq, exc)
+
     def _poll_supervise(self) -> None:
         """Listen/whisper/barge asked for on the desk: carried out in the order asked."""
         if self._store is None or not hasattr(self._store, "supervise_requests_since"):
@@ -691,10 +772,25 @@ class Engine:
                 message.reply.put(self._core.position(message.call_id))
             case IvrEnded():
                 self._ivr_ended(message)
+            case OutboxRang():
+                self._poll_store()
+            case LeadershipWon():
+                self._won_leadership(message)
             case StopRequested():
                 pass
             case _:
                 assert_never(message)
+
+    def _won_leadership(self, won: LeadershipWon) -> None:
+        """Lead from now on: the stored state is adopted with what this node's
+        Asterisk holds (`_adopt`, at the resync that follows), then the other nodes'
+        events from where the last leader stopped."""
+        assert self._cluster is not None
+        self._cluster.lead()
+        if won.restore is None:
+            return
+        self._restore = won.restore
+        threading.Thread(target=self._ami_connected, name="adopt", daemon=True).start()
 
     def _route_asked(self, asked: RouteAsked) -> None:
         self._translator.track(asked.arrived.call_id, asked.channel)
@@ -703,8 +799,12 @@ class Engine:
         for decision in decisions:
             if isinstance(decision, CallQueued) and decision.call_id == asked.arrived.call_id:
                 position, wait_s = decision.position, decision.expected_wait_s
-        if asked.reply is not None:
-            asked.reply.put((position, wait_s))
+        if asked.reply is None:
+            return
+        if self._cluster is not None and not self._cluster.leading:
+            self._pending_routes[asked.arrived.call_id] = asked.reply  # the leader answers
+            return
+        asked.reply.put((position, wait_s))
 
     def _ivr_ended(self, ended: IvrEnded) -> None:
         """What the IVR's outcome means for the router; the dialplan moves the caller."""
@@ -733,6 +833,11 @@ class Engine:
         self._restore = None
         now = self._clock()
         alive = {c.get("Uniqueid"): c for c in resynced.channels}
+        cluster = self._cluster
+
+        def elsewhere(call_id: str) -> bool:  # held by another node's Asterisk
+            return cluster is not None and cluster.call_node(call_id) != cluster.node
+
         by_bridge: dict[str, list[str]] = {}
         for c in resynced.channels:
             if c.get("BridgeId"):
@@ -769,6 +874,8 @@ class Engine:
                 pass  # a callback has no channel while it waits: it keeps its place
             elif call.channel != "voice":
                 pass  # a chat lives in the store, not in Asterisk: it goes on as it was
+            elif elsewhere(call.call_id):
+                pass  # its node's engine reports its hang-up (a follower's event)
             elif call.phase == "connected":
                 gone.append(CallEnded(call.call_id, by="system"))
             else:
@@ -808,12 +915,7 @@ class Engine:
                 log.warning("router state stored whole again after a failed save")
             self._save_failed = False
         except FencedOut as exc:  # another engine leads: stop, never act on this state
-            if self.fenced is None:
-                self.fenced = str(exc)
-                log.error("deposed: %s; nothing more is carried out", exc)
-                self._errors.append(f"deposed: {exc}")
-                if self._on_fenced is not None:
-                    self._on_fenced(str(exc))
+            self._deposed(exc)
         except Exception as exc:  # keep routing; say so loudly
             if not self._save_failed:
                 log.warning("router state not stored (the whole state is saved at the "
@@ -821,12 +923,55 @@ class Engine:
                 self._errors.append(f"router state: {exc!r}")
             self._save_failed = True
 
-    def _handle(self, event: Event) -> list[Decision]:
+    def _deposed(self, exc: FencedOut) -> None:
+        if self.fenced is None:
+            self.fenced = str(exc)
+            log.error("deposed: %s; nothing more is carried out", exc)
+            self._errors.append(f"deposed: {exc}")
+            if self._on_fenced is not None:
+                self._on_fenced(str(exc))
+
+    def _handle(self, event: Event, origin: str | None = None) -> list[Decision]:
+        """``origin``: the node whose engine saw ``event`` (None: this engine)."""
         now = self._clock()
+        cluster = self._cluster
+        if cluster is not None:
+            try:
+                if not cluster.leading:  # a follower: the leader routes
+                    cluster.forward(event, now)
+                    return []
+                if not cluster.admits(event, origin or cluster.node, now):
+                    return []
+            except Exception as exc:  # the store is unavailable: say so, loudly
+                log.error("%s not passed on to the router leader: %s",
+                          type(event).__name__, exc)
+                self._errors.append(f"cluster: {exc!r}")
+                return []
         decisions: list[Decision] = list(self._router.handle(event, now))
         self._save_changes(now)
         self._carry_out(now, event, decisions)
         return decisions
+
+    def _send_to_nodes(self, now: datetime, decisions: list[Decision]) -> list[Decision]:
+        """The leader: decisions about other nodes' channels go to those nodes (one
+        batch each, fenced); this node's own are returned, to carry out here."""
+        assert self._cluster is not None
+        here: list[Decision] = []
+        there: dict[str, list[Decision]] = {}
+        for decision in decisions:
+            node = self._cluster.owner(decision)
+            (here if node == self._cluster.node else there.setdefault(node, [])).append(
+                decision)
+        for node, batch in there.items():
+            try:
+                self._cluster.send(node, batch, now)
+            except FencedOut as exc:
+                self._deposed(exc)
+                return []
+            except Exception as exc:  # not lost silently: the call's timeline says it
+                log.error("%d decision(s) for node %s not sent: %s", len(batch), node, exc)
+                self._errors.append(f"decisions for node {node}: {exc!r}")
+        return here
 
     def _carry_out(self, now: datetime, event: Event, decisions: list[Decision]) -> None:
         if self.fenced is not None:  # the store refused this state: a newer leader routes
@@ -841,6 +986,8 @@ class Engine:
             listener("event", event)
             for decision in decisions:
                 listener("decision", decision)
+        if self._cluster is not None:
+            decisions = self._send_to_nodes(now, decisions)
         voice, text = split_by_channel(decisions)
         self._executor.carry_out_all(voice)
         if text:

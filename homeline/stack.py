@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from homeline.pbx.render import AgentLine, RenderSettings, render_config, write_config
+from homeline.pbx.render import AgentLine, NodePeer, RenderSettings, render_config, write_config
 from homeline.secrets import SecretStore
 
 __all__ = ["Ports", "PbxStack", "SecureAccess", "free_port", "free_rtp_range"]
@@ -101,9 +101,12 @@ class PbxStack:
                  progress: Callable[[str], None] = lambda _m: None,
                  flows_dir: Path | None = None, external_endpoint: str = "",
                  external_contact: str = "", secure: SecureAccess | None = None,
-                 supervisors: tuple[Any, ...] = ()) -> None:
+                 supervisors: tuple[Any, ...] = (), node: str = "",
+                 peers: tuple[NodePeer, ...] = ()) -> None:
         """``supervisors``: homeline/supervisors.py `Supervisor` values; each gets an
-        endpoint of their own, the one the engine rings for listen/whisper/barge."""
+        endpoint of their own, the one the engine rings for listen/whisper/barge.
+        ``node``, ``peers``: this Asterisk is node ``node`` of several sharing the
+        router (homeline/nodes.py), with a SIP trunk to each of ``peers``."""
         from homeline.paths import DIALPLANS_DIR
 
         self.name = name
@@ -115,10 +118,15 @@ class PbxStack:
         self.guard: Any = None
         self.directory = directory
         self.supervisors = tuple(supervisors)
+        self.node = node
+        self.peers = tuple(peers)
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.ports = ports or Ports.free()
         self.secrets = SecretStore(self.state_dir / "secrets.json")
+        for peer in self.peers:  # the trunk's secret, for `from_state` in another process
+            if self.secrets.lookup(f"node:{peer.name}") != peer.secret:
+                self.secrets.set(f"node:{peer.name}", peer.secret)
         self._progress = progress
         self.instance: Any = None
         self.engine: Any = None
@@ -214,6 +222,7 @@ class PbxStack:
             secure_bind=self.secure.bind, tls_port=self.ports.tls, https_port=self.ports.https,
             tls_cert_file=keys["certfile"], tls_key_file=keys["keyfile"],
             tls_ca_file=keys["cafile"], guard_user=GUARD_USER, guard_secret=self.guard_secret(),
+            node=self.node, node_peers=self.peers,
         )
         return render_config(settings, agents, supervisors=supervisors)
 
@@ -257,7 +266,10 @@ class PbxStack:
         sec = self.secure
         path = self.state_dir / "stack.json"
         path.write_text(
-            json.dumps({"name": self.name, "ports": asdict(self.ports),
+            json.dumps({"name": self.name, "ports": asdict(self.ports), "node": self.node,
+                        # each trunk's secret is in secrets.json ("node:<peer>"), not here
+                        "peers": [{"name": p.name, "host": p.host, "port": p.port}
+                                  for p in self.peers],
                         "secure_bind": sec.bind, "secure_names": list(sec.names),
                         "tls": {k: str(v) if v else None
                                 for k, v in (("cert", sec.cert), ("key", sec.key),
@@ -282,6 +294,11 @@ class PbxStack:
                 cert=Path(tls["cert"]) if tls.get("cert") else None,
                 key=Path(tls["key"]) if tls.get("key") else None,
                 ca=Path(tls["ca"]) if tls.get("ca") else None)
+            kw.setdefault("node", str(info.get("node", "")))
+            secrets = SecretStore(Path(state_dir) / "secrets.json")
+            kw.setdefault("peers", tuple(
+                NodePeer(str(p["name"]), str(p["host"]), int(p["port"]),
+                         secrets.get(f"node:{p['name']}")) for p in info.get("peers", ())))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: not a Homeline stack ({exc})") from exc
         return cls(name, directory, Path(state_dir), ports, secure=secure, **kw)
@@ -321,7 +338,8 @@ class PbxStack:
                      survey_flow: Any = None, clock: Callable[[], Any] | None = None,
                      restore: tuple[Any, Any] | None = None,
                      payment_flow: Any = None,
-                     on_fenced: Callable[[str], None] | None = None) -> Any:
+                     on_fenced: Callable[[str], None] | None = None,
+                     cluster: Any = None) -> Any:
         from homeline.engine import Engine, EngineConfig
 
         if self.instance is None:
@@ -355,7 +373,7 @@ class PbxStack:
             hold_s=self.hold_s, clock=clock or (lambda: datetime.now(UTC)), restore=restore,
             records=self.records, keeper=keeper, payment_flow=payment_flow,
             supervisors=tuple(s.id for s in self.supervisors), chats=chats,
-            on_fenced=on_fenced,
+            on_fenced=on_fenced, cluster=cluster,
         )
         self.engine.start()
         return self.engine

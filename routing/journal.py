@@ -26,7 +26,8 @@ from routing.router import Router
 from routing.snapshot import RouterSnapshot
 from routing.windows import HoursChange, HourWindow
 
-__all__ = ["encode", "decode_event", "Recorder", "replay", "ReplayResult", "JOURNAL_FORMAT"]
+__all__ = ["encode", "decode_event", "decode_decision", "Recorder", "replay", "ReplayResult",
+           "JOURNAL_FORMAT"]
 
 JOURNAL_FORMAT = "homeline-router"
 _EVENT_TYPES = {c.__name__: c for c in (
@@ -84,6 +85,49 @@ def decode_event(data: dict[str, Any]) -> Event:
         return cls(**kw)
     except TypeError as exc:
         raise RoutingError(f"journal: bad {kind} event {data!r}: {exc}") from exc
+
+
+_DECISION_TYPES: dict[str, type] = {c.__name__: c for c in (
+    ev_mod.OfferCall, ev_mod.CancelOffer, ev_mod.CallQueued, ev_mod.OfferCallback,
+    ev_mod.AgentPutOnBreak, ev_mod.AgentStateChanged, ev_mod.WakeAt, ev_mod.CallOverflowed,
+    ev_mod.CallRejected, ev_mod.EventIgnored, ev_mod.OfferChat, ev_mod.ReplyWithWait,
+    ev_mod.OfferChatCallback)}
+_TIME_FIELDS = frozenset({"at", "window_closes_at"})
+
+
+def _tuples(v: Any) -> Any:
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
+def _reason(data: dict[str, Any]) -> ev_mod.Reason:
+    kw = {k: _tuples(v) for k, v in data.items() if k != "type"}
+    if kw.get("window_closes_at"):
+        kw["window_closes_at"] = datetime.fromisoformat(kw["window_closes_at"])
+    return ev_mod.Reason(**kw)
+
+
+def decode_decision(data: dict[str, Any]) -> Decision:
+    """A decision `encode` wrote (a leader's decision for another node, store/nodes.py)."""
+    kind = str(data.get("type"))
+    cls = _DECISION_TYPES.get(kind)
+    if cls is None:
+        raise RoutingError(f"decision: unknown type {kind!r}; known: "
+                           f"{', '.join(sorted(_DECISION_TYPES))}")
+    kw: dict[str, Any] = {}
+    for k, v in data.items():
+        if k == "type":
+            continue
+        if k == "reason" and isinstance(v, dict):
+            kw[k] = _reason(v)
+        elif k in _TIME_FIELDS and isinstance(v, str):
+            kw[k] = datetime.fromisoformat(v)
+        else:
+            kw[k] = _tuples(v)
+    try:
+        decision: Decision = cls(**kw)
+    except (TypeError, ValueError) as exc:
+        raise RoutingError(f"decision: bad {kind} {data!r}: {exc}") from exc
+    return decision
 
 
 def _in_force(router: Router) -> Directory:

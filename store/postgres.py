@@ -40,12 +40,13 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from store import is_postgres_url
@@ -291,6 +292,26 @@ class PostgresStore(SqlStore):
 
     def _tx(self) -> AbstractContextManager[Connection]:
         return self._transaction("BEGIN", True, "write failed")
+
+    def _doorbell(self, db: Connection, channel: str) -> None:
+        # delivered to the listeners when the transaction commits (PostgreSQL docs, NOTIFY)
+        db.execute("SELECT pg_notify(?, '')", (channel,))
+
+    def wait_doorbell(self, channel: str, stop: threading.Event,
+                      ring: Callable[[], None]) -> None:
+        """Until ``stop``: ``ring()`` whenever someone notifies ``channel`` (LISTEN on a
+        connection of its own, not the pool's); a lost connection is opened again
+        after a second, a missed notification is what the readers' polling catches."""
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=2,
+                                     application_name="homeline-doorbell") as conn:
+                    conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+                    while not stop.is_set():
+                        for _note in conn.notifies(timeout=0.5, stop_after=1):
+                            ring()
+            except psycopg.Error:
+                stop.wait(1.0)
 
     def _reads(self) -> AbstractContextManager[Connection]:
         # one snapshot for the reads (the router state, an agent's hours)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from store.chats import CHAT_SCHEMA
 from store.leader import LEADER_SCHEMA
+from store.nodes import NODE_SCHEMA
 from store.text import TEXT_SCHEMA
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CALL_RECORD_COLUMNS_V1", "CALL_RECORD_COLUMNS_ADDED"]
@@ -147,4 +148,4 @@ CREATE TABLE IF NOT EXISTS payments (
         'failed')),
     detail TEXT NOT NULL, updated_at TEXT NOT NULL
 );
-""" + TEXT_SCHEMA + CHAT_SCHEMA + LEADER_SCHEMA
+""" + TEXT_SCHEMA + CHAT_SCHEMA + LEADER_SCHEMA + NODE_SCHEMA

@@ -41,6 +41,7 @@ from store.desk import DeskTables
 from store.errors import StoreError
 from store.leader import FencedOut, LeaderRecord
 from store.media import MediaTables
+from store.nodes import NodeTables
 from store.records import (
     AGENT_STATE_ACTIONS,
     CALL_EVENT_KINDS,
@@ -97,7 +98,7 @@ def _session(row: Sequence[Any]) -> WebSession:
                       datetime.fromisoformat(row[4]))
 
 
-class SqlStore(MediaTables, DeskTables, TextTables, ChatTables):
+class SqlStore(MediaTables, DeskTables, TextTables, ChatTables, NodeTables):
     """The `store.Store` interface in portable SQL; recordings and payments
     (`store.media.MediaTables`), the supervisor desk (`store.desk.DeskTables`),
     the text channels (`store.text.TextTables`, `store.chats.ChatTables`) too.

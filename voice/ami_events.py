@@ -56,6 +56,7 @@ class TrackedCall:
     phase: str = "waiting"  # waiting | connected | agent-left
     agent_id: str | None = None
     agent_channel: str | None = None  # the agent's leg once answered (ChanSpy's target)
+    dialing: str | None = None  # the agent offered the call (its Dial rings them)
 
 
 @dataclass(slots=True)
@@ -112,6 +113,14 @@ class AmiTranslator:
         for leg, cb in list(self._callback_legs.items()):
             if cb.call_id == call_id:
                 del self._callback_legs[leg]
+
+    def ringing(self, call_id: str, agent_id: str) -> None:
+        """The executor sent the call to ring ``agent_id``: through the trunk to another
+        node, the DialEnd's leg is the trunk's (``PJSIP/homeline-node-a-...``), not the
+        agent's, so the agent is known from here."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.dialing = agent_id
 
     def channel_of(self, call_id: str) -> str | None:
         call = self.calls.get(call_id)
@@ -188,6 +197,8 @@ class AmiTranslator:
                                            event.get("DialStatus").upper())
         call = self.calls.get(event.get("Uniqueid"))
         agent = agent_of_channel(event.get("DestChannel"))
+        if call is not None and agent not in self._agents and call.dialing:
+            agent = call.dialing  # the leg is the trunk's (PJSIP/homeline-node-a-...)
         if call is None or agent is None:
             return []
         status = event.get("DialStatus").upper()

@@ -77,6 +77,8 @@ class ChannelBook(Protocol):
 
     def forget_callback(self, call_id: str) -> None: ...
 
+    def ringing(self, call_id: str, agent_id: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class VoiceContexts:
@@ -122,7 +124,11 @@ class VoiceExecutor:
                  on_agent_state: Callable[[AgentStateChanged], None] = lambda _d: None,
                  voicemail_box: Callable[[str], str] = lambda queue_id: queue_id,
                  survey: bool = False,
-                 contexts: VoiceContexts | None = None) -> None:
+                 contexts: VoiceContexts | None = None,
+                 agent_via: Callable[[str], str] | None = None) -> None:
+        """``agent_via(agent_id)``: the PJSIP trunk endpoint to ring an agent whose
+        phone is registered on another node (homeline/nodes.py), "" for this one;
+        None: one node, every agent rings here."""
         self._ami = ami
         self._channels = channels
         self._post = post
@@ -133,6 +139,7 @@ class VoiceExecutor:
         self._voicemail_box = voicemail_box
         self._survey = survey
         self.contexts = contexts or VoiceContexts()
+        self._agent_via = agent_via
         # decisions that move a caller still inside the IVR wait for the AGI to end:
         # redirecting a channel inside AGI() would end the flow under its feet
         self._held: dict[str, list[VoiceDecision]] = {}
@@ -208,6 +215,9 @@ class VoiceExecutor:
         self._setvar(channel, "HOMELINE_RING_TIMEOUT", str(dial_timeout_s))
         if self._survey:
             self._setvar(channel, "HOMELINE_SURVEY", "1")
+        if self._agent_via is not None:  # [homeline-agent-dial] rings through the trunk
+            self._setvar(channel, "HOMELINE_AGENT_VIA", self._agent_via(offer.agent_id))
+        self._channels.ringing(offer.call_id, offer.agent_id)
 
         def failed(message: str) -> None:
             self._note(offer.call_id, f"redirect to {offer.agent_id} failed: {message}")

@@ -44,6 +44,8 @@ def cluster_status(args: argparse.Namespace) -> int:
             leader = store.router_leader()
             snapshot = store.load_router_snapshot()
             holder = lock_holder(db) if is_postgres_url(db) else None
+            nodes = store.nodes()
+            agents_on = store.registered_agents_by_node()
         except StoreError as exc:
             print(exc, file=sys.stderr)
             return 1
@@ -58,6 +60,13 @@ def cluster_status(args: argparse.Namespace) -> int:
             print("leader lock: free (no engine leads now; a standby takes it within a second)")
         else:
             print(f"leader lock: held (server pid {holder[0]}, {holder[1] or 'unnamed'})")
+        if nodes:  # several Asterisks share the router (homeline/nodes.py)
+            print(f"nodes ({len(nodes)}):")
+            for name, sip, seen in nodes:
+                on = agents_on.get(name, [])
+                print(f"  node {name} SIP {sip}, engine started "
+                      f"{seen.isoformat(timespec='seconds')}; agents registered "
+                      f"({len(on)}): {', '.join(on) or '-'}")
     else:
         print(f"store: {db} (SQLite, one machine)")
         print("leader: this machine's engine (SQLite: one engine, no election)")

@@ -143,10 +143,17 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
-    leads, leadership = _lead(store, db, args.node, stopping)
-    if not leads:  # stopped while waiting to lead
-        store.close()
-        return 0
+    node = stack.node or args.node
+    if stack.peers:  # one of several nodes: serve this node's Asterisk at once, lead later
+        leadership = _node_leadership(store, node)
+        if leadership is None:
+            store.close()
+            return 2
+    else:
+        leads, leadership = _lead(store, db, args.node, stopping)
+        if not leads:  # stopped while waiting to lead
+            store.close()
+            return 0
     deposed: list[str] = []
 
     def fenced(why: str) -> None:  # the router thread's save was refused: stop
@@ -156,16 +163,20 @@ def run_engine(args: argparse.Namespace) -> int:
     store.sync_agents(directory)
     now = datetime.now(UTC)
     hours_applied = store.apply_hours(directory)
-    snapshot = None if args.fresh else store.load_router_snapshot()
+    snapshot = None if args.fresh or stack.peers else _stored_state(store)
     router = Router(hours_applied, now=now)
-    if snapshot is not None:
-        print(f"adopting the stored router state of {len(snapshot.calls)} call(s) and "
-              f"{len(snapshot.agents)} agent(s) (--fresh to ignore it)", file=sys.stderr)
+    cluster = None
+    if stack.peers:
+        from homeline.nodes import NodeLink
+
+        cluster = NodeLink(store, node, f"127.0.0.1:{stack.ports.sip}",
+                           lambda: datetime.now(UTC))
     engine = stack.start_engine(router, lambda: registry.current(args.flow),
                                 journal_path=args.journal, store=store,
                                 survey_flow=survey_flow, payment_flow=payment_flow,
                                 restore=(hours_applied, snapshot) if snapshot else None,
-                                on_fenced=fenced if leadership is not None else None)
+                                on_fenced=fenced if leadership is not None else None,
+                                cluster=cluster)
     from voice.ami import AmiError
 
     try:
@@ -182,7 +193,13 @@ def run_engine(args: argparse.Namespace) -> int:
                   "--role agent`)", flush=True)
         print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI "
               f"127.0.0.1:{stack.ports.ami} (Ctrl-C to stop)", flush=True)
+        said = ""
         while not stopping.wait(0.5):
+            if cluster is not None and leadership is not None and leadership.epoch is None:
+                epoch, said = _try_lead(leadership, node, said)
+                if epoch is not None:  # this node's engine routes for every node now
+                    engine.lead(_takeover(store, directory, args.fresh))
+                continue
             if leadership is not None and (why := leadership.check()) is not None:
                 deposed.append(why)  # the lock's session is gone: another may lead now
                 break
@@ -214,9 +231,8 @@ def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event
     leader lock polled every 0.5 s) and fence the store with its epoch: (True, the
     `Leadership` to keep checking). An SQLite store is one engine's: (True, None),
     no election. (False, None) when stopped while waiting."""
-    from datetime import UTC, datetime
 
-    from store import StoreError, is_postgres_url
+    from store import is_postgres_url
     from store.leader import Leadership
     from store.postgres import PostgresStore
 
@@ -225,22 +241,65 @@ def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event
     lead = Leadership(store, node)
     said = ""
     while True:
-        try:
-            epoch = lead.try_lead(datetime.now(UTC))
-            problem = ""
-        except StoreError as exc:
-            epoch, problem = None, str(exc)
+        epoch, said = _try_lead(lead, node, said)
         if epoch is not None:
-            print(f"leading with epoch {epoch} (node {node})", flush=True)
             return True, lead
-        now_saying = problem or "standby: waiting to lead"
-        if now_saying != said:
-            said = now_saying
-            other = "" if problem else _leader_text(store)
-            print(f"{now_saying}{other} (node {node})", flush=True)
         if stopping.wait(0.5):
             lead.close()
             return False, None
+
+
+def _try_lead(lead: Leadership, node: str, said: str) -> tuple[int | None, str]:
+    """One bid for the leader lock: (the epoch won or None, what was last said)."""
+    from datetime import UTC, datetime
+
+    from store import StoreError
+
+    try:
+        epoch = lead.try_lead(datetime.now(UTC))
+        problem = ""
+    except StoreError as exc:
+        epoch, problem = None, str(exc)
+    if epoch is not None:
+        print(f"leading with epoch {epoch} (node {node})", flush=True)
+        return epoch, said
+    now_saying = problem or ("standby: waiting to lead" if not lead.serving
+                             else "following: this node serves its calls, another routes")
+    if now_saying != said:
+        other = "" if problem else _leader_text(lead.store)
+        print(f"{now_saying}{other} (node {node})", flush=True)
+    return None, now_saying
+
+
+def _node_leadership(store: SqlStore, node: str) -> Leadership | None:
+    """Several nodes share the router: they need a PostgreSQL store (its leader lock)."""
+    from store.leader import Leadership
+    from store.postgres import PostgresStore
+
+    if not isinstance(store, PostgresStore):
+        print(f"{store.where}: this stack is one of several nodes (its stack.json lists "
+              "peers): the nodes share a PostgreSQL store (--db postgresql://...)",
+              file=sys.stderr)
+        return None
+    lead = Leadership(store, node)
+    lead.serving = True
+    return lead
+
+
+def _stored_state(store: SqlStore) -> Any:
+    snapshot = store.load_router_snapshot()
+    if snapshot is not None:
+        print(f"adopting the stored router state of {len(snapshot.calls)} call(s) and "
+              f"{len(snapshot.agents)} agent(s) (--fresh to ignore it)", file=sys.stderr,
+              flush=True)
+    return snapshot
+
+
+def _takeover(store: SqlStore, directory: Directory, fresh: bool) -> tuple[Any, Any] | None:
+    """What a node's engine that just won the leadership adopts: the hours as stored
+    now and the router state the last leader left (None: none, or ``--fresh``)."""
+    snapshot = None if fresh else _stored_state(store)
+    return None if snapshot is None else (store.apply_hours(directory), snapshot)
 
 
 def _leader_text(store: SqlStore) -> str:

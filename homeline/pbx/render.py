@@ -14,7 +14,8 @@ from pathlib import Path
 from homeline.paths import DIALPLANS_DIR
 from homeline.pbx.errors import PbxError
 
-__all__ = ["AgentLine", "RenderSettings", "RenderError", "render_config", "write_config"]
+__all__ = ["AgentLine", "NodePeer", "RenderSettings", "RenderError", "render_config",
+           "write_config"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _BOX = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -35,6 +36,17 @@ class AgentLine:
     agent_id: str
     name: str
     phone: str = "udp"
+
+
+@dataclass(frozen=True, slots=True)
+class NodePeer:
+    """Another node sharing the router (homeline/nodes.py): its name, the SIP address
+    its Asterisk listens on, and the secret this pair of nodes shares for the trunk."""
+
+    name: str
+    host: str
+    port: int
+    secret: str
 
 
 # Per phone kind: the endpoint template (pjsip.conf.tmpl) an agent's endpoint inherits.
@@ -85,6 +97,9 @@ class RenderSettings:
     # the AMI user of the SIP guard (homeline/sip_guard.py): reads security events only
     guard_user: str = "homeline-guard"
     guard_secret: str = ""
+    # several nodes (homeline/nodes.py): this node's name and a trunk to each other node
+    node: str = ""
+    node_peers: tuple[NodePeer, ...] = ()
 
 
 TEMPLATE_FILES = {
@@ -162,7 +177,7 @@ def render_config(
         if agent.agent_id not in settings.agent_secrets:
             raise RenderError(f"agents: {agent.agent_id}: no SIP secret was provided")
     values = {k: v for k, v in asdict(settings).items()
-              if k not in ("agent_secrets", "voicemail_boxes")}
+              if k not in ("agent_secrets", "voicemail_boxes", "node_peers")}
     boxes = sorted({*settings.voicemail_boxes, settings.general_box})
     for box in boxes:
         if not _BOX.match(box):
@@ -233,7 +248,38 @@ def render_config(
             f" same => n,VoiceMail({settings.general_box}@homeline,s)\n"
             " same => n,Hangup()")
     values["plain_menu_context"] = _fill(tdir / "plain-menu.conf.tmpl", values)
+    values["node_trunks"], values["node_extensions"] = _node_trunks(settings, agent_list, tdir)
     return {name: _fill(tdir / tmpl, values) for name, tmpl in TEMPLATE_FILES.items()}
+
+
+def _node_trunks(settings: RenderSettings, agents: list[AgentLine], tdir: Path
+                 ) -> tuple[str, str]:
+    """The trunk endpoints to the other nodes (pjsip-node.conf.tmpl) and the
+    [homeline-from-node] extensions: a call from another node rings one of our agents."""
+    if not settings.node_peers:
+        return "; (one node: no trunks to other nodes)", "; (one node)"
+    if not _AGENT_ID.match(settings.node):
+        raise RenderError(f"settings: node: {settings.node!r}: a node name must be 1-40 of "
+                          "a-z, 0-9, '_' and '-' (it names the trunk endpoint)")
+    blocks, seen = [], {settings.node}
+    for peer in settings.node_peers:
+        where = f"nodes: {peer.name}"
+        if not _AGENT_ID.match(peer.name) or peer.name in seen:
+            raise RenderError(f"{where}: a node name must be 1-40 of a-z, 0-9, '_' and '-', "
+                              "unique, and not this node's own")
+        seen.add(peer.name)
+        if not 1 <= peer.port <= 65535:
+            raise RenderError(f"{where}: port {peer.port!r} is not a port number 1-65535")
+        for key, value in (("host", peer.host), ("secret", peer.secret)):
+            _check_value(where, key, value)
+        if len(peer.secret) < 16:
+            raise RenderError(f"{where}: secret: at least 16 characters")
+        blocks.append(_fill(tdir / "pjsip-node.conf.tmpl", {
+            "node": settings.node, "peer": peer.name, "peer_host": peer.host,
+            "peer_port": peer.port, "peer_secret": peer.secret, "sip_bind": settings.sip_bind}))
+    extensions = "\n".join(f"exten => {a.agent_id},1,Dial(PJSIP/{a.agent_id})\n same => n,Hangup()"
+                           for a in agents) or "; (no agents in the directory)"
+    return "\n".join(blocks), extensions
 
 
 def write_config(files: Mapping[str, str], etc_dir: Path) -> list[Path]:
