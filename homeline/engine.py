@@ -764,6 +764,8 @@ class Engine:
             case AmiResynced():
                 if self._restore is not None:
                     self._adopt(message)
+                elif self._cluster is not None and not self._cluster.leading:
+                    self._follow_stored_calls(message)
                 for event in self._translator.resync(message.channels, message.devices):
                     self._handle(event)
             case RouteAsked():
@@ -897,6 +899,37 @@ class Engine:
         deferred, self._deferred = self._deferred, []
         for message in deferred:
             self._dispatch(message)
+
+    def _follow_stored_calls(self, resynced: AmiResynced) -> None:
+        """A follower (re)started: the calls of its node the router holds (the stored
+        state) are followed again where their channel lives; those whose channel is
+        gone are reported to the leader as ended."""
+        assert self._cluster is not None and self._store is not None
+        try:
+            snapshot = self._store.load_router_snapshot()
+        except Exception as exc:
+            log.warning("the stored router state could not be read: %s", exc)
+            return
+        if snapshot is None:
+            return
+        alive = {c.get("Uniqueid"): c for c in resynced.channels}
+        gone: list[Event] = []
+        for call in snapshot.calls:
+            if call.channel != "voice" or call.callback or call.call_id in self._translator.calls:
+                continue
+            if self._cluster.call_node(call.call_id) != self._cluster.node:
+                continue
+            ch = alive.get(call.call_id)
+            if ch is not None:
+                self._translator.track(call.call_id, ch.get("Channel"),
+                                       agent_id=call.agent if call.phase == "connected"
+                                       else None)
+            elif call.phase == "connected":
+                gone.append(CallEnded(call.call_id, by="system"))
+            else:
+                gone.append(CallerAbandoned(call.call_id))
+        for event in gone:
+            self._handle(event)
 
     def _save_changes(self, now: datetime, *, full: bool = False) -> None:
         """Router state that must survive a restart, written as it changes."""

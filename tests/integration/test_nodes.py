@@ -22,7 +22,16 @@ from typing import Any
 
 import pytest
 import yaml
-from failover_kit import EngineProcess, Phones, caller_of, cluster_status, engine_argv, stop_all
+from failover_kit import (
+    EngineProcess,
+    Phones,
+    caller_of,
+    cluster_status,
+    engine_argv,
+    offered_to,
+    stop_all,
+    waiting_callers,
+)
 
 from homeline.pbx.render import NodePeer
 from homeline.stack import PbxStack, Ports
@@ -139,3 +148,106 @@ def _call_of(store: Any, caller: str) -> str:
     calls = [c for c in store.calls() if c.caller == caller]
     assert calls, f"no call record from {caller}"
     return str(calls[-1].call_id)
+
+
+def test_kill_9_of_the_leading_node_engine_the_other_node_leads_and_its_waiting_callers_reach_agents_in_order(  # noqa: E501
+        tmp_path: Path, pg_database: Callable[[str], str]) -> None:
+    """Node a's engine leads; amy (registered on node a) talks to a caller of node b
+    over the trunk; three more callers of node b wait. Node a's engine is killed with
+    SIGKILL (its Asterisk stays up): node b's engine wins the lock (epoch 2), adopts
+    the stored state with its own channels, and every waiting caller reaches an agent
+    in the order they waited: bob (node b) first, then carl on node a once its
+    engine is back (a follower now), then dan (node b). No caller lost, amy's call
+    untouched, nobody offered two calls. The time from the kill to the first routing
+    decision is printed."""
+    now = datetime.now(UTC)
+    agents = {a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
+    directory = directory_for(agents, now, ring_timeout_s=8)
+    agents_file = tmp_path / "agents.yaml"
+    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
+                           encoding="utf-8")
+    url = pg_database("nodefail")
+    trunk_secret = secrets.token_urlsafe(24)
+    ports = {"a": Ports.free(), "b": Ports.free()}
+    stacks = {
+        node: PbxStack(f"f{node}{os.getpid()}", directory, tmp_path / f"node-{node}",
+                       ports[node], node=node,
+                       peers=(NodePeer(peer, "127.0.0.1", ports[peer].sip, trunk_secret),))
+        for node, peer in (("a", "b"), ("b", "a"))}
+    engines: dict[str, EngineProcess] = {}
+    host = None
+    phones: list[Any] = []
+    watch = open_store(url)
+
+    def engine(node: str, name: str) -> EngineProcess:
+        argv = engine_argv(agents_file, url, node, stacks[node].state_dir)
+        engines[name] = EngineProcess(argv, tmp_path / f"engine-{name}.log")
+        engines[name].wait_serving(1)
+        return engines[name]
+
+    try:
+        for stack in stacks.values():
+            stack.start_pbx()
+        engine("a", "a")
+        assert wait_for(lambda: "leading with epoch 1 (node a)" in engines["a"].text(), 20)
+        engine("b", "b")
+        assert wait_for(lambda: "following:" in engines["b"].text(), 20), engines["b"].text()
+        host = SoftphoneHost()
+        on = {node: Phones(host, stacks[node]) for node in ("a", "b")}
+        for p in on.values():
+            p.made = phones
+        amy = on["a"].agent("amy")
+        assert wait_for(lambda: watch.agent_nodes("amy") == ["a"], 10)
+        talking = on["b"].caller("+15550801")
+        amy_leg = amy.wait_call(25)
+        amy_leg.wait_confirmed(10)
+        waiting = []
+        order = ["+15550802", "+15550803", "+15550804"]
+        for number in order:
+            waiting.append(on["b"].caller(number))
+            time.sleep(0.5)
+        assert wait_for(lambda: waiting_callers(watch) == order, 20), waiting_callers(watch)
+
+        killed = time.monotonic()
+        engines["a"].kill()  # node a's Asterisk stays up: amy's leg goes on
+        bob = on["b"].agent("bob")
+        first: list[float] = []
+
+        def offered_to_bob() -> bool:
+            if offered_to(watch, ["bob"]):
+                first.append(time.monotonic())
+                return True
+            return False
+
+        assert wait_for(offered_to_bob, 30, step=0.02), engines["b"].text()
+        leader = watch.router_leader()
+        assert leader is not None and (leader.epoch, leader.node) == (2, "b")
+        print(f"\nnode failover: kill -9 of the leading node's engine -> the other node's "
+              f"first routing decision (the first waiting caller offered to bob) "
+              f"{first[0] - killed:.2f} s")
+        assert "leading with epoch 2 (node b)" in engines["b"].text()
+        got = [caller_of(bob.wait_call(20))]
+        bob.calls[0].wait_confirmed(10)
+        engine("a", "a2")  # node a's engine is back: it follows
+        assert wait_for(lambda: "following:" in engines["a2"].text(), 20), engines["a2"].text()
+        carl = on["a"].agent("carl")
+        carl_leg = carl.wait_call(25)  # a caller of node b, over the trunk to node a
+        carl_leg.wait_confirmed(10)
+        got.append(caller_of(carl_leg))
+        dan = on["b"].agent("dan")
+        dan_leg = dan.wait_call(25)
+        dan_leg.wait_confirmed(10)
+        got.append(caller_of(dan_leg))
+        assert got == order, got
+        assert not any(leg.ended for leg in waiting), "a waiting caller was dropped"
+        assert not talking.ended and not amy_leg.ended, "amy's call did not survive"
+        time.sleep(1.0)
+        assert [len(p.calls) for p in (amy, bob, carl, dan)] == [1, 1, 1, 1], \
+            "an agent got a second offer"
+        assert waiting_callers(watch) == []
+        for name in ("b", "a2"):
+            assert "Traceback" not in engines[name].text(), engines[name].text()
+    finally:
+        watch.close()
+        stop_all(phones, host, engines.values(), stacks["a"])
+        stacks["b"].stop(remove=True)
