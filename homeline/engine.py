@@ -40,10 +40,11 @@ from routing.events import (
     Decision,
     Event,
     EventIgnored,
+    OfferCall,
     TimerFired,
     split_by_channel,
 )
-from store import CallRecord, FencedOut
+from store import CallRecord, DoubleBooking, FencedOut
 from voice.agi_runner import IvrOutcome
 from voice.ami import AmiConnection, AmiError, AmiEvent
 from voice.ami_events import AmiTranslator, agent_of_channel
@@ -275,6 +276,7 @@ class Engine:
         self._on_fenced = on_fenced
         self.fenced: str | None = None
         self._save_failed = False  # the last router-state save failed: save it whole
+        self._double_booked = False  # the store refused the last save: DoubleBooking
         self._chat_seq = chats.requests_seq() if chats is not None else 0
         self._chats_resumed = False
         self._polled_at = 0.0
@@ -949,6 +951,11 @@ class Engine:
             self._save_failed = False
         except FencedOut as exc:  # another engine leads: stop, never act on this state
             self._deposed(exc)
+        except DoubleBooking as exc:  # never ring an agent twice: the offers wait
+            log.error("%s; the offers of this change are not carried out", exc)
+            self._errors.append(f"double booking: {exc}")
+            self._save_failed = True
+            self._double_booked = True
         except Exception as exc:  # keep routing; say so loudly
             if not self._save_failed:
                 log.warning("router state not stored (the whole state is saved at the "
@@ -982,6 +989,9 @@ class Engine:
                 return []
         decisions: list[Decision] = list(self._router.handle(event, now))
         self._save_changes(now)
+        if self._double_booked:
+            self._double_booked = False
+            decisions = [d for d in decisions if not isinstance(d, OfferCall)]
         self._carry_out(now, event, decisions)
         return decisions
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from store.base import AgentRequest, Store
 from store.errors import StoreError
-from store.leader import FencedOut, LeaderRecord
+from store.leader import DoubleBooking, FencedOut, LeaderRecord
 from store.records import (
     AGENT_STATE_ACTIONS,
     CALL_EVENT_KINDS,
@@ -37,7 +37,7 @@ from store.sql import SqlStore
 from store.sqlite import SqliteStore
 
 __all__ = ["Store", "SqliteStore", "SqlStore", "open_store", "is_postgres_url", "StoreError",
-           "FencedOut", "LeaderRecord", "CallRecord", "CallEvent", "AgentRequest",
+           "FencedOut", "DoubleBooking", "LeaderRecord", "CallRecord", "CallEvent", "AgentRequest",
            "CALL_EVENT_KINDS", "AGENT_STATE_ACTIONS", "SCHEMA", "SCHEMA_VERSION", "USER_ROLES",
            "User", "WebSession"]
 

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
     from store.postgres import PostgresStore
 
-__all__ = ["LEADER_SCHEMA", "LEADER_LOCK", "FencedOut", "LeaderRecord", "Leadership",
+__all__ = ["LEADER_SCHEMA", "LEADER_LOCK", "DoubleBooking", "FencedOut", "LeaderRecord",
+           "Leadership",
            "lock_holder"]
 
 # one row: the epoch of the latest leader (new table; schema version unchanged)
@@ -54,6 +55,17 @@ class FencedOut(StoreError):
         self.ours = ours
         self.stored = stored
         self.node = node
+
+
+class DoubleBooking(StoreError):
+    """A router-state write that would have one agent ring or talk on two voice calls
+    at once: refused, whichever engine wrote it (exactly once, checked in the store)."""
+
+    def __init__(self, where: str, agent_id: str, calls: list[str]) -> None:
+        super().__init__(f"{where}: router state not written: agent {agent_id} would ring "
+                         f"or talk on {len(calls)} voice calls at once ({', '.join(calls)})")
+        self.agent_id = agent_id
+        self.calls = calls
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from store.chats import ChatTables
 from store.dbapi import Connection
 from store.desk import DeskTables
 from store.errors import StoreError
-from store.leader import FencedOut, LeaderRecord
+from store.leader import DoubleBooking, FencedOut, LeaderRecord
 from store.media import MediaTables
 from store.nodes import NodeTables
 from store.records import (
@@ -455,6 +455,7 @@ class SqlStore(MediaTables, DeskTables, TextTables, ChatTables, NodeTables):
                             json.dumps(c.to_dict(), sort_keys=True), saved))
             db.executemany("DELETE FROM router_calls WHERE call_id = ?",
                            [(cid,) for cid in changes.gone_calls])
+            self._check_one_voice_call_each(db, changes)
             for la in changes.last_agent:
                 db.execute("INSERT INTO last_agent(caller, agent_id, at, at_s) "
                            "VALUES (?, ?, ?, ?) ON CONFLICT(caller) DO UPDATE SET "
@@ -469,6 +470,20 @@ class SqlStore(MediaTables, DeskTables, TextTables, ChatTables, NodeTables):
                        "fairness=excluded.fairness",
                        (changes.format, iso(to_datetime(changes.as_of)), changes.as_of,
                         changes.seq, saved, fairness))
+
+    def _check_one_voice_call_each(self, db: Connection, changes: RouterChanges) -> None:
+        """Exactly once, checked in the store: no agent rings or talks on two voice
+        calls at once after this write (`DoubleBooking`: the transaction is undone)."""
+        busy = sorted({c.agent for c in changes.calls
+                       if c.agent and c.channel == "voice" and c.phase in ("ringing", "connected")})
+        for agent in busy:
+            rows = db.execute("SELECT call_id, data FROM router_calls WHERE agent_id = ? "
+                              "AND phase IN ('ringing', 'connected') ORDER BY call_id",
+                              (agent,)).fetchall()
+            voice = [str(r[0]) for r in rows
+                     if json.loads(r[1]).get("channel", "voice") == "voice"]
+            if len(voice) > 1:
+                raise DoubleBooking(self.where, agent, voice)
 
     def load_router_snapshot(self) -> RouterSnapshot | None:
         """The router state last saved, or None when none was (a first start)."""
