@@ -218,8 +218,15 @@ class LeadershipWon:
     restore: tuple[Any, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class LeadershipLost:
+    """This node's engine was deposed (another leads): it follows again."""
+
+    why: str
+
+
 Message = (RouterEventPosted | AmiEventReceived | AmiResynced | RouteAsked | PositionAsked
-           | IvrEnded | StopRequested | OutboxRang | LeadershipWon)
+           | IvrEnded | StopRequested | OutboxRang | LeadershipWon | LeadershipLost)
 
 
 def _seconds(duration: str) -> int:
@@ -446,6 +453,11 @@ class Engine:
         over ``restore`` (directory, stored snapshot) as after a restart."""
         self._inbox.put(LeadershipWon(restore))
 
+    def follow(self, why: str) -> None:
+        """This node's engine was deposed (from any thread): it stops routing, keeps
+        serving its node, and leads again only after winning the lock anew."""
+        self._inbox.put(LeadershipLost(why))
+
     def post(self, event: Event) -> None:
         """Feed one router event (e.g. an agent's hours changed) from any thread."""
         self._inbox.put(RouterEventPosted(event))
@@ -632,7 +644,8 @@ class Engine:
                 return
             if self._store is not None and time.monotonic() - self._polled_at > poll_s:
                 self._poll_store()  # a busy engine still reads what agents asked for
-            if self._restore is not None and not isinstance(message, AmiResynced):
+            if self._restore is not None and not isinstance(message,
+                                                            AmiResynced | LeadershipLost):
                 self._deferred.append(message)  # after the stored state is adopted
                 continue
             try:
@@ -648,6 +661,10 @@ class Engine:
         if self._store is None or self._restore is not None:
             return
         if self._cluster is not None:
+            try:
+                self._cluster.flush()  # what a store outage held back, in order
+            except Exception as exc:
+                log.warning("the store still refuses what this node holds back: %s", exc)
             if not self._cluster.leading:
                 self._poll_decisions()  # a follower routes nothing itself
                 return
@@ -780,10 +797,25 @@ class Engine:
                 self._poll_store()
             case LeadershipWon():
                 self._won_leadership(message)
+            case LeadershipLost():
+                self._lost_leadership(message)
             case StopRequested():
                 pass
             case _:
                 assert_never(message)
+
+    def _lost_leadership(self, lost: LeadershipLost) -> None:
+        """Deposed: the router state here is stale (the new leader adopted the stored
+        one); this engine forwards its events and carries out decisions again."""
+        assert self._cluster is not None
+        log.warning("deposed as the router leader: %s; this node follows", lost.why)
+        self._cluster.follow()
+        self.fenced = None
+        self._wake = None
+        self._restore = None
+        deferred, self._deferred = self._deferred, []
+        for message in deferred:
+            self._dispatch(message)
 
     def _won_leadership(self, won: LeadershipWon) -> None:
         """Lead from now on: the stored state is adopted with what this node's
@@ -982,10 +1014,12 @@ class Engine:
                     return []
                 if not cluster.admits(event, origin or cluster.node, now):
                     return []
-            except Exception as exc:  # the store is unavailable: say so, loudly
-                log.error("%s not passed on to the router leader: %s",
-                          type(event).__name__, exc)
-                self._errors.append(f"cluster: {exc!r}")
+            except FencedOut as exc:
+                self._deposed(exc)
+                return []
+            except Exception as exc:  # the store is unavailable: held back, in order
+                log.warning("%s held back until the store takes it: %s",
+                            type(event).__name__, exc)
                 return []
         decisions: list[Decision] = list(self._router.handle(event, now))
         self._save_changes(now)
@@ -1011,9 +1045,9 @@ class Engine:
             except FencedOut as exc:
                 self._deposed(exc)
                 return []
-            except Exception as exc:  # not lost silently: the call's timeline says it
-                log.error("%d decision(s) for node %s not sent: %s", len(batch), node, exc)
-                self._errors.append(f"decisions for node {node}: {exc!r}")
+            except Exception as exc:  # held back, in order, until the store takes them
+                log.warning("%d decision(s) for node %s held back: %s", len(batch), node,
+                            exc)
         return here
 
     def _carry_out(self, now: datetime, event: Event, decisions: list[Decision]) -> None:

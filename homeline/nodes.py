@@ -45,6 +45,7 @@ from routing.events import (
     WakeAt,
 )
 from routing.journal import decode_decision, decode_event, encode
+from store.errors import StoreError
 from store.nodes import LEADER_DOORBELL, doorbell_channel
 
 __all__ = ["NodeLink", "trunk_endpoint"]
@@ -71,6 +72,9 @@ class NodeLink:
         # a node that never ran starts at the end: nothing older is meant for it now
         self._cursor = store.node_decisions_end(node) if cursor is None else cursor
         self._calls: dict[str, str] = {}
+        # written in order once the store takes them again (a store outage loses nothing)
+        self._unsent: list[tuple[dict[str, Any], datetime]] = []
+        self._outgoing: list[tuple[str, list[dict[str, Any]], datetime]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         store.node_seen(node, sip, clock())
@@ -97,17 +101,39 @@ class NodeLink:
     # -- roles ---------------------------------------------------------------------------
     def lead(self) -> None:
         """This engine leads now: it goes on with the followers' events from where the
-        leaders before it stopped."""
+        leaders before it stopped (its own unsent ones are among them once flushed)."""
+        self.flush()
         self.leading = True
         self._events_seq = self.store.node_events_read()
         self._calls.clear()
+
+    def follow(self) -> None:
+        """This engine does not lead any more: what it had not sent as the leader is
+        dropped (the new leader decides anew from the stored state)."""
+        self.leading = False
+        self._outgoing.clear()
+        self._calls.clear()
+
+    def flush(self) -> None:
+        """Send what a store outage held back, in order; StoreError while it lasts."""
+        while self._unsent:
+            body, at = self._unsent[0]
+            if body["type"] in ("AgentRegistered", "AgentUnregistered"):
+                self.store.set_agent_node(body["agent_id"], self.node,
+                                          body["type"] == "AgentRegistered", at)
+            self.store.send_node_event(self.node, body, at)
+            self._unsent.pop(0)
+        while self._outgoing:
+            node, bodies, at = self._outgoing[0]
+            self.store.send_node_decisions(node, bodies, at)
+            self._outgoing.pop(0)
 
     # -- follower ------------------------------------------------------------------------
     def forward(self, event: Event, now: datetime) -> None:
         """A router event of this node, for the leader (a registration is also kept
         in ``node_agents``: the trunk to ring that agent through)."""
-        self._note_registration(event, now)
-        self.store.send_node_event(self.node, encode(event), now)
+        self._unsent.append((encode(event), now))
+        self.flush()
 
     def decisions(self) -> list[tuple[int, list[Decision]]]:
         """The leader's decision batches for this node's channels, in order."""
@@ -144,9 +170,19 @@ class NodeLink:
 
     def admits(self, event: Event, origin: str, now: datetime) -> bool:
         """Whether the router should see ``event`` from node ``origin``: not when an
-        agent's phone unregisters from one node and is registered on another."""
+        agent's phone unregisters from one node and is registered on another. A store
+        outage admits the event (the router goes on with what it knows) and says so."""
+        try:
+            return self._admits(event, origin, now)
+        except StoreError as exc:
+            log.warning("node map not read or written for %s: %s", type(event).__name__, exc)
+            return True
+
+    def _admits(self, event: Event, origin: str, now: datetime) -> bool:
         if origin == self.node:
-            self._note_registration(event, now)
+            if isinstance(event, AgentRegistered | AgentUnregistered):
+                self.store.set_agent_node(event.agent_id, self.node,
+                                          isinstance(event, AgentRegistered), now)
             if isinstance(event, CallArrived) and event.channel == "voice":
                 self.store.own_call(event.call_id, self.node, now)
                 self._calls[event.call_id] = self.node
@@ -186,7 +222,10 @@ class NodeLink:
         return node
 
     def send(self, node: str, decisions: list[Decision], now: datetime) -> None:
-        self.store.send_node_decisions(node, [encode(d) for d in decisions], now)
+        """Fenced (`store.leader.FencedOut`: nothing more is sent); on another store
+        error the batch waits, in order, for the next `flush`."""
+        self._outgoing.append((node, [encode(d) for d in decisions], now))
+        self.flush()
 
     def forget_call(self, call_id: str) -> None:
         self._calls.pop(call_id, None)
@@ -205,8 +244,3 @@ class NodeLink:
     def _agent_node(self, agent_id: str) -> str:
         nodes = self.store.agent_nodes(agent_id)
         return self.node if not nodes or self.node in nodes else nodes[0]
-
-    def _note_registration(self, event: Event, now: datetime) -> None:
-        if isinstance(event, AgentRegistered | AgentUnregistered):
-            self.store.set_agent_node(event.agent_id, self.node,
-                                      isinstance(event, AgentRegistered), now)

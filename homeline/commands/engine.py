@@ -156,7 +156,12 @@ def run_engine(args: argparse.Namespace) -> int:
             return 0
     deposed: list[str] = []
 
+    lost: list[str] = []  # one of several nodes: deposed, it follows (the loop below)
+
     def fenced(why: str) -> None:  # the router thread's save was refused: stop
+        if stack.peers:
+            lost.append(why)
+            return
         deposed.append(why)
         stopping.set()
 
@@ -195,10 +200,18 @@ def run_engine(args: argparse.Namespace) -> int:
               f"127.0.0.1:{stack.ports.ami} (Ctrl-C to stop)", flush=True)
         said = ""
         while not stopping.wait(0.5):
-            if cluster is not None and leadership is not None and leadership.epoch is None:
-                epoch, said = _try_lead(leadership, node, said)
-                if epoch is not None:  # this node's engine routes for every node now
-                    engine.lead(_takeover(store, directory, args.fresh))
+            if cluster is not None and leadership is not None:
+                if leadership.epoch is None:
+                    epoch, said = _try_lead(leadership, node, said)
+                    if epoch is not None:  # this node's engine routes for every node now
+                        engine.lead(_takeover(store, directory, args.fresh))
+                elif (why := lost.pop() if lost else leadership.check()) is not None:
+                    print(f"deposed as the router leader (node {node}): {why}; this node "
+                          "follows", flush=True)
+                    engine.follow(why)
+                    leadership.close()
+                    leadership = _node_leadership(store, node)
+                    said = ""
                 continue
             if leadership is not None and (why := leadership.check()) is not None:
                 deposed.append(why)  # the lock's session is gone: another may lead now

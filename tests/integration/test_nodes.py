@@ -60,46 +60,78 @@ def _audio_both_ways(caller_leg: Any, agent_leg: Any, work: Path, tag: str) -> t
     return to_agent, to_caller
 
 
+class TwoNodes:
+    """Two Asterisk instances (nodes a and b) with a trunk between them, an engine
+    process per node on the database ``url``, and the test's SIP parties on each."""
+
+    def __init__(self, tmp_path: Path, url: str, agents: list[str], tag: str) -> None:
+        now = datetime.now(UTC)
+        directory = directory_for({a: {"skills": {"billing": 3}} for a in agents}, now,
+                                  ring_timeout_s=8)
+        self.work, self.url = tmp_path, url
+        self.agents_file = tmp_path / "agents.yaml"
+        self.agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
+                                    encoding="utf-8")
+        trunk_secret = secrets.token_urlsafe(24)
+        ports = {"a": Ports.free(), "b": Ports.free()}
+        self.stacks = {
+            node: PbxStack(f"{tag}{node}{os.getpid()}", directory, tmp_path / f"node-{node}",
+                           ports[node], node=node,
+                           peers=(NodePeer(peer, "127.0.0.1", ports[peer].sip, trunk_secret),))
+            for node, peer in (("a", "b"), ("b", "a"))}
+        self.engines: dict[str, EngineProcess] = {}
+        self.host: Any = None
+        self.phones: list[Any] = []
+        self.on: dict[str, Phones] = {}
+        self.watch = open_store(url)
+
+    def start(self) -> None:
+        """Both Asterisks; node a's engine (it leads, epoch 1), node b's (it follows)."""
+        for stack in self.stacks.values():
+            stack.start_pbx()
+        self.engine("a", "a")
+        assert wait_for(lambda: "leading with epoch 1 (node a)" in self.text("a"), 20), \
+            self.text("a")
+        self.engine("b", "b")
+        assert wait_for(lambda: "following: this node serves its calls, another routes"
+                        in self.text("b"), 20), self.text("b")
+        assert "node a leads with epoch 1" in self.text("b")
+        self.host = SoftphoneHost()
+        self.on = {node: Phones(self.host, self.stacks[node]) for node in ("a", "b")}
+        for p in self.on.values():
+            p.made = self.phones  # every party is closed in stop()
+
+    def engine(self, node: str, name: str) -> EngineProcess:
+        argv = engine_argv(self.agents_file, self.url, node, self.stacks[node].state_dir)
+        self.engines[name] = EngineProcess(argv, self.work / f"engine-{name}.log")
+        self.engines[name].wait_serving(1)
+        return self.engines[name]
+
+    def text(self, name: str) -> str:
+        return self.engines[name].text()
+
+    def agent(self, node: str, agent_id: str) -> Any:
+        """``agent_id``'s phone, registered on ``node`` (the store's node map says so)."""
+        phone = self.on[node].agent(agent_id)
+        assert wait_for(lambda: self.watch.agent_nodes(agent_id) == [node], 10), \
+            self.watch.agent_nodes(agent_id)
+        return phone
+
+    def stop(self) -> None:
+        self.watch.close()
+        try:
+            stop_all(self.phones, self.host, self.engines.values(), self.stacks["a"])
+        finally:
+            self.stacks["b"].stop(remove=True)
+
+
 def test_callers_on_each_node_reach_agents_on_the_other_node_with_audio_both_ways(
         tmp_path: Path, pg_database: Callable[[str], str]) -> None:
-    now = datetime.now(UTC)
-    agents = {a: {"skills": {"billing": 3}} for a in ("amy", "bob")}
-    directory = directory_for(agents, now, ring_timeout_s=8)
-    agents_file = tmp_path / "agents.yaml"
-    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
-                           encoding="utf-8")
-    url = pg_database("nodes")
-    trunk_secret = secrets.token_urlsafe(24)
-    ports = {"a": Ports.free(), "b": Ports.free()}
-    stacks = {
-        node: PbxStack(f"n{node}{os.getpid()}", directory, tmp_path / f"node-{node}",
-                       ports[node], node=node,
-                       peers=(NodePeer(peer, "127.0.0.1", ports[peer].sip, trunk_secret),))
-        for node, peer in (("a", "b"), ("b", "a"))}
-    engines: dict[str, EngineProcess] = {}
-    host = None
-    phones: list[Any] = []
-    watch = open_store(url)
+    nodes = TwoNodes(tmp_path, pg_database("nodes"), ["amy", "bob"], "n")
     try:
-        for stack in stacks.values():
-            stack.start_pbx()
-        for node in ("a", "b"):
-            argv = engine_argv(agents_file, url, node, stacks[node].state_dir)
-            engines[node] = EngineProcess(argv, tmp_path / f"engine-{node}.log")
-            engines[node].wait_serving(1)
-        assert wait_for(lambda: "leading with epoch 1 (node a)" in engines["a"].text(), 20), \
-            engines["a"].text()
-        assert wait_for(lambda: "following: this node serves its calls, another routes"
-                        in engines["b"].text(), 20), engines["b"].text()
-        assert "node a leads with epoch 1" in engines["b"].text()
-
-        host = SoftphoneHost()
-        on = {node: Phones(host, stacks[node]) for node in ("a", "b")}
-        for p in on.values():
-            p.made = phones  # every party is closed below
-        amy = on["a"].agent("amy")  # registered on node a only
-        assert wait_for(lambda: watch.agent_nodes("amy") == ["a"], 10), watch.agent_nodes("amy")
-
+        nodes.start()
+        watch, on = nodes.watch, nodes.on
+        amy = nodes.agent("a", "amy")
         # a caller on node b: node b's IVR routes them, node a's engine decides, node b
         # rings amy through the trunk to node a
         leg_b = on["b"].caller("+15550701")
@@ -112,8 +144,7 @@ def test_callers_on_each_node_reach_agents_on_the_other_node_with_audio_both_way
         assert watch.call_node(_call_of(watch, "+15550701")) == "b"
 
         # a caller on node a while amy talks: bob, registered on node b, gets them
-        bob = on["b"].agent("bob")
-        assert wait_for(lambda: watch.agent_nodes("bob") == ["b"], 10), watch.agent_nodes("bob")
+        bob = nodes.agent("b", "bob")
         leg_a = on["a"].caller("+15550702")
         bob_leg = bob.wait_call(25)
         bob_leg.wait_confirmed(10)
@@ -122,8 +153,9 @@ def test_callers_on_each_node_reach_agents_on_the_other_node_with_audio_both_way
         assert to_agent.ok, f"bob did not hear the caller: {to_agent.heard!r}"
         assert to_caller.ok, f"the caller did not hear bob: {to_caller.heard!r}"
 
-        status = cluster_status(url)
-        assert "node a" in status and "node b" in status, status
+        status = cluster_status(nodes.url)
+        assert "agents registered (1): amy" in status.split("node a SIP", 1)[1].split("\n")[0]
+        assert "agents registered (1): bob" in status.split("node b SIP", 1)[1].split("\n")[0]
         assert "  amy on_call registered" in status and "  bob on_call registered" in status, \
             status
         time.sleep(1.0)
@@ -132,22 +164,13 @@ def test_callers_on_each_node_reach_agents_on_the_other_node_with_audio_both_way
             leg.hangup()
         for leg in (amy_leg, bob_leg):
             leg.wait_disconnected(10)
-        # the hang-ups reach the leader: both agents are free again (wrap-up or idle)
-        assert wait_for(lambda: "on_call" not in cluster_status(url), 20), cluster_status(url)
-        for node in ("a", "b"):
-            text = engines[node].text()
-            assert "Traceback" not in text, text
+        # the hang-ups reach the leader: neither agent is on a call any more
+        assert wait_for(lambda: "on_call" not in cluster_status(nodes.url), 20), \
+            cluster_status(nodes.url)
+        for name in ("a", "b"):
+            assert "Traceback" not in nodes.text(name), nodes.text(name)
     finally:
-        watch.close()
-        stop_all(phones, host, engines.values(), stacks["a"])
-        stacks["b"].stop(remove=True)
-
-
-def _call_of(store: Any, caller: str) -> str:
-    """The call id of the (latest) call from ``caller`` in the call records."""
-    calls = [c for c in store.calls() if c.caller == caller]
-    assert calls, f"no call record from {caller}"
-    return str(calls[-1].call_id)
+        nodes.stop()
 
 
 def test_kill_9_of_the_leading_node_engine_the_other_node_leads_and_its_waiting_callers_reach_agents_in_order(  # noqa: E501
@@ -160,44 +183,11 @@ def test_kill_9_of_the_leading_node_engine_the_other_node_leads_and_its_waiting_
     engine is back (a follower now), then dan (node b). No caller lost, amy's call
     untouched, nobody offered two calls. The time from the kill to the first routing
     decision is printed."""
-    now = datetime.now(UTC)
-    agents = {a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
-    directory = directory_for(agents, now, ring_timeout_s=8)
-    agents_file = tmp_path / "agents.yaml"
-    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
-                           encoding="utf-8")
-    url = pg_database("nodefail")
-    trunk_secret = secrets.token_urlsafe(24)
-    ports = {"a": Ports.free(), "b": Ports.free()}
-    stacks = {
-        node: PbxStack(f"f{node}{os.getpid()}", directory, tmp_path / f"node-{node}",
-                       ports[node], node=node,
-                       peers=(NodePeer(peer, "127.0.0.1", ports[peer].sip, trunk_secret),))
-        for node, peer in (("a", "b"), ("b", "a"))}
-    engines: dict[str, EngineProcess] = {}
-    host = None
-    phones: list[Any] = []
-    watch = open_store(url)
-
-    def engine(node: str, name: str) -> EngineProcess:
-        argv = engine_argv(agents_file, url, node, stacks[node].state_dir)
-        engines[name] = EngineProcess(argv, tmp_path / f"engine-{name}.log")
-        engines[name].wait_serving(1)
-        return engines[name]
-
+    nodes = TwoNodes(tmp_path, pg_database("nodefail"), ["amy", "bob", "carl", "dan"], "f")
     try:
-        for stack in stacks.values():
-            stack.start_pbx()
-        engine("a", "a")
-        assert wait_for(lambda: "leading with epoch 1 (node a)" in engines["a"].text(), 20)
-        engine("b", "b")
-        assert wait_for(lambda: "following:" in engines["b"].text(), 20), engines["b"].text()
-        host = SoftphoneHost()
-        on = {node: Phones(host, stacks[node]) for node in ("a", "b")}
-        for p in on.values():
-            p.made = phones
-        amy = on["a"].agent("amy")
-        assert wait_for(lambda: watch.agent_nodes("amy") == ["a"], 10)
+        nodes.start()
+        watch, on = nodes.watch, nodes.on
+        amy = nodes.agent("a", "amy")
         talking = on["b"].caller("+15550801")
         amy_leg = amy.wait_call(25)
         amy_leg.wait_confirmed(10)
@@ -209,8 +199,8 @@ def test_kill_9_of_the_leading_node_engine_the_other_node_leads_and_its_waiting_
         assert wait_for(lambda: waiting_callers(watch) == order, 20), waiting_callers(watch)
 
         killed = time.monotonic()
-        engines["a"].kill()  # node a's Asterisk stays up: amy's leg goes on
-        bob = on["b"].agent("bob")
+        nodes.engines["a"].kill()  # node a's Asterisk stays up: amy's leg goes on
+        bob = nodes.on["b"].agent("bob")
         first: list[float] = []
 
         def offered_to_bob() -> bool:
@@ -219,22 +209,23 @@ def test_kill_9_of_the_leading_node_engine_the_other_node_leads_and_its_waiting_
                 return True
             return False
 
-        assert wait_for(offered_to_bob, 30, step=0.02), engines["b"].text()
+        assert wait_for(offered_to_bob, 30, step=0.02), nodes.text("b")
         leader = watch.router_leader()
         assert leader is not None and (leader.epoch, leader.node) == (2, "b")
         print(f"\nnode failover: kill -9 of the leading node's engine -> the other node's "
               f"first routing decision (the first waiting caller offered to bob) "
               f"{first[0] - killed:.2f} s")
-        assert "leading with epoch 2 (node b)" in engines["b"].text()
-        got = [caller_of(bob.wait_call(20))]
-        bob.calls[0].wait_confirmed(10)
-        engine("a", "a2")  # node a's engine is back: it follows
-        assert wait_for(lambda: "following:" in engines["a2"].text(), 20), engines["a2"].text()
-        carl = on["a"].agent("carl")
+        assert "leading with epoch 2 (node b)" in nodes.text("b")
+        bob_leg = bob.wait_call(20)
+        bob_leg.wait_confirmed(10)
+        got = [caller_of(bob_leg)]
+        nodes.engine("a", "a2")  # node a's engine is back: it follows
+        assert wait_for(lambda: "following:" in nodes.text("a2"), 20), nodes.text("a2")
+        carl = nodes.agent("a", "carl")
         carl_leg = carl.wait_call(25)  # a caller of node b, over the trunk to node a
         carl_leg.wait_confirmed(10)
         got.append(caller_of(carl_leg))
-        dan = on["b"].agent("dan")
+        dan = nodes.agent("b", "dan")
         dan_leg = dan.wait_call(25)
         dan_leg.wait_confirmed(10)
         got.append(caller_of(dan_leg))
@@ -246,8 +237,59 @@ def test_kill_9_of_the_leading_node_engine_the_other_node_leads_and_its_waiting_
             "an agent got a second offer"
         assert waiting_callers(watch) == []
         for name in ("b", "a2"):
-            assert "Traceback" not in engines[name].text(), engines[name].text()
+            assert "Traceback" not in nodes.text(name), nodes.text(name)
     finally:
-        watch.close()
-        stop_all(phones, host, engines.values(), stacks["a"])
-        stacks["b"].stop(remove=True)
+        nodes.stop()
+
+
+def test_a_leading_node_whose_lock_session_is_terminated_follows_and_nothing_is_done_twice(
+        tmp_path: Path, pg_database: Callable[[str], str]) -> None:
+    """``pg_terminate_backend`` of node a's leader lock session while a caller of node
+    b waits: node a's engine finds itself deposed and follows (it keeps serving its
+    Asterisk), node b's leads with epoch 2; the late batch epoch 1 would still send
+    is refused by the store; amy, registered on node a, gets the waiting call once,
+    through the trunk."""
+    import psycopg
+
+    from store.errors import StoreError
+
+    nodes = TwoNodes(tmp_path, pg_database("nodedeposed"), ["amy"], "d")
+    try:
+        nodes.start()
+        waiting = nodes.on["b"].caller("+15550901")
+        assert wait_for(lambda: waiting_callers(nodes.watch) == ["+15550901"], 20)
+        status = cluster_status(nodes.url)
+        pid = int(status.split("leader lock: held (server pid ", 1)[1].split(",", 1)[0])
+        with psycopg.connect(nodes.url, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        assert wait_for(lambda: "deposed as the router leader (node a)" in nodes.text("a"), 20), \
+            nodes.text("a")
+        assert wait_for(lambda: "leading with epoch 2 (node b)" in nodes.text("b"), 20), \
+            nodes.text("b")
+        assert nodes.engines["a"].proc.poll() is None, "the deposed node's engine stopped"
+        # what the deposed leader would still write is refused: its epoch is gone
+        late = open_store(nodes.url)
+        try:
+            late.fence(1)
+            with pytest.raises(StoreError, match="deposed"):
+                late.send_node_decisions("b", [{"type": "CancelOffer", "call_id": "x",
+                                                "agent_id": "amy", "why": "late"}],
+                                         datetime.now(UTC))
+        finally:
+            late.close()
+        amy = nodes.agent("a", "amy")  # node a's engine, a follower now, reports her
+        leg = amy.wait_call(25)
+        leg.wait_confirmed(10)
+        assert caller_of(leg) == "+15550901" and not waiting.ended
+        time.sleep(2.0)
+        assert len(amy.calls) == 1, "the call was offered twice"
+        assert "Traceback" not in nodes.text("a") and "Traceback" not in nodes.text("b")
+    finally:
+        nodes.stop()
+
+
+def _call_of(store: Any, caller: str) -> str:
+    """The call id of the (latest) call from ``caller`` in the call records."""
+    calls = [c for c in store.calls() if c.caller == caller]
+    assert calls, f"no call record from {caller}"
+    return str(calls[-1].call_id)
