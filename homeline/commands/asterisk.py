@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeline.paths import DIALPLANS_DIR
 
@@ -34,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     add_trunk_arguments(up)
     add_secure_arguments(up)
+    up.add_argument("--node", default=None, metavar="NAME",
+                    help="this Asterisk is node NAME of several sharing one router: a SIP "
+                    "trunk to every other node of --nodes (`homeline engine run --node NAME`)")
+    up.add_argument("--nodes", type=Path, default=None, metavar="FILE",
+                    help="the nodes and their SIP addresses (default dialplans/nodes.yaml)")
     up.set_defaults(func=run_up)
     actions.add_parser("down", help="stop Asterisk").set_defaults(func=run_down)
     status = actions.add_parser("status", help="is it running, which version, which ports")
@@ -69,10 +74,14 @@ def run_up(args: argparse.Namespace) -> int:
     supervisors = load_supervisors_or_report(directory, args.supervisors)
     if supervisors is None:
         return 1
+    peers = _peers(args)
+    if peers is None:
+        return 1
     stack = PbxStack(INSTANCE, directory, state_dir(), Ports.standard(),
                      progress=lambda m: print(m, file=sys.stderr),
                      external_contact=args.trunk_contact, external_endpoint=args.trunk_endpoint,
-                     secure=secure_access(args), supervisors=supervisors)
+                     secure=secure_access(args), supervisors=supervisors,
+                     node=args.node or "", peers=peers)
     try:
         instance = stack.start_pbx()
     except (PbxError, RenderError, RuntimeError, CertificateError) as exc:
@@ -86,6 +95,36 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"agents' phones trust {stack.tls_files().cafile}")
     print("next: `homeline engine run`; stop with `homeline asterisk down`")
     return 0
+
+
+def _peers(args: argparse.Namespace) -> tuple[Any, ...] | None:
+    """The trunks ``--node`` needs (every other node of the nodes file, with the shared
+    secret); () for one node; None after saying what is wrong."""
+    from homeline.nodefile import TRUNK_SECRET, NodesError, load_nodes
+    from homeline.paths import state_dir
+    from homeline.pbx.render import NodePeer
+    from homeline.secrets import SecretStore
+
+    if args.node is None:
+        return ()
+    try:
+        nodes = load_nodes(args.nodes if args.nodes is not None else None)
+    except NodesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+    names = [n.name for n in nodes]
+    if args.node not in names:
+        print(f"asterisk up: --node {args.node}: not a node of the nodes file (nodes: "
+              f"{', '.join(names) or 'none: write dialplans/nodes.yaml'})", file=sys.stderr)
+        return None
+    secret = SecretStore(state_dir() / "secrets.json").lookup(TRUNK_SECRET)
+    if not secret or len(secret) < 16:
+        print(f"asterisk up: no trunk secret of 16+ characters: set the same one on every "
+              f"node with `homeline secrets set {TRUNK_SECRET}`", file=sys.stderr)
+        return None
+    return tuple(NodePeer(n.name, n.host, n.port, secret) for n in nodes
+                 if n.name != args.node)
 
 
 def run_down(args: argparse.Namespace) -> int:

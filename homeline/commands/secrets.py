@@ -4,7 +4,9 @@ The text channels' secrets (issue 11) come from the providers, so they are set
 by an admin rather than generated: ``sms:auth_token`` (Twilio's auth token: the
 key of ``X-Twilio-Signature``), ``messenger:app_secret`` (the key of
 ``X-Hub-Signature-256``), ``messenger:verify_token`` (the webhook handshake) and
-``messenger:page_token`` (sending replies). They go to ``secrets.json`` (0600) of
+``messenger:page_token`` (sending replies); ``node:trunk`` is the secret the
+trunks between several nodes share (homeline/nodefile.py: the same value on
+every node, at least 16 characters). They go to ``secrets.json`` (0600) of
 the state directory (or ``--stack DIR``), beside the SIP and AMI secrets. The
 value is read from stdin (one line; never an argument, which ``ps`` and shell
 history would show) and never printed.
@@ -18,7 +20,7 @@ from pathlib import Path
 __all__ = ["register", "SETTABLE"]
 
 SETTABLE = ("sms:auth_token", "messenger:app_secret", "messenger:verify_token",
-            "messenger:page_token")
+            "messenger:page_token", "node:trunk")
 MAX_SECRET = 4096
 
 
