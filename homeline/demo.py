@@ -179,18 +179,39 @@ def _probe_wav(work: Path, digits: str) -> Path:
     return path
 
 
+def hear_each_other(leg: Any, agent_leg: Any, work: Path, tag: str,
+                    probes: tuple[str, str] = ("1397", "2580")) -> tuple[Any, Any]:
+    """Audio both ways on a connected call: each side records what it hears and plays
+    its probe (DTMF digits, prompts/audio_proof.py) into the call. Returns what the
+    agent heard of the caller's probe and what the caller heard of the agent's
+    (`prompts.audio_proof.AudioProof`, ``.ok`` when the digits came through)."""
+    from prompts.audio_proof import verify_heard
+
+    caller_probe, agent_probe = probes
+    caller_probe_wav = _probe_wav(work, caller_probe)
+    agent_probe_wav = _probe_wav(work, agent_probe)
+    heard_by_agent = agent_leg.record(work / f"{tag}-agent-heard.wav")
+    heard_by_caller = leg.record(work / f"{tag}-caller-heard.wav")
+    time.sleep(0.3)
+    seconds = max(leg.play(caller_probe_wav), agent_leg.play(agent_probe_wav))
+    time.sleep(seconds + 0.8)
+    agent_leg.stop_recording()
+    leg.stop_recording()
+    # the recorder finishes its WAV file on pjsua2's thread shortly after stopping
+    to_agent = _wait(lambda: _ok(verify_heard(heard_by_agent, caller_probe)), 3, 0.2)
+    to_caller = _wait(lambda: _ok(verify_heard(heard_by_caller, agent_probe)), 3, 0.2)
+    return (to_agent or verify_heard(heard_by_agent, caller_probe),
+            to_caller or verify_heard(heard_by_caller, agent_probe))
+
+
 def place_call(spec: DemoCall, host: Any, engine: Any, agents: dict[str, Any], sip_port: int,
                 work: Path, seen: set[str]) -> dict[str, Any]:
-    from prompts.audio_proof import verify_heard
     from softphone import TestCaller
 
     record: dict[str, Any] = {"caller": spec.caller, "digits": spec.digits, "intent": None,
                               "language": None, "agent": None, "reason": None,
                               "answered": False, "audio_verified": False, "ok": False,
                               "timeline": []}
-    caller_probe, agent_probe = "1397", "2580"
-    caller_probe_wav = _probe_wav(work, caller_probe)
-    agent_probe_wav = _probe_wav(work, agent_probe)
     busy_before = {aid: len(phone.calls) for aid, phone in agents.items()}
     started = time.monotonic()
     with TestCaller(host, spec.caller) as caller:
@@ -220,19 +241,7 @@ def place_call(spec: DemoCall, host: Any, engine: Any, agents: dict[str, Any], s
         phone = agents[agent_id]
         agent_leg = phone.wait_call(10, index=busy_before[agent_id])
         agent_leg.wait_confirmed(10)
-        # Both sides record what they hear, then play their probe into the call.
-        heard_by_agent = agent_leg.record(work / f"{timeline.call_id}-agent-heard.wav")
-        heard_by_caller = leg.record(work / f"{timeline.call_id}-caller-heard.wav")
-        time.sleep(0.3)
-        seconds = max(leg.play(caller_probe_wav), agent_leg.play(agent_probe_wav))
-        time.sleep(seconds + 0.8)
-        agent_leg.stop_recording()
-        leg.stop_recording()
-        # the recorder finishes its WAV file on pjsua2's thread shortly after stopping
-        to_agent = _wait(lambda: _ok(verify_heard(heard_by_agent, caller_probe)), 3, 0.2)
-        to_caller = _wait(lambda: _ok(verify_heard(heard_by_caller, agent_probe)), 3, 0.2)
-        to_agent = to_agent or verify_heard(heard_by_agent, caller_probe)
-        to_caller = to_caller or verify_heard(heard_by_caller, agent_probe)
+        to_agent, to_caller = hear_each_other(leg, agent_leg, work, timeline.call_id)
         record["audio_verified"] = bool(to_agent.ok and to_caller.ok)
         record["audio"] = {"caller_to_agent": to_agent.heard, "agent_to_caller": to_caller.heard}
         leg.hangup()

@@ -114,6 +114,22 @@ def offered_to(store: Any, agents: Iterable[str]) -> bool:
     return snap is not None and any(c.agent in wanted for c in snap.calls)
 
 
+def first_offer_at(store: Any, agents: Iterable[str], timeout: float = 30) -> float | None:
+    """When (``time.monotonic``) the stored router state first showed a call offered
+    to one of ``agents`` (polled every 20 ms), or None within ``timeout``."""
+    import time
+
+    seen: list[float] = []
+
+    def offered() -> bool:
+        if offered_to(store, agents):
+            seen.append(time.monotonic())
+            return True
+        return False
+
+    return seen[0] if wait_for(offered, timeout, step=0.02) else None
+
+
 class Phones:
     """The test's SIP parties on one Asterisk: agents' softphones that answer after
     0.3 s, and callers who dial the support number and press 1 (billing). Every

@@ -25,7 +25,7 @@ from failover_kit import (
     caller_of,
     cluster_status,
     engine_argv,
-    offered_to,
+    first_offer_at,
     start_pair,
     stop_all,
     waiting_callers,
@@ -93,21 +93,14 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
         killed = time.monotonic()
         engines["a"].kill()  # no goodbye: the leader's lock session ends with it
         bob = agent("bob")  # comes online while no engine leads
-        first: list[float] = []
-
-        def offered_to_bob() -> bool:
-            if offered_to(watch, ["bob"]):
-                first.append(time.monotonic())
-                return True
-            return False
-
-        assert wait_for(offered_to_bob, 30, step=0.02), engines["b"].text()
+        first = first_offer_at(watch, ["bob"])
+        assert first is not None, engines["b"].text()
         leader = watch.router_leader()
         assert leader is not None and (leader.epoch, leader.node) == (2, "b")
         print(f"\nfailover: kill -9 of the leader -> the standby took epoch 2 "
               f"{(leader.since - killed_at).total_seconds():.2f} s (router_leader.since); "
               f"-> its first routing decision (the first waiting caller offered to bob, "
-              f"seen in the store) {first[0] - killed:.2f} s")
+              f"seen in the store) {first - killed:.2f} s")
         assert "leading with epoch 2 (node b)" in engines["b"].text()
         engines["b"].wait_serving(1)
         assert "adopting the stored router state of 4 call(s)" in engines["b"].text()

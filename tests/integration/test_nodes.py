@@ -28,36 +28,20 @@ from failover_kit import (
     caller_of,
     cluster_status,
     engine_argv,
-    offered_to,
+    first_offer_at,
     stop_all,
     waiting_callers,
 )
 
+from homeline.demo import hear_each_other
 from homeline.pbx.render import NodePeer
 from homeline.stack import PbxStack, Ports
-from prompts.audio_proof import verify_heard, write_probe
 from softphone import SoftphoneHost
 from store import open_store
 
 from .conftest import directory_for, wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
-
-
-def _audio_both_ways(caller_leg: Any, agent_leg: Any, work: Path, tag: str) -> tuple[Any, Any]:
-    """Each side plays its probe; what the other side heard must hold it."""
-    caller_probe = write_probe(work / f"{tag}-caller-probe.wav", "1379")
-    agent_probe = write_probe(work / f"{tag}-agent-probe.wav", "2468")
-    heard_by_agent = agent_leg.record(work / f"{tag}-agent-heard.wav")
-    heard_by_caller = caller_leg.record(work / f"{tag}-caller-heard.wav")
-    time.sleep(0.3)
-    seconds = max(caller_leg.play(caller_probe), agent_leg.play(agent_probe))
-    time.sleep(seconds + 0.8)
-    agent_leg.stop_recording()
-    caller_leg.stop_recording()
-    to_agent = verify_heard(heard_by_agent, "1379")
-    to_caller = verify_heard(heard_by_caller, "2468")
-    return to_agent, to_caller
 
 
 class TwoNodes:
@@ -125,7 +109,7 @@ class TwoNodes:
             self.stacks["b"].stop(remove=True)
 
 
-def test_callers_on_each_node_reach_agents_on_the_other_node_with_audio_both_ways(
+def test_callers_on_each_node_reach_agents_on_the_other_node_withhear_each_other(
         tmp_path: Path, pg_database: Callable[[str], str]) -> None:
     nodes = TwoNodes(tmp_path, pg_database("nodes"), ["amy", "bob"], "n")
     try:
@@ -138,7 +122,7 @@ def test_callers_on_each_node_reach_agents_on_the_other_node_with_audio_both_way
         amy_leg = amy.wait_call(25)
         amy_leg.wait_confirmed(10)
         assert caller_of(amy_leg) == "+15550701"  # the caller's number crossed the trunk
-        to_agent, to_caller = _audio_both_ways(leg_b, amy_leg, tmp_path, "b-to-a")
+        to_agent, to_caller = hear_each_other(leg_b, amy_leg, tmp_path, "b-to-a")
         assert to_agent.ok, f"amy did not hear the caller: {to_agent.heard!r}"
         assert to_caller.ok, f"the caller did not hear amy: {to_caller.heard!r}"
         assert watch.call_node(_call_of(watch, "+15550701")) == "b"
@@ -149,7 +133,7 @@ def test_callers_on_each_node_reach_agents_on_the_other_node_with_audio_both_way
         bob_leg = bob.wait_call(25)
         bob_leg.wait_confirmed(10)
         assert caller_of(bob_leg) == "+15550702"
-        to_agent, to_caller = _audio_both_ways(leg_a, bob_leg, tmp_path, "a-to-b")
+        to_agent, to_caller = hear_each_other(leg_a, bob_leg, tmp_path, "a-to-b")
         assert to_agent.ok, f"bob did not hear the caller: {to_agent.heard!r}"
         assert to_caller.ok, f"the caller did not hear bob: {to_caller.heard!r}"
 
@@ -201,20 +185,13 @@ def test_kill_9_of_the_leading_node_engine_the_other_node_leads_and_its_waiting_
         killed = time.monotonic()
         nodes.engines["a"].kill()  # node a's Asterisk stays up: amy's leg goes on
         bob = nodes.on["b"].agent("bob")
-        first: list[float] = []
-
-        def offered_to_bob() -> bool:
-            if offered_to(watch, ["bob"]):
-                first.append(time.monotonic())
-                return True
-            return False
-
-        assert wait_for(offered_to_bob, 30, step=0.02), nodes.text("b")
+        first = first_offer_at(watch, ["bob"])
+        assert first is not None, nodes.text("b")
         leader = watch.router_leader()
         assert leader is not None and (leader.epoch, leader.node) == (2, "b")
         print(f"\nnode failover: kill -9 of the leading node's engine -> the other node's "
               f"first routing decision (the first waiting caller offered to bob) "
-              f"{first[0] - killed:.2f} s")
+              f"{first - killed:.2f} s")
         assert "leading with epoch 2 (node b)" in nodes.text("b")
         bob_leg = bob.wait_call(20)
         bob_leg.wait_confirmed(10)

@@ -3,6 +3,9 @@ SQLite and on PostgreSQL (the ``make_store`` fixture runs each test on both)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -11,7 +14,9 @@ from router_writer import START, directory
 
 from routing import AgentRegistered, CallArrived, OfferCall
 from routing.router import Router
-from store import DoubleBooking, FencedOut
+from store import DoubleBooking, FencedOut, open_store
+from store.nodes import doorbell_channel
+from store.postgres import PostgresStore
 
 
 def test_a_followers_events_reach_the_leader_in_order_and_a_new_leader_goes_on_from_where_the_last_stopped(  # noqa: E501
@@ -102,3 +107,46 @@ def test_a_write_that_would_ring_one_agent_on_two_voice_calls_is_refused(
         chat = dataclasses.replace(twin, arrival=dataclasses.replace(
             twin.arrival, call_id="r1", channel="sms"), channel="sms")
         store.save_router_changes(dataclasses.replace(changes, calls=(chat,), full=False))
+
+
+def test_on_postgresql_a_write_to_an_outbox_rings_its_readers_doorbell(
+        pg_database: Callable[[str], str]) -> None:
+    """LISTEN/NOTIFY: the leader's reader wakes when a follower writes an event, a
+    node's when the leader writes it a decision; nobody else's rings."""
+    url = pg_database("doorbell")
+    leader, follower = open_store(url), open_store(url)
+    assert isinstance(leader, PostgresStore)
+    stop = threading.Event()
+    rang: dict[str, list[float]] = {"leader": [], "b": [], "c": []}
+    threads = [threading.Thread(target=leader.wait_doorbell, daemon=True,
+                                args=(doorbell_channel(who), stop,
+                                      lambda who=who: rang[who].append(time.monotonic())))
+               for who in rang]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # the LISTENs are in place
+        sent = time.monotonic()
+        follower.send_node_event("b", {"type": "CallerAbandoned", "call_id": "c1"}, START)
+        assert _until(lambda: rang["leader"], 5), "the leader's doorbell did not ring"
+        leader.send_node_decisions("b", [{"type": "CallQueued", "call_id": "c1"}], START)
+        assert _until(lambda: rang["b"], 5), "node b's doorbell did not ring"
+        print(f"\ndoorbell: the leader woke {rang['leader'][0] - sent:.3f} s after the write")
+        time.sleep(0.5)
+        assert rang["c"] == [] and len(rang["leader"]) == 1 and len(rang["b"]) == 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+        leader.close()
+        follower.close()
+    assert not any(t.is_alive() for t in threads)
+
+
+def _until(predicate: Callable[[], object], timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if got := predicate():
+            return got
+        time.sleep(0.02)
+    return None
