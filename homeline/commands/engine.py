@@ -9,8 +9,10 @@ leaves it out (run ``homeline serve`` elsewhere instead).
 With a PostgreSQL store, several engines for the same Asterisk may run: each
 first waits to be the router leader (``--node`` names it; store/leader.py), and
 only the leader serves (FastAGI, AMI, the web app). A leader deposed (its lock
-session gone, or its save refused for a newer epoch) stops with exit status 3;
-the standby that wins the lock adopts the stored state as a restart does."""
+session gone: the server restarted, its backend terminated; or its save refused
+for a newer epoch) stops serving and waits as a standby again, in the same
+process; the standby that wins the lock adopts the stored state as a restart
+does. While the database does not answer, a standby keeps asking."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +20,7 @@ import signal
 import socket
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ from homeline.paths import DIALPLANS_DIR, STORE_HELP
 
 if TYPE_CHECKING:
     from homeline.stack import PbxStack
+    from ivr.registry import FlowRegistry
     from routing.directory import Directory
     from store import SqlStore
     from store.leader import Leadership
@@ -80,7 +84,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_engine(args: argparse.Namespace) -> int:
     import logging
-    from datetime import UTC, datetime
 
     from homeline.commands.asterisk import INSTANCE, main_instance
     from homeline.commands.dialplan import load_directory_or_report, load_supervisors_or_report
@@ -90,7 +93,6 @@ def run_engine(args: argparse.Namespace) -> int:
     from ivr.errors import IvrError
     from ivr.loader import load_flow
     from ivr.registry import FlowRegistry
-    from routing.router import Router
     from store import StoreError, open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -143,77 +145,134 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
-    leads, leadership = _lead(store, db, args.node, stopping)
-    if not leads:  # stopped while waiting to lead
-        store.close()
+    node = _Node(args, directory, registry, survey_flow, payment_flow, stack, db, store)
+    rounds = 0
+    try:
+        # a leader deposed (its lock session gone: the server restarted, its backend
+        # terminated; or a newer epoch took over) stops serving and waits as a standby
+        # again, in this process: only SIGTERM or Ctrl-C end it
+        while True:
+            leads, leadership = _lead(store, db, args.node, stopping,
+                                      rebid_after_s=_REBID_AFTER_S if rounds else 0.0)
+            if not leads:  # stopped while waiting to lead
+                return 0
+            rounds += 1
+            # --fresh: the first time only; after that the stored state is this run's own
+            why = _serve_until_deposed(node, leadership, stopping,
+                                       fresh=args.fresh and rounds == 1)
+            if why is None:
+                return 0
+            print(f"deposed as the router leader (node {args.node}): {why}", file=sys.stderr,
+                  flush=True)
+    except KeyboardInterrupt:
         return 0
+    except _WebNotStarted as exc:
+        print(f"web app not started: {exc} (--no-web to run without it)", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+# a deposed leader lets the standby that was waiting bid first (it was deposed for a
+# reason: its lock connection died), then bids again as any standby does
+_REBID_AFTER_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Node:
+    """What an engine serves with, the same every time it leads."""
+
+    args: argparse.Namespace
+    directory: Directory
+    registry: FlowRegistry
+    survey_flow: Any
+    payment_flow: Any
+    stack: PbxStack
+    db: str
+    store: SqlStore
+
+
+def _serve_until_deposed(node: _Node, leadership: Leadership | None,
+                         stopping: threading.Event, *, fresh: bool) -> str | None:
+    """Adopt the stored router state and serve (the engine, the SIP guard, the web
+    app) until ``stopping`` is set (None) or this engine is deposed as the router
+    leader (why): then stop all it started and give the lock up. A store that fails
+    while taking over counts as deposed (another engine, or this one again, takes
+    over from the store)."""
+    from datetime import UTC, datetime
+
+    from routing.router import Router
+    from store import StoreError
+    from voice.ami import AmiError
+
+    args, stack, store = node.args, node.stack, node.store
     deposed: list[str] = []
 
     def fenced(why: str) -> None:  # the router thread's save was refused: stop
         deposed.append(why)
-        stopping.set()
 
-    store.sync_agents(directory)
-    now = datetime.now(UTC)
-    hours_applied = store.apply_hours(directory)
-    snapshot = None if args.fresh else store.load_router_snapshot()
-    router = Router(hours_applied, now=now)
-    if snapshot is not None:
-        print(f"adopting the stored router state of {len(snapshot.calls)} call(s) and "
-              f"{len(snapshot.agents)} agent(s) (--fresh to ignore it)", file=sys.stderr)
-    engine = stack.start_engine(router, lambda: registry.current(args.flow),
-                                journal_path=args.journal, store=store,
-                                survey_flow=survey_flow, payment_flow=payment_flow,
-                                restore=(hours_applied, snapshot) if snapshot else None,
-                                on_fenced=fenced if leadership is not None else None)
-    from voice.ami import AmiError
-
-    try:
-        # beside the instance: it rewrites the instance's pjsip ACL file
-        stack.start_guard()
-    except (AmiError, OSError) as exc:
-        print(f"SIP guard not started (failed registrations will not be blocked): {exc}",
-              file=sys.stderr)
+    engine = None
     web_store = None
     try:
+        try:
+            store.sync_agents(node.directory)
+            now = datetime.now(UTC)
+            hours_applied = store.apply_hours(node.directory)
+            snapshot = None if fresh else store.load_router_snapshot()
+            router = Router(hours_applied, now=now)
+            if snapshot is not None:
+                print(f"adopting the stored router state of {len(snapshot.calls)} call(s) "
+                      f"and {len(snapshot.agents)} agent(s) (--fresh to ignore it)",
+                      file=sys.stderr, flush=True)
+            engine = stack.start_engine(
+                router, lambda: node.registry.current(args.flow), journal_path=args.journal,
+                store=store, survey_flow=node.survey_flow, payment_flow=node.payment_flow,
+                restore=(hours_applied, snapshot) if snapshot else None,
+                on_fenced=fenced if leadership is not None else None)
+        except StoreError as exc:
+            if leadership is None:
+                raise
+            return f"the store failed while taking over: {exc}"
+        try:
+            # beside the instance: it rewrites the instance's pjsip ACL file
+            stack.start_guard()
+        except (AmiError, OSError) as exc:
+            print(f"SIP guard not started (failed registrations will not be blocked): {exc}",
+                  file=sys.stderr)
         if not args.no_web:
-            web_store, url = _start_web(stack, db, args)
+            web_store, url = _start_web(stack, node.db, args)
             print(f"web app on {url}/ (agent portal; users: `homeline user add NAME "
                   "--role agent`)", flush=True)
         print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI "
               f"127.0.0.1:{stack.ports.ami} (Ctrl-C to stop)", flush=True)
-        while not stopping.wait(0.5):
+        while not stopping.wait(0.25):
+            if deposed:
+                return deposed[0]
             if leadership is not None and (why := leadership.check()) is not None:
-                deposed.append(why)  # the lock's session is gone: another may lead now
-                break
-    except KeyboardInterrupt:
-        pass
-    except _WebNotStarted as exc:
-        print(f"web app not started: {exc} (--no-web to run without it)", file=sys.stderr)
-        return 1
+                return why  # the lock's session is gone: another may lead now
+        return None
     finally:
         stack.stop_web()
         if web_store is not None:
             web_store.close()
         if stack.guard is not None:
             stack.guard.stop()
-        engine.stop()
+            stack.guard = None
+        if engine is not None:
+            engine.stop()
         if leadership is not None:
             leadership.close()  # the lock is given up: a standby leads next
-        store.close()
-    if deposed:
-        print(f"deposed as the router leader (node {args.node}): {deposed[0]}; stopped: "
-              "the engine holding the leader lock routes now", file=sys.stderr, flush=True)
-        return 3
-    return 0
 
 
-def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event
-          ) -> tuple[bool, Leadership | None]:
+def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event,
+          rebid_after_s: float = 0.0) -> tuple[bool, Leadership | None]:
     """With a PostgreSQL store, wait until this engine is the router leader (the
-    leader lock polled every 0.5 s) and fence the store with its epoch: (True, the
-    `Leadership` to keep checking). An SQLite store is one engine's: (True, None),
-    no election. (False, None) when stopped while waiting."""
+    leader lock polled every 0.5 s, after ``rebid_after_s``) and fence the store with
+    its epoch: (True, the `Leadership` to keep checking). An SQLite store is one
+    engine's: (True, None), no election. (False, None) when stopped while waiting.
+
+    While the database does not answer (a server restart), the wait goes on: the
+    problem is said once, and the standby line again once the server answers."""
     from datetime import UTC, datetime
 
     from store import StoreError, is_postgres_url
@@ -223,6 +282,8 @@ def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event
     if not is_postgres_url(db) or not isinstance(store, PostgresStore):
         return True, None
     lead = Leadership(store, node)
+    if rebid_after_s and stopping.wait(rebid_after_s):
+        return False, None
     said = ""
     while True:
         try:
@@ -233,14 +294,21 @@ def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event
         if epoch is not None:
             print(f"leading with epoch {epoch} (node {node})", flush=True)
             return True, lead
-        now_saying = problem or "standby: waiting to lead"
-        if now_saying != said:
-            said = now_saying
-            other = "" if problem else _leader_text(store)
-            print(f"{now_saying}{other} (node {node})", flush=True)
+        if problem:  # said once per outage, however its wording changes
+            saying, line = "problem", (f"standby: the store does not answer, retrying every "
+                                       f"0.5 s: {_first_line(problem)}")
+        else:  # said again when another leader took over
+            saying = line = f"standby: waiting to lead{_leader_text(store)}"
+        if saying != said:
+            said = saying
+            print(f"{line} (node {node})", flush=True)
         if stopping.wait(0.5):
             lead.close()
             return False, None
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
 
 
 def _leader_text(store: SqlStore) -> str:

@@ -143,12 +143,12 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
     assert leaked == []
 
 
-def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
+def test_a_leader_whose_lock_session_is_terminated_steps_down_and_waits_as_standby(
         tmp_path: Path, pg_database: Callable[[str], str]) -> None:
     """``pg_terminate_backend`` of the leader's lock session while a caller waits: the
-    leader finds it is deposed, exits 3 saying so; the standby leads with the next
-    epoch, adopts the waiting caller, and the agent who comes online gets that call,
-    once."""
+    leader finds it is deposed, says so, stops serving and waits as a standby in the
+    same process; the standby leads with the next epoch, adopts the waiting caller,
+    and the agent who comes online gets that call, once."""
     import psycopg
 
     directory = directory_for({"amy": {"skills": {"billing": 3}}}, datetime.now(UTC))
@@ -181,10 +181,13 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         pid = int(status.split("leader lock: held (server pid ", 1)[1].split(",", 1)[0])
         with psycopg.connect(url, autocommit=True) as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
-        assert engines["a"].proc.wait(20) == 3, engines["a"].text()
-        text_a = engines["a"].text()
-        assert "deposed as the router leader (node a)" in text_a, text_a
+        assert wait_for(lambda: "deposed as the router leader (node a)"
+                        in engines["a"].text(), 20), engines["a"].text()
         engines["b"].wait_serving(1)
+        # node a stays up: it stopped serving and waits behind the new leader
+        assert wait_for(lambda: "standby: waiting to lead: node b leads with epoch 2"
+                        in engines["a"].text(), 20), engines["a"].text()
+        assert engines["a"].proc.poll() is None, engines["a"].text()
         assert "leading with epoch 2 (node b)" in engines["b"].text()
         assert "leader: node b, epoch 2" in cluster_status(url)
         assert "adopting the stored router state of 1 call(s)" in engines["b"].text()
@@ -197,5 +200,10 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         time.sleep(2.0)
         assert len(amy.calls) == 1, "the call was offered twice"
         assert "Traceback" not in engines["b"].text()
+        text_a = engines["a"].text()
+        assert engines["a"].proc.poll() is None, text_a
+        assert text_a.count("engine serving") == 1 and "leading with epoch 2" not in text_a, \
+            text_a  # node a served once, as epoch 1, and is a standby since
+        assert "Traceback" not in text_a, text_a
     finally:
         stop_all(phones, host, engines.values(), stack)
