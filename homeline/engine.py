@@ -815,14 +815,15 @@ class Engine:
                 if self._on_fenced is not None:
                     self._on_fenced(str(exc))
         except Exception as exc:  # keep routing; say so loudly
-            if self._on_fenced is not None and self.fenced is None:
+            if self._on_fenced is not None:
                 # one of several engines (store.leader): a state not stored is one the
                 # next leader will not know, so it is not carried out; this leader steps
                 # down and whoever leads next (it, again) adopts the stored state
-                self.fenced = f"router state not stored: {exc}"
-                log.error("%s; nothing more is carried out", self.fenced)
-                self._errors.append(self.fenced)
-                self._on_fenced(self.fenced)
+                if self.fenced is None:
+                    self.fenced = f"router state not stored: {exc}"
+                    log.error("%s; nothing more is carried out", self.fenced)
+                    self._errors.append(self.fenced)
+                    self._on_fenced(self.fenced)
                 return
             if not self._save_failed:
                 log.warning("router state not stored (the whole state is saved at the "

@@ -162,8 +162,8 @@ def run_engine(args: argparse.Namespace) -> int:
                                        fresh=args.fresh and rounds == 1)
             if why is None:
                 return 0
-            print(f"deposed as the router leader (node {args.node}): {why}", file=sys.stderr,
-                  flush=True)
+            print(f"deposed as the router leader (node {args.node}): {_first_line(why)}",
+                  file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         return 0
     except _WebNotStarted as exc:
