@@ -793,8 +793,8 @@ class Engine:
 
     def _save_changes(self, now: datetime, *, full: bool = False) -> None:
         """Router state that must survive a restart, written as it changes."""
-        if self._store is None:
-            return
+        if self._store is None or self.fenced is not None:
+            return  # deposed: the store is the next leader's (what it has, it adopts)
         # a change set the store refused is gone from the router's dirty sets: after a
         # failure the next save is the whole state (a store outage loses nothing)
         full = full or self._save_failed
