@@ -967,8 +967,8 @@ class Engine:
 
     def _save_changes(self, now: datetime, *, full: bool = False) -> None:
         """Router state that must survive a restart, written as it changes."""
-        if self._store is None:
-            return
+        if self._store is None or self.fenced is not None:
+            return  # deposed: the store is the next leader's (what it has, it adopts)
         # a change set the store refused is gone from the router's dirty sets: after a
         # failure the next save is the whole state (a store outage loses nothing)
         full = full or self._save_failed
@@ -989,6 +989,16 @@ class Engine:
             self._save_failed = True
             self._double_booked = True
         except Exception as exc:  # keep routing; say so loudly
+            if self._on_fenced is not None:
+                # one of several engines (store.leader): a state not stored is one the
+                # next leader will not know, so it is not carried out; this leader steps
+                # down and whoever leads next (it, again) adopts the stored state
+                if self.fenced is None:
+                    self.fenced = f"router state not stored: {exc}"
+                    log.error("%s; nothing more is carried out", self.fenced)
+                    self._errors.append(self.fenced)
+                    self._on_fenced(self.fenced)
+                return
             if not self._save_failed:
                 log.warning("router state not stored (the whole state is saved at the "
                             "next change): %s", exc)

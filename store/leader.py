@@ -89,7 +89,6 @@ class Leadership:
         self.store = store
         self.node = node
         self.epoch: int | None = None
-        self.serving = False  # this engine serves its node while it does not lead
         self._conn: psycopg.Connection[Any] | None = None
 
     def _connection(self) -> psycopg.Connection[Any]:

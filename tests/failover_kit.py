@@ -132,8 +132,8 @@ def first_offer_at(store: Any, agents: Iterable[str], timeout: float = 30) -> fl
 
 class Phones:
     """The test's SIP parties on one Asterisk: agents' softphones that answer after
-    0.3 s, and callers who dial the support number and press 1 (billing). Every
-    one is kept in ``made`` for the caller's cleanup."""
+    0.3 s, and callers who dial the support number and press 1 (billing; or another
+    key). Every one is kept in ``made`` for the caller's cleanup."""
 
     def __init__(self, host: Any, stack: Any) -> None:
         self.host, self.stack = host, stack
@@ -149,7 +149,8 @@ class Phones:
         phone.wait_registered(10)
         return phone
 
-    def caller(self, number: str) -> Any:
+    def caller(self, number: str, key: str = "1") -> Any:
+        """A caller who presses ``key`` at the menu (1 billing, 2 tech: main-menu.yaml)."""
         import time
 
         from softphone import TestCaller
@@ -159,7 +160,7 @@ class Phones:
         leg = c.call(self.sip)
         leg.wait_confirmed(15)
         time.sleep(0.8)
-        leg.send_dtmf("1")  # billing
+        leg.send_dtmf(key)
         return leg
 
 

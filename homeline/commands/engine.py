@@ -9,8 +9,16 @@ leaves it out (run ``homeline serve`` elsewhere instead).
 With a PostgreSQL store, several engines for the same Asterisk may run: each
 first waits to be the router leader (``--node`` names it; store/leader.py), and
 only the leader serves (FastAGI, AMI, the web app). A leader deposed (its lock
-session gone, or its save refused for a newer epoch) stops with exit status 3;
-the standby that wins the lock adopts the stored state as a restart does."""
+session gone: the server restarted, its backend terminated; or its save refused
+for a newer epoch) stops serving and waits as a standby again, in the same
+process; the standby that wins the lock adopts the stored state as a restart
+does. While the database does not answer, a standby keeps asking.
+
+Several nodes (one Asterisk each, ``homeline asterisk up --node NAME``: its
+stack lists the other nodes) share one router: each node's engine serves its own
+Asterisk from the start and follows the router leader (homeline/nodes.py), bids
+for the leader lock, and on winning it routes for every node; deposed, it
+follows again."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +26,7 @@ import signal
 import socket
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +34,7 @@ from homeline.paths import DIALPLANS_DIR, STORE_HELP
 
 if TYPE_CHECKING:
     from homeline.stack import PbxStack
+    from ivr.registry import FlowRegistry
     from routing.directory import Directory
     from store import SqlStore
     from store.leader import Leadership
@@ -80,7 +90,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_engine(args: argparse.Namespace) -> int:
     import logging
-    from datetime import UTC, datetime
 
     from homeline.commands.asterisk import INSTANCE, main_instance
     from homeline.commands.dialplan import load_directory_or_report, load_supervisors_or_report
@@ -90,7 +99,6 @@ def run_engine(args: argparse.Namespace) -> int:
     from ivr.errors import IvrError
     from ivr.loader import load_flow
     from ivr.registry import FlowRegistry
-    from routing.router import Router
     from store import StoreError, open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -143,47 +151,115 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
-    node = stack.node or args.node
-    if stack.peers:  # one of several nodes: serve this node's Asterisk at once, lead later
-        leadership = _node_leadership(store, node)
-        if leadership is None:
-            store.close()
-            return 2
-    else:
-        leads, leadership = _lead(store, db, args.node, stopping)
-        if not leads:  # stopped while waiting to lead
-            store.close()
-            return 0
+    node = _Node(args, directory, registry, survey_flow, payment_flow, stack, db, store)
+    rounds = 0
+    try:
+        if stack.peers:  # one of several nodes: serve this node's Asterisk at once
+            return _serve_as_node(node, stopping)
+        # a leader deposed (its lock session gone: the server restarted, its backend
+        # terminated; or a newer epoch took over) stops serving and waits as a standby
+        # again, in this process: only SIGTERM or Ctrl-C end it
+        while True:
+            leads, leadership = _lead(store, db, args.node, stopping,
+                                      rebid_after_s=_REBID_AFTER_S if rounds else 0.0)
+            if not leads:  # stopped while waiting to lead
+                return 0
+            rounds += 1
+            # --fresh: the first time only; after that the stored state is this run's own
+            why = _serve_until_deposed(node, leadership, stopping,
+                                       fresh=args.fresh and rounds == 1)
+            if why is None:
+                return 0
+            print(f"deposed as the router leader (node {args.node}): {_first_line(why)}",
+                  file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        return 0
+    except _WebNotStarted as exc:
+        print(f"web app not started: {exc} (--no-web to run without it)", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+# a deposed leader lets the standby that was waiting bid first (it was deposed for a
+# reason: its lock connection died), then bids again as any standby does
+_REBID_AFTER_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Node:
+    """What an engine serves with, the same every time it leads."""
+
+    args: argparse.Namespace
+    directory: Directory
+    registry: FlowRegistry
+    survey_flow: Any
+    payment_flow: Any
+    stack: PbxStack
+    db: str
+    store: SqlStore
+
+
+def _serve_until_deposed(node: _Node, leadership: Leadership | None,
+                         stopping: threading.Event, *, fresh: bool) -> str | None:
+    """Adopt the stored router state and serve (the engine, the SIP guard, the web
+    app) until ``stopping`` is set (None) or this engine is deposed as the router
+    leader (why): then stop all it started and give the lock up. A store that fails
+    while taking over counts as deposed (another engine, or this one again, takes
+    over from the store)."""
+    from datetime import UTC, datetime
+
+    from routing.router import Router
+    from store import StoreError
+
+    args, stack, store = node.args, node.stack, node.store
     deposed: list[str] = []
 
-    lost: list[str] = []  # one of several nodes: deposed, it follows (the loop below)
-
     def fenced(why: str) -> None:  # the router thread's save was refused: stop
-        if stack.peers:
-            lost.append(why)
-            return
         deposed.append(why)
-        stopping.set()
 
-    store.sync_agents(directory)
-    now = datetime.now(UTC)
-    hours_applied = store.apply_hours(directory)
-    snapshot = None if args.fresh or stack.peers else _stored_state(store)
-    router = Router(hours_applied, now=now)
-    cluster = None
-    if stack.peers:
-        from homeline.nodes import NodeLink
+    engine = None
+    web_store = None
+    try:
+        try:
+            store.sync_agents(node.directory)
+            now = datetime.now(UTC)
+            hours_applied = store.apply_hours(node.directory)
+            snapshot = None if fresh else store.load_router_snapshot()
+            router = Router(hours_applied, now=now)
+            if snapshot is not None:
+                print(f"adopting the stored router state of {len(snapshot.calls)} call(s) "
+                      f"and {len(snapshot.agents)} agent(s) (--fresh to ignore it)",
+                      file=sys.stderr, flush=True)
+            engine = stack.start_engine(
+                router, lambda: node.registry.current(args.flow), journal_path=args.journal,
+                store=store, survey_flow=node.survey_flow, payment_flow=node.payment_flow,
+                restore=(hours_applied, snapshot) if snapshot else None,
+                on_fenced=fenced if leadership is not None else None)
+        except StoreError as exc:
+            if leadership is None:
+                raise
+            return f"the store failed while taking over: {exc}"
+        web_store = _start_beside(node)
+        while not stopping.wait(0.25):
+            if deposed:
+                return deposed[0]
+            if leadership is not None and (why := leadership.check()) is not None:
+                return why  # the lock's session is gone: another may lead now
+        return None
+    finally:
+        _stop_beside(stack, web_store)
+        if engine is not None:
+            engine.stop()
+        if leadership is not None:
+            leadership.close()  # the lock is given up: a standby leads next
 
-        cluster = NodeLink(store, node, f"127.0.0.1:{stack.ports.sip}",
-                           lambda: datetime.now(UTC))
-    engine = stack.start_engine(router, lambda: registry.current(args.flow),
-                                journal_path=args.journal, store=store,
-                                survey_flow=survey_flow, payment_flow=payment_flow,
-                                restore=(hours_applied, snapshot) if snapshot else None,
-                                on_fenced=fenced if leadership is not None else None,
-                                cluster=cluster)
+
+def _start_beside(node: _Node) -> SqlStore | None:
+    """What serves beside the engine: the SIP guard and the web app (its store)."""
     from voice.ami import AmiError
 
+    stack, args = node.stack, node.args
     try:
         # beside the instance: it rewrites the instance's pjsip ACL file
         stack.start_guard()
@@ -191,79 +267,80 @@ def run_engine(args: argparse.Namespace) -> int:
         print(f"SIP guard not started (failed registrations will not be blocked): {exc}",
               file=sys.stderr)
     web_store = None
-    try:
-        if not args.no_web:
-            web_store, url = _start_web(stack, db, args)
-            print(f"web app on {url}/ (agent portal; users: `homeline user add NAME "
-                  "--role agent`)", flush=True)
-        print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI "
-              f"127.0.0.1:{stack.ports.ami} (Ctrl-C to stop)", flush=True)
-        said = ""
-        while not stopping.wait(0.5):
-            if cluster is not None and leadership is not None:
-                if leadership.epoch is None:
-                    epoch, said = _try_lead(leadership, node, said)
-                    if epoch is not None:  # this node's engine routes for every node now
-                        engine.lead(_takeover(store, directory, args.fresh))
-                elif (why := lost.pop() if lost else leadership.check()) is not None:
-                    print(f"deposed as the router leader (node {node}): {why}; this node "
-                          "follows", flush=True)
-                    engine.follow(why)
-                    leadership.close()
-                    leadership = _node_leadership(store, node)
-                    said = ""
-                continue
-            if leadership is not None and (why := leadership.check()) is not None:
-                deposed.append(why)  # the lock's session is gone: another may lead now
-                break
-    except KeyboardInterrupt:
-        pass
-    except _WebNotStarted as exc:
-        print(f"web app not started: {exc} (--no-web to run without it)", file=sys.stderr)
-        return 1
-    finally:
-        stack.stop_web()
-        if web_store is not None:
-            web_store.close()
-        if stack.guard is not None:
-            stack.guard.stop()
-        engine.stop()
-        if leadership is not None:
-            leadership.close()  # the lock is given up: a standby leads next
-        store.close()
-    if deposed:
-        print(f"deposed as the router leader (node {args.node}): {deposed[0]}; stopped: "
-              "the engine holding the leader lock routes now", file=sys.stderr, flush=True)
-        return 3
-    return 0
+    if not args.no_web:
+        web_store, url = _start_web(stack, node.db, args)
+        print(f"web app on {url}/ (agent portal; users: `homeline user add NAME "
+              "--role agent`)", flush=True)
+    print(f"engine serving: FastAGI 127.0.0.1:{stack.ports.agi}, AMI "
+          f"127.0.0.1:{stack.ports.ami} (Ctrl-C to stop)", flush=True)
+    return web_store
 
 
-def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event
-          ) -> tuple[bool, Leadership | None]:
-    """With a PostgreSQL store, wait until this engine is the router leader (the
-    leader lock polled every 0.5 s) and fence the store with its epoch: (True, the
-    `Leadership` to keep checking). An SQLite store is one engine's: (True, None),
-    no election. (False, None) when stopped while waiting."""
+def _stop_beside(stack: PbxStack, web_store: SqlStore | None) -> None:
+    stack.stop_web()
+    if web_store is not None:
+        web_store.close()
+    if stack.guard is not None:
+        stack.guard.stop()
+        stack.guard = None
 
-    from store import is_postgres_url
+
+def _serve_as_node(node: _Node, stopping: threading.Event) -> int:
+    """One of several nodes (the stack lists peers: homeline/nodes.py): serve this
+    node's Asterisk from the start, following the router leader; bid for the leader
+    lock every 0.25 s, and on winning adopt the stored router state; deposed, follow
+    again and bid anew. Until ``stopping``."""
+    from datetime import UTC, datetime
+
+    from homeline.nodes import NodeLink
+    from routing.router import Router
     from store.leader import Leadership
     from store.postgres import PostgresStore
 
-    if not is_postgres_url(db) or not isinstance(store, PostgresStore):
-        return True, None
-    lead = Leadership(store, node)
-    said = ""
-    while True:
-        epoch, said = _try_lead(lead, node, said)
-        if epoch is not None:
-            return True, lead
-        if stopping.wait(0.5):
-            lead.close()
-            return False, None
+    args, stack, store = node.args, node.stack, node.store
+    name = stack.node or args.node
+    if not isinstance(store, PostgresStore):
+        print(f"{store.where}: this stack is one of several nodes (its stack.json lists "
+              "peers): the nodes share a PostgreSQL store (--db postgresql://...)",
+              file=sys.stderr)
+        return 2
+    lost: list[str] = []  # the router thread's save was refused: deposed
+    store.sync_agents(node.directory)
+    router = Router(store.apply_hours(node.directory), now=datetime.now(UTC))
+    cluster = NodeLink(store, name, f"127.0.0.1:{stack.ports.sip}", lambda: datetime.now(UTC))
+    leadership = Leadership(store, name)
+    engine = None
+    web_store = None
+    try:
+        engine = stack.start_engine(
+            router, lambda: node.registry.current(args.flow), journal_path=args.journal,
+            store=store, survey_flow=node.survey_flow, payment_flow=node.payment_flow,
+            on_fenced=lost.append, cluster=cluster)
+        web_store = _start_beside(node)
+        said, fresh = "", args.fresh
+        while not stopping.wait(0.25):
+            if leadership.epoch is None:
+                said = _bid(leadership, name, said, store)
+                if leadership.epoch is not None:  # this node's engine routes for all now
+                    engine.lead(_takeover(store, node.directory, fresh))
+                    fresh = False
+            elif (why := lost.pop() if lost else leadership.check()) is not None:
+                print(f"deposed as the router leader (node {name}): {_first_line(why)}; "
+                      "this node follows", flush=True)
+                engine.follow(why)
+                leadership.close()
+                leadership = Leadership(store, name)
+                said = ""
+        return 0
+    finally:
+        _stop_beside(stack, web_store)
+        if engine is not None:
+            engine.stop()
+        leadership.close()
 
 
-def _try_lead(lead: Leadership, node: str, said: str) -> tuple[int | None, str]:
-    """One bid for the leader lock: (the epoch won or None, what was last said)."""
+def _bid(lead: Leadership, name: str, said: str, store: SqlStore) -> str:
+    """One bid of a node's engine for the leader lock; returns what it last said."""
     from datetime import UTC, datetime
 
     from store import StoreError
@@ -272,47 +349,77 @@ def _try_lead(lead: Leadership, node: str, said: str) -> tuple[int | None, str]:
         epoch = lead.try_lead(datetime.now(UTC))
         problem = ""
     except StoreError as exc:
-        epoch, problem = None, str(exc)
+        epoch, problem = None, _first_line(str(exc))
     if epoch is not None:
-        print(f"leading with epoch {epoch} (node {node})", flush=True)
-        return epoch, said
-    now_saying = problem or ("standby: waiting to lead" if not lead.serving
-                             else "following: this node serves its calls, another routes")
-    if now_saying != said:
-        other = "" if problem else _leader_text(lead.store)
-        print(f"{now_saying}{other} (node {node})", flush=True)
-    return None, now_saying
-
-
-def _node_leadership(store: SqlStore, node: str) -> Leadership | None:
-    """Several nodes share the router: they need a PostgreSQL store (its leader lock)."""
-    from store.leader import Leadership
-    from store.postgres import PostgresStore
-
-    if not isinstance(store, PostgresStore):
-        print(f"{store.where}: this stack is one of several nodes (its stack.json lists "
-              "peers): the nodes share a PostgreSQL store (--db postgresql://...)",
-              file=sys.stderr)
-        return None
-    lead = Leadership(store, node)
-    lead.serving = True
-    return lead
-
-
-def _stored_state(store: SqlStore) -> Any:
-    snapshot = store.load_router_snapshot()
-    if snapshot is not None:
-        print(f"adopting the stored router state of {len(snapshot.calls)} call(s) and "
-              f"{len(snapshot.agents)} agent(s) (--fresh to ignore it)", file=sys.stderr,
-              flush=True)
-    return snapshot
+        print(f"leading with epoch {epoch} (node {name})", flush=True)
+        return ""
+    if problem:  # said once per outage
+        saying, line = "problem", ("following: the store does not answer, retrying: "
+                                   f"{problem}")
+    else:
+        saying = line = ("following: this node serves its calls, another routes"
+                         f"{_leader_text(store)}")
+    if saying != said:
+        print(f"{line} (node {name})", flush=True)
+    return saying
 
 
 def _takeover(store: SqlStore, directory: Directory, fresh: bool) -> tuple[Any, Any] | None:
     """What a node's engine that just won the leadership adopts: the hours as stored
     now and the router state the last leader left (None: none, or ``--fresh``)."""
-    snapshot = None if fresh else _stored_state(store)
-    return None if snapshot is None else (store.apply_hours(directory), snapshot)
+    snapshot = None if fresh else store.load_router_snapshot()
+    if snapshot is None:
+        return None
+    print(f"adopting the stored router state of {len(snapshot.calls)} call(s) and "
+          f"{len(snapshot.agents)} agent(s)", file=sys.stderr, flush=True)
+    return store.apply_hours(directory), snapshot
+
+
+def _lead(store: SqlStore, db: str, node: str, stopping: threading.Event,
+          rebid_after_s: float = 0.0) -> tuple[bool, Leadership | None]:
+    """With a PostgreSQL store, wait until this engine is the router leader (the
+    leader lock polled every 0.5 s, after ``rebid_after_s``) and fence the store with
+    its epoch: (True, the `Leadership` to keep checking). An SQLite store is one
+    engine's: (True, None), no election. (False, None) when stopped while waiting.
+
+    While the database does not answer (a server restart), the wait goes on: the
+    problem is said once, and the standby line again once the server answers."""
+    from datetime import UTC, datetime
+
+    from store import StoreError, is_postgres_url
+    from store.leader import Leadership
+    from store.postgres import PostgresStore
+
+    if not is_postgres_url(db) or not isinstance(store, PostgresStore):
+        return True, None
+    lead = Leadership(store, node)
+    if rebid_after_s and stopping.wait(rebid_after_s):
+        return False, None
+    said = ""
+    while True:
+        try:
+            epoch = lead.try_lead(datetime.now(UTC))
+            problem = ""
+        except StoreError as exc:
+            epoch, problem = None, str(exc)
+        if epoch is not None:
+            print(f"leading with epoch {epoch} (node {node})", flush=True)
+            return True, lead
+        if problem:  # said once per outage, however its wording changes
+            saying, line = "problem", (f"standby: the store does not answer, retrying every "
+                                       f"0.5 s: {_first_line(problem)}")
+        else:  # said again when another leader took over
+            saying = line = f"standby: waiting to lead{_leader_text(store)}"
+        if saying != said:
+            said = saying
+            print(f"{line} (node {node})", flush=True)
+        if stopping.wait(0.5):
+            lead.close()
+            return False, None
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
 
 
 def _leader_text(store: SqlStore) -> str:

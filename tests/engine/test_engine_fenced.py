@@ -51,3 +51,78 @@ def test_a_fenced_engine_carries_nothing_out_and_says_so_once(pg_database: Any) 
         lead.close()
         store.close()
         other.close()
+
+
+def test_a_leader_whose_save_fails_carries_nothing_out_and_steps_down(
+        pg_database: Any) -> None:
+    """One of several engines (``on_fenced`` given) whose router-state save fails (the
+    store refuses the row: a CHECK constraint) carries out none of that event's
+    decisions nor any later one's, stores nothing more and says so once: the next
+    leader adopts what the store has, so a state it never stored is never acted on."""
+    import psycopg
+
+    url = pg_database("unsaved")
+    store = open_store(url)
+    directory = load_directory(DIALPLANS_DIR / "agents.yaml")
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    told: list[str] = []
+    seen: list[tuple[str, Any]] = []
+    assert isinstance(store, PostgresStore)
+    lead = Leadership(store, "a")
+    engine = Engine(EngineConfig("127.0.0.1", 1, "nobody", "nothing"),
+                    Router(directory, now=now), lambda: None,
+                    agent_ids=[a.id for a in directory.agents], store=store,
+                    clock=lambda: now, on_fenced=told.append)
+    engine.subscribe(lambda kind, payload: seen.append((kind, payload)))
+    try:
+        assert lead.try_lead(now) == 1
+        assert engine._handle(CallArrived("c1", "general", caller="+15550001")) and seen
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("ALTER TABLE router_calls ADD CONSTRAINT test_refused "
+                          "CHECK (call_id <> 'c2') NOT VALID")
+        seen.clear()
+        decided = engine._handle(CallArrived("c2", "general", caller="+15550002"))
+        assert decided, "the router decided: the decisions were not carried out"
+        assert seen == [], seen
+        assert len(told) == 1 and told[0].startswith("router state not stored: "), told
+        assert "test_refused" in told[0] and engine.fenced == told[0]
+        engine._handle(CallArrived("c3", "general", caller="+15550003"))
+        assert seen == [] and len(told) == 1  # said once
+        snap = store.load_router_snapshot()
+        assert snap is not None and [c.call_id for c in snap.calls] == ["c1"]
+    finally:
+        engine.stop()
+        lead.close()
+        store.close()
+
+
+def test_without_leadership_a_failed_save_keeps_routing(pg_database: Any) -> None:
+    """One engine alone (no ``on_fenced``: SQLite's case, kept for any store) goes on
+    carrying out its decisions when a save fails, and stores the whole state again at
+    the next save that succeeds."""
+    import psycopg
+
+    url = pg_database("alone")
+    store = open_store(url)
+    directory = load_directory(DIALPLANS_DIR / "agents.yaml")
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    seen: list[tuple[str, Any]] = []
+    engine = Engine(EngineConfig("127.0.0.1", 1, "nobody", "nothing"),
+                    Router(directory, now=now), lambda: None,
+                    agent_ids=[a.id for a in directory.agents], store=store,
+                    clock=lambda: now)
+    engine.subscribe(lambda kind, payload: seen.append((kind, payload)))
+    try:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("ALTER TABLE router_calls ADD CONSTRAINT test_refused "
+                          "CHECK (call_id <> 'c1') NOT VALID")
+            engine._handle(CallArrived("c1", "general", caller="+15550001"))
+            assert ("event", CallArrived("c1", "general", caller="+15550001")) in seen
+            assert engine.fenced is None
+            admin.execute("ALTER TABLE router_calls DROP CONSTRAINT test_refused")
+        engine._handle(CallArrived("c2", "general", caller="+15550002"))
+        snap = store.load_router_snapshot()
+        assert snap is not None and [c.call_id for c in snap.calls] == ["c1", "c2"]
+    finally:
+        engine.stop()
+        store.close()

@@ -136,12 +136,12 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
     assert leaked == []
 
 
-def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
+def test_a_leader_whose_lock_session_is_terminated_steps_down_and_waits_as_standby(
         tmp_path: Path, pg_database: Callable[[str], str]) -> None:
     """``pg_terminate_backend`` of the leader's lock session while a caller waits: the
-    leader finds it is deposed, exits 3 saying so; the standby leads with the next
-    epoch, adopts the waiting caller, and the agent who comes online gets that call,
-    once."""
+    leader finds it is deposed, says so, stops serving and waits as a standby in the
+    same process; the standby leads with the next epoch, adopts the waiting caller,
+    and the agent who comes online gets that call, once."""
     import psycopg
 
     directory = directory_for({"amy": {"skills": {"billing": 3}}}, datetime.now(UTC))
@@ -174,10 +174,13 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         pid = int(status.split("leader lock: held (server pid ", 1)[1].split(",", 1)[0])
         with psycopg.connect(url, autocommit=True) as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
-        assert engines["a"].proc.wait(20) == 3, engines["a"].text()
-        text_a = engines["a"].text()
-        assert "deposed as the router leader (node a)" in text_a, text_a
+        assert wait_for(lambda: "deposed as the router leader (node a)"
+                        in engines["a"].text(), 20), engines["a"].text()
         engines["b"].wait_serving(1)
+        # node a stays up: it stopped serving and waits behind the new leader
+        assert wait_for(lambda: "standby: waiting to lead: node b leads with epoch 2"
+                        in engines["a"].text(), 20), engines["a"].text()
+        assert engines["a"].proc.poll() is None, engines["a"].text()
         assert "leading with epoch 2 (node b)" in engines["b"].text()
         assert "leader: node b, epoch 2" in cluster_status(url)
         assert "adopting the stored router state of 1 call(s)" in engines["b"].text()
@@ -190,5 +193,68 @@ def test_a_leader_whose_lock_session_is_terminated_stops_and_the_standby_leads(
         time.sleep(2.0)
         assert len(amy.calls) == 1, "the call was offered twice"
         assert "Traceback" not in engines["b"].text()
+        text_a = engines["a"].text()
+        assert engines["a"].proc.poll() is None, text_a
+        assert text_a.count("engine serving") == 1 and "leading with epoch 2" not in text_a, \
+            text_a  # node a served once, as epoch 1, and is a standby since
+        assert "Traceback" not in text_a, text_a
+    finally:
+        stop_all(phones, host, engines.values(), stack)
+
+
+def test_a_leader_whose_save_fails_steps_down_and_carries_nothing_out(
+        tmp_path: Path, pg_database: Callable[[str], str]) -> None:
+    """The store refuses to record any offer (a CHECK constraint on ``router_calls``:
+    no row may be ringing) while a caller waits and amy comes online: the leader's
+    offer is not stored, so it is not carried out (amy's phone does not ring); the
+    leader steps down and waits as a standby, and so does every engine that takes
+    over while the store refuses. Once the store takes offers again, whoever leads
+    offers the call to amy, once."""
+    import psycopg
+
+    directory = directory_for({"amy": {"skills": {"billing": 3}}}, datetime.now(UTC))
+    agents_file = tmp_path / "agents.yaml"
+    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
+                           encoding="utf-8")
+    url = pg_database("unsaved")
+    name = f"fs{os.getpid()}"
+    stack = PbxStack(name, directory, tmp_path / name)
+    engines: dict[str, EngineProcess] = {}
+    host = None
+    phones: list[Any] = []
+
+    def argv(node: str) -> list[str]:
+        return engine_argv(agents_file, url, node, stack.state_dir)
+
+    try:
+        stack.start_pbx()
+        start_pair(argv("a"), argv("b"), tmp_path, engines)
+        host = SoftphoneHost()
+        parties = Phones(host, stack)
+        parties.made = phones
+        leg = parties.caller("+15550801")
+        watch = open_store(url)
+        try:
+            assert wait_for(lambda: waiting_callers(watch) == ["+15550801"], 20)
+        finally:
+            watch.close()
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("ALTER TABLE router_calls ADD CONSTRAINT test_no_offer "
+                          "CHECK (phase <> 'ringing') NOT VALID")
+            amy = parties.agent("amy")
+            assert wait_for(lambda: "deposed as the router leader (node a): router state "
+                            "not stored" in engines["a"].text(), 20), engines["a"].text()
+            time.sleep(3.0)  # engines take over and step down while the store refuses
+            assert amy.calls == [], "an offer the store did not keep was carried out"
+            admin.execute("ALTER TABLE router_calls DROP CONSTRAINT test_no_offer")
+        amy.wait_call(20).wait_confirmed(10)
+        assert caller_of(amy.calls[0]) == "+15550801" and not leg.ended
+        time.sleep(2.0)
+        assert len(amy.calls) == 1, "the call was offered twice"
+        status = cluster_status(url)
+        assert "waiting calls (0):" in status, status
+        for engine in engines.values():
+            assert engine.proc.poll() is None, engine.text()
+            assert "Traceback" not in engine.text(), engine.text()
     finally:
         stop_all(phones, host, engines.values(), stack)

@@ -1,0 +1,283 @@
+"""The PostgreSQL server restarts under load (issue 13, test 4): two engines for one
+Asterisk share the store (node a leads with epoch 1, node b waits); one caller talks
+to amy, three wait for billing and two for tech, whose queue's hold is bounded
+(``max_wait_s``, then voicemail). The server is stopped for several seconds and
+started again while they wait.
+
+Neither engine exits: the leader finds its lock session gone, stops serving and
+waits as a standby; both say once that the store does not answer and keep asking;
+when the server is back one of them leads with epoch 2 and adopts the stored state
+and the live channels, the other waits behind it. No waiting caller's leg ended,
+the connected call is still up with audio both ways, the billing callers reach
+the agents who come online in their original order, one call each, and the bound
+still applies: the tech caller whose wait passed its bound while the server was
+down is sent to voicemail as soon as a leader routes again, the one whose bound
+passes after the restart when it does, each once, and each leaves a message in
+the tech box. The time from the server coming back to the new leader's first
+routing decision is printed.
+
+Real Asterisk, real SIP (pjsua2 phones), a real PostgreSQL cluster of the test's own
+(restarting the session's shared cluster would cut every other test's connections).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from failover_kit import (
+    EngineProcess,
+    Phones,
+    caller_of,
+    cluster_status,
+    engine_argv,
+    offered_to,
+    start_pair,
+    stop_all,
+)
+
+from homeline.pgcluster import PgCluster, PgClusterError, pg_bin_dir
+from homeline.stack import PbxStack
+from routing.journal import replay
+from softphone import SoftphoneHost
+from softphone.audio import dominant_frequency, read_wav
+from store import SqlStore, StoreError, open_store
+
+from .conftest import directory_for, wait_for
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
+
+TECH_MAX_WAIT_S = 17  # the tech queue's hold bound; billing has none (the default)
+DOWN_S = 4.0  # the server stays down at least this long
+
+
+@pytest.fixture()
+def own_cluster() -> Iterator[PgCluster]:
+    try:
+        pg_bin_dir()
+    except PgClusterError as exc:
+        pytest.skip(f"needs PostgreSQL's server binaries: scripts/bootstrap.sh ({exc})")
+    with PgCluster(durable=False) as cluster:
+        yield cluster
+
+
+def _waiting(store: SqlStore, queue: str) -> list[tuple[str, str, float]]:
+    """(caller, call id, queued at) of the calls waiting in ``queue``, in line order."""
+    snap = store.load_router_snapshot()
+    if snap is None:
+        return []
+    line = sorted((c for c in snap.calls if c.phase == "waiting" and c.queue == queue),
+                  key=lambda c: (c.key, c.seq))
+    return [(c.arrival.caller or "", c.call_id, c.queued_at) for c in line]
+
+
+def _overflows(store: SqlStore, call_ids: list[str]) -> dict[str, list[datetime]]:
+    """When each call was overflowed (its ``overflowed`` call events)."""
+    try:
+        events = store.call_events(call_ids)
+    except StoreError:
+        return {c: [] for c in call_ids}
+    return {c: [e.at for e in evs if e.event == "overflowed"] for c, evs in events.items()}
+
+
+def _leader(store: SqlStore) -> Any:
+    try:
+        return store.router_leader()
+    except StoreError:  # the pool reconnecting after the restart
+        return None
+
+
+def _ready_at(cluster: PgCluster, fallback: datetime) -> datetime:
+    """When the server last said it accepts connections (its log's own timestamp,
+    ``log_line_prefix`` '%m': milliseconds, UTC), else ``fallback``."""
+    ready = [line for line in cluster.log.read_text(errors="replace").splitlines()
+             if "ready to accept connections" in line]
+    try:
+        day, clock, zone = ready[-1].split()[:3]
+        assert zone == "UTC"
+        return datetime.fromisoformat(f"{day}T{clock}+00:00")
+    except (IndexError, ValueError, AssertionError):
+        return fallback
+
+
+def _heard_hz(listener: Any, player: Any, hz: float, wav: Path) -> float:
+    """The strongest frequency ``listener`` hears while ``player`` plays ``hz``."""
+    listener.record(wav)
+    time.sleep(0.3)
+    player.play_tone(hz, 2.0)
+    time.sleep(2.3)
+    player.stop_playing()
+    listener.stop_recording()
+    samples, rate = read_wav(wav)
+    return dominant_frequency(samples[rate // 2:], rate)
+
+
+def test_a_postgresql_restart_under_load_loses_no_call_and_keeps_the_hold_bound(
+        tmp_path: Path, own_cluster: PgCluster) -> None:
+    now = datetime.now(UTC)
+    agents: dict[str, dict[str, Any]] = {
+        a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
+    agents["zed"] = {"skills": {"tech": 3}}  # tech is staffed by zed, who never comes online
+    directory = directory_for(agents, now, ring_timeout_s=6, queues={
+        "tech": {"max_wait_s": TECH_MAX_WAIT_S, "overflow": "ext:voicemail"}})
+    agents_file = tmp_path / "agents.yaml"
+    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
+                           encoding="utf-8")
+    url = own_cluster.create_database("restart")
+    name = f"pr{os.getpid()}"
+    stack = PbxStack(name, directory, tmp_path / name)
+    journal = tmp_path / "router.jsonl"
+
+    def argv(node: str) -> list[str]:
+        return engine_argv(agents_file, url, node, stack.state_dir, journal)
+
+    engines: dict[str, EngineProcess] = {}
+    host = None
+    phones: list[Any] = []
+    watch = open_store(url)  # the test's own reads of the store (it reconnects too)
+    try:
+        stack.start_pbx()
+        start_pair(argv("a"), argv("b"), tmp_path, engines)
+        host = SoftphoneHost()
+        parties = Phones(host, stack)
+        parties.made = phones  # cleaned up below
+        agent, caller = parties.agent, parties.caller
+
+        amy = agent("amy")
+        talking = caller("+15550701")
+        amy_leg = amy.wait_call(20)
+        amy_leg.wait_confirmed(10)
+        tech_first = caller("+15550711", key="2")
+        billing_legs = []
+        order = ["+15550702", "+15550703", "+15550704"]
+        for number in order:
+            billing_legs.append(caller(number))
+            time.sleep(0.5)
+        time.sleep(2.5)  # its bound passes after the server is back, the first one's before
+        tech_late = caller("+15550712", key="2")
+        assert wait_for(lambda: [c for c, _, _ in _waiting(watch, "billing")] == order, 20), \
+            _waiting(watch, "billing")
+        assert wait_for(lambda: len(_waiting(watch, "tech")) == 2, 20), _waiting(watch, "tech")
+        tech = _waiting(watch, "tech")
+        assert [c for c, _, _ in tech] == ["+15550711", "+15550712"], tech
+        tech_ids = [cid for _, cid, _ in tech]
+        bounds = {cid: queued + TECH_MAX_WAIT_S for _, cid, queued in tech}
+        first_bound, late_bound = bounds[tech_ids[0]], bounds[tech_ids[1]]
+
+        # the server goes down while six calls are in the router's hands
+        assert time.time() < first_bound - DOWN_S, \
+            "too slow a setup: the first tech caller's bound would pass before the outage"
+        own_cluster.stop_server()
+        stopped = time.time()
+        assert wait_for(lambda: "deposed as the router leader (node a)"
+                        in engines["a"].text(), 15), engines["a"].text()
+        for engine in engines.values():
+            assert wait_for(lambda e=engine: "standby: the store does not answer"
+                            in e.text(), 15), engine.text()
+        # down until the first tech caller's bound has passed: nobody routes meanwhile
+        while time.time() < max(stopped + DOWN_S, first_bound + 1.0):
+            time.sleep(0.1)
+        assert all(engines[n].proc.poll() is None for n in ("a", "b")), "an engine exited"
+        own_cluster.start_server()
+        returned = datetime.now(UTC)
+        back_wall = _ready_at(own_cluster, returned)  # pg_ctl -w polls: a little late
+        back = time.monotonic() - (returned - back_wall).total_seconds()
+        print(f"\nPostgreSQL down {time.time() - stopped:.1f} s")
+        assert time.time() < late_bound - 2, "the second tech caller's bound passed too early"
+        bob = agent("bob")  # comes online once the server is back
+
+        first: list[float] = []
+
+        def offered_to_bob() -> bool:
+            if offered_to(watch, ["bob"]):
+                first.append(time.monotonic())
+                return True
+            return False
+
+        assert wait_for(lambda: (lead := _leader(watch)) is not None and lead.epoch == 2, 30), \
+            engines["a"].text() + engines["b"].text()
+        leader = watch.router_leader()
+        assert leader is not None and leader.node in ("a", "b")
+        new, other = leader.node, "b" if leader.node == "a" else "a"
+        assert wait_for(offered_to_bob, 30, step=0.02), engines[new].text()
+        early = wait_for(lambda: _overflows(watch, tech_ids[:1])[tech_ids[0]], 10)
+        assert early, engines[new].text()
+        print(f"restart: server back (its log: ready to accept connections) -> node {new} "
+              f"took epoch 2 "
+              f"{(leader.since - back_wall).total_seconds():.2f} s (router_leader.since); "
+              f"-> its first routing decision (the tech caller past its bound sent to "
+              f"voicemail) {(early[0] - back_wall).total_seconds():.2f} s; -> the first "
+              f"waiting caller offered to bob (seen in the store) {first[0] - back:.2f} s")
+        assert f"leading with epoch 2 (node {new})" in engines[new].text()
+        assert "adopting the stored router state of 6 call(s)" in engines[new].text(), \
+            engines[new].text()
+        assert wait_for(lambda: f"standby: waiting to lead: node {new} leads with epoch 2"
+                        in engines[other].text(), 20), engines[other].text()
+
+        got = [caller_of(bob.wait_call(20))]
+        online = [amy, bob]
+        for agent_id in ("carl", "dan"):
+            online.append(phone := agent(agent_id))
+            leg = phone.wait_call(20)
+            leg.wait_confirmed(10)
+            got.append(caller_of(leg))
+        assert got == order, got
+        assert not any(leg.ended for leg in billing_legs), "a waiting caller was dropped"
+        assert not talking.ended and not amy_leg.ended, "the connected call ended"
+        # the call connected before the restart still carries audio both ways
+        caller_hz = _heard_hz(amy_leg, talking, 440.0, tmp_path / "amy-hears.wav")
+        agent_hz = _heard_hz(talking, amy_leg, 660.0, tmp_path / "caller-hears.wav")
+        assert abs(caller_hz - 440.0) < 20 and abs(agent_hz - 660.0) < 20, (caller_hz, agent_hz)
+
+        # the hold bound: each tech caller sent to voicemail once, not before its bound,
+        # and no later than a leader could (the first: right at the takeover)
+        late = wait_for(lambda: _overflows(watch, tech_ids[1:])[tech_ids[1]], 30)
+        assert late, engines[new].text()
+        sent = _overflows(watch, tech_ids)
+        assert [len(sent[c]) for c in tech_ids] == [1, 1], sent
+        for cid, at in ((tech_ids[0], early[0]), (tech_ids[1], late[0])):
+            due = datetime.fromtimestamp(bounds[cid], UTC)
+            assert at >= due, f"{cid} moved {(due - at).total_seconds():.2f} s before its bound"
+            assert (at - max(due, leader.since)).total_seconds() < 3, (cid, at, due)
+        print(f"hold bound: the late tech caller was sent to voicemail "
+              f"{(late[0] - datetime.fromtimestamp(late_bound, UTC)).total_seconds():.2f} s "
+              "after its bound")
+        for leg in (tech_first, tech_late):  # they speak after the beep, then hang up
+            assert not leg.ended, "a tech caller was dropped instead of sent to voicemail"
+            leg.play_tone(440.0, 13.0)
+        time.sleep(13.0)
+        for leg in (tech_first, tech_late):
+            leg.hangup()
+        assert wait_for(lambda: len(stack.voicemail_messages("tech")) == 2, 20), \
+            stack.voicemail_messages("tech")
+        texts = [m.read_text(encoding="utf-8", errors="replace")
+                 for m in stack.voicemail_messages("tech")]
+        assert all(any(n in t for t in texts) for n in ("+15550711", "+15550712")), texts
+
+        # nobody double-booked, nothing offered twice
+        time.sleep(1.0)
+        assert [len(p.calls) for p in online] == [1] * 4, "an agent got a second offer"
+        status = cluster_status(url)
+        assert f"leader: node {new}, epoch 2, since " in status, status
+        assert f"homeline-leader {new}" in status and "waiting calls (0):" in status, status
+        for node in ("a", "b"):
+            text = engines[node].text()
+            assert engines[node].proc.poll() is None, text
+            assert "Traceback" not in text, text
+            # the outage said once, however long it lasted
+            assert text.count("standby: the store does not answer") == 1, text
+        lines = journal.read_text(encoding="utf-8").splitlines()
+        replayed = replay(lines, source="router.jsonl")
+        assert replayed.identical, replayed.mismatches[:3]
+    finally:
+        watch.close()
+        stop_all(phones, host, engines.values(), stack)
+    leaked = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
+              and t is not threading.main_thread()]
+    assert leaked == []
