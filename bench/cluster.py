@@ -63,7 +63,8 @@ it, each against the SQLite store in the same run.
      router state saved (one transaction on that store), carried out and logged
      as in service. The figure: the decisions the journal shows over the wall
      time from the first of them handled to the last (the engine's clock, the
-     journal's ``at``). Ratio PostgreSQL / SQLite (below 1: fewer per second).
+     journal's ``at``), the median of ``--backlog-repeats`` (3) backlogs. Ratio
+     PostgreSQL / SQLite (below 1: fewer per second).
    - burst: ``--burst-calls`` (60) callers at ``--burst-rate`` (20) calls/s, more
      than the agents: the decisions per second over the burst (first event to
      last decision) are paced by the callers, not the store, and are the same on
@@ -73,6 +74,7 @@ it, each against the SQLite store in the same run.
 Run: .venv/bin/python bench/cluster.py [--only cost|failover|ring] [--runs 5]
      [--callers 3] [--events 1500] [--ring-calls 30] [--ring-rate 1]
      [--ring-agents 8] [--burst-calls 60] [--burst-rate 20] [--backlog 400]
+     [--backlog-repeats 3]
 Everything it starts (Asterisk, the engines, SIPp, the softphones, PostgreSQL) is
 stopped by PID at the end, also on a failure, SIGTERM or Ctrl-C. The last line
 printed is one JSON object.
@@ -85,6 +87,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -355,6 +358,16 @@ def backlog_rate(journal: list[JournalLine], since: float, count: int) -> dict[s
             "events_per_s": round(len(later) / span, 1) if span > 0 else None}
 
 
+def backlog_summary(each: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several backlogs on one engine: the median of their decisions per second (the
+    figure), each one's beside it."""
+    rates = [b["decisions_per_s"] for b in each if b["decisions_per_s"] is not None]
+    return {"decisions_per_s": round(statistics.median(rates), 1) if rates else None,
+            "each_decisions_per_s": [b["decisions_per_s"] for b in each],
+            "requests_each": [b["events"] for b in each],
+            "span_s_each": [b["span_s"] for b in each]}
+
+
 def complete_lines(text: str) -> list[str]:
     """The lines of a file another process is appending to, without a last partial one."""
     lines = text.splitlines(keepends=True)
@@ -484,6 +497,7 @@ def ring_store(name: str, db: str, stack: PbxStack, agents_file: Path, agents: l
     engine = EngineProcess(engine_argv(agents_file, db, f"ring-{name}", stack.state_dir,
                                        journal_path), work / f"engine-{name}.log")
     watch: SqlStore | None = None
+    load_1m = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy it was
     try:
         engine.wait_serving(1)
         if name == "postgresql":
@@ -503,7 +517,8 @@ def ring_store(name: str, db: str, stack: PbxStack, agents_file: Path, agents: l
         burst_end = time.time()
         assert wait_for(lambda: _all_available(watch, agents), 30), \
             f"the agents did not come back from the burst on {name}"
-        backlog = agent_backlog(engine, watch, agents, journal_path, args.backlog)
+        backlogs = [agent_backlog(engine, watch, agents, journal_path, args.backlog)
+                    for _ in range(args.backlog_repeats)]
         time.sleep(1.5)  # the call log's last writes
     finally:
         if watch is not None:
@@ -513,7 +528,9 @@ def ring_store(name: str, db: str, stack: PbxStack, agents_file: Path, agents: l
     journal = read_journal(journal_path.read_text(encoding="utf-8").splitlines())
     incoming = [(e.at + offset, e.from_uri) for p in phones for e in p.events.snapshot()
                 if type(e).__name__ == "IncomingCall"]
-    out: dict[str, Any] = {"backlog": backlog_rate(journal, *backlog)}
+    out: dict[str, Any] = {"load_average_1m_at_start": load_1m,
+                           "backlog": backlog_summary([backlog_rate(journal, *b)
+                                                       for b in backlogs])}
     with open_store(db) as store:
         for label, step in (("ring", ring), ("burst", burst)):
             prefix = f"b{step.step_id}x"
@@ -568,7 +585,8 @@ def ring_compare(pg: PgCluster, work: Path, args: argparse.Namespace) -> dict[st
                 "decisions_paced_by_callers"]
             print(f"{store_name}: route request -> ring p50 {r['p50_ms']} ms p95 "
                   f"{r['p95_ms']} ms ({r['rang']} of {r['calls']} calls); backlog "
-                  f"{k['decisions_per_s']} decisions/s ({k['decisions']} in {k['span_s']} s); "
+                  f"{k['decisions_per_s']} decisions/s (median of "
+                  f"{k['each_decisions_per_s']}); "
                   f"burst {paced['decisions_per_s']} decisions/s "
                   f"({paced['decisions']} in {paced['span_s']} s, "
                   f"{b['calls']} calls at {b['offered_calls_per_s']}/s, router lag p95 "
@@ -653,10 +671,12 @@ def main() -> int:
                     help="calls per store for decisions per second")
     ap.add_argument("--burst-rate", type=int, default=20, help="their rate, calls/s")
     ap.add_argument("--backlog", type=int, default=400,
-                    help="agents' requests per store handled back to back (decisions/s)")
+                    help="agents' requests per backlog handled back to back (decisions/s)")
+    ap.add_argument("--backlog-repeats", type=int, default=3,
+                    help="backlogs per store (the figure is their median)")
     args = ap.parse_args()
     if min(args.ring_calls, args.ring_rate, args.ring_agents, args.burst_calls,
-           args.burst_rate) < 1 or args.backlog < 2:
+           args.burst_rate, args.backlog_repeats) < 1 or args.backlog < 2:
         ap.error("the ring and burst options must be at least 1")
     parts = (args.only,) if args.only else PARTS
 

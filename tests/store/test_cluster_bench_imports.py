@@ -29,7 +29,7 @@ def test_the_cluster_benchmark_imports_its_shared_helpers_and_starts_nothing() -
     assert done.returncode == 0, done.stderr
     for option in ("--runs", "--callers", "--events", "--only", "--ring-calls",
                    "--ring-rate", "--ring-agents", "--burst-calls", "--burst-rate",
-                   "--backlog"):
+                   "--backlog", "--backlog-repeats"):
         assert option in done.stdout, option
     import failover_kit
 
@@ -99,6 +99,10 @@ def test_the_ring_part_reads_the_router_journal_a_real_recorder_writes() -> None
     assert backlog["decisions_per_s"] == round(backlog["decisions"] / 0.2, 1)
     assert bench.backlog_rate(journal, (T0 + timedelta(seconds=9)).timestamp(), 2)[
         "decisions_per_s"] is None
+    summary = bench.backlog_summary([backlog, {**backlog, "decisions_per_s": 40.0},
+                                     {**backlog, "decisions_per_s": None}])
+    assert summary["decisions_per_s"] == round((backlog["decisions_per_s"] + 40.0) / 2, 1)
+    assert summary["each_decisions_per_s"] == [backlog["decisions_per_s"], 40.0, None]
     paced = bench.decision_rate(journal, T0.timestamp(), (T0 + timedelta(seconds=1)).timestamp())
     assert paced["events"] == 7
     assert paced["decisions"] == sum(len(j.decisions) for j in journal)
