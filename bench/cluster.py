@@ -31,12 +31,15 @@ it, each against the SQLite store in the same run.
    PostgreSQL / SQLite (below 1: PostgreSQL handles fewer events per second).
 3. Route request -> ring, and decisions per second, on each store (``--only ring``
    runs this part alone): one real Asterisk, ``--ring-agents`` (8) registered
-   pjsua2 agents' phones answering after 0.3 s, and `homeline engine run --db
-   <SQLite file>`, then (that one stopped) `homeline engine run --db <PostgreSQL
-   database of the cluster>` (it leads with epoch 1: every save fenced), each with
-   ``--journal``, serving the same Asterisk and phones: the same calls on each
-   store, SQLite first. On each:
-   - ring: ``--ring-calls`` (30) SIPp callers at ``--ring-rate`` (1) calls/s to the
+   pjsua2 agents' phones answering after 0.3 s, and sessions of `homeline engine
+   run --db <a fresh SQLite file>` and of `homeline engine run --db <a fresh
+   PostgreSQL database of the cluster>` (it leads with epoch 1: every save
+   fenced), each with ``--journal``, one at a time (each stopped before the next
+   starts), serving the same Asterisk and phones: the same calls on each store.
+   ``--rounds`` (2) sessions per store in ABBA order (SQLite, PostgreSQL,
+   PostgreSQL, SQLite), so neither store always runs first on a machine whose
+   load drifts; each store's figures pool its sessions. In each session:
+   - ring: ``--ring-calls`` (20) SIPp callers at ``--ring-rate`` (1) calls/s to the
      support number (extension 100: the IVR, press 1 for billing, hold, the
      router's Redirect, Dial; bench/sipp/uac_press_1_hold.xml, the caller hangs
      up 4.5 s after the answer, so an agent is free for each). From the route
@@ -63,8 +66,8 @@ it, each against the SQLite store in the same run.
      router state saved (one transaction on that store), carried out and logged
      as in service. The figure: the decisions the journal shows over the wall
      time from the first of them handled to the last (the engine's clock, the
-     journal's ``at``), the median of ``--backlog-repeats`` (3) backlogs. Ratio
-     PostgreSQL / SQLite (below 1: fewer per second).
+     journal's ``at``), the median of the store's backlogs (``--backlog-repeats``
+     (3) per session). Ratio PostgreSQL / SQLite (below 1: fewer per second).
    - burst: ``--burst-calls`` (60) callers at ``--burst-rate`` (20) calls/s, more
      than the agents: the decisions per second over the burst (first event to
      last decision) are paced by the callers, not the store, and are the same on
@@ -72,7 +75,7 @@ it, each against the SQLite store in the same run.
      "enter" -> the journal's CallArrived, both the engine's clock) shows.
 
 Run: .venv/bin/python bench/cluster.py [--only cost|failover|ring] [--runs 5]
-     [--callers 3] [--events 1500] [--ring-calls 30] [--ring-rate 1]
+     [--callers 3] [--events 1500] [--rounds 2] [--ring-calls 20] [--ring-rate 1]
      [--ring-agents 8] [--burst-calls 60] [--burst-rate 20] [--backlog 400]
      [--backlog-repeats 3]
 Everything it starts (Asterisk, the engines, SIPp, the softphones, PostgreSQL) is
@@ -488,11 +491,60 @@ def agent_backlog(engine: EngineProcess, watch: SqlStore, agents: list[str],
     return resumed, written
 
 
+@dataclass
+class Calls:
+    """One SIPp step's calls as the engine, the store and the phones saw them."""
+
+    calls: dict[str, tuple[str, bool]]   # caller -> (call id, offered at once)
+    enter: dict[str, float]              # call id -> its route request (epoch s)
+    offered: dict[str, float]            # call id -> its first offer (epoch s)
+    rings: dict[str, float]              # caller -> the INVITE at a phone (epoch s)
+    offered_calls: int = 0               # SIPp's count, and how many of them completed
+    ok: int = 0
+    failed: int = 0
+    causes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Session:
+    """One `homeline engine run` on one store: its ring calls, its burst, its backlogs."""
+
+    store: str
+    load_1m: float
+    ring: Calls
+    burst: Calls
+    paced: dict[str, Any]                # the burst's decisions per second
+    lag: list[float]                     # the burst's route request -> CallArrived handled, s
+    backlogs: list[dict[str, Any]]
+
+
+def pooled(parts: list[Calls]) -> dict[str, Any]:
+    """The figures of several sessions' calls of one kind on one store, pooled."""
+    calls: dict[str, tuple[str, bool]] = {}
+    enter: dict[str, float] = {}
+    offered: dict[str, float] = {}
+    rings: dict[str, float] = {}
+    causes: dict[str, int] = {}
+    for p in parts:
+        calls.update(p.calls)
+        enter.update(p.enter)
+        offered.update(p.offered)
+        rings.update(p.rings)
+        for cause, n in p.causes.items():
+            causes[cause] = causes.get(cause, 0) + n
+    out = {"calls": sum(p.offered_calls for p in parts), "ok": sum(p.ok for p in parts),
+           "failed": sum(p.failed for p in parts),
+           **ring_figures(calls, enter, offered, rings)}
+    if causes:
+        out["failure_causes"] = causes
+    return out
+
+
 def ring_store(name: str, db: str, stack: PbxStack, agents_file: Path, agents: list[str],
-               phones: list[Any], work: Path, args: argparse.Namespace) -> dict[str, Any]:
+               phones: list[Any], work: Path, args: argparse.Namespace) -> Session:
     """One `homeline engine run` on store ``db`` for the running ``stack``: the ring
-    calls, then the burst; its figures read after the engine stopped (the journal,
-    the store's call timeline) and from the phones."""
+    calls, the burst, then the backlogs; what it did read after the engine stopped
+    (the journal, the store's call timeline) and from the phones."""
     journal_path = work / f"journal-{name}.jsonl"
     engine = EngineProcess(engine_argv(agents_file, db, f"ring-{name}", stack.state_dir,
                                        journal_path), work / f"engine-{name}.log")
@@ -500,7 +552,7 @@ def ring_store(name: str, db: str, stack: PbxStack, agents_file: Path, agents: l
     load_1m = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy it was
     try:
         engine.wait_serving(1)
-        if name == "postgresql":
+        if db.startswith("postgresql"):
             assert "leading with epoch 1" in engine.text(), engine.text()
         watch = open_store(db)
         assert wait_for(lambda: _all_available(watch, agents), 30), \
@@ -528,33 +580,51 @@ def ring_store(name: str, db: str, stack: PbxStack, agents_file: Path, agents: l
     journal = read_journal(journal_path.read_text(encoding="utf-8").splitlines())
     incoming = [(e.at + offset, e.from_uri) for p in phones for e in p.events.snapshot()
                 if type(e).__name__ == "IncomingCall"]
-    out: dict[str, Any] = {"load_average_1m_at_start": load_1m,
-                           "backlog": backlog_summary([backlog_rate(journal, *b)
-                                                       for b in backlogs])}
+    seen: dict[str, Calls] = {}
     with open_store(db) as store:
         for label, step in (("ring", ring), ("burst", burst)):
             prefix = f"b{step.step_id}x"
             calls = arrivals(journal, prefix)
             timeline = store.call_events([cid for cid, _ in calls.values()])
-            enter, offered = first_at(timeline, "enter"), first_at(timeline, "offered")
-            out[label] = {"calls": step.calls, "ok": step.ok, "failed": step.failed,
-                          "offered_calls_per_s": step.rate,
-                          **ring_figures(calls, enter, offered, first_rings(incoming, prefix))}
-            if step.failed:
-                out[label]["failure_causes"] = step.causes
-            if label == "burst":
-                out[label]["decisions_paced_by_callers"] = decision_rate(
-                    journal, step.started_wall, burst_end)
-                lag = [j.at - enter[j.call_id] for j in journal
-                       if j.event == "CallArrived" and j.call_id in enter
-                       and j.caller is not None and j.caller.startswith(prefix)]
-                out[label]["route_request_to_router"] = spread_ms(lag)
+            seen[label] = Calls(calls, first_at(timeline, "enter"), first_at(timeline, "offered"),
+                                first_rings(incoming, prefix), step.calls, step.ok, step.failed,
+                                dict(step.causes) if step.failed else {})
+    prefix = f"b{burst.step_id}x"
+    enter = seen["burst"].enter
+    lag = [j.at - enter[j.call_id] for j in journal
+           if j.event == "CallArrived" and j.call_id in enter
+           and j.caller is not None and j.caller.startswith(prefix)]
+    return Session(name, load_1m, seen["ring"], seen["burst"],
+                   decision_rate(journal, burst.started_wall, burst_end), lag,
+                   [backlog_rate(journal, *b) for b in backlogs])
+
+
+def abba(names: list[str], rounds: int) -> list[str]:
+    """The order of the sessions: A B, B A, A B ... so neither store always goes first
+    (nor always after the other) on a machine whose load drifts."""
+    out: list[str] = []
+    for r in range(rounds):
+        out += names if r % 2 == 0 else names[::-1]
     return out
 
 
+def store_figures(sessions: list[Session]) -> dict[str, Any]:
+    """One store's figures over its sessions."""
+    burst = pooled([s.burst for s in sessions])
+    burst["decisions_paced_by_callers"] = [s.paced for s in sessions]
+    burst["route_request_to_router"] = spread_ms([x for s in sessions for x in s.lag])
+    return {"sessions": len(sessions),
+            "load_average_1m_at_start": [s.load_1m for s in sessions],
+            "ring": pooled([s.ring for s in sessions]),
+            "backlog": backlog_summary([b for s in sessions for b in s.backlogs]),
+            "burst": burst}
+
+
 def ring_compare(pg: PgCluster, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """One Asterisk and one set of agents' phones; `homeline engine run` on an SQLite file,
-    then (stopped) on a PostgreSQL database of the cluster: the same calls on each."""
+    """One Asterisk and one set of agents' phones; `homeline engine run` on an SQLite file
+    and on a PostgreSQL database of the cluster, one after the other (each stopped
+    before the next starts), ``--rounds`` times each in ABBA order: the same calls on
+    each store."""
     from softphone import AgentPhone, SoftphoneHost
 
     directory_ = bench_directory(datetime.now(UTC), args.ring_agents)
@@ -566,8 +636,8 @@ def ring_compare(pg: PgCluster, work: Path, args: argparse.Namespace) -> dict[st
     stack = PbxStack(name, directory_, work / name)
     host = None
     phones: list[Any] = []
-    stores = {"sqlite": str(work / "ring.sqlite3"), "postgresql": pg.create_database("ring")}
-    out: dict[str, Any] = {}
+    order = abba(["sqlite", "postgresql"], args.rounds)
+    sessions: dict[str, list[Session]] = {"sqlite": [], "postgresql": []}
     try:
         stack.start_pbx()
         host = SoftphoneHost()
@@ -576,54 +646,55 @@ def ring_compare(pg: PgCluster, work: Path, args: argparse.Namespace) -> dict[st
                                password=stack.agent_secret(agent_id), answer_delay=0.3)
             phones.append(phone)
             phone.wait_registered(10)
-        for store_name, db in stores.items():
+        for n, store_name in enumerate(order, 1):
+            db = (str(work / f"ring{n}.sqlite3") if store_name == "sqlite"
+                  else pg.create_database(f"ring{n}"))  # a fresh store each session
             drain(stack.instance)
-            out[store_name] = ring_store(store_name, db, stack, agents_file, agents, phones,
-                                         work, args)
-            r, k = out[store_name]["ring"], out[store_name]["backlog"]
-            b, paced = out[store_name]["burst"], out[store_name]["burst"][
-                "decisions_paced_by_callers"]
-            print(f"{store_name}: route request -> ring p50 {r['p50_ms']} ms p95 "
-                  f"{r['p95_ms']} ms ({r['rang']} of {r['calls']} calls); backlog "
-                  f"{k['decisions_per_s']} decisions/s (median of "
-                  f"{k['each_decisions_per_s']}); "
-                  f"burst {paced['decisions_per_s']} decisions/s "
-                  f"({paced['decisions']} in {paced['span_s']} s, "
-                  f"{b['calls']} calls at {b['offered_calls_per_s']}/s, router lag p95 "
-                  f"{b['route_request_to_router']['p95_ms']} ms)", flush=True)
+            s = ring_store(f"{store_name}{n}", db, stack, agents_file, agents, phones,
+                           work, args)
+            sessions[store_name].append(s)
+            r, k = pooled([s.ring]), backlog_summary(s.backlogs)
+            print(f"session {n}/{len(order)} {store_name}: route request -> ring p50 "
+                  f"{r['p50_ms']} ms p95 {r['p95_ms']} ms ({r['rang']} of {r['calls']} "
+                  f"calls); backlog {k['decisions_per_s']} decisions/s (median of "
+                  f"{k['each_decisions_per_s']}); burst {s.paced['decisions_per_s']} "
+                  f"decisions/s ({s.paced['decisions']} in {s.paced['span_s']} s, "
+                  f"{s.burst.offered_calls} calls at {args.burst_rate}/s), router lag p95 "
+                  f"{spread_ms(s.lag)['p95_ms']} ms; load {s.load_1m}", flush=True)
     finally:
         stop_all(phones, host, (), stack)
-        try:
-            pg.drop_database("ring")
-        except Exception:  # noqa: BLE001 - the cluster goes at the end anyway
-            pass
-    sq, pq = out["sqlite"], out["postgresql"]
+        for n, store_name in enumerate(order, 1):
+            if store_name == "postgresql":
+                try:
+                    pg.drop_database(f"ring{n}")
+                except Exception:  # noqa: BLE001 - never made, or the cluster goes anyway
+                    pass
+    sq, pq = store_figures(sessions["sqlite"]), store_figures(sessions["postgresql"])
     return {
-        "load": (f"ring: {args.ring_calls} calls at {args.ring_rate}/s; burst: "
-                 f"{args.burst_calls} calls at {args.burst_rate}/s; {len(agents)} agents' "
-                 "pjsua2 phones answering after 0.3 s; SIPp callers press 1 (billing) and "
-                 "hang up 4.5 s after the IVR answers"),
-        "order": list(stores),
+        "load": (f"per session: ring {args.ring_calls} calls at {args.ring_rate}/s; burst "
+                 f"{args.burst_calls} calls at {args.burst_rate}/s; {args.backlog_repeats} "
+                 f"backlogs of {args.backlog} agents' requests; {len(agents)} agents' pjsua2 "
+                 "phones answering after 0.3 s; SIPp callers press 1 (billing) and hang up "
+                 "4.5 s after the IVR answers"),
+        "order": order,
         "measured": {
             "ring": "the store's call timeline 'enter' (the engine's FastAGI route request, "
                     "engine clock) -> the INVITE of that call at an agent's pjsua2 phone "
                     "(onIncomingCall, this process's clock; same machine), calls offered "
-                    "at once (an agent free)",
+                    "at once (an agent free), pooled over the store's sessions",
             "backlog": "agents' requests appended while the engine was stopped (SIGSTOP), "
                        "handled back to back after SIGCONT: decisions in the router journal "
-                       "/ first to last handled",
+                       "/ first to last handled; median over the backlogs",
             "burst": "decisions in the router journal / first event to last decision, paced "
                      "by the callers; route_request_to_router: 'enter' -> CallArrived "
                      "handled"},
-        **out,
+        "sqlite": sq,
+        "postgresql": pq,
         "ratio_postgresql_to_sqlite": {
             "ring_p50": ratio(pq["ring"]["p50_ms"], sq["ring"]["p50_ms"]),
             "ring_p95": ratio(pq["ring"]["p95_ms"], sq["ring"]["p95_ms"]),
             "decisions_per_s": ratio(pq["backlog"]["decisions_per_s"],
                                      sq["backlog"]["decisions_per_s"], 3),
-            "burst_decisions_per_s": ratio(
-                pq["burst"]["decisions_paced_by_callers"]["decisions_per_s"],
-                sq["burst"]["decisions_paced_by_callers"]["decisions_per_s"], 3),
         },
     }
 
@@ -663,20 +734,22 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="failovers (a fresh pair each)")
     ap.add_argument("--callers", type=int, default=3, help="callers waiting at the kill")
     ap.add_argument("--events", type=int, default=1500, help="router events per store")
-    ap.add_argument("--ring-calls", type=int, default=30,
-                    help="calls per store for route request -> ring")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="engine sessions per store for the ring part (ABBA order)")
+    ap.add_argument("--ring-calls", type=int, default=20,
+                    help="calls per session for route request -> ring")
     ap.add_argument("--ring-rate", type=int, default=1, help="their rate, calls/s")
     ap.add_argument("--ring-agents", type=int, default=8, help="agents' phones")
     ap.add_argument("--burst-calls", type=int, default=60,
-                    help="calls per store for decisions per second")
+                    help="calls per session at the burst rate")
     ap.add_argument("--burst-rate", type=int, default=20, help="their rate, calls/s")
     ap.add_argument("--backlog", type=int, default=400,
                     help="agents' requests per backlog handled back to back (decisions/s)")
     ap.add_argument("--backlog-repeats", type=int, default=3,
-                    help="backlogs per store (the figure is their median)")
+                    help="backlogs per session (the figure: the median over the store's)")
     args = ap.parse_args()
     if min(args.ring_calls, args.ring_rate, args.ring_agents, args.burst_calls,
-           args.burst_rate, args.backlog_repeats) < 1 or args.backlog < 2:
+           args.burst_rate, args.backlog_repeats, args.rounds) < 1 or args.backlog < 2:
         ap.error("the ring and burst options must be at least 1")
     parts = (args.only,) if args.only else PARTS
 

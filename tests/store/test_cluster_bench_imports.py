@@ -29,7 +29,7 @@ def test_the_cluster_benchmark_imports_its_shared_helpers_and_starts_nothing() -
     assert done.returncode == 0, done.stderr
     for option in ("--runs", "--callers", "--events", "--only", "--ring-calls",
                    "--ring-rate", "--ring-agents", "--burst-calls", "--burst-rate",
-                   "--backlog", "--backlog-repeats"):
+                   "--backlog", "--backlog-repeats", "--rounds"):
         assert option in done.stdout, option
     import failover_kit
 
@@ -155,3 +155,22 @@ def test_ring_latency_is_the_route_request_to_the_invite_at_the_phone_for_calls_
     assert figures["decision_to_ring"]["p50_ms"] == 14.0
     assert bench.ratio(30.0, 20.0) == 1.5 and bench.ratio(None, 20.0) is None
     assert bench.ratio(3.0, 0.0) is None
+
+
+def test_sessions_take_turns_abba_and_a_stores_calls_pool_over_its_sessions() -> None:
+    bench = _bench()
+    assert bench.abba(["sqlite", "postgresql"], 2) == ["sqlite", "postgresql", "postgresql",
+                                                      "sqlite"]
+    assert bench.abba(["a", "b"], 3) == ["a", "b", "b", "a", "a", "b"]
+    t = T0.timestamp()
+    one = bench.Calls({"b1x1": ("c1", True)}, {"c1": t}, {"c1": t + 0.001},
+                      {"b1x1": t + 0.010}, offered_calls=1, ok=1)
+    two = bench.Calls({"b5x1": ("c9", True), "b5x2": ("c10", False)},
+                      {"c9": t, "c10": t}, {"c9": t + 0.002, "c10": t + 3.0},
+                      {"b5x1": t + 0.030, "b5x2": t + 3.01}, offered_calls=3, ok=2, failed=1,
+                      causes={"TimeoutOnRecv": 1})
+    figures = bench.pooled([one, two])
+    assert (figures["calls"], figures["ok"], figures["failed"]) == (4, 3, 1)
+    assert (figures["route_requests"], figures["rang"], figures["waited_for_an_agent"]) == (
+        3, 2, 1)
+    assert figures["max_ms"] == 30.0 and figures["failure_causes"] == {"TimeoutOnRecv": 1}
