@@ -12,8 +12,6 @@ prompts/audio_proof.py). Neither agent is offered a second call. Real Asterisk,
 real SIP (pjsua2), a real throw-away PostgreSQL cluster (tests/pg_kit.py)."""
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,92 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from failover_kit import (
-    EngineProcess,
-    Phones,
-    caller_of,
-    cluster_status,
-    engine_argv,
-    first_offer_at,
-    stop_all,
-    waiting_callers,
-)
+from failover_kit import caller_of, cluster_status, first_offer_at, waiting_callers
+from nodes_kit import TwoNodes
 
 from homeline.demo import hear_each_other
-from homeline.pbx.render import NodePeer
-from homeline.stack import PbxStack, Ports
-from softphone import SoftphoneHost
 from store import open_store
 
-from .conftest import directory_for, wait_for
+from .conftest import wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
-
-
-class TwoNodes:
-    """Two Asterisk instances (nodes a and b) with a trunk between them, an engine
-    process per node on the database ``url``, and the test's SIP parties on each."""
-
-    def __init__(self, tmp_path: Path, url: str, agents: list[str], tag: str) -> None:
-        now = datetime.now(UTC)
-        directory = directory_for({a: {"skills": {"billing": 3}} for a in agents}, now,
-                                  ring_timeout_s=8)
-        self.work, self.url = tmp_path, url
-        self.agents_file = tmp_path / "agents.yaml"
-        self.agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
-                                    encoding="utf-8")
-        trunk_secret = secrets.token_urlsafe(24)
-        ports = {"a": Ports.free(), "b": Ports.free()}
-        self.stacks = {
-            node: PbxStack(f"{tag}{node}{os.getpid()}", directory, tmp_path / f"node-{node}",
-                           ports[node], node=node,
-                           peers=(NodePeer(peer, "127.0.0.1", ports[peer].sip, trunk_secret),))
-            for node, peer in (("a", "b"), ("b", "a"))}
-        self.engines: dict[str, EngineProcess] = {}
-        self.host: Any = None
-        self.phones: list[Any] = []
-        self.on: dict[str, Phones] = {}
-        self.watch = open_store(url)
-
-    def start(self) -> None:
-        """Both Asterisks; node a's engine (it leads, epoch 1), node b's (it follows)."""
-        for stack in self.stacks.values():
-            stack.start_pbx()
-        self.engine("a", "a")
-        assert wait_for(lambda: "leading with epoch 1 (node a)" in self.text("a"), 20), \
-            self.text("a")
-        self.engine("b", "b")
-        assert wait_for(lambda: "following: this node serves its calls, another routes"
-                        in self.text("b"), 20), self.text("b")
-        assert "node a leads with epoch 1" in self.text("b")
-        self.host = SoftphoneHost()
-        self.on = {node: Phones(self.host, self.stacks[node]) for node in ("a", "b")}
-        for p in self.on.values():
-            p.made = self.phones  # every party is closed in stop()
-
-    def engine(self, node: str, name: str) -> EngineProcess:
-        argv = engine_argv(self.agents_file, self.url, node, self.stacks[node].state_dir)
-        self.engines[name] = EngineProcess(argv, self.work / f"engine-{name}.log")
-        self.engines[name].wait_serving(1)
-        return self.engines[name]
-
-    def text(self, name: str) -> str:
-        return self.engines[name].text()
-
-    def agent(self, node: str, agent_id: str) -> Any:
-        """``agent_id``'s phone, registered on ``node`` (the store's node map says so)."""
-        phone = self.on[node].agent(agent_id)
-        assert wait_for(lambda: self.watch.agent_nodes(agent_id) == [node], 10), \
-            self.watch.agent_nodes(agent_id)
-        return phone
-
-    def stop(self) -> None:
-        self.watch.close()
-        try:
-            stop_all(self.phones, self.host, self.engines.values(), self.stacks["a"])
-        finally:
-            self.stacks["b"].stop(remove=True)
 
 
 def test_callers_on_each_node_reach_agents_on_the_other_node_withhear_each_other(
