@@ -1,6 +1,7 @@
 """Cluster benchmark: failover of the router leader, what the shared PostgreSQL store
 costs each routing event, and route request -> ring and decisions per second with
-it, each against the SQLite store in the same run.
+it, each against the SQLite store in the same run; and several nodes sharing one
+router: route request -> ring across nodes, and the failover of a leading node.
 
 1. Failover, ``--runs`` times (5): a real Asterisk, two `homeline engine run`
    processes on a database of a throw-away PostgreSQL cluster (node a leads with
@@ -73,12 +74,45 @@ it, each against the SQLite store in the same run.
      last decision) are paced by the callers, not the store, and are the same on
      both when the router keeps up, which ``route_request_to_router`` (the store's
      "enter" -> the journal's CallArrived, both the engine's clock) shows.
+4. Several nodes (``--only nodes`` runs this part alone): two nodes as tests/
+   integration/test_nodes.py has them (tests/nodes_kit.py): two Asterisk instances
+   with a PJSIP trunk between them and `homeline engine run --node a|b --stack DIR`
+   for each on one PostgreSQL database of the cluster; node a's engine leads
+   (epoch 1, ``--journal``), node b's follows (it forwards its router events to the
+   leader through the store's outbox and carries out the leader's decisions about
+   its own channels).
+   - ring: ``--ring-agents`` (8) pjsua2 agents' phones registered on node a, answering
+     after 0.3 s; ``--nodes-calls`` (10) SIPp callers per side at ``--ring-rate`` (1)
+     calls/s (the ring part's scenario), each side's in two steps in ABBA order
+     (``nodes_steps``): callers of node a (same node, the reference: no outbox, no
+     trunk) and callers of node b (cross node: node b's route request crosses the
+     outbox to the leader, the offer crosses back to node b, node b's Dial goes
+     through the trunk to node a's Asterisk, which rings the agent). The ring
+     part's figures and timestamps (the store's call timeline "enter", stamped by
+     the engine of the caller's node; the agent phone's onIncomingCall; calls
+     offered at once, matched by SIPp's caller id in the leader's journal), p50/p95
+     each side and the ratio cross node / same node. The split at "offered" (the
+     leader's router clock): cross node, route request -> decision holds the
+     outbox's way there, decision -> ring its way back and the trunk. A
+     traceback in either engine's output is reported (``engine_tracebacks``).
+   - failover, ``--runs`` times (5), a fresh pair of nodes each run (two new
+     Asterisks, a new database, two new engines): amy (node a) talks to a caller of
+     node b over the trunk, ``--callers`` (3) callers of node b wait; node a's engine
+     is killed with SIGKILL (its Asterisk stays up, amy's call on it too); an agent
+     comes online on node b; the figure is the kill -> node b's engine's first
+     routing decision (the stored router state shows a waiting caller offered to
+     that agent), as in part 1. Then node a's engine comes back (it follows) and
+     agents come online one at a time, alternately on node a (through the trunk)
+     and node b, until every waiting caller has reached one; lost callers,
+     ``in_order`` and double offers as in part 1. Target: p95 <= 3 s with 0
+     callers lost (``target_met``).
+   The JSON has this part's figures under "nodes" ("ring", "failover").
 
-Run: .venv/bin/python bench/cluster.py [--only cost|failover|ring] [--runs 5]
+Run: .venv/bin/python bench/cluster.py [--only cost|failover|ring|nodes] [--runs 5]
      [--callers 3] [--events 1500] [--rounds 2] [--ring-calls 20] [--ring-rate 1]
      [--ring-agents 8] [--burst-calls 60] [--burst-rate 20] [--backlog 400]
-     [--backlog-repeats 3]
-Everything it starts (Asterisk, the engines, SIPp, the softphones, PostgreSQL) is
+     [--backlog-repeats 3] [--nodes-calls 10]
+Everything it starts (Asterisks, the engines, SIPp, the softphones, PostgreSQL) is
 stopped by PID at the end, also on a failure, SIGTERM or Ctrl-C. The last line
 printed is one JSON object.
 """
@@ -119,6 +153,7 @@ from failover_kit import (  # noqa: E402
     waiting_callers,
 )
 from integration.conftest import directory_for, wait_for  # noqa: E402
+from nodes_kit import TwoNodes  # noqa: E402
 from router_writer import START, Driven, directory, events  # noqa: E402
 
 from homeline.pgcluster import PgCluster  # noqa: E402
@@ -725,12 +760,198 @@ def failover_figures(runs: list[Run], wanted: int, callers: int) -> dict[str, An
     }
 
 
-PARTS = ("cost", "failover", "ring")
+# --- 4. several nodes: route request -> ring across the trunk, node failover ----------
+
+class BenchNodes(TwoNodes):
+    """tests/nodes_kit.py's two nodes, node a's engine (the leader's) writing the
+    router journal the ring figures read (the leader's router handles every node's
+    events, so its journal holds them all)."""
+
+    def __init__(self, tmp_path: Path, url: str, agents: list[str], tag: str,
+                 journal: Path | None = None) -> None:
+        super().__init__(tmp_path, url, agents, tag)
+        self.journal = journal
+
+    def engine(self, node: str, name: str) -> EngineProcess:
+        journal = self.journal if name == "a" else None
+        argv = engine_argv(self.agents_file, self.url, node, self.stacks[node].state_dir,
+                           journal)
+        self.engines[name] = EngineProcess(argv, self.work / f"engine-{name}.log")
+        self.engines[name].wait_serving(1)
+        return self.engines[name]
+
+
+NODE_SIDES = ("same", "cross")  # the caller on node a (the agents' node), on node b
+
+
+def nodes_steps(calls: int) -> list[tuple[str, int]]:
+    """The SIPp steps of the nodes ring part: ``calls`` callers per side, each side's in
+    two steps taken in ABBA order (same node, cross node, cross node, same node), so
+    neither side always goes first on a machine whose load drifts; no empty step."""
+    first, second = (calls + 1) // 2, calls // 2
+    plan = [(side, first) for side in NODE_SIDES] + [(side, second) for side in NODE_SIDES[::-1]]
+    return [(side, n) for side, n in plan if n > 0]
+
+
+def nodes_ring(pg: PgCluster, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Two nodes (tests/nodes_kit.py) on one PostgreSQL database: node a's engine
+    leads, node b's follows; ``--ring-agents`` agents' pjsua2 phones registered on node
+    a. SIPp callers to node a's IVR (same node: no outbox, no trunk) and to node b's
+    (cross node: the route request through the outbox to the leader, the offer back to
+    node b, node b's Dial through the trunk to node a, which rings the agent)."""
+    journal_path = work / "journal-a.jsonl"
+    agents = [f"a{n}" for n in range(1, args.ring_agents + 1)]
+    nodes = BenchNodes(work, pg.create_database("nodesring"), agents, "cn", journal_path)
+    plan = nodes_steps(args.nodes_calls)
+    steps: list[tuple[str, Any]] = []
+    load_1m = round(os.getloadavg()[0], 2)
+    try:
+        nodes.start()
+        phones = [nodes.agent("a", a) for a in agents]
+        watch = nodes.watch
+        assert wait_for(lambda: _all_available(watch, agents), 30), \
+            "not every agent is available to the leader"
+        offset = time.time() - time.monotonic()  # pjsua2 stamps with time.monotonic()
+        for side, calls in plan:
+            node = "a" if side == "same" else "b"
+            step = run_sipp(RING_SCENARIO, SUPPORT_NUMBER, args.ring_rate, calls,
+                            nodes.stacks[node].ports.sip, work,
+                            max_s=calls / args.ring_rate + 60)
+            steps.append((side, step))
+            for stack in nodes.stacks.values():
+                drain(stack.instance)
+            assert wait_for(lambda: _all_available(watch, agents), 30), \
+                f"the agents did not come back from the {side} calls"
+            print(f"nodes ring: {side} node, {calls} calls to node {node}: {step.ok} ok, "
+                  f"{step.failed} failed", flush=True)
+        time.sleep(1.5)  # the call log's last writes
+        journal = read_journal(complete_lines(journal_path.read_text(encoding="utf-8")))
+        incoming = [(e.at + offset, e.from_uri) for p in phones for e in p.events.snapshot()
+                    if type(e).__name__ == "IncomingCall"]
+        texts = {name: nodes.text(name) for name in ("a", "b")}
+    finally:
+        nodes.stop()  # the engines write out their call logs as they stop
+    parts: dict[str, list[Calls]] = {side: [] for side in NODE_SIDES}
+    with open_store(nodes.url) as store:
+        for side, step in steps:
+            prefix = f"b{step.step_id}x"
+            calls_ = arrivals(journal, prefix)
+            timeline = store.call_events([cid for cid, _ in calls_.values()])
+            parts[side].append(Calls(calls_, first_at(timeline, "enter"),
+                                     first_at(timeline, "offered"),
+                                     first_rings(incoming, prefix), step.calls, step.ok,
+                                     step.failed, dict(step.causes) if step.failed else {}))
+    try:
+        pg.drop_database("nodesring")
+    except Exception:  # noqa: BLE001 - the cluster goes at the end anyway
+        pass
+    same, cross = pooled(parts["same"]), pooled(parts["cross"])
+    return {
+        "load": (f"{args.nodes_calls} calls per side at {args.ring_rate}/s (SIPp, press 1, "
+                 f"hang up 4.5 s after the IVR answers), in steps "
+                 f"{', '.join(f'{side} {n}' for side, n in plan)}; {len(agents)} "
+                 "agents' pjsua2 phones on node a answering after 0.3 s; load average "
+                 f"{load_1m} at the start"),
+        "measured": ("the store's call timeline 'enter' (the route request at the caller's "
+                     "node's engine, its clock) -> the INVITE of that call at an agent's "
+                     "pjsua2 phone on node a (onIncomingCall, this process's clock; same "
+                     "machine), calls offered at once; request_to_decision ends at "
+                     "'offered' (the leader's router clock), decision_to_ring is the rest "
+                     "(cross node: the outbox back to node b, its Redirect and Dial, the "
+                     "trunk, node a's Dial)"),
+        "same_node": same,
+        "cross_node": cross,
+        "ratio_cross_to_same": {"p50": ratio(cross["p50_ms"], same["p50_ms"]),
+                                "p95": ratio(cross["p95_ms"], same["p95_ms"])},
+        "engine_tracebacks": [f"node {name}" for name, text in texts.items()
+                              if "Traceback" in text],
+    }
+
+
+def nodes_failover_run(number: int, pg: PgCluster, work: Path, callers: int) -> Run:
+    """One fresh pair of nodes (two Asterisks, a database, two engines), one kill -9 of
+    the leading node's engine (node a; its Asterisk stays up, amy's call on it too)
+    while ``callers`` callers of node b wait: node b's engine must lead and decide."""
+    run = Run(number)
+    later = [f"w{n}" for n in range(1, callers + 1)]  # agents who come online after the kill
+    nodes = TwoNodes(work, pg.create_database(f"nodes{number}"), ["amy", *later],
+                     f"cf{number}")
+    order = [f"+1555072{number % 10}{n}" for n in range(1, callers + 1)]
+    legs: list[Any] = []
+    try:
+        nodes.start()
+        watch, on = nodes.watch, nodes.on
+        amy = nodes.agent("a", "amy")
+        talking = on["b"].caller(f"+1555072{number % 10}0")
+        amy_leg = amy.wait_call(25)
+        amy_leg.wait_confirmed(10)
+        for number_ in order:
+            legs.append(on["b"].caller(number_))
+            time.sleep(0.5)
+        assert wait_for(lambda: waiting_callers(watch) == order, 20), waiting_callers(watch)
+
+        killed_at = datetime.now(UTC)
+        killed = time.monotonic()
+        nodes.engines["a"].kill()  # node a's Asterisk stays up: amy's call goes on
+        online = [on["b"].agent(later[0])]
+        assert wait_for(lambda: offered_to(watch, later), 30, step=0.02), nodes.text("b")
+        run.failover_s = time.monotonic() - killed
+        leader = watch.router_leader()
+        assert leader is not None and (leader.epoch, leader.node) == (2, "b"), leader
+        run.takeover_s = (leader.since - killed_at).total_seconds()
+        nodes.engine("a", "a2")  # node a's engine is back: it follows
+        assert wait_for(lambda: "following:" in nodes.text("a2"), 20), nodes.text("a2")
+        for i, agent_id in enumerate(later):  # one at a time, node b, node a, node b ...
+            if i > 0:
+                online.append(nodes.agent("a" if i % 2 else "b", agent_id))
+            phone = online[i]
+
+            def offered(p: Any = phone) -> bool:
+                return bool(p.calls)
+
+            if not wait_for(offered, 25):
+                break
+            leg = phone.calls[0]
+            leg.wait_confirmed(10)
+            run.reached.append(caller_of(leg))
+        time.sleep(1.0)  # any second offer would show by now
+        run.double_offers = sum(max(0, len(p.calls) - 1) for p in (amy, *online))
+        ended = sum(1 for leg in legs if leg.ended)
+        run.lost = max(len(set(order) - set(run.reached)), ended)
+        run.in_order = run.reached == order
+        assert not talking.ended and not amy_leg.ended, "amy's call did not survive"
+    except Exception as exc:  # noqa: BLE001 - a failed run is reported, the next one runs
+        run.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        run.lost = len(set(order) - set(run.reached))
+    finally:
+        nodes.stop()
+        try:
+            pg.drop_database(f"nodes{number}")
+        except Exception:  # noqa: BLE001 - the cluster goes at the end anyway
+            pass
+    return run
+
+
+def nodes_failover_figures(runs: list[Run], wanted: int, callers: int) -> dict[str, Any]:
+    """The failover part's figures (`failover_figures`) for the nodes' runs."""
+    out = failover_figures(runs, wanted, callers)
+    out["pair"] = ("fresh each run (two Asterisks with a trunk, a database, node a's engine "
+                   "leading and node b's following; one PostgreSQL cluster, durable)")
+    out["measured"] = ("kill -9 of node a's engine (the leader; its Asterisk stays up, an "
+                       "agent's call on it goes on) -> the stored router state shows a "
+                       "waiting caller of node b offered to an agent registered on node b "
+                       "(node b's engine's first routing decision); then node a's engine "
+                       "comes back (it follows) and agents come online one at a time, "
+                       "alternately on node a (through the trunk) and node b")
+    return out
+
+
+PARTS = ("cost", "failover", "ring", "nodes")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=PARTS, help="run one part (default: all three)")
+    ap.add_argument("--only", choices=PARTS, help="run one part (default: all four)")
     ap.add_argument("--runs", type=int, default=5, help="failovers (a fresh pair each)")
     ap.add_argument("--callers", type=int, default=3, help="callers waiting at the kill")
     ap.add_argument("--events", type=int, default=1500, help="router events per store")
@@ -738,8 +959,10 @@ def main() -> int:
                     help="engine sessions per store for the ring part (ABBA order)")
     ap.add_argument("--ring-calls", type=int, default=20,
                     help="calls per session for route request -> ring")
-    ap.add_argument("--ring-rate", type=int, default=1, help="their rate, calls/s")
-    ap.add_argument("--ring-agents", type=int, default=8, help="agents' phones")
+    ap.add_argument("--ring-rate", type=int, default=1,
+                    help="their rate, calls/s (the nodes part's too)")
+    ap.add_argument("--ring-agents", type=int, default=8,
+                    help="agents' phones (the nodes part's: on node a)")
     ap.add_argument("--burst-calls", type=int, default=60,
                     help="calls per session at the burst rate")
     ap.add_argument("--burst-rate", type=int, default=20, help="their rate, calls/s")
@@ -747,9 +970,12 @@ def main() -> int:
                     help="agents' requests per backlog handled back to back (decisions/s)")
     ap.add_argument("--backlog-repeats", type=int, default=3,
                     help="backlogs per session (the figure: the median over the store's)")
+    ap.add_argument("--nodes-calls", type=int, default=10,
+                    help="calls per side (same node, cross node) for the nodes part")
     args = ap.parse_args()
     if min(args.ring_calls, args.ring_rate, args.ring_agents, args.burst_calls,
-           args.burst_rate, args.backlog_repeats, args.rounds) < 1 or args.backlog < 2:
+           args.burst_rate, args.backlog_repeats, args.rounds,
+           args.nodes_calls) < 1 or args.backlog < 2:
         ap.error("the ring and burst options must be at least 1")
     parts = (args.only,) if args.only else PARTS
 
@@ -761,6 +987,8 @@ def main() -> int:
     runs: list[Run] = []
     cost: dict[str, Any] | None = None
     ring: dict[str, Any] | None = None
+    nodes: dict[str, Any] | None = None
+    node_runs: list[Run] = []
     try:
         with PgCluster(durable=True) as pg:
             if "cost" in parts:
@@ -781,6 +1009,23 @@ def main() -> int:
                 run = failover_run(n, pg, run_dir, args.callers)
                 runs.append(run)
                 print(f"failover run {n}/{args.runs}: " + json.dumps(run.summary()), flush=True)
+            if "nodes" in parts:
+                nodes_dir = work / "nodes"
+                nodes_dir.mkdir()
+                nodes = {"ring": nodes_ring(pg, nodes_dir, args)}
+                r = nodes["ring"]
+                print(f"nodes ring: same node p50 {r['same_node']['p50_ms']} ms p95 "
+                      f"{r['same_node']['p95_ms']} ms; cross node p50 "
+                      f"{r['cross_node']['p50_ms']} ms p95 {r['cross_node']['p95_ms']} ms; "
+                      f"cross/same {r['ratio_cross_to_same']}", flush=True)
+                for n in range(1, args.runs + 1):
+                    run_dir = work / f"nodes-run{n}"
+                    run_dir.mkdir()
+                    run = nodes_failover_run(n, pg, run_dir, args.callers)
+                    node_runs.append(run)
+                    print(f"nodes failover run {n}/{args.runs}: " + json.dumps(run.summary()),
+                          flush=True)
+                nodes["failover"] = nodes_failover_figures(node_runs, args.runs, args.callers)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({
@@ -789,6 +1034,7 @@ def main() -> int:
         **(failover_figures(runs, args.runs, args.callers) if "failover" in parts else {}),
         "store_cost_per_event": cost,
         "route_request_to_ring_and_decisions": ring,
+        "nodes": nodes,
     }))
     return 0
 

@@ -1,5 +1,6 @@
 """bench/cluster.py shares its failover observation with tests/integration/
-test_failover.py through tests/failover_kit.py, and its store-cost day with
+test_failover.py through tests/failover_kit.py, its two nodes with tests/integration/
+test_nodes.py through tests/nodes_kit.py, and its store-cost day with
 tests/store/router_writer.py: a rename in either must not leave the benchmark
 broken unnoticed (it is not run by the suite). `--help` imports all of it and
 starts nothing.
@@ -29,12 +30,15 @@ def test_the_cluster_benchmark_imports_its_shared_helpers_and_starts_nothing() -
     assert done.returncode == 0, done.stderr
     for option in ("--runs", "--callers", "--events", "--only", "--ring-calls",
                    "--ring-rate", "--ring-agents", "--burst-calls", "--burst-rate",
-                   "--backlog", "--backlog-repeats", "--rounds"):
+                   "--backlog", "--backlog-repeats", "--rounds", "--nodes-calls"):
         assert option in done.stdout, option
+    assert "{cost,failover,ring,nodes}" in done.stdout
     import failover_kit
+    import nodes_kit
 
     assert {"EngineProcess", "start_pair", "offered_to", "waiting_callers"} <= set(
         dir(failover_kit))
+    assert {"start", "engine", "agent", "text", "stop"} <= set(dir(nodes_kit.TwoNodes))
 
 
 def _bench() -> ModuleType:
@@ -174,3 +178,31 @@ def test_sessions_take_turns_abba_and_a_stores_calls_pool_over_its_sessions() ->
     assert (figures["route_requests"], figures["rang"], figures["waited_for_an_agent"]) == (
         3, 2, 1)
     assert figures["max_ms"] == 30.0 and figures["failure_causes"] == {"TimeoutOnRecv": 1}
+
+
+def test_the_nodes_ring_steps_take_turns_abba_with_each_sides_calls() -> None:
+    bench = _bench()
+    assert bench.nodes_steps(10) == [("same", 5), ("cross", 5), ("cross", 5), ("same", 5)]
+    assert bench.nodes_steps(3) == [("same", 2), ("cross", 2), ("cross", 1), ("same", 1)]
+    assert bench.nodes_steps(1) == [("same", 1), ("cross", 1)]  # no empty SIPp step
+    for calls in range(1, 8):
+        plan = bench.nodes_steps(calls)
+        for side in ("same", "cross"):
+            assert sum(n for s, n in plan if s == side) == calls
+
+
+def test_the_nodes_failover_figures_are_the_failover_parts_with_the_nodes_setup_said() -> None:
+    bench = _bench()
+    ok = [bench.Run(n, failover_s=0.4 + n / 10, takeover_s=0.1, in_order=True)
+          for n in (1, 2, 3)]
+    figures = bench.nodes_failover_figures(ok, 3, 3)
+    assert figures["failover_s"]["each"] == [0.5, 0.6, 0.7]
+    assert figures["failover_s"]["p95"] == 0.7 and figures["target_met"] is True
+    assert "trunk" in figures["pair"] and "node a's engine" in figures["measured"]
+    slow = [*ok[:2], bench.Run(3, failover_s=3.5, takeover_s=3.1, in_order=True)]
+    assert bench.nodes_failover_figures(slow, 3, 3)["target_met"] is False
+    lost = [*ok[:2], bench.Run(3, failover_s=0.5, lost=1, error="AssertionError: x")]
+    figures = bench.nodes_failover_figures(lost, 3, 3)
+    assert figures["callers_lost"] == 1 and figures["target_met"] is False
+    assert figures["failed_runs"][0]["error"] == "AssertionError: x"
+    assert bench.nodes_failover_figures(ok[:2], 3, 3)["target_met"] is False  # a run missing
