@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, assert_never, get_args
 
+from homeline.nodes import PositionQuestion
 from homeline.timelines import CallTimeline, Timelines
 from routing.events import (
     AgentStateChanged,
@@ -278,6 +279,7 @@ class Engine:
         carries out the leader's decisions about its channels) until `lead`."""
         self._cluster = cluster
         self._pending_routes: dict[str, Reply[tuple[int, float]]] = {}
+        self._position_asks: dict[str, Reply[tuple[int, float] | None]] = {}
         self._chats = chats
         # a leader deposed by a newer epoch (store.leader): it carries nothing out more
         self._on_fenced = on_fenced
@@ -543,6 +545,8 @@ class Engine:
         if where is None:
             return  # not waiting any more (an offer is on its way): say nothing
         position, wait_s = where
+        log.info("call %s on hold: told position %d, expected wait %.0f s", call_id,
+                 position, wait_s)
         self._calls.note(call_id, f"on hold: told position {position}, expected wait "
                          f"{wait_s:.0f} s")
         await announce_on_hold(agi, announcement(position, round(wait_s)), log)
@@ -720,13 +724,26 @@ class Engine:
         for seq, node, event in rows:
             if self.fenced is not None:
                 return
-            self._handle(event, origin=node)
+            if isinstance(event, PositionQuestion):
+                self._answer_position(node, event.call_id)
+            elif event is not None:
+                self._handle(event, origin=node)
             try:
                 self._cluster.handled(seq)
             except FencedOut as exc:
                 self._deposed(exc)
             except Exception as exc:
                 log.warning("the other nodes' events: progress not stored: %s", exc)
+
+    def _answer_position(self, node: str, call_id: str) -> None:
+        assert self._cluster is not None
+        try:
+            self._cluster.answer_position(node, call_id, self._core.position(call_id),
+                                          self._clock())
+        except FencedOut as exc:
+            self._deposed(exc)
+        except Exception as exc:  # the caller hears nothing this time: the AGI times out
+            log.warning("position of %s for node %s not sent: %s", call_id, node, exc)
 
     def _poll_decisions(self) -> None:
         """A follower: the leader's decisions about this node's channels, carried
@@ -737,7 +754,11 @@ class Engine:
         except Exception as exc:
             log.warning("reading the leader's decisions failed: %s", exc)
             return
-        for seq, decisions in batches:
+        for seq, decisions, answers in batches:
+            for answer in answers:
+                asked = self._position_asks.pop(answer.call_id, None)
+                if asked is not None:
+                    asked.put(answer.where)
             for decision in decisions:
                 call_id = getattr(decision, "call_id", None)
                 reply = self._pending_routes.pop(call_id, None) if call_id else None
@@ -790,7 +811,10 @@ class Engine:
             case RouteAsked():
                 self._route_asked(message)
             case PositionAsked():
-                message.reply.put(self._core.position(message.call_id))
+                if self._cluster is not None and not self._cluster.leading:
+                    self._ask_leader(message)  # only the leader's router knows
+                else:
+                    message.reply.put(self._core.position(message.call_id))
             case IvrEnded():
                 self._ivr_ended(message)
             case OutboxRang():
@@ -827,6 +851,15 @@ class Engine:
             return
         self._restore = won.restore
         threading.Thread(target=self._ami_connected, name="adopt", daemon=True).start()
+
+    def _ask_leader(self, asked: PositionAsked) -> None:
+        assert self._cluster is not None
+        self._position_asks[asked.call_id] = asked.reply
+        try:
+            self._cluster.ask_position(asked.call_id, self._clock())
+        except Exception as exc:  # held back: a late answer finds nobody waiting
+            log.warning("position of %s: asked when the store takes it: %s",
+                        asked.call_id, exc)
 
     def _route_asked(self, asked: RouteAsked) -> None:
         self._translator.track(asked.arrived.call_id, asked.channel)

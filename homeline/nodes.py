@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never
 
@@ -48,9 +49,29 @@ from routing.journal import decode_decision, decode_event, encode
 from store.errors import StoreError
 from store.nodes import LEADER_DOORBELL, doorbell_channel
 
-__all__ = ["NodeLink", "trunk_endpoint"]
+__all__ = ["NodeLink", "PositionAnswer", "PositionQuestion", "trunk_endpoint"]
 
 log = logging.getLogger("homeline.nodes")
+
+# outbox bodies that are not router events or decisions (the rest: routing.journal's)
+_QUESTION = "PositionQuestion"
+_ANSWER = "PositionAnswer"
+
+
+@dataclass(frozen=True, slots=True)
+class PositionQuestion:
+    """A follower's caller on hold is due an announcement: where are they in line?
+    (only the leader's router knows; its answer goes back as a `PositionAnswer`)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionAnswer:
+    """The leader's answer: (place in line, expected wait in s), or None: not waiting."""
+
+    call_id: str
+    where: tuple[int, float] | None
 
 
 def trunk_endpoint(node: str) -> str:
@@ -135,16 +156,31 @@ class NodeLink:
         self._unsent.append((encode(event), now))
         self.flush()
 
-    def decisions(self) -> list[tuple[int, list[Decision]]]:
-        """The leader's decision batches for this node's channels, in order."""
-        out = []
+    def ask_position(self, call_id: str, now: datetime) -> None:
+        """Ask the leader where a caller of this node is in line (`PositionAnswer`)."""
+        self._unsent.append(({"type": _QUESTION, "call_id": call_id}, now))
+        self.flush()
+
+    def decisions(self) -> list[tuple[int, list[Decision], list[PositionAnswer]]]:
+        """The leader's decision batches for this node's channels (and its answers to
+        this node's position questions), in order."""
+        out: list[tuple[int, list[Decision], list[PositionAnswer]]] = []
         for row in self.store.node_decisions_since(self.node, self._cursor):
+            decisions: list[Decision] = []
+            answers: list[PositionAnswer] = []
             try:
-                out.append((row.seq, [decode_decision(d) for d in row.body]))
+                for body in row.body:
+                    if body.get("type") == _ANSWER:
+                        where = body.get("where")
+                        answers.append(PositionAnswer(str(body["call_id"]), None if where is None
+                                                      else (int(where[0]), float(where[1]))))
+                    else:
+                        decisions.append(decode_decision(body))
             except Exception as exc:  # a batch this engine cannot read: say so, go on
                 log.error("decision batch %d for node %s not readable: %s", row.seq,
                           self.node, exc)
-                out.append((row.seq, []))
+                decisions, answers = [], []
+            out.append((row.seq, decisions, answers))
         return out
 
     def carried_out(self, seq: int) -> None:
@@ -152,16 +188,23 @@ class NodeLink:
         self.store.set_node_cursor(self.node, seq)
 
     # -- leader ---------------------------------------------------------------------------
-    def events(self) -> list[tuple[int, str, Event]]:
-        """The followers' router events after the last one handled, in order."""
-        out = []
+    def events(self) -> list[tuple[int, str, Event | PositionQuestion | None]]:
+        """The followers' router events (and position questions) after the last one
+        handled, in order; None for a row this engine cannot read (said, skipped)."""
+        out: list[tuple[int, str, Event | PositionQuestion | None]] = []
         for row in self.store.node_events_since(self._events_seq):
             try:
-                out.append((row.seq, row.node, decode_event(row.body)))
+                out.append((row.seq, row.node, PositionQuestion(str(row.body["call_id"]))
+                            if row.body.get("type") == _QUESTION else decode_event(row.body)))
             except Exception as exc:
                 log.error("event %d from node %s not readable: %s", row.seq, row.node, exc)
-                self._events_seq = row.seq
+                out.append((row.seq, row.node, None))
         return out
+
+    def answer_position(self, node: str, call_id: str, where: tuple[int, float] | None,
+                        now: datetime) -> None:
+        self.send_bodies(node, [{"type": _ANSWER, "call_id": call_id,
+                                 "where": None if where is None else list(where)}], now)
 
     def handled(self, seq: int) -> None:
         """Fenced: a deposed leader's progress is refused (`store.leader.FencedOut`)."""
@@ -224,7 +267,10 @@ class NodeLink:
     def send(self, node: str, decisions: list[Decision], now: datetime) -> None:
         """Fenced (`store.leader.FencedOut`: nothing more is sent); on another store
         error the batch waits, in order, for the next `flush`."""
-        self._outgoing.append((node, [encode(d) for d in decisions], now))
+        self.send_bodies(node, [encode(d) for d in decisions], now)
+
+    def send_bodies(self, node: str, bodies: list[dict[str, Any]], now: datetime) -> None:
+        self._outgoing.append((node, bodies, now))
         self.flush()
 
     def forget_call(self, call_id: str) -> None:

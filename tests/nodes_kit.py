@@ -30,7 +30,10 @@ class TwoNodes:
     """Two Asterisk instances (nodes a and b) with a trunk between them, an engine
     process per node on the database ``url``, and the test's SIP parties on each."""
 
-    def __init__(self, tmp_path: Path, url: str, agents: list[str], tag: str) -> None:
+    def __init__(self, tmp_path: Path, url: str, agents: list[str], tag: str,
+                 engine_args: tuple[str, ...] = ()) -> None:
+        """``engine_args``: more options for every `homeline engine run`."""
+        self.engine_args = engine_args
         now = datetime.now(UTC)
         directory = directory_for({a: {"skills": {"billing": 3}} for a in agents}, now,
                                   ring_timeout_s=8)
@@ -68,7 +71,8 @@ class TwoNodes:
             p.made = self.phones  # every party is closed in stop()
 
     def engine(self, node: str, name: str) -> EngineProcess:
-        argv = engine_argv(self.agents_file, self.url, node, self.stacks[node].state_dir)
+        argv = [*engine_argv(self.agents_file, self.url, node, self.stacks[node].state_dir),
+                *self.engine_args]
         self.engines[name] = EngineProcess(argv, self.work / f"engine-{name}.log")
         self.engines[name].wait_serving(1)
         return self.engines[name]

@@ -49,8 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--supervisors", type=Path, default=None,
                       help="who may listen/whisper/barge, from which endpoint "
                            "(default dialplans/supervisors.yaml; none without it)")
+    run.add_argument("--flows", type=Path, default=DIALPLANS_DIR / "flows", metavar="DIR",
+                     help="the folder of IVR flows (default dialplans/flows)")
     run.add_argument("--flow", default="main-menu",
-                     help="name of the flow in dialplans/flows/ that answers new calls")
+                     help="name of the flow in --flows that answers new calls")
     run.add_argument("--db", default=None,
                      help=STORE_HELP + ": agents' own hours, call records, router state")
     run.add_argument("--survey-flow", type=Path, default=None,
@@ -107,7 +109,7 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     # `homeline flow reload` touches the trigger: new calls get the new version,
     # calls in progress keep theirs; an invalid file keeps the running version.
-    registry = FlowRegistry(DIALPLANS_DIR / "flows", queues=directory.queue_ids,
+    registry = FlowRegistry(args.flows, queues=directory.queue_ids,
                             trigger=state_dir() / RELOAD_TRIGGER)
     try:
         registry.current(args.flow)

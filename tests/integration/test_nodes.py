@@ -191,3 +191,51 @@ def _call_of(store: Any, caller: str) -> str:
     calls = [c for c in store.calls() if c.caller == caller]
     assert calls, f"no call record from {caller}"
     return str(calls[-1].call_id)
+
+
+def test_a_caller_waiting_on_a_follower_node_hears_their_place_as_the_leader_knows_it(
+        tmp_path: Path, pg_database: Callable[[str], str]) -> None:
+    """The billing queue announces the place in line every 2 s: two callers of node b
+    (the follower) wait; node b's hold announcements ask the leader (node a) through
+    the outbox and say what its router answers: 1 and 2, then 1 for the second
+    caller once the first hung up."""
+    import shutil
+
+    from homeline.paths import DIALPLANS_DIR
+
+    flows = tmp_path / "flows"
+    shutil.copytree(DIALPLANS_DIR / "flows", flows)
+    menu = flows / "main-menu.yaml"
+    text = menu.read_text(encoding="utf-8")
+    assert "    intent: billing\n" in text
+    menu.write_text(text.replace("    intent: billing\n",
+                                 "    intent: billing\n    announce_every_s: 2\n"),
+                    encoding="utf-8")
+    nodes = TwoNodes(tmp_path, pg_database("nodeplace"), ["amy"], "p",
+                     engine_args=("--flows", str(flows)))
+    try:
+        nodes.start()
+        first = nodes.on["b"].caller("+15551001")
+        time.sleep(0.5)
+        second = nodes.on["b"].caller("+15551002")
+
+        def told(number: str) -> list[int]:
+            call_id = _call_of(nodes.watch, number) if _has_call(nodes.watch, number) else ""
+            return [int(line.split("told position ", 1)[1].split(",", 1)[0])
+                    for line in nodes.text("b").splitlines()
+                    if call_id and f"call {call_id} on hold: told position" in line]
+
+        assert wait_for(lambda: told("+15551002"), 20), nodes.text("b")
+        assert told("+15551001")[0] == 1 and told("+15551002")[0] == 2
+        first.hangup()
+        seen = len(told("+15551002"))
+        assert wait_for(lambda: len(told("+15551002")) > seen + 1, 20), nodes.text("b")
+        assert told("+15551002")[-1] == 1, told("+15551002")
+        assert not second.ended
+        assert "told position" not in nodes.text("a")  # node a has no caller on hold
+    finally:
+        nodes.stop()
+
+
+def _has_call(store: Any, caller: str) -> bool:
+    return any(c.caller == caller for c in store.calls())
