@@ -774,8 +774,8 @@ class BenchNodes(TwoNodes):
 
     def engine(self, node: str, name: str) -> EngineProcess:
         journal = self.journal if name == "a" else None
-        argv = engine_argv(self.agents_file, self.url, node, self.stacks[node].state_dir,
-                           journal)
+        argv = [*engine_argv(self.agents_file, self.url, node, self.stacks[node].state_dir,
+                             journal), *self.engine_args]
         self.engines[name] = EngineProcess(argv, self.work / f"engine-{name}.log")
         self.engines[name].wait_serving(1)
         return self.engines[name]
