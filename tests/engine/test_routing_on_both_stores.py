@@ -1,14 +1,16 @@
 """The same routing scenarios on SQLite and on PostgreSQL (issue 13, test 5).
 
-One deterministic day (`DAY`, a table): arrivals on three queues and a chat,
-offers answered and missed, a ring timeout, an agent put on break after missed
-offers, callers who abandon, a callback, an overflow, agents' own changes
-(break, available, end of wrap-up, hours added for today) written to the store
-as the CLI and the portal write them and read back from its change feeds, and
-restarts: the router state saved after every event (``snapshot_changes`` ->
-``save_router_changes``), loaded by another connection (``load_router_snapshot``)
-and restored (``Router.restore``), with agents' hours edited while the engine was
-down taken from the store (``apply_hours``).
+One deterministic day (`DAY`, a table; `World` answers offers and hangs up as
+agents and callers would, and fires the router's timer as the engine does):
+arrivals on three queues and a chat, offers answered, rung out and turned down,
+two agents put on break after missed offers, a caller who abandons, callback
+offers and a dial-back, an overflow, a returning caller, agents' own changes
+(break, available, end of wrap-up, hours added for today, hours cancelled while
+no engine ran) written to the store as the CLI and the portal write them and read
+back from its change feeds, and three restarts: the router state saved after
+every event (``snapshot_changes`` -> ``save_router_changes``), loaded by another
+connection (``load_router_snapshot``) and restored (``Router.restore``), with
+the hours as the store has them (``apply_hours``).
 
 On each store (`make_store`: SQLite file, PostgreSQL database) the day must
 decide exactly what the router decides with no store at all, the store's feeds
