@@ -10,7 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Connection", "Cursor"]
+__all__ = ["Connection", "Cursor", "portable", "NUL_STANDS_IN"]
+
+# PostgreSQL's text cannot hold the character U+0000 ("PostgreSQL text fields cannot
+# contain NUL (0x00) bytes", psycopg; the PostgreSQL manual, 8.3 Character Types),
+# where SQLite keeps it: a portal reason or an SMS body with a %00 in it would be
+# kept by one store and refused by the other. Both keep U+FFFD in its place.
+NUL_STANDS_IN = "\ufffd"
+
+
+def portable(parameters: Sequence[Any]) -> Sequence[Any]:
+    """The statement's parameters as every store can keep them (a text's NUL
+    characters replaced by `NUL_STANDS_IN`); the same sequence when nothing changes."""
+    if not any(isinstance(p, str) and "\x00" in p for p in parameters):
+        return parameters
+    return tuple(p.replace("\x00", NUL_STANDS_IN) if isinstance(p, str) else p
+                 for p in parameters)
 
 
 class Cursor(Protocol):
