@@ -341,7 +341,9 @@ class SqlStore(MediaTables, DeskTables, TextTables, ChatTables):
         if since is not None:
             sql += f" WHERE {started} >= ? OR ended_at >= ?"
             params += [iso(since), iso(since)]
-        sql += f" ORDER BY {started}, call_id"
+        # NULL first (a record with no time yet), as SQLite sorts it and PostgreSQL
+        # does not by itself (NULLS LAST is its default): the same order on both
+        sql += f" ORDER BY CASE WHEN {started} IS NULL THEN 0 ELSE 1 END, {started}, call_id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
