@@ -205,7 +205,7 @@ class TextTables:
         """The customer's earlier contacts by their id: conversations (any channel)
         and calls whose caller is the same number."""
         convs = self._read("SELECT id FROM text_conversations WHERE customer = ? "
-                           "ORDER BY started_at, id", (customer,))
+                           "ORDER BY started_at", (customer,))
         # a record with no arrival time first on both stores (PostgreSQL puts NULL
         # last by itself, SQLite first), then by the call id: one order on both
         calls = self._read("SELECT call_id FROM call_records WHERE caller = ? ORDER BY "
