@@ -19,13 +19,25 @@ __all__ = ["Connection", "Cursor", "portable", "NUL_STANDS_IN"]
 NUL_STANDS_IN = "\ufffd"
 
 
+def _differs(p: Any) -> bool:
+    # a float NaN: SQLite binds it as NULL (sqlite3_bind_double, "NaN ... converted
+    # to NULL", https://www.sqlite.org/c3ref/bind_blob.html), PostgreSQL keeps NaN
+    return (isinstance(p, str) and "\x00" in p) or (isinstance(p, float) and p != p)
+
+
+def _portable(p: Any) -> Any:
+    if isinstance(p, str):
+        return p.replace("\x00", NUL_STANDS_IN)
+    return None if isinstance(p, float) and p != p else p
+
+
 def portable(parameters: Sequence[Any]) -> Sequence[Any]:
-    """The statement's parameters as every store can keep them (a text's NUL
-    characters replaced by `NUL_STANDS_IN`); the same sequence when nothing changes."""
-    if not any(isinstance(p, str) and "\x00" in p for p in parameters):
+    """The statement's parameters as every store keeps them alike: a text's NUL
+    characters replaced by `NUL_STANDS_IN`, a NaN as NULL (as SQLite keeps it); the
+    same sequence when nothing changes."""
+    if not any(_differs(p) for p in parameters):
         return parameters
-    return tuple(p.replace("\x00", NUL_STANDS_IN) if isinstance(p, str) else p
-                 for p in parameters)
+    return tuple(_portable(p) for p in parameters)
 
 
 class Cursor(Protocol):
