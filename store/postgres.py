@@ -50,7 +50,7 @@ from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from store import is_postgres_url
-from store.dbapi import Connection
+from store.dbapi import Connection, portable
 from store.errors import StoreError
 from store.schema import SCHEMA
 from store.sql import SqlStore
@@ -102,12 +102,12 @@ class _Conn:
         self._conn = conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
-        return self._conn.execute(translate(sql), tuple(parameters))
+        return self._conn.execute(translate(sql), tuple(portable(parameters)))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /
                     ) -> psycopg.Cursor[Any]:
         cur = self._conn.cursor()
-        rows = [tuple(p) for p in parameters]
+        rows = [tuple(portable(p)) for p in parameters]
         if rows:
             cur.executemany(translate(sql), rows)
         return cur
@@ -324,7 +324,7 @@ class PostgresStore(SqlStore):
         while True:
             pool, conn = self._getconn(deadline)
             try:
-                return conn.execute(query, tuple(params)).fetchall()
+                return conn.execute(query, tuple(portable(params))).fetchall()
             except psycopg.Error as exc:
                 if conn.broken and time.monotonic() < deadline:
                     continue  # a dropped connection: the read again on another

@@ -12,7 +12,12 @@ runs them on SQLite and on a PostgreSQL store several engines share, issue 13):
   inside the writing transaction (SQLite serialises writers with BEGIN IMMEDIATE,
   `store.postgres` with one transaction-level advisory lock);
 - no SQLite-only functions (datetime(), strftime(), julianday(), json_*()):
-  JSON is stored as TEXT and decoded in Python.
+  JSON is stored as TEXT and decoded in Python;
+- text holds no NUL character (PostgreSQL's cannot): both stores keep U+FFFD in
+  its place; a float NaN is NULL (SQLite binds it so); `store.dbapi.portable`,
+  applied to every statement's parameters, makes both so;
+- a nullable sort key says where NULL goes (SQLite sorts it first, PostgreSQL
+  last): ``ORDER BY CASE WHEN k IS NULL THEN 0 ELSE 1 END, k``; no negative LIMIT.
 
 ``SCHEMA_VERSION`` is kept in ``schema_version``; `SqlStore._migrate` brings an
 older store up to it (version 1 is the store before the table existed). Version 4

@@ -342,8 +342,12 @@ class SqlStore(MediaTables, DeskTables, TextTables, ChatTables, NodeTables):
         if since is not None:
             sql += f" WHERE {started} >= ? OR ended_at >= ?"
             params += [iso(since), iso(since)]
-        sql += f" ORDER BY {started}, call_id"
+        # NULL first (a record with no time yet), as SQLite sorts it and PostgreSQL
+        # does not by itself (NULLS LAST is its default): the same order on both
+        sql += f" ORDER BY CASE WHEN {started} IS NULL THEN 0 ELSE 1 END, {started}, call_id"
         if limit is not None:
+            if int(limit) < 0:  # SQLite reads LIMIT -1 as no limit, PostgreSQL refuses it
+                raise StoreError(f"a limit of {limit} calls: it must be 0 or more")
             sql += " LIMIT ?"
             params.append(int(limit))
         return [_call_record(row) for row in self._read(sql, params)]

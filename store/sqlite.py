@@ -20,16 +20,32 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from store.dbapi import portable
 from store.errors import StoreError
 from store.schema import SCHEMA
 from store.sql import SqlStore, iso
 
 __all__ = ["SqliteStore", "iso"]
+
+
+class _Conn:
+    """The sqlite3 connection as the store's SQL uses it (`store.dbapi.Connection`),
+    keeping what PostgreSQL keeps (`store.dbapi.portable`)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
+        return self._db.execute(sql, portable(parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /
+                    ) -> sqlite3.Cursor:
+        return self._db.executemany(sql, (portable(p) for p in parameters))
 
 
 class SqliteStore(SqlStore):
@@ -57,14 +73,14 @@ class SqliteStore(SqlStore):
         self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[_Conn]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot write: {exc}") from exc
             try:
-                yield self._db
+                yield _Conn(self._db)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._db.execute("ROLLBACK")
@@ -76,14 +92,14 @@ class SqliteStore(SqlStore):
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
             try:
-                return self._db.execute(sql, params).fetchall()
+                return self._db.execute(sql, portable(params)).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: read failed: {exc}") from exc
 
     @contextmanager
-    def _reads(self) -> Iterator[sqlite3.Connection]:
+    def _reads(self) -> Iterator[_Conn]:
         with self._lock:
             try:
-                yield self._db
+                yield _Conn(self._db)
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: read failed: {exc}") from exc

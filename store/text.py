@@ -206,6 +206,9 @@ class TextTables:
         and calls whose caller is the same number."""
         convs = self._read("SELECT id FROM text_conversations WHERE customer = ? "
                            "ORDER BY started_at", (customer,))
-        calls = self._read("SELECT call_id FROM call_records WHERE caller = ? "
-                           "ORDER BY arrived_at", (customer,))
+        # a record with no arrival time first on both stores (PostgreSQL puts NULL
+        # last by itself, SQLite first), then by the call id: one order on both
+        calls = self._read("SELECT call_id FROM call_records WHERE caller = ? ORDER BY "
+                           "CASE WHEN arrived_at IS NULL THEN 0 ELSE 1 END, arrived_at, "
+                           "call_id", (customer,))
         return {"conversations": [r[0] for r in convs], "calls": [r[0] for r in calls]}

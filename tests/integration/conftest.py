@@ -19,7 +19,7 @@ from homeline.stack import PbxStack
 from ivr.loader import load_flow
 from routing import Directory, Router
 from softphone import AgentPhone, SoftphoneHost
-from store import SqliteStore
+from store import SqlStore, open_store
 
 _names = itertools.count()
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -89,7 +89,7 @@ class Live:
     engine: Any
     work: Path
     directory: Directory | None = None
-    store: SqliteStore | None = None
+    store: SqlStore | None = None
     events: list[Any] = field(default_factory=list)
     phones: dict[str, AgentPhone] = field(default_factory=dict)
 
@@ -161,7 +161,8 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
              hold_s: int | None = None, external_contact: str = "",
              policy: dict[str, Any] | None = None, secure: Any = None,
              survey: str | None = None,
-             supervisors: tuple[Any, ...] = (), text_config: Path | None = None) -> Live:
+             supervisors: tuple[Any, ...] = (), text_config: Path | None = None,
+             store_address: str | None = None) -> Live:
         now = (clock or (lambda: datetime.now(UTC)))()
         directory = directory_for(agents, now, ring_timeout_s, queues, policy)
         name = f"it{os.getpid()}-{next(_names)}"
@@ -169,7 +170,9 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
                          secure=secure, supervisors=supervisors)
         if text_config is not None:  # the text channels (web app and engine) read this
             stack.text_config = text_config
-        store = SqliteStore(tmp_path / f"{name}.sqlite3")
+        # the test's store: an SQLite file, or ``store_address`` (`make_store`'s, for a
+        # test run on SQLite and on PostgreSQL)
+        store = open_store(store_address or tmp_path / f"{name}.sqlite3")
         host = None
         try:
             stack.start_pbx()

@@ -6,7 +6,8 @@ agents' real softphones registered, a local server playing the SMS provider.
 Routed by language, within the agent's chat capacity (the fourth chat waits and is
 told its expected wait), no call offered to an agent whose chats are open (mix rule
 ``one-channel``), a returning customer to the same agent, what nobody can serve
-refused with a message."""
+refused with a message. The chats' routes and requests live in the store: the
+texting tests and the SMS callback run on SQLite and on PostgreSQL (`make_store`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from pg_kit import StoreMaker
 from provider_kit import Provider, post_sms, provider_text_config, start_provider, write_text_config
 
 from homeline.paths import DIALPLANS_DIR
@@ -109,7 +111,11 @@ def _text_config(tmp_path: Path, provider: Provider, **top: Any) -> Path:
 
 
 @pytest.fixture
-def texting(live_factory: Callable[..., Live], tmp_path: Path) -> Iterator[Texting]:
+def texting(make_store: StoreMaker, live_factory: Callable[..., Live],
+            tmp_path: Path) -> Iterator[Texting]:
+    """Two chatty agents, the web app, the local provider; on each store (SQLite,
+    PostgreSQL: `make_store`, first: its database outlives the engine using it), as
+    the chats' routes and requests live there."""
     server, provider = start_provider()
     try:
         live = live_factory(
@@ -117,7 +123,8 @@ def texting(live_factory: Callable[..., Live], tmp_path: Path) -> Iterator[Texti
              "ben": {"skills": {"billing": 1}, "languages": {"en": 5}, **CHATTY}},
             queues={"general": {"channels": ["voice", "sms", "messenger"],
                                 "chat_reply_after_s": 2}},
-            ring_timeout_s=OFFER_S, text_config=_text_config(tmp_path, provider))
+            ring_timeout_s=OFFER_S, text_config=_text_config(tmp_path, provider),
+            store_address=make_store.address())
         live.stack.secrets.set("sms:auth_token", TOKEN)
         assert live.store is not None
         web = live.stack.start_web(live.store, https=False)
@@ -263,7 +270,8 @@ def test_chats_survive_an_engine_restart(texting: Texting) -> None:
     assert snap, "the chat closed while no engine ran is still in the router"
 
 
-def test_a_waiting_sms_customer_asks_for_a_call_back(live_factory: Callable[..., Live],
+def test_a_waiting_sms_customer_asks_for_a_call_back(make_store: StoreMaker,
+                                                     live_factory: Callable[..., Live],
                                                      tmp_path: Path) -> None:
     """ana takes one SMS chat at a time; the second customer waits, writes "llamada":
     their chat becomes a voice callback in the same queue (the router's snapshot),
@@ -275,7 +283,8 @@ def test_a_waiting_sms_customer_asks_for_a_call_back(live_factory: Callable[...,
             {"ana": {"languages": {"es": 5}, "capacity": {"voice": 1, "sms": 1},
                      "max_chats": 1, "mix": "one-channel"}},
             queues={"general": {"channels": ["voice", "sms"], "chat_reply_after_s": 60}},
-            ring_timeout_s=OFFER_S, text_config=_text_config(tmp_path, provider))
+            ring_timeout_s=OFFER_S, text_config=_text_config(tmp_path, provider),
+            store_address=make_store.address())
         live.stack.secrets.set("sms:auth_token", TOKEN)
         assert live.store is not None
         web = live.stack.start_web(live.store, https=False)

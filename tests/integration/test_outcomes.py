@@ -1,7 +1,10 @@
 """Every way a call can leave the router or the IVR, carried out on a real call:
 overflow to voicemail, rejection, the IVR's own voicemail after hours, and a
 hold that ends even when the engine is gone. Real Asterisk, real SIP, real
-app_voicemail boxes; nothing stands in for them."""
+app_voicemail boxes; nothing stands in for them. Those that go through the store
+(an agent's own break, put on break and back, the call records) run on SQLite and
+on PostgreSQL (`make_store`, asked for before `live_factory`: the
+database outlives the engine that uses it)."""
 from __future__ import annotations
 
 import time
@@ -180,11 +183,11 @@ def test_a_callback_rings_the_agent_first_then_calls_the_caller_back(live_factor
     assert wait_for(lambda: live.channel_count() == 0, 10)
 
 
-def test_an_agent_goes_on_break_and_comes_back_through_the_store(live_factory):
+def test_an_agent_goes_on_break_and_comes_back_through_the_store(make_store, live_factory):
     from homeline.agent_api import request_agent_state
     from routing.events import AgentStateChanged
 
-    live = live_factory({"amy": {"skills": {"billing": 3}}})
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, store_address=make_store.address())
     amy = live.agent("amy", answer_delay=0.3)
     live.wait_registered("amy")
     request_agent_state(live.store, live.directory, "amy", "break", datetime.now(UTC),
@@ -206,8 +209,8 @@ def test_an_agent_goes_on_break_and_comes_back_through_the_store(live_factory):
         leg.hangup()  # type: ignore[attr-defined]
 
 
-def test_each_call_leaves_one_record_with_its_queue_log_events(live_factory):
-    live = live_factory({"amy": {"skills": {"billing": 3}}})
+def test_each_call_leaves_one_record_with_its_queue_log_events(make_store, live_factory):
+    live = live_factory({"amy": {"skills": {"billing": 3}}}, store_address=make_store.address())
     amy = live.agent("amy", answer_delay=0.3)
     live.wait_registered("amy")
     caller, leg = dial_and_press(live, "+15550307", "1")
@@ -266,13 +269,14 @@ def test_a_caller_on_hold_hears_their_place_in_line_as_it_changes(live_factory, 
 
 
 def test_an_agent_put_on_break_after_missed_offers_is_told_why_and_can_come_back(
-        live_factory):
+        make_store, live_factory):
     from homeline.agent_api import request_agent_state
     from routing.events import AgentPutOnBreak, AgentStateChanged
     from softphone import MessageReceived
 
     live = live_factory({"amy": {"skills": {"billing": 3}}}, ring_timeout_s=2,
-                        policy={"max_misses": 2, "miss_cooldown_s": 1})
+                        policy={"max_misses": 2, "miss_cooldown_s": 1},
+                        store_address=make_store.address())
     amy = live.agent("amy", no_answer=True)  # rings, never answers
     live.wait_registered("amy")
     # two callers, each offered to amy once (a call never goes back to an agent who

@@ -1,5 +1,5 @@
 """Agents manage their own hours: portal functions, the store (SQLite and PostgreSQL), the
-CLI, immediate effect."""
+CLI (on either store too), immediate effect."""
 from __future__ import annotations
 
 import json
@@ -76,14 +76,14 @@ def test_stored_hours_reach_a_running_router(directory: Directory, make_store: S
         assert store.hours_events_since(seq) == ([], seq)
 
 
-def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, db: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "homeline", "agent", "hours", *args,
                            "--db", str(db), "--now", NOW.isoformat()],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
 
 
-def test_cli_hours(tmp_path: Path) -> None:
-    db = tmp_path / "cli.sqlite3"
+def test_cli_hours(store_address: str) -> None:
+    db = store_address  # an SQLite file, a postgresql:// URL (--db takes either)
     r = run_cli("show", "bruno", "--json", db=db)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["weekly_hours"] == 20
