@@ -303,6 +303,10 @@ class Engine:
         self._store = store
         self._hours_seq = store.hours_seq() if store is not None else 0
         self._requests_seq = store.agent_requests_seq() if store is not None else 0
+        if restore is not None:
+            self._requests_seq = self._stored_feed("agent_requests", self._requests_seq)
+        # the agents' requests the stored router state has handled: saved with it
+        self._requests_done = self._requests_seq
         self.surveys: list[Any] = []
         self._clock = clock
         self._translator = AmiTranslator(agent_ids)
@@ -676,13 +680,17 @@ class Engine:
         self._poll_chats()
         try:
             changes, self._hours_seq = self._store.hours_events_since(self._hours_seq)
-            requests, self._requests_seq = self._store.agent_requests_since(
-                self._requests_seq)
+            requests, requests_end = self._store.agent_requests_since(self._requests_seq)
         except Exception as exc:  # the store is unavailable: keep routing on what we know
             log.warning("reading agent changes from the store failed: %s", exc)
             return
-        for event in [*changes, *requests]:
+        for event in changes:
             self._handle(event)
+        for i, event in enumerate(requests):
+            if i == len(requests) - 1:  # its save says the whole batch is read; a crash
+                self._requests_done = requests_end  # before it re-reads the batch
+            self._handle(event)
+        self._requests_seq = self._requests_done = requests_end
         if self._payments is not None:
             try:
                 payments, self._payments_seq = self._store.payments_since(self._payments_seq)
@@ -849,6 +857,8 @@ class Engine:
         self._cluster.lead()
         if won.restore is None:
             return
+        self._requests_seq = self._requests_done = self._stored_feed(
+            "agent_requests", self._requests_seq)
         self._restore = won.restore
         threading.Thread(target=self._ami_connected, name="adopt", daemon=True).start()
 
@@ -998,6 +1008,15 @@ class Engine:
         for event in gone:
             self._handle(event)
 
+    def _stored_feed(self, feed: str, default: int) -> int:
+        """How far the stored router state read ``feed`` (a restart or a new leader
+        goes on from there: a request made while no engine ran is not lost)."""
+        try:
+            return int(self._store.router_feeds().get(feed, default))
+        except Exception as exc:
+            log.warning("the stored feed positions could not be read: %s", exc)
+            return default
+
     def _save_changes(self, now: datetime, *, full: bool = False) -> None:
         """Router state that must survive a restart, written as it changes."""
         if self._store is None or self.fenced is not None:
@@ -1010,7 +1029,8 @@ class Engine:
                        else self._core.snapshot_changes(now))
             if full or changes.agents or changes.calls or changes.gone_calls or \
                     changes.last_agent:
-                self._store.save_router_changes(changes)
+                self._store.save_router_changes(
+                    changes, feeds={"agent_requests": self._requests_done})
             if self._save_failed:
                 log.warning("router state stored whole again after a failed save")
             self._save_failed = False

@@ -104,6 +104,12 @@ CREATE TABLE IF NOT EXISTS router_meta (
     as_of_s DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL, saved_at TEXT NOT NULL,
     fairness TEXT
 );
+-- how far the router state has read the agents own requests (agent_requests): a
+-- restarted or new leader goes on from there, so a request made while no engine ran
+-- is not lost (new table, schema version unchanged)
+CREATE TABLE IF NOT EXISTS router_feeds (
+    feed TEXT PRIMARY KEY, seq BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS agent_state (
     agent_id TEXT PRIMARY KEY, state TEXT NOT NULL, since TEXT NOT NULL, data TEXT NOT NULL,
     saved_at TEXT NOT NULL

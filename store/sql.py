@@ -433,9 +433,11 @@ class SqlStore(MediaTables, DeskTables, TextTables, ChatTables, NodeTables):
             raise FencedOut(self.where, self._epoch, int(row[0]), str(row[1]))
 
     # ------------------------------------------------------------ router state
-    def save_router_changes(self, changes: RouterChanges) -> None:
+    def save_router_changes(self, changes: RouterChanges,
+                            feeds: Mapping[str, int] | None = None) -> None:
         """Write what the router changed, in one transaction (all of it or nothing);
-        a fenced store's write is refused (`FencedOut`) when a newer epoch leads."""
+        a fenced store's write is refused (`FencedOut`) when a newer epoch leads.
+        ``feeds``: how far the state has read each change feed (`router_feeds`)."""
         saved = iso(to_datetime(changes.taken_at))
         with self._tx() as db:
             self._check_epoch(db)
@@ -474,6 +476,13 @@ class SqlStore(MediaTables, DeskTables, TextTables, ChatTables, NodeTables):
                        "fairness=excluded.fairness",
                        (changes.format, iso(to_datetime(changes.as_of)), changes.as_of,
                         changes.seq, saved, fairness))
+            for feed, seq in (feeds or {}).items():
+                db.execute("INSERT INTO router_feeds(feed, seq) VALUES (?, ?) "
+                           "ON CONFLICT(feed) DO UPDATE SET seq=excluded.seq", (feed, seq))
+
+    def router_feeds(self) -> dict[str, int]:
+        """How far the stored router state has read each change feed."""
+        return {str(f): int(q) for f, q in self._read("SELECT feed, seq FROM router_feeds")}
 
     def _check_one_voice_call_each(self, db: Connection, changes: RouterChanges) -> None:
         """Exactly once, checked in the store: no agent rings or talks on two voice
