@@ -130,6 +130,57 @@ def first_offer_at(store: Any, agents: Iterable[str], timeout: float = 30) -> fl
     return seen[0] if wait_for(offered, timeout, step=0.02) else None
 
 
+class StandbyPair:
+    """One Asterisk and two engine processes for it on the store ``url``: node a leads
+    (epoch 1), node b waits as standby (`start_pair`); the SIP parties (``parties``:
+    `Phones`), the test's own store connection (``watch``) and, with ``journal``,
+    the router journal both engines write (``journal``: its path). `stop` stops
+    everything, whatever state the test left it in."""
+
+    def __init__(self, work: Path, url: str, agents: dict[str, dict[str, Any]], tag: str,
+                 *, journal: bool = False, **directory_kw: Any) -> None:
+        from datetime import UTC, datetime
+
+        import yaml
+        from integration.conftest import directory_for
+
+        from homeline.stack import PbxStack
+        from store import open_store
+
+        self.work, self.url = work, url
+        self.directory = directory_for(agents, datetime.now(UTC), **directory_kw)
+        self.agents_file = work / "agents.yaml"
+        self.agents_file.write_text(yaml.safe_dump(self.directory.to_dict(), sort_keys=False),
+                                    encoding="utf-8")
+        name = f"{tag}{os.getpid()}"
+        self.stack = PbxStack(name, self.directory, work / name)
+        self.journal = work / "router.jsonl" if journal else None
+        self.engines: dict[str, EngineProcess] = {}
+        self.host: Any = None
+        self.phones: list[Any] = []
+        self.parties: Phones | None = None
+        self.watch = open_store(url)  # the test's own reads of the store
+
+    def argv(self, node: str) -> list[str]:
+        return engine_argv(self.agents_file, self.url, node, self.stack.state_dir,
+                           self.journal)
+
+    def start(self) -> Phones:
+        """The Asterisk, node a's engine (leading), node b's (standby), the SIP host."""
+        from softphone import SoftphoneHost
+
+        self.stack.start_pbx()
+        start_pair(self.argv("a"), self.argv("b"), self.work, self.engines)
+        self.host = SoftphoneHost()
+        self.parties = Phones(self.host, self.stack)
+        self.parties.made = self.phones
+        return self.parties
+
+    def stop(self) -> None:
+        self.watch.close()
+        stop_all(self.phones, self.host, self.engines.values(), self.stack)
+
+
 class Phones:
     """The test's SIP parties on one Asterisk: agents' softphones that answer after
     0.3 s, and callers who dial the support number and press 1 (billing; or another

@@ -9,70 +9,42 @@ order, none lost. The time from the kill to the standby's first routing decision
 (pjsua2), a real throw-away PostgreSQL cluster (tests/pg_kit.py)."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from failover_kit import (
     EngineProcess,
-    Phones,
+    StandbyPair,
     caller_of,
     cluster_status,
-    engine_argv,
     first_offer_at,
-    start_pair,
-    stop_all,
     waiting_callers,
     waiting_lines,
 )
 
-from homeline.stack import PbxStack
 from routing.journal import replay
-from softphone import AgentPhone, SoftphoneHost, TestCaller
-from store import open_store
 
-from .conftest import directory_for, wait_for
+from .conftest import wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
 
 def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches_an_agent(
         tmp_path: Path, pg_database: Callable[[str], str]) -> None:
-    now = datetime.now(UTC)
     agents = {a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
-    directory = directory_for(agents, now, ring_timeout_s=6)
-    agents_file = tmp_path / "agents.yaml"
-    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
-                           encoding="utf-8")
     url = pg_database("failover")
-    name = f"fo{os.getpid()}"
-    stack = PbxStack(name, directory, tmp_path / name)
-
-    def argv(node: str) -> list[str]:
-        return engine_argv(agents_file, url, node, stack.state_dir, tmp_path / "router.jsonl")
-
-    engines: dict[str, EngineProcess] = {}
-    host = None
-    phones: list[Any] = []
-    watch = open_store(url)  # the test's own reads of the stored router state
+    pair = StandbyPair(tmp_path, url, agents, "fo", journal=True, ring_timeout_s=6)
+    engines, watch = pair.engines, pair.watch
     try:
-        stack.start_pbx()
-        start_pair(argv("a"), argv("b"), tmp_path, engines)
+        parties = pair.start()
         time.sleep(1.5)
         assert "engine serving" not in engines["b"].text()  # the standby serves nothing
         status = cluster_status(url)
         assert "leader: node a, epoch 1, since " in status, status
         assert "leader lock: held" in status and "homeline-leader a" in status, status
-
-        host = SoftphoneHost()
-
-        parties = Phones(host, stack)
-        parties.made = phones  # cleaned up below
         agent, caller = parties.agent, parties.caller
 
         amy = agent("amy")
@@ -120,7 +92,7 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
         assert "leader: node b, epoch 2, since " in status, status
         assert "homeline-leader b" in status and "waiting calls (0):" in status, status
         # the killed node comes back: it waits behind the new leader
-        engines["a2"] = EngineProcess(argv("a"), tmp_path / "engine-a2.log")
+        engines["a2"] = EngineProcess(pair.argv("a"), tmp_path / "engine-a2.log")
         assert wait_for(lambda: "standby: waiting to lead: node b leads with epoch 2"
                         in engines["a2"].text(), 30), engines["a2"].text()
         log_b = engines["b"].text()
@@ -129,8 +101,7 @@ def test_kill_9_of_the_leader_the_standby_leads_and_every_waiting_caller_reaches
         replayed = replay(lines, source="router.jsonl")
         assert replayed.identical, replayed.mismatches[:3]
     finally:
-        watch.close()
-        stop_all(phones, host, engines.values(), stack)
+        pair.stop()
     leaked = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
               and t is not threading.main_thread()]
     assert leaked == []
@@ -144,30 +115,12 @@ def test_a_leader_whose_lock_session_is_terminated_steps_down_and_waits_as_stand
     and the agent who comes online gets that call, once."""
     import psycopg
 
-    directory = directory_for({"amy": {"skills": {"billing": 3}}}, datetime.now(UTC))
-    agents_file = tmp_path / "agents.yaml"
-    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
-                           encoding="utf-8")
     url = pg_database("deposed")
-    name = f"fd{os.getpid()}"
-    stack = PbxStack(name, directory, tmp_path / name)
-    engines: dict[str, EngineProcess] = {}
-    host = None
-    phones: list[Any] = []
-
-    def argv(node: str) -> list[str]:
-        return engine_argv(agents_file, url, node, stack.state_dir)
-
+    pair = StandbyPair(tmp_path, url, {"amy": {"skills": {"billing": 3}}}, "fd")
+    engines = pair.engines
     try:
-        stack.start_pbx()
-        start_pair(argv("a"), argv("b"), tmp_path, engines)
-        host = SoftphoneHost()
-        c = TestCaller(host, "+15550601")
-        phones.append(c)
-        leg = c.call(f"sip:100@127.0.0.1:{stack.ports.sip}")
-        leg.wait_confirmed(15)
-        time.sleep(0.8)
-        leg.send_dtmf("1")  # billing: no agent online, the caller waits
+        parties = pair.start()
+        leg = parties.caller("+15550601")  # billing: no agent online, the caller waits
         assert wait_for(lambda: "waiting calls (1):" in cluster_status(url), 20), \
             cluster_status(url)
         status = cluster_status(url)
@@ -184,10 +137,7 @@ def test_a_leader_whose_lock_session_is_terminated_steps_down_and_waits_as_stand
         assert "leading with epoch 2 (node b)" in engines["b"].text()
         assert "leader: node b, epoch 2" in cluster_status(url)
         assert "adopting the stored router state of 1 call(s)" in engines["b"].text()
-        amy = AgentPhone(host, "amy", server=f"127.0.0.1:{stack.ports.sip}",
-                         password=stack.agent_secret("amy"), answer_delay=0.3)
-        phones.append(amy)
-        amy.wait_registered(10)
+        amy = parties.agent("amy")
         amy.wait_call(20).wait_confirmed(10)
         assert caller_of(amy.calls[0]) == "+15550601" and not leg.ended
         time.sleep(2.0)
@@ -199,7 +149,7 @@ def test_a_leader_whose_lock_session_is_terminated_steps_down_and_waits_as_stand
             text_a  # node a served once, as epoch 1, and is a standby since
         assert "Traceback" not in text_a, text_a
     finally:
-        stop_all(phones, host, engines.values(), stack)
+        pair.stop()
 
 
 def test_a_leader_whose_save_fails_steps_down_and_carries_nothing_out(
@@ -212,32 +162,13 @@ def test_a_leader_whose_save_fails_steps_down_and_carries_nothing_out(
     offers the call to amy, once."""
     import psycopg
 
-    directory = directory_for({"amy": {"skills": {"billing": 3}}}, datetime.now(UTC))
-    agents_file = tmp_path / "agents.yaml"
-    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
-                           encoding="utf-8")
     url = pg_database("unsaved")
-    name = f"fs{os.getpid()}"
-    stack = PbxStack(name, directory, tmp_path / name)
-    engines: dict[str, EngineProcess] = {}
-    host = None
-    phones: list[Any] = []
-
-    def argv(node: str) -> list[str]:
-        return engine_argv(agents_file, url, node, stack.state_dir)
-
+    pair = StandbyPair(tmp_path, url, {"amy": {"skills": {"billing": 3}}}, "fs")
+    engines = pair.engines
     try:
-        stack.start_pbx()
-        start_pair(argv("a"), argv("b"), tmp_path, engines)
-        host = SoftphoneHost()
-        parties = Phones(host, stack)
-        parties.made = phones
+        parties = pair.start()
         leg = parties.caller("+15550801")
-        watch = open_store(url)
-        try:
-            assert wait_for(lambda: waiting_callers(watch) == ["+15550801"], 20)
-        finally:
-            watch.close()
+        assert wait_for(lambda: waiting_callers(pair.watch) == ["+15550801"], 20)
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("ALTER TABLE router_calls ADD CONSTRAINT test_no_offer "
                           "CHECK (phase <> 'ringing') NOT VALID")
@@ -257,4 +188,4 @@ def test_a_leader_whose_save_fails_steps_down_and_carries_nothing_out(
             assert engine.proc.poll() is None, engine.text()
             assert "Traceback" not in engine.text(), engine.text()
     finally:
-        stop_all(phones, host, engines.values(), stack)
+        pair.stop()

@@ -21,7 +21,6 @@ Real Asterisk, real SIP (pjsua2 phones), a real PostgreSQL cluster of the test's
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -30,26 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from failover_kit import (
-    EngineProcess,
-    Phones,
-    caller_of,
-    cluster_status,
-    engine_argv,
-    offered_to,
-    start_pair,
-    stop_all,
-)
+from failover_kit import StandbyPair, caller_of, cluster_status, first_offer_at
 
 from homeline.pgcluster import PgCluster, PgClusterError, pg_bin_dir
-from homeline.stack import PbxStack
 from routing.journal import replay
-from softphone import SoftphoneHost
 from softphone.audio import dominant_frequency, read_wav
-from store import SqlStore, StoreError, open_store
+from store import SqlStore, StoreError
 
-from .conftest import directory_for, wait_for
+from .conftest import wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
 
@@ -120,33 +107,17 @@ def _heard_hz(listener: Any, player: Any, hz: float, wav: Path) -> float:
 
 def test_a_postgresql_restart_under_load_loses_no_call_and_keeps_the_hold_bound(
         tmp_path: Path, own_cluster: PgCluster) -> None:
-    now = datetime.now(UTC)
     agents: dict[str, dict[str, Any]] = {
         a: {"skills": {"billing": 3}} for a in ("amy", "bob", "carl", "dan")}
     agents["zed"] = {"skills": {"tech": 3}}  # tech is staffed by zed, who never comes online
-    directory = directory_for(agents, now, ring_timeout_s=6, queues={
-        "tech": {"max_wait_s": TECH_MAX_WAIT_S, "overflow": "ext:voicemail"}})
-    agents_file = tmp_path / "agents.yaml"
-    agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),
-                           encoding="utf-8")
     url = own_cluster.create_database("restart")
-    name = f"pr{os.getpid()}"
-    stack = PbxStack(name, directory, tmp_path / name)
-    journal = tmp_path / "router.jsonl"
-
-    def argv(node: str) -> list[str]:
-        return engine_argv(agents_file, url, node, stack.state_dir, journal)
-
-    engines: dict[str, EngineProcess] = {}
-    host = None
-    phones: list[Any] = []
-    watch = open_store(url)  # the test's own reads of the store (it reconnects too)
+    pair = StandbyPair(tmp_path, url, agents, "pr", journal=True, ring_timeout_s=6, queues={
+        "tech": {"max_wait_s": TECH_MAX_WAIT_S, "overflow": "ext:voicemail"}})
+    engines, watch, stack = pair.engines, pair.watch, pair.stack
+    journal = pair.journal
+    assert journal is not None
     try:
-        stack.start_pbx()
-        start_pair(argv("a"), argv("b"), tmp_path, engines)
-        host = SoftphoneHost()
-        parties = Phones(host, stack)
-        parties.made = phones  # cleaned up below
+        parties = pair.start()
         agent, caller = parties.agent, parties.caller
 
         amy = agent("amy")
@@ -192,20 +163,13 @@ def test_a_postgresql_restart_under_load_loses_no_call_and_keeps_the_hold_bound(
         assert time.time() < late_bound - 2, "the second tech caller's bound passed too early"
         bob = agent("bob")  # comes online once the server is back
 
-        first: list[float] = []
-
-        def offered_to_bob() -> bool:
-            if offered_to(watch, ["bob"]):
-                first.append(time.monotonic())
-                return True
-            return False
-
         assert wait_for(lambda: (lead := _leader(watch)) is not None and lead.epoch == 2, 30), \
             engines["a"].text() + engines["b"].text()
         leader = watch.router_leader()
         assert leader is not None and leader.node in ("a", "b")
         new, other = leader.node, "b" if leader.node == "a" else "a"
-        assert wait_for(offered_to_bob, 30, step=0.02), engines[new].text()
+        first = first_offer_at(watch, ["bob"])
+        assert first is not None, engines[new].text()
         early = wait_for(lambda: _overflows(watch, tech_ids[:1])[tech_ids[0]], 10)
         assert early, engines[new].text()
         print(f"restart: server back (its log: ready to accept connections) -> node {new} "
@@ -213,7 +177,7 @@ def test_a_postgresql_restart_under_load_loses_no_call_and_keeps_the_hold_bound(
               f"{(leader.since - back_wall).total_seconds():.2f} s (router_leader.since); "
               f"-> its first routing decision (the tech caller past its bound sent to "
               f"voicemail) {(early[0] - back_wall).total_seconds():.2f} s; -> the first "
-              f"waiting caller offered to bob (seen in the store) {first[0] - back:.2f} s")
+              f"waiting caller offered to bob (seen in the store) {first - back:.2f} s")
         assert f"leading with epoch 2 (node {new})" in engines[new].text()
         assert "adopting the stored router state of 6 call(s)" in engines[new].text(), \
             engines[new].text()
@@ -276,8 +240,7 @@ def test_a_postgresql_restart_under_load_loses_no_call_and_keeps_the_hold_bound(
         replayed = replay(lines, source="router.jsonl")
         assert replayed.identical, replayed.mismatches[:3]
     finally:
-        watch.close()
-        stop_all(phones, host, engines.values(), stack)
+        pair.stop()
     leaked = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
               and t is not threading.main_thread()]
     assert leaked == []
