@@ -128,6 +128,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,6 +241,33 @@ class Run:
                 "double_offers": self.double_offers, "error": self.error}
 
 
+
+def _reach_in_turn(run: Any, later: list[str], online: list[Any],
+                   come_online: Callable[[int, str], Any], amy: Any, legs: list[Any],
+                   order: list[str], wait_s: float) -> None:
+    """After a failover: ``online[0]`` got (or gets) the first waiting caller; the
+    agents of ``later[1:]`` come online one at a time (``come_online(i, agent id)``),
+    each taking the head of the line. Then the run's figures: who reached whom in
+    which order, double offers, callers lost (not reached, or their leg ended)."""
+    for i, agent_id in enumerate(later):
+        if i > 0:
+            online.append(come_online(i, agent_id))
+        phone = online[i]
+
+        def offered(p: Any = phone) -> bool:
+            return bool(p.calls)
+
+        if not wait_for(offered, wait_s):
+            break
+        leg = phone.calls[0]
+        leg.wait_confirmed(10)
+        run.reached.append(caller_of(leg))
+    time.sleep(1.0)  # any second offer would show by now
+    run.double_offers = sum(max(0, len(p.calls) - 1) for p in (amy, *online))
+    ended = sum(1 for leg in legs if leg.ended)
+    run.lost = max(len(set(order) - set(run.reached)), ended)
+    run.in_order = run.reached == order
+
 def failover_run(number: int, pg: PgCluster, work: Path, callers: int) -> Run:
     """One fresh pair (Asterisk, database, engines a and b), one kill -9 of the leader."""
     from softphone import SoftphoneHost
@@ -289,24 +317,9 @@ def failover_run(number: int, pg: PgCluster, work: Path, callers: int) -> Run:
         assert leader is not None and (leader.epoch, leader.node) == (2, "b"), leader
         run.takeover_s = (leader.since - killed_at).total_seconds()
         online = [first_agent]
-        for i, agent_id in enumerate(later):  # one at a time: each gets the head of the line
-            if i > 0:
-                online.append(agent(agent_id))
-            phone = online[i]
-
-            def offered(p: Any = phone) -> bool:
-                return bool(p.calls)
-
-            if not wait_for(offered, 20):
-                break
-            leg = phone.calls[0]
-            leg.wait_confirmed(10)
-            run.reached.append(caller_of(leg))
-        time.sleep(1.0)  # any second offer would show by now
-        run.double_offers = sum(max(0, len(p.calls) - 1) for p in (amy, *online))
-        ended = sum(1 for leg in legs if leg.ended)
-        run.lost = max(len(set(order) - set(run.reached)), ended)
-        run.in_order = run.reached == order
+        # one at a time: each gets the head of the line
+        _reach_in_turn(run, later, online, lambda _i, agent_id: agent(agent_id), amy, legs,
+                       order, 20)
         assert not talking.ended, "the connected caller was dropped"
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, the next one runs
         run.error = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -901,24 +914,10 @@ def nodes_failover_run(number: int, pg: PgCluster, work: Path, callers: int) -> 
         run.takeover_s = (leader.since - killed_at).total_seconds()
         nodes.engine("a", "a2")  # node a's engine is back: it follows
         assert wait_for(lambda: "following:" in nodes.text("a2"), 20), nodes.text("a2")
-        for i, agent_id in enumerate(later):  # one at a time, node b, node a, node b ...
-            if i > 0:
-                online.append(nodes.agent("a" if i % 2 else "b", agent_id))
-            phone = online[i]
-
-            def offered(p: Any = phone) -> bool:
-                return bool(p.calls)
-
-            if not wait_for(offered, 25):
-                break
-            leg = phone.calls[0]
-            leg.wait_confirmed(10)
-            run.reached.append(caller_of(leg))
-        time.sleep(1.0)  # any second offer would show by now
-        run.double_offers = sum(max(0, len(p.calls) - 1) for p in (amy, *online))
-        ended = sum(1 for leg in legs if leg.ended)
-        run.lost = max(len(set(order) - set(run.reached)), ended)
-        run.in_order = run.reached == order
+        # one at a time, on node b, node a, node b ...
+        _reach_in_turn(run, later, online,
+                       lambda i, agent_id: nodes.agent("a" if i % 2 else "b", agent_id),
+                       amy, legs, order, 25)
         assert not talking.ended and not amy_leg.ended, "amy's call did not survive"
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, the next one runs
         run.error = f"{type(exc).__name__}: {str(exc)[:300]}"
