@@ -70,6 +70,7 @@ class TrackedCallback:
     caller_leg: str
     phase: str = "ringing-agent"  # ringing-agent | dialing-caller | connected | over
     legs_up: int = 2
+    first_down: str | None = None  # the leg whose Hangup came first (connected)
 
 
 class AmiTranslator:
@@ -183,8 +184,16 @@ class AmiTranslator:
         if cb.legs_up <= 0:
             self.forget_callback(cb.call_id)
         if cb.phase == "connected":
+            # Who hung up is said by the UserEvent the side that hung up sends before its
+            # own Hangup ([homeline-callback]); the other leg's Hangup, from another
+            # channel, may reach AMI before it. So the first Hangup waits for that word
+            # or for the second Hangup (then the first leg down is the best guess).
+            if cb.legs_up > 0:
+                cb.first_down = leg
+                return []
             cb.phase = "over"
-            return [CallEnded(cb.call_id, by="agent" if leg == cb.agent_leg else "caller")]
+            first = cb.first_down or leg
+            return [CallEnded(cb.call_id, by="agent" if first == cb.agent_leg else "caller")]
         if cb.phase == "dialing-caller":  # the agent hung up while the caller's phone rang
             cb.phase = "over"
             return [CallbackNotAnswered(cb.call_id, "agent-left")]
@@ -214,10 +223,11 @@ class AmiTranslator:
         # Homeline's own UserEvents ([homeline-callback-offer], [homeline-agent-dial]),
         # trusted only from the caller's own channel
         cb = self._callback_legs.get(event.get("Uniqueid"))
-        if cb is not None and event.get("UserEvent") == "HomelineAgentHungUp":
+        said = {"HomelineAgentHungUp": "agent", "HomelineCallerHungUp": "caller"}
+        if cb is not None and event.get("UserEvent") in said:
             if cb.phase == "connected":
                 cb.phase = "over"
-                return [CallEnded(cb.call_id, by="agent")]
+                return [CallEnded(cb.call_id, by=said[event.get("UserEvent")])]
             return []
         call = self.calls.get(event.get("Uniqueid"))
         if call is None:

@@ -136,7 +136,11 @@ def test_hold_bound_follows_the_queue_max_wait(tmp_path):
     assert {"billing", "tech", "general", "support"} <= set(boxes)
 
 
-def test_a_callback_rings_the_agent_first_then_calls_the_caller_back(live_factory):
+@pytest.mark.parametrize("hangs_up", ["agent", "caller"])
+def test_a_callback_rings_the_agent_first_then_calls_the_caller_back(live_factory,
+                                                                     hangs_up: str):
+    """Then one side hangs up: the call ends by that side (the word the hanging-up
+    leg sends, [homeline-callback]; the two legs' Hangups reach AMI in either order)."""
     import socket
 
     from homeline.stack import free_port
@@ -175,11 +179,12 @@ def test_a_callback_rings_the_agent_first_then_calls_the_caller_back(live_factor
         answered = [p for k, p in live.events if k == "event" and isinstance(p, OfferAnswered)]
         assert [a.call_id for a in answered] == [offer.call_id]
         time.sleep(1.0)
-        agent_leg.hangup()
+        (agent_leg if hangs_up == "agent" else back[0]).hangup()
         assert wait_for(lambda: [p for k, p in live.events
                                  if k == "event" and isinstance(p, CallEnded)], 15)
     ended = [p for k, p in live.events if k == "event" and isinstance(p, CallEnded)]
-    assert ended[0].call_id == offer.call_id and ended[0].by == "agent"
+    assert ended[0].call_id == offer.call_id and ended[0].by == hangs_up, ended
+    assert len(ended) == 1, ended
     assert wait_for(lambda: live.channel_count() == 0, 10)
 
 
