@@ -231,3 +231,49 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
             assert "Traceback" not in text, text
     finally:
         nodes.stop()
+
+
+def test_a_node_whose_takeover_the_store_fails_keeps_serving_and_the_next_bid_leads(
+        tmp_path: Path, own_cluster: PgCluster) -> None:
+    """The store fails just after a node's engine won the leader lock: the stored
+    router state cannot be read (here: its table ``router_meta`` is renamed away)
+    when node a's lock session is terminated and an engine wins the lock.
+    That engine does not exit: it says so, gives the lock up and follows, and bids
+    again, as the other does. Once the state can be read again one of them leads
+    and the caller of node b who waited all along reaches amy (node a), once."""
+    import psycopg
+
+    url = own_cluster.create_database("nodestakeover")
+    nodes = TwoNodes(tmp_path, url, ["amy"], "t")
+    try:
+        nodes.start()
+        waiting = nodes.on["b"].caller("+15550651")
+        assert wait_for(lambda: [c for c, _ in _line(nodes.watch)] == ["+15550651"], 20)
+        pid = int(cluster_status(url).split("leader lock: held (server pid ", 1)[1]
+                  .split(",", 1)[0])
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("ALTER TABLE router_meta RENAME TO router_meta_away")
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() \
+                == (True,)
+            failed = "the store failed while taking over"
+            assert wait_for(lambda: failed in nodes.text("a") + nodes.text("b"), 20), \
+                nodes.text("a") + nodes.text("b")
+            time.sleep(1.5)  # several bids won and given up
+            assert all(e.proc.poll() is None for e in nodes.engines.values()), \
+                nodes.text("a") + nodes.text("b")
+            admin.execute("ALTER TABLE router_meta_away RENAME TO router_meta")
+        assert wait_for(lambda: any("leading with epoch" in nodes.text(n).rsplit(failed, 1)[-1]
+                                    for n in ("a", "b")), 20), nodes.text("a") + nodes.text("b")
+        amy = nodes.agent("a", "amy")
+        leg = amy.wait_call(25)
+        leg.wait_confirmed(10)
+        assert caller_of(leg) == "+15550651" and not waiting.ended
+        time.sleep(1.5)
+        assert len(amy.calls) == 1, "the call was offered twice"
+        leader = _leader(nodes.watch)
+        assert leader is not None and leader.epoch >= 3, leader  # epochs given up between
+        for name in ("a", "b"):
+            assert nodes.engines[name].proc.poll() is None, nodes.text(name)
+            assert "Traceback" not in nodes.text(name), nodes.text(name)
+    finally:
+        nodes.stop()
