@@ -3,7 +3,8 @@ several nodes): two Asterisk instances with a trunk between them, an engine per
 node on a PostgreSQL cluster of the test's own (node a's engine leads with epoch 1,
 node b's follows: tests/nodes_kit.py). Amy, registered on node a, talks to a caller
 of node b over the trunk; four callers wait for billing (three of node b, one of
-node a). The server is stopped for several seconds and started again.
+node a), and one of node b for tech, whose hold is bounded (``max_wait_s``, then
+voicemail). The server is stopped for several seconds and started again.
 
 Both engines keep running (neither exits): node a's finds its lock session gone
 and follows, both keep serving their Asterisk while the store does not answer.
@@ -13,7 +14,9 @@ its outbox (homeline/nodes.py NodeLink.flush). When the server is back one engin
 leads with epoch 2, the other follows; the held-back events reach the leader, so
 the caller who hung up is offered to nobody and bob gets the second caller in
 line; carl (node a) and dan (node b) come online and get the others, in their
-original order, one call each. No waiting caller's leg ended, and amy's call,
+original order, one call each. The tech caller, whose bound passed while the
+server was down, is sent to voicemail (node b's) once a leader routes again, once,
+and leaves a message. No waiting caller's leg ended, and amy's call,
 connected before the outage, still has audio both ways. The time from the server
 coming back to the first routing decision is printed.
 
@@ -43,6 +46,7 @@ from .conftest import wait_for
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
 
 DOWN_S = 5.0  # the server stays down at least this long
+TECH_MAX_WAIT_S = 13  # the tech queue's hold bound (then voicemail); billing has none
 
 
 @pytest.fixture()
@@ -55,17 +59,26 @@ def own_cluster() -> Iterator[PgCluster]:
         yield cluster
 
 
-def _line(store: SqlStore) -> list[tuple[str, str]]:
-    """(caller, call id) of the calls waiting, in line order ([] while the store
-    reconnects)."""
+def _line(store: SqlStore, queue: str = "billing") -> list[tuple[str, str, float]]:
+    """(caller, call id, queued at) of the calls waiting in ``queue``, in line order
+    ([] while the store reconnects)."""
     try:
         snap = store.load_router_snapshot()
     except StoreError:
         return []
     if snap is None:
         return []
-    calls = sorted((c for c in snap.calls if c.phase == "waiting"), key=lambda c: (c.key, c.seq))
-    return [(c.arrival.caller or "", c.call_id) for c in calls]
+    calls = sorted((c for c in snap.calls if c.phase == "waiting" and c.queue == queue),
+                   key=lambda c: (c.key, c.seq))
+    return [(c.arrival.caller or "", c.call_id, c.queued_at) for c in calls]
+
+
+def _overflows(store: SqlStore, call_id: str) -> list[datetime]:
+    """When ``call_id`` was overflowed (its ``overflowed`` call events)."""
+    try:
+        return [e.at for e in store.call_events([call_id])[call_id] if e.event == "overflowed"]
+    except StoreError:
+        return []
 
 
 def _stored_calls(store: SqlStore) -> dict[str, Any] | None:
@@ -118,7 +131,10 @@ def _forwarded(url: str, node: str, kind: str, call_id: str) -> list[datetime]:
 def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_follower_held_back(  # noqa: E501
         tmp_path: Path, own_cluster: PgCluster, winner: str) -> None:
     url = own_cluster.create_database("nodesrestart")
-    nodes = TwoNodes(tmp_path, url, ["amy", "bob", "carl", "dan"], "r")
+    nodes = TwoNodes(tmp_path, url, ["amy", "bob", "carl", "dan"], "r",
+                     more_agents={"zed": {"skills": {"tech": 3}}},  # never online
+                     queues={"tech": {"max_wait_s": TECH_MAX_WAIT_S,
+                                      "overflow": "ext:voicemail"}})
     try:
         nodes.start()
         watch, on = nodes.watch, nodes.on
@@ -127,14 +143,19 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
         amy_leg = amy.wait_call(25)
         amy_leg.wait_confirmed(10)
         assert caller_of(amy_leg) == "+15550601"
+        tech = on["b"].caller("+15550611", key="2")  # its bound passes during the outage
         order = ["+15550602", "+15550603", "+15550604", "+15550605"]
         legs = {}
         for number, node in zip(order, ("b", "b", "a", "b"), strict=True):
             legs[number] = on[node].caller(number)
             time.sleep(0.5)
-        assert wait_for(lambda: [c for c, _ in _line(watch)] == order, 20), _line(watch)
+        assert wait_for(lambda: [c for c, _, _ in _line(watch)] == order, 20), _line(watch)
         gone_id = _line(watch)[0][1]  # the first in line hangs up during the outage
+        assert wait_for(lambda: len(_line(watch, "tech")) == 1, 20), _line(watch, "tech")
+        (_, tech_id, tech_queued), = _line(watch, "tech")
+        bound = tech_queued + TECH_MAX_WAIT_S
 
+        assert time.time() < bound - 1.5, "too slow a setup: the tech bound passed already"
         own_cluster.stop_server()
         stopped = time.time()
         assert wait_for(lambda: "deposed as the router leader (node a)" in nodes.text("a"),
@@ -146,7 +167,7 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
         gone = legs.pop(order[0])
         gone.hangup()
         bob = on["b"].agent("bob")  # registered on node b while the server is down
-        while time.time() < stopped + DOWN_S:
+        while time.time() < max(stopped + DOWN_S, bound + 1.0):
             time.sleep(0.1)
         assert all(e.proc.poll() is None for e in nodes.engines.values()), "an engine exited"
         # either engine may win the lock back: the loser is paused (SIGSTOP, it does not
@@ -178,13 +199,23 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
         leader = _leader(watch)
         assert leader is not None and (leader.epoch, leader.node) == (2, winner), leader
         new, other = leader.node, "b" if leader.node == "a" else "a"
+        assert f"leading with epoch 2 (node {new})" in nodes.text(new), nodes.text(new)
+        # the hold bound still applies: the tech caller, past it while the server was
+        # down, is sent to voicemail (by node b's Asterisk) once a leader routes again
+        sent = wait_for(lambda: _overflows(watch, tech_id), 15)
+        assert sent, nodes.text(new)
+        due = datetime.fromtimestamp(bound, UTC)
+        assert due <= sent[0] and (sent[0] - leader.since).total_seconds() < 3, \
+            (sent, due, leader.since)
+        offered_s = first[0] - back
+        overflow_s = (sent[0] - back_wall).total_seconds()
         print(f"two nodes, PostgreSQL restart: server back (its log: ready to accept "
               f"connections) -> node {new} took epoch 2 "
-              f"{(leader.since - back_wall).total_seconds():.2f} s; -> the first routing "
-              f"decision (the first caller still waiting offered to bob, registered on "
-              f"node b during the outage) {first[0] - back:.2f} s (node "
-              f"{'b' if winner == 'a' else 'a'}'s engine paused until epoch 2 was taken)")
-        assert f"leading with epoch 2 (node {new})" in nodes.text(new), nodes.text(new)
+              f"{(leader.since - back_wall).total_seconds():.2f} s; -> the tech caller past "
+              f"its bound sent to voicemail {overflow_s:.2f} s; -> the first billing caller "
+              f"still waiting offered to bob (registered on node b during the outage) "
+              f"{offered_s:.2f} s; first routing decision {min(offered_s, overflow_s):.2f} s "
+              f"(node {other}'s engine paused until epoch 2 was taken)")
         # the other says it follows again once the store answers (whom, if it knew yet)
         assert wait_for(lambda: "following: this node serves its calls" in nodes.text(
             other).rsplit("the store does not answer", 1)[-1], 20), nodes.text(other)
@@ -222,7 +253,16 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
         assert [len(p.calls) for p in phones] == [1, 1, 1, 1], "an agent got a second offer"
         events = watch.call_events([gone_id])[gone_id]
         assert not [e for e in events if e.event == "offered"], events
-        assert _line(watch) == []
+        assert _line(watch) == [] and _line(watch, "tech") == []
+        assert len(_overflows(watch, tech_id)) == 1
+        assert not tech.ended, "the tech caller was dropped instead of sent to voicemail"
+        tech.play_tone(440.0, 13.0)  # a message after the beep, in node b's tech box
+        time.sleep(13.0)
+        tech.hangup()
+        box = nodes.stacks["b"]
+        assert wait_for(lambda: len(box.voicemail_messages("tech")) == 1, 20), \
+            box.voicemail_messages("tech")
+        assert "+15550611" in box.voicemail_messages("tech")[0].read_text(errors="replace")
         status = cluster_status(url)
         assert f"leader: node {new}, epoch 2, since " in status, status
         for name in ("a", "b"):
@@ -248,7 +288,7 @@ def test_a_node_whose_takeover_the_store_fails_keeps_serving_and_the_next_bid_le
     try:
         nodes.start()
         waiting = nodes.on["b"].caller("+15550651")
-        assert wait_for(lambda: [c for c, _ in _line(nodes.watch)] == ["+15550651"], 20)
+        assert wait_for(lambda: [c for c, _, _ in _line(nodes.watch)] == ["+15550651"], 20)
         pid = int(cluster_status(url).split("leader lock: held (server pid ", 1)[1]
                   .split(",", 1)[0])
         with psycopg.connect(url, autocommit=True) as admin:
