@@ -30,13 +30,18 @@ class TwoNodes:
     """Two Asterisk instances (nodes a and b) with a trunk between them, an engine
     process per node on the database ``url``, and the test's SIP parties on each."""
 
-    def __init__(self, tmp_path: Path, url: str, agents: list[str], tag: str,
-                 engine_args: tuple[str, ...] = ()) -> None:
-        """``engine_args``: more options for every `homeline engine run`."""
+    def __init__(self, tmp_path: Path, url: str, agents: list[str], tag: str, *,
+                 engine_args: tuple[str, ...] = (),
+                 more_agents: dict[str, dict[str, Any]] | None = None,
+                 queues: dict[str, dict[str, Any]] | None = None) -> None:
+        """``agents`` take billing calls; ``more_agents`` (their directory entries) and
+        ``queues`` (e.g. a ``max_wait_s`` bound) go to the directory as given;
+        ``engine_args``: more options for every `homeline engine run`."""
         self.engine_args = engine_args
         now = datetime.now(UTC)
-        directory = directory_for({a: {"skills": {"billing": 3}} for a in agents}, now,
-                                  ring_timeout_s=8)
+        directory = directory_for({**{a: {"skills": {"billing": 3}} for a in agents},
+                                   **(more_agents or {})}, now, ring_timeout_s=8,
+                                  queues=queues)
         self.work, self.url = tmp_path, url
         self.agents_file = tmp_path / "agents.yaml"
         self.agents_file.write_text(yaml.safe_dump(directory.to_dict(), sort_keys=False),

@@ -296,6 +296,7 @@ def _serve_as_node(node: _Node, stopping: threading.Event) -> int:
 
     from homeline.nodes import NodeLink
     from routing.router import Router
+    from store import StoreError
     from store.leader import Leadership
     from store.postgres import PostgresStore
 
@@ -324,7 +325,15 @@ def _serve_as_node(node: _Node, stopping: threading.Event) -> int:
             if leadership.epoch is None:
                 said = _bid(leadership, name, said, store)
                 if leadership.epoch is not None:  # this node's engine routes for all now
-                    engine.lead(_takeover(store, node.directory, fresh))
+                    try:
+                        restore = _takeover(store, node.directory, fresh)
+                    except StoreError as exc:  # as if deposed: the lock goes, a bid retakes it
+                        print(f"the store failed while taking over (node {name}): "
+                              f"{_first_line(str(exc))}; this node follows", flush=True)
+                        leadership.close()
+                        leadership, said = Leadership(store, name), ""
+                        continue
+                    engine.lead(restore)
                     fresh = False
             elif (why := lost.pop() if lost else leadership.check()) is not None:
                 print(f"deposed as the router leader (node {name}): {_first_line(why)}; "
