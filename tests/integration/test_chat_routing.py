@@ -97,9 +97,12 @@ class Texting:
             c.close()
 
     def offered_rule(self, route: ChatRoute) -> str:
-        assert self.live.store is not None
-        got = [d for _, e, d in self.live.store.text_events(route.conversation_id)
-               if e == "offered" and d.get("route_id") == route.route_id]
+        """The rule of the route's offer, from its 'offered' event (written just after
+        the route's state: the executor's second write, so it may lag a little)."""
+        store = self.live.store
+        assert store is not None
+        got = wait_for(lambda: [d for _, e, d in store.text_events(route.conversation_id)
+                                if e == "offered" and d.get("route_id") == route.route_id], 5)
         assert got, f"no offered event for {route.route_id}"
         return str(got[-1]["rule"])
 
