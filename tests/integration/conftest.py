@@ -217,3 +217,17 @@ def live_factory(tmp_path: Path) -> Iterator[Callable[..., Live]]:
     leaked = [t for t in threading.enumerate()
               if t.ident not in threads_before and t.is_alive() and not t.daemon]
     assert leaked == [], f"threads left running: {leaked}"
+
+
+@pytest.fixture()
+def own_cluster() -> Iterator[Any]:
+    """A PostgreSQL cluster of the test's own (homeline/pgcluster.py), for a test that
+    restarts the server: the session's cluster (tests/pg_kit.py) stays up for others."""
+    from homeline.pgcluster import PgCluster, PgClusterError, pg_bin_dir
+
+    try:
+        pg_bin_dir()
+    except PgClusterError as exc:
+        pytest.skip(f"needs PostgreSQL's server binaries: scripts/bootstrap.sh ({exc})")
+    with PgCluster(durable=False) as cluster:
+        yield cluster

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,10 @@ from typing import Any
 import pytest
 from failover_kit import caller_of, cluster_status, offered_to
 from nodes_kit import TwoNodes
+from restart_kit import leader_or_none, server_ready_at, waiting_line
 
 from homeline.demo import hear_each_other
-from homeline.pgcluster import PgCluster, PgClusterError, pg_bin_dir
+from homeline.pgcluster import PgCluster
 from store import SqlStore, StoreError
 
 from .conftest import wait_for
@@ -47,30 +47,6 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2, pytest.mark.slow]
 
 DOWN_S = 5.0  # the server stays down at least this long
 TECH_MAX_WAIT_S = 13  # the tech queue's hold bound (then voicemail); billing has none
-
-
-@pytest.fixture()
-def own_cluster() -> Iterator[PgCluster]:
-    try:
-        pg_bin_dir()
-    except PgClusterError as exc:
-        pytest.skip(f"needs PostgreSQL's server binaries: scripts/bootstrap.sh ({exc})")
-    with PgCluster(durable=False) as cluster:
-        yield cluster
-
-
-def _line(store: SqlStore, queue: str = "billing") -> list[tuple[str, str, float]]:
-    """(caller, call id, queued at) of the calls waiting in ``queue``, in line order
-    ([] while the store reconnects)."""
-    try:
-        snap = store.load_router_snapshot()
-    except StoreError:
-        return []
-    if snap is None:
-        return []
-    calls = sorted((c for c in snap.calls if c.phase == "waiting" and c.queue == queue),
-                   key=lambda c: (c.key, c.seq))
-    return [(c.arrival.caller or "", c.call_id, c.queued_at) for c in calls]
 
 
 def _overflows(store: SqlStore, call_id: str) -> list[datetime]:
@@ -89,31 +65,11 @@ def _stored_calls(store: SqlStore) -> dict[str, Any] | None:
     return {} if snap is None else {c.call_id: c for c in snap.calls}
 
 
-def _leader(store: SqlStore) -> Any:
-    try:
-        return store.router_leader()
-    except StoreError:  # the pool reconnecting after the restart
-        return None
-
-
 def _offered(store: SqlStore, agents: list[str]) -> bool:
     try:
         return offered_to(store, agents)
     except StoreError:
         return False
-
-
-def _ready_at(cluster: PgCluster, fallback: datetime) -> datetime:
-    """When the server last said it accepts connections (its log's own timestamp,
-    ``log_line_prefix`` '%m': milliseconds, UTC), else ``fallback``."""
-    ready = [line for line in cluster.log.read_text(errors="replace").splitlines()
-             if "ready to accept connections" in line]
-    try:
-        day, clock, zone = ready[-1].split()[:3]
-        assert zone == "UTC"
-        return datetime.fromisoformat(f"{day}T{clock}+00:00")
-    except (IndexError, ValueError, AssertionError):
-        return fallback
 
 
 def _forwarded(url: str, node: str, kind: str, call_id: str) -> list[datetime]:
@@ -149,10 +105,12 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
         for number, node in zip(order, ("b", "b", "a", "b"), strict=True):
             legs[number] = on[node].caller(number)
             time.sleep(0.5)
-        assert wait_for(lambda: [c for c, _, _ in _line(watch)] == order, 20), _line(watch)
-        gone_id = _line(watch)[0][1]  # the first in line hangs up during the outage
-        assert wait_for(lambda: len(_line(watch, "tech")) == 1, 20), _line(watch, "tech")
-        (_, tech_id, tech_queued), = _line(watch, "tech")
+        assert wait_for(lambda: [c for c, _, _ in waiting_line(watch)] == order, 20), \
+            waiting_line(watch)
+        gone_id = waiting_line(watch)[0][1]  # the first in line hangs up during the outage
+        assert wait_for(lambda: len(waiting_line(watch, "tech")) == 1, 20), \
+            waiting_line(watch, "tech")
+        (_, tech_id, tech_queued), = waiting_line(watch, "tech")
         bound = tech_queued + TECH_MAX_WAIT_S
 
         assert time.time() < bound - 1.5, "too slow a setup: the tech bound passed already"
@@ -181,7 +139,7 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
 
         def epoch_2() -> bool:
             offered_to_bob()
-            return (lead := _leader(watch)) is not None and lead.epoch == 2
+            return (lead := leader_or_none(watch)) is not None and lead.epoch == 2
 
         loser = nodes.engines["b" if winner == "a" else "a"].proc
         loser.send_signal(signal.SIGSTOP)
@@ -191,12 +149,12 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
             assert wait_for(epoch_2, 30, step=0.02), nodes.text(winner)
         finally:
             loser.send_signal(signal.SIGCONT)
-        back_wall = _ready_at(own_cluster, returned)  # pg_ctl -w polls: a little late
+        back_wall = server_ready_at(own_cluster, returned)  # pg_ctl -w polls: a little late
         back = returned_mono - (returned - back_wall).total_seconds()
         print(f"\nPostgreSQL down {time.time() - stopped:.1f} s")
 
         assert wait_for(offered_to_bob, 40, step=0.02), nodes.text("a") + nodes.text("b")
-        leader = _leader(watch)
+        leader = leader_or_none(watch)
         assert leader is not None and (leader.epoch, leader.node) == (2, winner), leader
         new, other = leader.node, "b" if leader.node == "a" else "a"
         assert f"leading with epoch 2 (node {new})" in nodes.text(new), nodes.text(new)
@@ -253,7 +211,7 @@ def test_a_postgresql_restart_under_two_nodes_loses_no_call_and_delivers_what_a_
         assert [len(p.calls) for p in phones] == [1, 1, 1, 1], "an agent got a second offer"
         events = watch.call_events([gone_id])[gone_id]
         assert not [e for e in events if e.event == "offered"], events
-        assert _line(watch) == [] and _line(watch, "tech") == []
+        assert waiting_line(watch) == [] and waiting_line(watch, "tech") == []
         assert len(_overflows(watch, tech_id)) == 1
         assert not tech.ended, "the tech caller was dropped instead of sent to voicemail"
         tech.play_tone(440.0, 13.0)  # a message after the beep, in node b's tech box
@@ -288,7 +246,7 @@ def test_a_node_whose_takeover_the_store_fails_keeps_serving_and_the_next_bid_le
     try:
         nodes.start()
         waiting = nodes.on["b"].caller("+15550651")
-        assert wait_for(lambda: [c for c, _, _ in _line(nodes.watch)] == ["+15550651"], 20)
+        assert wait_for(lambda: [c for c, _, _ in waiting_line(nodes.watch)] == ["+15550651"], 20)
         pid = int(cluster_status(url).split("leader lock: held (server pid ", 1)[1]
                   .split(",", 1)[0])
         with psycopg.connect(url, autocommit=True) as admin:
@@ -310,7 +268,7 @@ def test_a_node_whose_takeover_the_store_fails_keeps_serving_and_the_next_bid_le
         assert caller_of(leg) == "+15550651" and not waiting.ended
         time.sleep(1.5)
         assert len(amy.calls) == 1, "the call was offered twice"
-        leader = _leader(nodes.watch)
+        leader = leader_or_none(nodes.watch)
         assert leader is not None and leader.epoch >= 3, leader  # epochs given up between
         for name in ("a", "b"):
             assert nodes.engines[name].proc.poll() is None, nodes.text(name)

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from failover_kit import StandbyPair, caller_of, cluster_status, first_offer_at
+from restart_kit import leader_or_none, server_ready_at, waiting_line
 
-from homeline.pgcluster import PgCluster, PgClusterError, pg_bin_dir
+from homeline.pgcluster import PgCluster
 from routing.journal import replay
 from softphone.audio import dominant_frequency, read_wav
 from store import SqlStore, StoreError
@@ -44,26 +44,6 @@ TECH_MAX_WAIT_S = 17  # the tech queue's hold bound; billing has none (the defau
 DOWN_S = 4.0  # the server stays down at least this long
 
 
-@pytest.fixture()
-def own_cluster() -> Iterator[PgCluster]:
-    try:
-        pg_bin_dir()
-    except PgClusterError as exc:
-        pytest.skip(f"needs PostgreSQL's server binaries: scripts/bootstrap.sh ({exc})")
-    with PgCluster(durable=False) as cluster:
-        yield cluster
-
-
-def _waiting(store: SqlStore, queue: str) -> list[tuple[str, str, float]]:
-    """(caller, call id, queued at) of the calls waiting in ``queue``, in line order."""
-    snap = store.load_router_snapshot()
-    if snap is None:
-        return []
-    line = sorted((c for c in snap.calls if c.phase == "waiting" and c.queue == queue),
-                  key=lambda c: (c.key, c.seq))
-    return [(c.arrival.caller or "", c.call_id, c.queued_at) for c in line]
-
-
 def _overflows(store: SqlStore, call_ids: list[str]) -> dict[str, list[datetime]]:
     """When each call was overflowed (its ``overflowed`` call events)."""
     try:
@@ -71,26 +51,6 @@ def _overflows(store: SqlStore, call_ids: list[str]) -> dict[str, list[datetime]
     except StoreError:
         return {c: [] for c in call_ids}
     return {c: [e.at for e in evs if e.event == "overflowed"] for c, evs in events.items()}
-
-
-def _leader(store: SqlStore) -> Any:
-    try:
-        return store.router_leader()
-    except StoreError:  # the pool reconnecting after the restart
-        return None
-
-
-def _ready_at(cluster: PgCluster, fallback: datetime) -> datetime:
-    """When the server last said it accepts connections (its log's own timestamp,
-    ``log_line_prefix`` '%m': milliseconds, UTC), else ``fallback``."""
-    ready = [line for line in cluster.log.read_text(errors="replace").splitlines()
-             if "ready to accept connections" in line]
-    try:
-        day, clock, zone = ready[-1].split()[:3]
-        assert zone == "UTC"
-        return datetime.fromisoformat(f"{day}T{clock}+00:00")
-    except (IndexError, ValueError, AssertionError):
-        return fallback
 
 
 def _heard_hz(listener: Any, player: Any, hz: float, wav: Path) -> float:
@@ -132,10 +92,11 @@ def test_a_postgresql_restart_under_load_loses_no_call_and_keeps_the_hold_bound(
             time.sleep(0.5)
         time.sleep(2.5)  # its bound passes after the server is back, the first one's before
         tech_late = caller("+15550712", key="2")
-        assert wait_for(lambda: [c for c, _, _ in _waiting(watch, "billing")] == order, 20), \
-            _waiting(watch, "billing")
-        assert wait_for(lambda: len(_waiting(watch, "tech")) == 2, 20), _waiting(watch, "tech")
-        tech = _waiting(watch, "tech")
+        assert wait_for(lambda: [c for c, _, _ in waiting_line(watch, "billing")] == order, 20), \
+            waiting_line(watch, "billing")
+        assert wait_for(lambda: len(waiting_line(watch, "tech")) == 2, 20), \
+            waiting_line(watch, "tech")
+        tech = waiting_line(watch, "tech")
         assert [c for c, _, _ in tech] == ["+15550711", "+15550712"], tech
         tech_ids = [cid for _, cid, _ in tech]
         bounds = {cid: queued + TECH_MAX_WAIT_S for _, cid, queued in tech}
@@ -157,13 +118,14 @@ def test_a_postgresql_restart_under_load_loses_no_call_and_keeps_the_hold_bound(
         assert all(engines[n].proc.poll() is None for n in ("a", "b")), "an engine exited"
         own_cluster.start_server()
         returned = datetime.now(UTC)
-        back_wall = _ready_at(own_cluster, returned)  # pg_ctl -w polls: a little late
+        back_wall = server_ready_at(own_cluster, returned)  # pg_ctl -w polls: a little late
         back = time.monotonic() - (returned - back_wall).total_seconds()
         print(f"\nPostgreSQL down {time.time() - stopped:.1f} s")
         assert time.time() < late_bound - 2, "the second tech caller's bound passed too early"
         bob = agent("bob")  # comes online once the server is back
 
-        assert wait_for(lambda: (lead := _leader(watch)) is not None and lead.epoch == 2, 30), \
+        assert wait_for(lambda: (lead := leader_or_none(watch)) is not None
+                        and lead.epoch == 2, 30), \
             engines["a"].text() + engines["b"].text()
         leader = watch.router_leader()
         assert leader is not None and leader.node in ("a", "b")
