@@ -508,8 +508,46 @@ def _all_available(watch: SqlStore, agents: list[str]) -> bool:
     return all(states.get(a) == (True, "available") for a in agents)
 
 
+def _writer_free(db: str) -> bool:
+    """Whether nobody holds the store's write lock now (the engine stopped outside a
+    write): PostgreSQL's advisory write lock (store/postgres.py WRITE_LOCK) taken and
+    given back at once, or SQLite's reserved lock (BEGIN IMMEDIATE, no waiting)."""
+    if db.startswith("postgresql"):
+        import psycopg
+
+        from store.postgres import WRITE_LOCK
+
+        with psycopg.connect(db, autocommit=False, connect_timeout=5) as conn:
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (WRITE_LOCK,)).fetchone()
+            conn.rollback()
+            return bool(row and row[0])
+    import sqlite3
+
+    conn = sqlite3.connect(db, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def _stop_outside_a_write(engine: EngineProcess, db: str) -> None:
+    """SIGSTOP the engine (by its PID) at a moment it holds no write lock: stopped in
+    the middle of a transaction it would block every other writer until SIGCONT."""
+    for _ in range(200):
+        os.kill(engine.proc.pid, signal.SIGSTOP)
+        if _writer_free(db):
+            return
+        os.kill(engine.proc.pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise RuntimeError("the engine kept the store's write lock: no backlog written")
+
+
 def agent_backlog(engine: EngineProcess, watch: SqlStore, agents: list[str],
-                  journal_path: Path, count: int) -> tuple[float, int]:
+                  journal_path: Path, count: int, db: str) -> tuple[float, int]:
     """``count`` agents' own requests (break, then available, agent after agent, round
     after round; the change feed the portal and `homeline agent` write) appended
     while the engine process is stopped (SIGSTOP, by its PID), so that after SIGCONT
@@ -518,7 +556,7 @@ def agent_backlog(engine: EngineProcess, watch: SqlStore, agents: list[str],
     shows them all handled."""
     rounds = max(1, count // (2 * len(agents)))
     written = 0
-    os.kill(engine.proc.pid, signal.SIGSTOP)
+    _stop_outside_a_write(engine, db)
     try:
         now = datetime.now(UTC)
         for _ in range(rounds):
@@ -617,7 +655,7 @@ def ring_store(name: str, db: str, stack: PbxStack, agents_file: Path, agents: l
         burst_end = time.time()
         assert wait_for(lambda: _all_available(watch, agents), 30), \
             f"the agents did not come back from the burst on {name}"
-        backlogs = [agent_backlog(engine, watch, agents, journal_path, args.backlog)
+        backlogs = [agent_backlog(engine, watch, agents, journal_path, args.backlog, db)
                     for _ in range(args.backlog_repeats)]
         time.sleep(1.5)  # the call log's last writes
     finally:
