@@ -307,6 +307,7 @@ class Engine:
             self._requests_seq = self._stored_feed("agent_requests", self._requests_seq)
         # the agents' requests the stored router state has handled: saved with it
         self._requests_done = self._requests_seq
+        self._feeds_saved: dict[str, int] | None = None  # what the store has of them
         self.surveys: list[Any] = []
         self._clock = clock
         self._translator = AmiTranslator(agent_ids)
@@ -1029,8 +1030,11 @@ class Engine:
                        else self._core.snapshot_changes(now))
             if full or changes.agents or changes.calls or changes.gone_calls or \
                     changes.last_agent:
+                feeds = {"agent_requests": self._requests_done}
+                # the position rides along only when it moved (not every save's cost)
                 self._store.save_router_changes(
-                    changes, feeds={"agent_requests": self._requests_done})
+                    changes, feeds=None if feeds == self._feeds_saved else feeds)
+                self._feeds_saved = feeds
             if self._save_failed:
                 log.warning("router state stored whole again after a failed save")
             self._save_failed = False
