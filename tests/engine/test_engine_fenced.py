@@ -17,20 +17,28 @@ from store.leader import Leadership
 from store.postgres import PostgresStore
 
 
-def test_a_fenced_engine_carries_nothing_out_and_says_so_once(pg_database: Any) -> None:
-    url = pg_database("fenced")
-    store, other = open_store(url), open_store(url)
+def _leader_engine(store: Any, now: datetime
+                   ) -> tuple[Engine, list[str], list[tuple[str, Any]]]:
+    """An engine of several (``on_fenced`` given), not started: what it was told
+    (``on_fenced``) and everything its listeners saw."""
     directory = load_directory(DIALPLANS_DIR / "agents.yaml")
-    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     told: list[str] = []
     seen: list[tuple[str, Any]] = []
-    assert isinstance(store, PostgresStore)
-    lead = Leadership(store, "a")
     engine = Engine(EngineConfig("127.0.0.1", 1, "nobody", "nothing"),
                     Router(directory, now=now), lambda: None,
                     agent_ids=[a.id for a in directory.agents], store=store,
                     clock=lambda: now, on_fenced=told.append)
     engine.subscribe(lambda kind, payload: seen.append((kind, payload)))
+    return engine, told, seen
+
+
+def test_a_fenced_engine_carries_nothing_out_and_says_so_once(pg_database: Any) -> None:
+    url = pg_database("fenced")
+    store, other = open_store(url), open_store(url)
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    assert isinstance(store, PostgresStore)
+    lead = Leadership(store, "a")
+    engine, told, seen = _leader_engine(store, now)
     try:
         assert lead.try_lead(now) == 1
         decided = engine._handle(CallArrived("c1", "general", caller="+15550001"))
@@ -63,17 +71,10 @@ def test_a_leader_whose_save_fails_carries_nothing_out_and_steps_down(
 
     url = pg_database("unsaved")
     store = open_store(url)
-    directory = load_directory(DIALPLANS_DIR / "agents.yaml")
     now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    told: list[str] = []
-    seen: list[tuple[str, Any]] = []
     assert isinstance(store, PostgresStore)
     lead = Leadership(store, "a")
-    engine = Engine(EngineConfig("127.0.0.1", 1, "nobody", "nothing"),
-                    Router(directory, now=now), lambda: None,
-                    agent_ids=[a.id for a in directory.agents], store=store,
-                    clock=lambda: now, on_fenced=told.append)
-    engine.subscribe(lambda kind, payload: seen.append((kind, payload)))
+    engine, told, seen = _leader_engine(store, now)
     try:
         assert lead.try_lead(now) == 1
         assert engine._handle(CallArrived("c1", "general", caller="+15550001")) and seen
